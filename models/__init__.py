@@ -1,0 +1,1 @@
+"""Features -> trained, evaluated, registered model; forecasts and reports."""

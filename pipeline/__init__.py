@@ -1,0 +1,1 @@
+"""Raw public sources -> canonical Parquet tables (members, rollcalls, votes, bills, cosponsorships)."""

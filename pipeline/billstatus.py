@@ -1,0 +1,127 @@
+"""Reader for GovInfo BILLSTATUS XML, old (1.0.0: ``billType``/``billNumber``) and current (3.0.0) layouts."""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline.config import DataConfig, DataError, bill_id, split_bill_id
+from pipeline.fetch import locate
+
+FILE_PATTERN = re.compile(r"BILLSTATUS-(\d+)([a-z]+)(\d+)\.xml$")
+TAG = re.compile(r"<[^>]+>")
+
+
+def _text(element: ET.Element | None, path: str) -> str | None:
+    if element is None:
+        return None
+    found = element.find(path)
+    if found is None or found.text is None or not found.text.strip():
+        return None
+    return found.text.strip()
+
+
+def _date(value: str | None) -> pd.Timestamp | None:
+    return pd.Timestamp(value[:10]) if value else None
+
+
+def parse_billstatus(path: Path) -> tuple[dict, list[dict]]:
+    """One BILLSTATUS file -> (bill record, cosponsorship records)."""
+    try:
+        root = ET.parse(path).getroot()
+    except ET.ParseError as exc:
+        raise DataError(f"{path}: malformed XML ({exc})") from exc
+    bill = root.find("bill")
+    if bill is None:
+        raise DataError(f"{path}: no <bill> element (not a BILLSTATUS file)")
+    bill_type = _text(bill, "type") or _text(bill, "billType")
+    number = _text(bill, "number") or _text(bill, "billNumber")
+    congress = _text(bill, "congress")
+    if not (bill_type and number and congress):
+        raise DataError(f"{path}: <bill> lacks type/billType, number/billNumber or congress")
+    this_id = bill_id(int(congress), bill_type, int(number))
+    sponsor = bill.find("sponsors/item")
+    summaries = [TAG.sub(" ", s.text or "").strip() for s in bill.iter("summary")] + [
+        TAG.sub(" ", t.text or "").strip() for t in bill.findall("summaries/billSummaries/item/text")
+    ]
+    subjects = sorted(
+        {
+            item.text.strip()
+            for group in bill.iter("legislativeSubjects")
+            for item in group.iter("name")
+            if item.text
+        }
+    )
+    record = {
+        "bill_id": this_id,
+        "congress": int(congress),
+        "type": bill_type.lower(),
+        "number": int(number),
+        "chamber": "house" if bill_type.lower().startswith("h") else "senate",
+        "title": _text(bill, "title"),
+        "sponsor_bioguide_id": _text(sponsor, "bioguideId"),
+        "sponsor_party": _text(sponsor, "party"),
+        "introduced": _date(_text(bill, "introducedDate")),
+        "policy_area": _text(bill, "policyArea/name"),
+        "subjects": "; ".join(subjects),
+        "summary": next((s for s in reversed(summaries) if s), None),
+        "update_date": _text(bill, "updateDate"),
+        "schema": _text(root, "version") or "1.0.0",
+        "related_bills": "; ".join(
+            bill_id(int(_text(item, "congress")), _text(item, "type"), int(_text(item, "number")))
+            for item in bill.findall("relatedBills/item")
+            if _text(item, "congress") and _text(item, "type") and _text(item, "number")
+        ),
+    }
+    if record["sponsor_bioguide_id"] is None:
+        raise DataError(f"{path}: bill {this_id} has no sponsor bioguideId")
+    cosponsors = []
+    for item in bill.findall("cosponsors/item"):
+        bioguide = _text(item, "bioguideId")
+        if bioguide is None:
+            raise DataError(f"{path}: a cosponsor of {this_id} has no bioguideId")
+        cosponsors.append(
+            {
+                "bill_id": this_id,
+                "bioguide_id": bioguide,
+                "date": _date(_text(item, "sponsorshipDate")),
+                "original": (_text(item, "isOriginalCosponsor") or "").lower() == "true",
+                "withdrawn": _date(_text(item, "sponsorshipWithdrawnDate")),
+                "party": _text(item, "party"),
+                "state": _text(item, "state"),
+            }
+        )
+    return record, cosponsors
+
+
+def locate_bills(config: DataConfig) -> list[Path]:
+    """Every BILLSTATUS file of the snapshot folder; in download mode, the bills listed in params.yaml."""
+    if config.use_snapshot:
+        folder = config.snapshot_dir / "billstatus"
+        paths = sorted(p for p in folder.glob("BILLSTATUS-*.xml") if FILE_PATTERN.search(p.name))
+        if not paths:
+            raise DataError(f"{folder}: no BILLSTATUS-*.xml files")
+        return paths
+    paths = []
+    for bill in config.bills:
+        congress, bill_type, number = split_bill_id(bill)
+        name = f"BILLSTATUS-{congress}{bill_type}{number}.xml"
+        url = config.urls["billstatus"].format(congress=congress, type=bill_type, number=number)
+        paths.append(locate(config, f"billstatus/{name}", url))
+    return paths
+
+
+def read_bills(config: DataConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(bills, cosponsorships) of every BILLSTATUS file the config points at."""
+    bills, cosponsorships = [], []
+    for path in locate_bills(config):
+        record, cosponsors = parse_billstatus(path)
+        bills.append(record)
+        cosponsorships.extend(cosponsors)
+    cosponsor_frame = pd.DataFrame(
+        cosponsorships, columns=["bill_id", "bioguide_id", "date", "original", "withdrawn", "party", "state"]
+    )
+    return pd.DataFrame(bills), cosponsor_frame

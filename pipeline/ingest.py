@@ -1,0 +1,462 @@
+"""DVC stage `ingest`: raw sources -> canonical tables in data/tables/ and a data-quality report.
+
+Roll calls and member votes come from the unitedstates/congress records (complete for congresses 110-119);
+Voteview adds its continuous roll numbers, descriptions of amendments the House records lack, its own
+published tally (checked against ours) and the members' DW-NOMINATE scores. Every member vote is mapped to a
+bioguide id; what cannot be mapped is counted in the report, never silently dropped.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+import pandas as pd
+
+from pipeline import billstatus, legislators, usvotes, voteview
+from pipeline.config import (
+    CHAMBERS,
+    METRICS_DIR,
+    POSITIONS,
+    TABLES_DIR,
+    DataConfig,
+    DataError,
+    bill_id,
+    congress_first_year,
+    rollcall_id,
+    write_json,
+    write_parquet,
+)
+
+MEMBER_COLUMNS = [
+    "bioguide_id",
+    "congress",
+    "chamber",
+    "icpsr",
+    "lis_id",
+    "name",
+    "party",
+    "state",
+    "district",
+    "nominate_dim1",
+    "nominate_dim2",
+    "party_switch",
+]
+
+
+def read_congress(config: DataConfig, congress: int) -> dict[str, pd.DataFrame | None]:
+    """Every raw frame of one congress (run in a worker process)."""
+    us_rollcalls, member_votes = usvotes.read_congress(config, congress)
+    frames: dict[str, pd.DataFrame | None] = {"us_rollcalls": us_rollcalls, "member_votes": member_votes}
+    for chamber in CHAMBERS:
+        frames[f"vv_members_{chamber}"] = voteview.read(config, "members", chamber, congress)
+        frames[f"vv_rollcalls_{chamber}"] = voteview.read(config, "rollcalls", chamber, congress)
+        frames[f"vv_votes_{chamber}"] = voteview.read_optional(config, "votes", chamber, congress)
+    return frames
+
+
+def read_all(config: DataConfig, workers: int = 2) -> list[dict]:
+    if workers <= 1 or len(config.congresses) == 1:
+        return [read_congress(config, congress) for congress in config.congresses]
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(read_congress, [config] * len(config.congresses), config.congresses))
+
+
+# --- members -----------------------------------------------------------------------------------------------
+
+
+def build_members(vv_members: pd.DataFrame, crosswalk: pd.DataFrame) -> pd.DataFrame:
+    """One row per person, congress and chamber from Voteview's member files, with LIS ids and clean names.
+
+    A member who switched party appears twice in Voteview (a new icpsr each time): kept once, with the party
+    of the icpsr that cast more votes and ``party_switch`` set.
+    """
+    members = vv_members[vv_members["chamber"].isin(["House", "Senate"])].copy()
+    members = members.dropna(subset=["bioguide_id"])
+    members["chamber"] = members["chamber"].str.lower()
+    members["party"] = voteview.party_letter(members["party_code"])
+    votes_cast = members["nominate_number_of_votes"] if "nominate_number_of_votes" in members else 0
+    members = members.assign(_votes=votes_cast).sort_values("_votes", ascending=False, na_position="last")
+    parties = members.groupby(["bioguide_id", "congress", "chamber"])["party"].nunique()
+    members = members.drop_duplicates(["bioguide_id", "congress", "chamber"], keep="first")
+    members = members.merge(
+        parties.rename("n_parties").reset_index(), on=["bioguide_id", "congress", "chamber"]
+    )
+    members["party_switch"] = members["n_parties"] > 1
+    ids = crosswalk[["bioguide_id", "lis_id", "full_name", "first_name", "last_name"]]
+    members = members.merge(ids, on="bioguide_id", how="left")
+    readable = members["full_name"].fillna(members["first_name"] + " " + members["last_name"])
+    members["name"] = readable.fillna(members["bioname"])
+    members = members.rename(columns={"state_abbrev": "state", "district_code": "district"})
+    members["icpsr"] = members["icpsr"].astype("Int64")
+    members["district"] = members["district"].astype("Int64")
+    return members[MEMBER_COLUMNS].sort_values(["congress", "chamber", "bioguide_id"]).reset_index(drop=True)
+
+
+def add_members_seen_only_in_votes(
+    members: pd.DataFrame, votes: pd.DataFrame, rollcalls: pd.DataFrame, crosswalk: pd.DataFrame
+) -> tuple[pd.DataFrame, int]:
+    """Members who cast votes but are not in Voteview's file for that congress (e.g. sworn in after its
+    last update) get a row from the vote records and the crosswalk, without NOMINATE scores."""
+    seen = votes[["rollcall_id", "bioguide_id", "vote_party", "vote_state"]].merge(
+        rollcalls[["rollcall_id", "congress", "chamber"]], on="rollcall_id"
+    )
+    seen = seen.drop_duplicates(["bioguide_id", "congress", "chamber"], keep="last")
+    known = members.set_index(["bioguide_id", "congress", "chamber"]).index
+    extra = seen[~seen.set_index(["bioguide_id", "congress", "chamber"]).index.isin(known)]
+    if extra.empty:
+        return members, 0
+    extra = extra.merge(
+        crosswalk[["bioguide_id", "lis_id", "icpsr_id", "full_name"]], on="bioguide_id", how="left"
+    )
+    rows = pd.DataFrame(
+        {
+            "bioguide_id": extra["bioguide_id"],
+            "congress": extra["congress"],
+            "chamber": extra["chamber"],
+            "icpsr": extra["icpsr_id"].astype("Int64"),
+            "lis_id": extra["lis_id"],
+            "name": extra["full_name"],
+            "party": extra["vote_party"],
+            "state": extra["vote_state"],
+            "district": pd.array([pd.NA] * len(extra), dtype="Int64"),
+            "nominate_dim1": np.nan,
+            "nominate_dim2": np.nan,
+            "party_switch": False,
+        }
+    )
+    combined = pd.concat([members, rows], ignore_index=True)
+    return combined.sort_values(["congress", "chamber", "bioguide_id"]).reset_index(drop=True), len(rows)
+
+
+# --- votes -------------------------------------------------------------------------------------------------
+
+
+def map_member_ids(member_votes: pd.DataFrame, chambers: pd.Series, crosswalk: pd.DataFrame) -> pd.DataFrame:
+    """Source member ids -> bioguide ids: House records carry bioguide ids, Senate records LIS ids."""
+    lis_to_bioguide = crosswalk.dropna(subset=["lis_id"]).set_index("lis_id")["bioguide_id"]
+    is_senate = chambers.to_numpy() == "senate"
+    bioguide = member_votes["member_id"].where(~is_senate, member_votes["member_id"].map(lis_to_bioguide))
+    return member_votes.assign(bioguide_id=bioguide)
+
+
+def build_votes(
+    member_votes: pd.DataFrame, rollcalls: pd.DataFrame, crosswalk: pd.DataFrame, valid_bioguide: set[str]
+) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Member votes with bioguide ids and positions yea/nay/present/not_voting; the rows left out, counted
+    per roll call and position; and a summary of why they were left out."""
+    chambers = member_votes["rollcall_id"].map(rollcalls.set_index("rollcall_id")["chamber"]).astype(str)
+    mapped = map_member_ids(member_votes, chambers, crosswalk)
+    is_vp = mapped["member_id"] == "VP"
+    is_candidate = mapped["position"] == "candidate"
+    unmapped = mapped["bioguide_id"].isna() & ~is_vp
+    unknown_bioguide = ~unmapped & ~is_vp & ~mapped["bioguide_id"].isin(valid_bioguide)
+    keep = ~(is_vp | is_candidate | unmapped)
+    left_out = {
+        "vice_president_tiebreak_votes": int(is_vp.sum()),
+        "speaker_election_candidate_votes": int((is_candidate & ~is_vp).sum()),
+        "unmapped_member_votes": int(unmapped.sum()),
+        "unmapped_member_ids": sorted(mapped.loc[unmapped, "member_id"].astype(str).unique().tolist()),
+        "votes_by_ids_not_in_crosswalk_or_voteview": int((unknown_bioguide & keep).sum()),
+    }
+    votes = mapped.loc[keep, ["rollcall_id", "bioguide_id", "position", "vote_party", "vote_state"]]
+    votes = votes.assign(position=votes["position"].cat.remove_categories(["candidate"]))
+    duplicated = votes.duplicated(["rollcall_id", "bioguide_id"], keep="first")
+    left_out["duplicate_member_votes"] = int(duplicated.sum())
+    keep[votes.index[duplicated]] = False
+    votes = votes[~duplicated].reset_index(drop=True)
+    votes["rollcall_id"] = votes["rollcall_id"].astype(str)
+    dropped_rows = mapped.loc[~keep, ["rollcall_id", "position"]]
+    dropped = pd.crosstab(dropped_rows["rollcall_id"].astype(str), dropped_rows["position"].astype(str))
+    return votes, dropped, left_out
+
+
+# --- roll calls --------------------------------------------------------------------------------------------
+
+
+def build_rollcalls(us_rollcalls: pd.DataFrame, vv_rollcalls: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """One row per roll call: the unitedstates record joined to Voteview's on (chamber, congress, session,
+    per-session number). Voteview roll calls missing from the unitedstates records are added."""
+    rollcalls = us_rollcalls.copy()
+    rollcalls["date"] = pd.to_datetime(rollcalls["datetime"].str[:10])
+    first_year = rollcalls["congress"].map(congress_first_year)
+    rollcalls["session_index"] = rollcalls["session"] - first_year + 1
+    vv = vv_rollcalls.rename(
+        columns={
+            "clerk_rollnumber": "number",
+            "session": "session_index",
+            "yea_count": "voteview_yea",
+            "nay_count": "voteview_nay",
+            "bill_number": "voteview_bill",
+            "vote_result": "voteview_result",
+            "vote_question": "voteview_question",
+            "date": "voteview_date",
+        }
+    )
+    vv["chamber"] = vv["chamber"].str.lower()
+    vv_cols = [
+        "chamber",
+        "congress",
+        "session_index",
+        "number",
+        "rollnumber",
+        "voteview_yea",
+        "voteview_nay",
+        "voteview_bill",
+        "voteview_result",
+        "voteview_question",
+        "vote_desc",
+        "dtl_desc",
+        "voteview_date",
+        "nominate_mid_1",
+        "nominate_spread_1",
+    ]
+    keys = ["chamber", "congress", "session_index", "number"]
+    joined = rollcalls.merge(vv[vv_cols], on=keys, how="outer", indicator=True)
+    only_voteview = joined["_merge"] == "right_only"
+    if only_voteview.any():
+        extra = joined.loc[only_voteview]
+        session_year = extra["congress"].map(congress_first_year) + extra["session_index"] - 1
+        joined.loc[only_voteview, "session"] = session_year
+        joined.loc[only_voteview, "date"] = pd.to_datetime(extra["voteview_date"])
+        joined.loc[only_voteview, "question"] = extra["voteview_question"]
+        joined.loc[only_voteview, "result"] = extra["voteview_result"]
+        joined.loc[only_voteview, "rollcall_id"] = [
+            rollcall_id(c, int(g), int(s), int(n))
+            for c, g, s, n in zip(
+                extra["chamber"], extra["congress"], session_year, extra["number"], strict=True
+            )
+        ]
+    joined["source"] = (
+        joined["_merge"]
+        .map({"both": "unitedstates+voteview", "left_only": "unitedstates", "right_only": "voteview"})
+        .astype(str)
+    )
+    joined["bill_id"] = [
+        bill_id(c, t, n) if isinstance(t, str) and pd.notna(n) and pd.notna(c) else None
+        for c, t, n in zip(joined["bill_congress"], joined["bill_type"], joined["bill_number"], strict=True)
+    ]
+    joined["description"] = _describe(joined)
+    joined["session"] = joined["session"].astype(int)
+    joined["rollnumber"] = joined["rollnumber"].astype("Int64")
+    report = {
+        "rollcalls_unitedstates": int((joined["_merge"] != "right_only").sum()),
+        "rollcalls_matched_to_voteview": int((joined["_merge"] == "both").sum()),
+        "rollcalls_only_in_voteview": int(only_voteview.sum()),
+    }
+    joined = joined.drop(
+        columns=["_merge", "datetime", "session_index", "voteview_date", "bill_congress", "bill_number"]
+    )
+    joined = joined.rename(columns={"bill_type": "bill_type_raw"})
+    return joined.sort_values(["date", "chamber", "session", "number"]).reset_index(drop=True), report
+
+
+def _describe(rollcalls: pd.DataFrame) -> pd.Series:
+    """The richest text about a roll call: every distinct description any source gives, joined."""
+    parts = [
+        "question",
+        "subject",
+        "amendment_purpose",
+        "voteview_question",
+        "vote_desc",
+        "dtl_desc",
+        "treaty",
+        "nomination",
+    ]
+    texts = rollcalls[parts].astype(object).where(rollcalls[parts].notna(), None).to_numpy()
+
+    def join(row) -> str:
+        seen: list[str] = []
+        for text in row:
+            if text and str(text).strip() and str(text).strip() not in seen:
+                seen.append(str(text).strip())
+        return " | ".join(seen)
+
+    return pd.Series([join(row) for row in texts], index=rollcalls.index)
+
+
+def add_tallies(rollcalls: pd.DataFrame, votes: pd.DataFrame) -> pd.DataFrame:
+    counts = pd.crosstab(votes["rollcall_id"], votes["position"]).reindex(
+        columns=list(POSITIONS), fill_value=0
+    )
+    counts.columns = [f"{p}_count" for p in POSITIONS]
+    merged = rollcalls.drop(columns=[c for c in counts.columns if c in rollcalls]).merge(
+        counts, left_on="rollcall_id", right_index=True, how="left"
+    )
+    for column in counts.columns:
+        merged[column] = merged[column].fillna(0).astype(int)
+    return merged
+
+
+def check_tallies(rollcalls: pd.DataFrame, dropped_per_rollcall: pd.DataFrame) -> dict:
+    """Compare the votes table's tally with each source's published tally.
+
+    ``unitedstates``: the record's own lists (exact, once dropped VP/unmapped rows are added back).
+    ``voteview``: Voteview's yea_count/nay_count, an independent tally (differences are reported).
+    """
+    us = rollcalls[rollcalls["source"] != "voteview"].set_index("rollcall_id")
+    dropped = dropped_per_rollcall.reindex(us.index, fill_value=0)
+    mismatched = []
+    for position in POSITIONS:
+        ours = us[f"{position}_count"] + dropped.get(position, 0)
+        bad = ours != us[f"published_{position}"]
+        mismatched.extend(us.index[bad].tolist())
+    vv = rollcalls.dropna(subset=["voteview_yea"])
+    vv_bad = vv[(vv["yea_count"] != vv["voteview_yea"]) | (vv["nay_count"] != vv["voteview_nay"])]
+    return {
+        "unitedstates_tally_mismatches": len(set(mismatched)),
+        "unitedstates_tally_mismatch_ids": sorted(set(mismatched))[:50],
+        "voteview_compared": len(vv),
+        "voteview_tally_mismatches": len(vv_bad),
+        "voteview_tally_mismatch_examples": [
+            {
+                "rollcall_id": r.rollcall_id,
+                "yea": int(r.yea_count),
+                "nay": int(r.nay_count),
+                "voteview_yea": int(r.voteview_yea),
+                "voteview_nay": int(r.voteview_nay),
+            }
+            for r in vv_bad.head(20).itertuples()
+        ],
+    }
+
+
+def compare_voteview_positions(
+    votes: pd.DataFrame, rollcalls: pd.DataFrame, vv_votes: pd.DataFrame, members: pd.DataFrame
+) -> dict:
+    """Where Voteview has member votes, how often its cast code agrees with the clerk's record."""
+    if vv_votes.empty:
+        return {"voteview_member_votes_compared": 0}
+    icpsr_to_bioguide = members.dropna(subset=["icpsr"]).drop_duplicates(["icpsr", "congress", "chamber"])
+    vv = vv_votes.assign(
+        chamber=vv_votes["chamber"].str.lower(), position=voteview.cast_position(vv_votes["cast_code"])
+    ).dropna(subset=["position"])
+    vv = vv.merge(
+        icpsr_to_bioguide[["icpsr", "congress", "chamber", "bioguide_id"]],
+        on=["icpsr", "congress", "chamber"],
+        how="left",
+    )
+    vv = vv.merge(
+        rollcalls[["rollcall_id", "chamber", "congress", "rollnumber"]].dropna(subset=["rollnumber"]),
+        on=["chamber", "congress", "rollnumber"],
+        how="inner",
+    )
+    both = vv.merge(
+        votes[["rollcall_id", "bioguide_id", "position"]],
+        on=["rollcall_id", "bioguide_id"],
+        how="left",
+        suffixes=("_voteview", ""),
+    )
+    compared = both.dropna(subset=["position"])
+    agree = compared["position"].astype(str) == compared["position_voteview"].astype(str)
+    return {
+        "voteview_member_votes_compared": int(len(compared)),
+        "voteview_member_votes_disagreeing": int((~agree).sum()),
+        "voteview_member_votes_without_clerk_row": int(both["position"].isna().sum()),
+    }
+
+
+# --- point in time -----------------------------------------------------------------------------------------
+
+
+def cut_as_of(tables: dict[str, pd.DataFrame], as_of: pd.Timestamp) -> dict[str, pd.DataFrame]:
+    """Drop everything dated after ``as_of``: roll calls and their votes, bills introduced later,
+    cosponsorships added later; withdrawals after it did not happen yet."""
+    rollcalls = tables["rollcalls"][tables["rollcalls"]["date"] <= as_of]
+    votes = tables["votes"][tables["votes"]["rollcall_id"].isin(rollcalls["rollcall_id"])]
+    members = tables["members"][
+        tables["members"]["congress"].map(congress_first_year)
+        <= as_of.year - (1 if (as_of.month, as_of.day) < (1, 3) else 0)
+    ]
+    bills = tables["bills"][tables["bills"]["introduced"] <= as_of]
+    cosponsorships = tables["cosponsorships"]
+    cosponsorships = cosponsorships[
+        (cosponsorships["date"] <= as_of) & cosponsorships["bill_id"].isin(bills["bill_id"])
+    ].copy()
+    cosponsorships.loc[cosponsorships["withdrawn"] > as_of, "withdrawn"] = pd.NaT
+    return {
+        "members": members,
+        "rollcalls": rollcalls,
+        "votes": votes,
+        "bills": bills,
+        "cosponsorships": cosponsorships,
+    }
+
+
+# --- the stage ---------------------------------------------------------------------------------------------
+
+
+def build_tables(config: DataConfig, workers: int = 2) -> tuple[dict[str, pd.DataFrame], dict]:
+    started = time.perf_counter()
+    per_congress = read_all(config, workers)
+    crosswalk = legislators.read_crosswalk(config)
+    bills, cosponsorships = billstatus.read_bills(config)
+
+    def stack(key: str) -> pd.DataFrame:
+        frames = [frames[key] for frames in per_congress if frames.get(key) is not None]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    vv_members = pd.concat([stack("vv_members_house"), stack("vv_members_senate")], ignore_index=True)
+    vv_rollcalls = pd.concat([stack("vv_rollcalls_house"), stack("vv_rollcalls_senate")], ignore_index=True)
+    vv_votes = pd.concat([stack("vv_votes_house"), stack("vv_votes_senate")], ignore_index=True)
+    member_votes = pd.concat([f["member_votes"] for f in per_congress], ignore_index=True)
+    member_votes["position"] = member_votes["position"].astype(
+        pd.CategoricalDtype(["yea", "nay", "present", "not_voting", "candidate"])
+    )
+    rollcalls, rollcall_report = build_rollcalls(stack("us_rollcalls"), vv_rollcalls)
+    if rollcalls.empty:
+        raise DataError(f"no roll calls for congresses {config.first_congress}-{config.last_congress}")
+
+    members = build_members(vv_members, crosswalk)
+    valid = set(members["bioguide_id"]) | set(crosswalk["bioguide_id"])
+    votes, dropped, left_out = build_votes(member_votes, rollcalls, crosswalk, valid)
+    members, added = add_members_seen_only_in_votes(members, votes, rollcalls, crosswalk)
+    votes = votes.drop(columns=["vote_state"])
+
+    rollcalls = add_tallies(rollcalls, votes)
+    tables = {
+        "members": members,
+        "rollcalls": rollcalls,
+        "votes": votes,
+        "bills": bills,
+        "cosponsorships": cosponsorships,
+    }
+    before = {name: len(frame) for name, frame in tables.items()}
+    tables = cut_as_of(tables, config.as_of)
+    report = {
+        "as_of": str(config.as_of.date()),
+        "congresses": [config.first_congress, config.last_congress],
+        "rows": {name: len(frame) for name, frame in tables.items()},
+        "rows_dropped_by_as_of": {name: before[name] - len(tables[name]) for name in tables},
+        **rollcall_report,
+        **left_out,
+        "members_added_from_vote_records": added,
+        "members_without_nominate": int(tables["members"]["nominate_dim1"].isna().sum()),
+        "members_without_icpsr": int(tables["members"]["icpsr"].isna().sum()),
+        **check_tallies(tables["rollcalls"], dropped),
+        **compare_voteview_positions(tables["votes"], tables["rollcalls"], vv_votes, tables["members"]),
+        "cosponsors_not_in_members": sorted(
+            set(tables["cosponsorships"]["bioguide_id"]) - set(tables["members"]["bioguide_id"])
+        ),
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+    return tables, report
+
+
+def main() -> None:
+    config = DataConfig.from_params()
+    tables, report = build_tables(config)
+    for name, frame in tables.items():
+        write_parquet(frame, TABLES_DIR / f"{name}.parquet")
+    write_json(report, METRICS_DIR / "data_quality.json")
+    print(
+        f"ingest: {report['rows']} in {report['seconds']} s; "
+        f"unmapped member votes {report['unmapped_member_votes']}, "
+        f"tally mismatches {report['unitedstates_tally_mismatches']} (unitedstates), "
+        f"{report['voteview_tally_mismatches']} (voteview)"
+    )
+
+
+if __name__ == "__main__":
+    main()

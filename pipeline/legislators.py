@@ -1,0 +1,78 @@
+"""Reader for the unitedstates/congress-legislators id crosswalk (CSV; the YAML for full term histories)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import yaml
+
+from pipeline.config import DataConfig, DataError
+from pipeline.fetch import locate
+from pipeline.rawio import read_bytes, read_csv_checked
+
+ID_COLUMNS = [
+    "bioguide_id",
+    "lis_id",
+    "icpsr_id",
+    "govtrack_id",
+    "first_name",
+    "last_name",
+    "full_name",
+    "birthday",
+    "party",
+    "state",
+    "type",
+]
+
+
+def _locate(config: DataConfig, name: str, snapshot_name: str | None = None):
+    url = config.urls["legislators"].format(name=name)
+    return locate(
+        config, f"congress-legislators/{snapshot_name or name}", url, f"congress-legislators/{name}"
+    )
+
+
+def read_crosswalk(config: DataConfig) -> pd.DataFrame:
+    """Current and historical members, one row per person: bioguide, LIS and ICPSR ids, name, last party."""
+    frames = []
+    for name, snapshot_name, current in (
+        ("legislators-current.csv", None, True),
+        ("legislators-historical.csv", "legislators-historical.csv.gz", False),
+    ):
+        path = _locate(config, name, snapshot_name)
+        frame = read_csv_checked(path, ID_COLUMNS, dtype={"icpsr_id": "Int64", "govtrack_id": "Int64"})
+        frames.append(frame[ID_COLUMNS].assign(current=current))
+    crosswalk = pd.concat(frames, ignore_index=True)
+    crosswalk = crosswalk.dropna(subset=["bioguide_id"]).drop_duplicates("bioguide_id", keep="first")
+    return crosswalk.reset_index(drop=True)
+
+
+def read_current_terms(config: DataConfig) -> pd.DataFrame:
+    """Every term of every current member (legislators-current.yaml): chamber, start, end, party, state."""
+    path = _locate(config, "legislators-current.yaml")
+    try:
+        people = yaml.safe_load(read_bytes(path))
+    except yaml.YAMLError as exc:
+        raise DataError(f"{path}: not valid YAML ({exc})") from exc
+    if not isinstance(people, list):
+        raise DataError(f"{path}: expected a list of legislators")
+    rows = []
+    for person in people:
+        try:
+            bioguide = person["id"]["bioguide"]
+            for term in person["terms"]:
+                rows.append(
+                    {
+                        "bioguide_id": bioguide,
+                        "chamber": "house" if term["type"] == "rep" else "senate",
+                        "start": pd.Timestamp(term["start"]),
+                        "end": pd.Timestamp(term["end"]),
+                        "party": term.get("party"),
+                        "state": term.get("state"),
+                        "district": term.get("district"),
+                    }
+                )
+        except (KeyError, TypeError) as exc:
+            raise DataError(
+                f"{path}: legislator entry without id/terms ({exc}): {str(person)[:120]}"
+            ) from exc
+    return pd.DataFrame(rows)

@@ -1,0 +1,50 @@
+"""Opening raw files, plain or gzipped, with errors that name the file and what is wrong."""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline.config import DataError
+
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def is_gzip(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(2) == GZIP_MAGIC
+
+
+def read_bytes(path: Path) -> bytes:
+    """Whole file, decompressed when gzipped (by its magic bytes, not its name)."""
+    raw = Path(path).read_bytes()
+    if raw[:2] != GZIP_MAGIC:
+        return raw
+    try:
+        return gzip.decompress(raw)
+    except (EOFError, OSError, zlib.error) as exc:
+        raise DataError(f"{path}: corrupt or truncated gzip ({exc})") from exc
+
+
+def iter_lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    """(line number, line) of a plain or gzipped text file, blank lines skipped."""
+    for number, line in enumerate(read_bytes(path).splitlines(), start=1):
+        if line.strip():
+            yield number, line
+
+
+def read_csv_checked(path: Path, required: list[str], **kwargs) -> pd.DataFrame:
+    """``pd.read_csv`` that names the file on any failure and insists on the columns the caller needs."""
+    compression = "gzip" if is_gzip(path) else None
+    try:
+        frame = pd.read_csv(path, compression=compression, low_memory=False, **kwargs)
+    except (EOFError, OSError, zlib.error, pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        raise DataError(f"{path}: cannot be read as CSV ({type(exc).__name__}: {exc})") from exc
+    missing = [column for column in required if column not in frame.columns]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {', '.join(missing)}")
+    return frame

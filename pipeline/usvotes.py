@@ -1,0 +1,182 @@
+"""Reader for roll calls in the unitedstates/congress vote format (House Clerk and Senate LIS records).
+
+Two layouts hold the same records: the snapshot's ``votes-{congress}.jsonl.gz`` bundles (one ``data.json``
+object per line) and the scraper's tree ``{congress}/votes/{session}/{h|s}{number}/data.json``. Both go
+through ``parse_records``, which turns records into a roll-call frame and a member-vote frame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import date
+from pathlib import Path
+
+import orjson
+import pandas as pd
+
+from pipeline.config import DataConfig, DataError, congress_first_year
+from pipeline.fetch import NotFound, download
+from pipeline.rawio import iter_lines, read_bytes
+
+OPTION_POSITIONS = {
+    "Yea": "yea",
+    "Aye": "yea",
+    "Guilty": "yea",
+    "Nay": "nay",
+    "No": "nay",
+    "Not Guilty": "nay",
+    "Present": "present",
+    "Not Voting": "not_voting",
+}
+REQUIRED_FIELDS = ("vote_id", "chamber", "congress", "session", "number", "date", "votes")
+
+
+def parse_records(records: Iterable[tuple[str, dict]]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(where, record) pairs -> (rollcalls, member_votes).
+
+    member_votes keeps the source's member id (bioguide in the House, LIS in the Senate) in ``member_id``;
+    votes for a candidate (Speaker elections) get position ``candidate``, the Vice President's ``VP``.
+    """
+    rollcalls: list[dict] = []
+    vote_ids: list[str] = []
+    member_ids: list[str] = []
+    positions: list[str] = []
+    parties: list[str | None] = []
+    states: list[str | None] = []
+    for where, record in records:
+        missing = [name for name in REQUIRED_FIELDS if name not in record]
+        if missing:
+            raise DataError(f"{where}: roll-call record lacks field(s) {', '.join(missing)}")
+        vote_id = record["vote_id"]
+        options = record["votes"]
+        if not isinstance(options, dict):
+            raise DataError(f"{where}: 'votes' of {vote_id} is not an object of options")
+        counts = {"yea": 0, "nay": 0, "present": 0, "not_voting": 0, "candidate": 0}
+        for option, voters in options.items():
+            position = OPTION_POSITIONS.get(option, "candidate")
+            counts[position] += len(voters)
+            for voter in voters:
+                vote_ids.append(vote_id)
+                positions.append(position)
+                if isinstance(voter, dict):
+                    member_ids.append(voter.get("id"))
+                    parties.append(voter.get("party"))
+                    states.append(voter.get("state"))
+                else:  # the Vice President breaking a tie is published as the bare string "VP"
+                    member_ids.append(str(voter))
+                    parties.append(None)
+                    states.append(None)
+        bill = record.get("bill") or {}
+        amendment = record.get("amendment") or {}
+        rollcalls.append(
+            {
+                "rollcall_id": vote_id,
+                "chamber": "house" if record["chamber"] == "h" else "senate",
+                "congress": int(record["congress"]),
+                "session": int(record["session"]),
+                "number": int(record["number"]),
+                "datetime": record["date"],
+                "question": record.get("question"),
+                "type": record.get("type"),
+                "category": record.get("category"),
+                "requires": record.get("requires"),
+                "result": record.get("result"),
+                "subject": record.get("subject"),
+                "bill_type": bill.get("type"),
+                "bill_number": bill.get("number"),
+                "bill_congress": bill.get("congress"),
+                "amendment_type": amendment.get("type"),
+                "amendment_number": amendment.get("number"),
+                "amendment_author": amendment.get("author"),
+                "amendment_purpose": amendment.get("purpose"),
+                "treaty": (record.get("treaty") or {}).get("title")
+                if isinstance(record.get("treaty"), dict)
+                else None,
+                "nomination": (record.get("nomination") or {}).get("title")
+                if isinstance(record.get("nomination"), dict)
+                else None,
+                "source_url": record.get("source_url"),
+                **{f"published_{key}": value for key, value in counts.items()},
+            }
+        )
+    member_votes = pd.DataFrame(
+        {
+            "rollcall_id": pd.Categorical(vote_ids),
+            "member_id": member_ids,
+            "position": pd.Categorical(
+                positions, categories=["yea", "nay", "present", "not_voting", "candidate"]
+            ),
+            "vote_party": parties,
+            "vote_state": states,
+        }
+    )
+    return pd.DataFrame(rollcalls), member_votes
+
+
+def _bundle_records(path: Path) -> Iterator[tuple[str, dict]]:
+    for number, line in iter_lines(path):
+        try:
+            yield f"{path}:{number}", orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            raise DataError(f"{path}: line {number} is not valid JSON ({exc})") from exc
+
+
+def read_bundle(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A ``votes-{congress}.jsonl.gz`` bundle."""
+    return parse_records(_bundle_records(path))
+
+
+def _tree_records(root: Path, congress: int) -> Iterator[tuple[str, dict]]:
+    files = sorted(
+        (root / str(congress) / "votes").glob("*/*/data.json"),
+        key=lambda p: (p.parent.name[0], p.parent.parent.name, int(p.parent.name[1:])),
+    )  # as the bundles
+    for path in files:
+        try:
+            yield str(path), orjson.loads(read_bytes(path))
+        except orjson.JSONDecodeError as exc:
+            raise DataError(f"{path}: not valid JSON ({exc})") from exc
+
+
+def read_tree(root: Path, congress: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The scraper's directory tree ``{root}/{congress}/votes/{session}/{h|s}{number}/data.json``."""
+    return parse_records(_tree_records(root, congress))
+
+
+def download_tree(config: DataConfig, congress: int, max_gap: int = 3) -> Path:
+    """Mirror one congress's tree from the public URL: each chamber and year, numbers 1.. until ``max_gap``
+    consecutive 404s. Files already downloaded are kept (the download is resumable); a congress that had
+    ended when it was mirrored is marked complete and not probed again."""
+    root = config.download_dir / "unitedstates-votes"
+    first = congress_first_year(congress)
+    complete = root / str(congress) / ".complete"
+    if complete.exists():
+        return root
+    for year in (first, first + 1, first + 2):  # a session may run into 3 January of the next year
+        for chamber in ("h", "s"):
+            number, gap = 1, 0
+            while gap < max_gap:
+                dest = root / str(congress) / "votes" / str(year) / f"{chamber}{number}" / "data.json"
+                if not dest.exists():
+                    url = config.urls["unitedstates_votes"].format(
+                        congress=congress, session=year, chamber=chamber, number=number
+                    )
+                    try:
+                        download(url, dest, config.timeout_s, config.retries)
+                        gap = 0
+                    except NotFound:
+                        gap += 1
+                number += 1
+    if date.today() >= date(first + 2, 1, 4):
+        complete.write_text(date.today().isoformat() + "\n")
+    return root
+
+
+def read_congress(config: DataConfig, congress: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """All roll calls of one congress, from the snapshot bundle or a downloaded tree."""
+    if config.use_snapshot:
+        path = config.snapshot_dir / "unitedstates-votes" / f"votes-{congress}.jsonl.gz"
+        if not path.exists():
+            raise DataError(f"snapshot file {path} is missing")
+        return read_bundle(path)
+    return read_tree(download_tree(config, congress), congress)

@@ -1,0 +1,58 @@
+"""Shared fixtures: the real snapshot and the pipeline's tables built from it."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pipeline.config import TABLES_DIR, DataConfig
+
+TABLE_NAMES = ("members", "rollcalls", "votes", "bills", "cosponsorships")
+
+
+@pytest.fixture(scope="session")
+def config() -> DataConfig:
+    cfg = DataConfig.from_params()
+    if not cfg.snapshot_dir.is_dir():
+        pytest.fail(f"the snapshot {cfg.snapshot_dir} is missing: the tests run on the real data")
+    return replace(cfg, source="snapshot")
+
+
+@pytest.fixture(scope="session")
+def tables(config) -> dict[str, pd.DataFrame]:
+    """The ingest stage's tables (data/tables, written by `dvc repro`); built in memory when absent."""
+    if all((TABLES_DIR / f"{name}.parquet").exists() for name in TABLE_NAMES):
+        return {name: pd.read_parquet(TABLES_DIR / f"{name}.parquet") for name in TABLE_NAMES}
+    from pipeline.ingest import build_tables
+
+    built, _ = build_tables(config)
+    return built
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def http_root():
+    """Serve a directory on 127.0.0.1; yields (start(directory, handler=None) -> base URL)."""
+    servers = []
+
+    def start(directory: Path, handler=None) -> str:
+        handler = handler or functools.partial(_QuietHandler, directory=str(directory))
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_port}"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()

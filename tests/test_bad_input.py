@@ -1,0 +1,162 @@
+"""Every kind of bad input gets an error naming the file and the fault, and no partial output."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+from dataclasses import replace
+
+import pandas as pd
+import pytest
+
+from pipeline import billstatus, legislators, usvotes, voteview
+from pipeline.config import DataConfig, DataError, split_bill_id, write_parquet
+from pipeline.ingest import build_tables
+
+
+@pytest.fixture
+def snapshot_copy(tmp_path, config):
+    """A copy of the snapshot's 116th-congress files to damage (the real one is read-only)."""
+    root = tmp_path / "snapshot"
+    for folder in ("voteview", "unitedstates-votes", "congress-legislators", "billstatus"):
+        (root / folder).mkdir(parents=True)
+    for name in (
+        "H116_members.csv",
+        "S116_members.csv",
+        "H116_rollcalls.csv",
+        "S116_rollcalls.csv",
+        "S116_votes.csv.gz",
+    ):
+        shutil.copy(config.snapshot_dir / "voteview" / name, root / "voteview" / name)
+    shutil.copy(
+        config.snapshot_dir / "unitedstates-votes" / "votes-116.jsonl.gz", root / "unitedstates-votes"
+    )
+    for path in (config.snapshot_dir / "congress-legislators").iterdir():
+        shutil.copy(path, root / "congress-legislators" / path.name)
+    for path in (config.snapshot_dir / "billstatus").glob("BILLSTATUS-116*.xml"):
+        shutil.copy(path, root / "billstatus" / path.name)
+    return replace(config, snapshot_dir=root, first_congress=116, last_congress=116)
+
+
+def test_the_copy_itself_builds(snapshot_copy):
+    tables, report = build_tables(snapshot_copy, workers=1)
+    assert len(tables["rollcalls"]) == 1674 and report["unitedstates_tally_mismatches"] == 0
+
+
+def test_truncated_gzip_names_the_file(snapshot_copy):
+    path = snapshot_copy.snapshot_dir / "unitedstates-votes" / "votes-116.jsonl.gz"
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(DataError, match=r"votes-116\.jsonl\.gz: corrupt or truncated gzip"):
+        usvotes.read_congress(snapshot_copy, 116)
+
+
+def test_malformed_json_line_names_file_and_line(snapshot_copy):
+    path = snapshot_copy.snapshot_dir / "unitedstates-votes" / "votes-116.jsonl.gz"
+    lines = gzip.decompress(path.read_bytes()).splitlines()
+    lines[4] = lines[4][:-20]
+    path.write_bytes(gzip.compress(b"\n".join(lines)))
+    with pytest.raises(DataError, match=r"votes-116\.jsonl\.gz: line 5 is not valid JSON"):
+        usvotes.read_congress(snapshot_copy, 116)
+
+
+def test_record_missing_a_field_names_it(snapshot_copy):
+    path = snapshot_copy.snapshot_dir / "unitedstates-votes" / "votes-116.jsonl.gz"
+    path.write_bytes(gzip.compress(b'{"vote_id": "h1-116.2019", "chamber": "h"}\n'))
+    with pytest.raises(
+        DataError, match=r"votes-116\.jsonl\.gz:1: roll-call record lacks field\(s\) congress"
+    ):
+        usvotes.read_congress(snapshot_copy, 116)
+
+
+def test_malformed_xml_names_the_file(snapshot_copy):
+    path = snapshot_copy.snapshot_dir / "billstatus" / "BILLSTATUS-116hr676.xml"
+    path.write_text(path.read_text()[:5000])
+    with pytest.raises(DataError, match=r"BILLSTATUS-116hr676\.xml: malformed XML"):
+        billstatus.read_bills(snapshot_copy)
+
+
+def test_xml_that_is_not_billstatus(snapshot_copy):
+    path = snapshot_copy.snapshot_dir / "billstatus" / "BILLSTATUS-116hr676.xml"
+    path.write_text("<billStatus><other/></billStatus>")
+    with pytest.raises(DataError, match=r"BILLSTATUS-116hr676\.xml: no <bill> element"):
+        billstatus.read_bills(snapshot_copy)
+
+
+def test_csv_missing_a_column_names_file_and_column(snapshot_copy):
+    path = snapshot_copy.snapshot_dir / "voteview" / "H116_members.csv"
+    frame = pd.read_csv(path).drop(columns=["bioguide_id"])
+    frame.to_csv(path, index=False)
+    with pytest.raises(DataError, match=r"H116_members\.csv: missing column\(s\) bioguide_id"):
+        voteview.read(snapshot_copy, "members", "house", 116)
+
+
+def test_crosswalk_missing_a_column(snapshot_copy):
+    path = snapshot_copy.snapshot_dir / "congress-legislators" / "legislators-current.csv"
+    pd.read_csv(path).drop(columns=["lis_id"]).to_csv(path, index=False)
+    with pytest.raises(DataError, match=r"legislators-current\.csv: missing column\(s\) lis_id"):
+        legislators.read_crosswalk(snapshot_copy)
+
+
+def test_truncated_voteview_votes(snapshot_copy):
+    path = snapshot_copy.snapshot_dir / "voteview" / "S116_votes.csv.gz"
+    path.write_bytes(path.read_bytes()[:3000])
+    with pytest.raises(DataError, match=r"S116_votes\.csv\.gz: cannot be read as CSV"):
+        voteview.read(snapshot_copy, "votes", "senate", 116)
+
+
+def test_congress_range_with_no_data(snapshot_copy):
+    with pytest.raises(DataError, match=r"votes-130\.jsonl\.gz is missing"):
+        build_tables(replace(snapshot_copy, first_congress=130, last_congress=130), workers=1)
+
+
+def test_missing_snapshot_dir_with_source_snapshot(tmp_path):
+    with pytest.raises(DataError, match="does not exist"):
+        DataConfig(source="snapshot", snapshot_dir=tmp_path / "nowhere").use_snapshot  # noqa: B018
+
+
+def test_bad_params(tmp_path):
+    params = {
+        "data": {
+            "source": "bogus",
+            "snapshot_dir": ".",
+            "download_dir": ".",
+            "congresses": [110, 119],
+            "as_of": "2025-12-31",
+            "urls": {},
+        }
+    }
+    with pytest.raises(DataError, match="data.source: 'bogus'"):
+        DataConfig.from_params(params)
+    params["data"].update(source="auto", as_of="yesterday-ish")
+    with pytest.raises(DataError, match="data.as_of: 'yesterday-ish' is not a date"):
+        DataConfig.from_params(params)
+    params["data"].update(as_of="2025-12-31", congresses=[119, 110])
+    with pytest.raises(DataError, match="first 119 is after last 110"):
+        DataConfig.from_params(params)
+
+
+@pytest.mark.parametrize("text", ["hr6508", "119xx12", "119hr", "", "H.R. 6508"])
+def test_unknown_bill_id_forms(text):
+    with pytest.raises(DataError, match="is not a bill id"):
+        split_bill_id(text)
+
+
+def test_bill_id_forms_that_parse():
+    assert split_bill_id("119hr6508") == (119, "hr", 6508)
+    assert split_bill_id("119 H.Res. 135") == (119, "hres", 135)
+    assert split_bill_id("119s2174") == (119, "s", 2174)
+
+
+def test_failed_write_leaves_no_partial_file(tmp_path):
+    target = tmp_path / "table.parquet"
+
+    class Unwritable(pd.DataFrame):
+        def to_parquet(self, path, **kwargs):
+            with open(path, "wb") as f:
+                f.write(b"partial")
+            raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        write_parquet(Unwritable({"a": [1]}), target)
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,192 @@
+"""Known facts of the real snapshot, as the canonical tables must show them."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from dataclasses import replace
+
+import pandas as pd
+import pytest
+
+from pipeline.config import POSITIONS
+from pipeline.ingest import build_tables, cut_as_of
+
+
+def _vote(tables, rollcall_id: str, bioguide_id: str) -> str:
+    votes = tables["votes"]
+    row = votes[(votes["rollcall_id"] == rollcall_id) & (votes["bioguide_id"] == bioguide_id)]
+    assert len(row) == 1, f"{bioguide_id} on {rollcall_id}: {len(row)} rows"
+    return str(row["position"].iloc[0])
+
+
+def test_nato_support_act_passed_357_22_with_massie_against(tables):
+    rollcalls = tables["rollcalls"]
+    passage = rollcalls[(rollcalls["bill_id"] == "116hr676") & (rollcalls["date"] == "2019-01-22")]
+    assert len(passage) == 1
+    row = passage.iloc[0]
+    assert row["rollcall_id"] == "h44-116.2019"
+    assert (row["yea_count"], row["nay_count"]) == (357, 22)
+    assert row["chamber"] == "house" and row["session"] == 2019 and row["number"] == 44
+    assert _vote(tables, "h44-116.2019", "M001184") == "nay"
+
+
+def test_montenegro_accession_97_2_with_lee_and_paul_against(tables):
+    rollcalls = tables["rollcalls"]
+    senate = rollcalls[(rollcalls["chamber"] == "senate") & (rollcalls["date"] == "2017-03-28")]
+    accession = senate[senate["description"].str.contains("Montenegro")]
+    assert len(accession) == 1
+    row = accession.iloc[0]
+    assert (row["yea_count"], row["nay_count"]) == (97, 2)
+    nays = tables["votes"].query("rollcall_id == @row.rollcall_id and position == 'nay'")
+    assert set(nays["bioguide_id"]) == {"L000577", "P000603"}  # Mike Lee, Rand Paul
+
+
+def test_luna_maps_to_voteview_icpsr(tables):
+    luna = tables["members"].query("bioguide_id == 'L000596'")
+    assert set(luna["congress"]) == {118, 119}
+    assert set(luna["icpsr"]) == {22343}
+    assert set(luna["party"]) == {"R"} and set(luna["state"]) == {"FL"}
+
+
+def test_senators_keep_their_lis_ids(tables):
+    lee = tables["members"].query("bioguide_id == 'L000577' and congress == 119")
+    assert lee["lis_id"].tolist() == ["S346"] and lee["chamber"].tolist() == ["senate"]
+
+
+def test_nato_act_sponsored_by_massie_with_luna(tables):
+    bills = tables["bills"].set_index("bill_id")
+    assert bills.loc["119hr6508", "sponsor_bioguide_id"] == "M001184"
+    assert bills.loc["119hr6508", "introduced"] == pd.Timestamp("2025-12-09")
+    assert bills.loc["119s2174", "sponsor_bioguide_id"] == "L000577"
+    cosponsors = tables["cosponsorships"].query("bill_id == '119hr6508'")
+    assert cosponsors["bioguide_id"].tolist() == ["L000596"]
+    assert cosponsors["date"].tolist() == [pd.Timestamp("2025-12-10")]
+    assert not cosponsors["original"].iloc[0]
+
+
+def test_both_billstatus_schemas_parse(tables):
+    bills = tables["bills"].set_index("bill_id")
+    assert bills.loc["116hr676", "schema"] == "1.0.0" and bills.loc["119hr6508", "schema"] == "3.0.0"
+    assert len(tables["cosponsorships"].query("bill_id == '116hr676'")) == 19
+    assert "Alliances" in bills.loc["116hr676", "subjects"]
+    assert len(bills) == 22
+
+
+def test_every_vote_has_a_bioguide_id_and_a_known_position(tables):
+    votes = tables["votes"]
+    assert votes["bioguide_id"].notna().all()
+    assert set(votes["position"].astype(str).unique()) <= set(POSITIONS)
+    assert not votes.duplicated(["rollcall_id", "bioguide_id"]).any()
+    assert len(votes) > 6_000_000
+
+
+def test_each_roll_call_appears_once(tables):
+    rollcalls = tables["rollcalls"]
+    assert rollcalls["rollcall_id"].is_unique
+    assert not rollcalls.duplicated(["chamber", "congress", "session", "number"]).any()
+    assert not rollcalls.dropna(subset=["rollnumber"]).duplicated(["chamber", "congress", "rollnumber"]).any()
+    assert len(rollcalls) == 19047  # the snapshot's SOURCE.md: 2533 + 2351 + ... + 1021 records
+
+
+def test_roll_numbers_restart_each_session_but_voteview_runs_on(tables):
+    house_116 = tables["rollcalls"].query("chamber == 'house' and congress == 116")
+    first_2020 = house_116.query("session == 2020").sort_values("number").iloc[0]
+    assert first_2020["number"] == 1
+    assert first_2020["rollnumber"] > 700  # Voteview keeps counting through the congress
+
+
+def test_tallies_equal_the_published_counts_for_every_roll_call(tables, config):
+    """Recount straight from the source files, independently of the ingest code."""
+    published = {}
+    for congress in config.congresses:
+        with gzip.open(config.snapshot_dir / "unitedstates-votes" / f"votes-{congress}.jsonl.gz", "rt") as f:
+            for line in f:
+                record = json.loads(line)
+                options = record["votes"]
+                count = {"yea": 0, "nay": 0}
+                for option, voters in options.items():
+                    people = [v for v in voters if isinstance(v, dict)]  # the VP's tie-break is a bare "VP"
+                    if option in ("Yea", "Aye", "Guilty"):
+                        count["yea"] += len(people)
+                    elif option in ("Nay", "No", "Not Guilty"):
+                        count["nay"] += len(people)
+                published[record["vote_id"]] = (count["yea"], count["nay"])
+    rollcalls = tables["rollcalls"].set_index("rollcall_id")
+    ours = dict(
+        zip(rollcalls.index, zip(rollcalls["yea_count"], rollcalls["nay_count"], strict=True), strict=True)
+    )
+    assert ours == published
+    recount = tables["votes"].groupby(["rollcall_id", "position"], observed=True).size().unstack(fill_value=0)
+    assert (recount["yea"].reindex(rollcalls.index, fill_value=0) == rollcalls["yea_count"]).all()
+
+
+def test_house_amendments_carry_voteview_descriptions(tables):
+    amendments = tables["rollcalls"].query("chamber == 'house' and amendment_type.notna()")
+    with_text = amendments["vote_desc"].notna().mean()
+    assert with_text > 0.9
+    greene = amendments[
+        amendments["description"].str.contains("Greene", na=False)
+        & amendments["description"].str.contains("Ukraine", na=False)
+    ]
+    assert not greene.empty
+
+
+def test_party_switchers_are_one_row_per_congress(tables):
+    members = tables["members"]
+    assert not members.duplicated(["bioguide_id", "congress", "chamber"]).any()
+    specter = members.query("bioguide_id == 'S000709' and congress == 111")  # R -> D in April 2009
+    assert len(specter) == 1 and bool(specter["party_switch"].iloc[0])
+
+
+def test_as_of_cut_drops_everything_later(tables):
+    cut = cut_as_of(tables, pd.Timestamp("2019-01-21"))
+    assert cut["rollcalls"]["date"].max() <= pd.Timestamp("2019-01-21")
+    assert "h44-116.2019" not in set(cut["votes"]["rollcall_id"])
+    assert cut["bills"]["introduced"].max() <= pd.Timestamp("2019-01-21")
+    assert "119hr6508" not in set(cut["bills"]["bill_id"])
+    assert (cut["cosponsorships"]["date"] <= pd.Timestamp("2019-01-21")).all()
+    assert cut["members"]["congress"].max() == 116
+
+
+def test_as_of_before_a_cosponsorship_hides_it_and_later_withdrawals():
+    cosponsorships = pd.DataFrame(
+        {
+            "bill_id": ["1hr1", "1hr1"],
+            "bioguide_id": ["A", "B"],
+            "date": pd.to_datetime(["2020-01-01", "2020-03-01"]),
+            "original": [True, False],
+            "withdrawn": pd.to_datetime(["2020-02-15", None]),
+        }
+    )
+    empty = pd.DataFrame({"rollcall_id": [], "date": pd.to_datetime([]), "congress": []})
+    tables = {
+        "rollcalls": empty,
+        "votes": pd.DataFrame({"rollcall_id": []}),
+        "members": pd.DataFrame({"congress": [116]}),
+        "bills": pd.DataFrame({"bill_id": ["1hr1"], "introduced": pd.to_datetime(["2019-12-01"])}),
+        "cosponsorships": cosponsorships,
+    }
+    cut = cut_as_of(tables, pd.Timestamp("2020-02-01"))["cosponsorships"]
+    assert cut["bioguide_id"].tolist() == ["A"] and cut["withdrawn"].isna().all()
+
+
+def test_as_of_in_the_stage_cuts_one_congress(config):
+    small = replace(config, first_congress=116, last_congress=116, as_of=pd.Timestamp("2019-06-30"))
+    tables, report = build_tables(small, workers=1)
+    assert tables["rollcalls"]["date"].max() <= pd.Timestamp("2019-06-30")
+    assert report["rows_dropped_by_as_of"]["rollcalls"] > 0
+    assert report["unitedstates_tally_mismatches"] == 0
+    assert set(tables["rollcalls"]["congress"]) == {116}
+
+
+@pytest.mark.parametrize(
+    "key", ["unmapped_member_votes", "unitedstates_tally_mismatches", "duplicate_member_votes"]
+)
+def test_quality_report_of_the_full_build_is_clean(key):
+    from pipeline.config import METRICS_DIR
+
+    path = METRICS_DIR / "data_quality.json"
+    if not path.exists():
+        pytest.skip("run `dvc repro ingest` first")
+    assert json.loads(path.read_text())[key] == 0
