@@ -48,12 +48,7 @@ def parse_billstatus(path: Path) -> tuple[dict, list[dict]]:
         TAG.sub(" ", t.text or "").strip() for t in bill.findall("summaries/billSummaries/item/text")
     ]
     subjects = sorted(
-        {
-            item.text.strip()
-            for group in bill.iter("legislativeSubjects")
-            for item in group.iter("name")
-            if item.text
-        }
+        {item.text.strip() for group in bill.iter("legislativeSubjects") for item in group.iter("name") if item.text}
     )
     record = {
         "bill_id": this_id,
@@ -62,6 +57,9 @@ def parse_billstatus(path: Path) -> tuple[dict, list[dict]]:
         "number": int(number),
         "chamber": "house" if bill_type.lower().startswith("h") else "senate",
         "title": _text(bill, "title"),
+        "all_titles": " | ".join(
+            dict.fromkeys(t.text.strip() for t in bill.iter("title") if t.text and t.text.strip())
+        ),
         "sponsor_bioguide_id": _text(sponsor, "bioguideId"),
         "sponsor_party": _text(sponsor, "party"),
         "introduced": _date(_text(bill, "introducedDate")),

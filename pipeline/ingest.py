@@ -80,9 +80,7 @@ def build_members(vv_members: pd.DataFrame, crosswalk: pd.DataFrame) -> pd.DataF
     members = members.assign(_votes=votes_cast).sort_values("_votes", ascending=False, na_position="last")
     parties = members.groupby(["bioguide_id", "congress", "chamber"])["party"].nunique()
     members = members.drop_duplicates(["bioguide_id", "congress", "chamber"], keep="first")
-    members = members.merge(
-        parties.rename("n_parties").reset_index(), on=["bioguide_id", "congress", "chamber"]
-    )
+    members = members.merge(parties.rename("n_parties").reset_index(), on=["bioguide_id", "congress", "chamber"])
     members["party_switch"] = members["n_parties"] > 1
     ids = crosswalk[["bioguide_id", "lis_id", "full_name", "first_name", "last_name"]]
     members = members.merge(ids, on="bioguide_id", how="left")
@@ -107,9 +105,7 @@ def add_members_seen_only_in_votes(
     extra = seen[~seen.set_index(["bioguide_id", "congress", "chamber"]).index.isin(known)]
     if extra.empty:
         return members, 0
-    extra = extra.merge(
-        crosswalk[["bioguide_id", "lis_id", "icpsr_id", "full_name"]], on="bioguide_id", how="left"
-    )
+    extra = extra.merge(crosswalk[["bioguide_id", "lis_id", "icpsr_id", "full_name"]], on="bioguide_id", how="left")
     rows = pd.DataFrame(
         {
             "bioguide_id": extra["bioguide_id"],
@@ -224,9 +220,7 @@ def build_rollcalls(us_rollcalls: pd.DataFrame, vv_rollcalls: pd.DataFrame) -> t
         joined.loc[only_voteview, "result"] = extra["voteview_result"]
         joined.loc[only_voteview, "rollcall_id"] = [
             rollcall_id(c, int(g), int(s), int(n))
-            for c, g, s, n in zip(
-                extra["chamber"], extra["congress"], session_year, extra["number"], strict=True
-            )
+            for c, g, s, n in zip(extra["chamber"], extra["congress"], session_year, extra["number"], strict=True)
         ]
     joined["source"] = (
         joined["_merge"]
@@ -277,9 +271,7 @@ def _describe(rollcalls: pd.DataFrame) -> pd.Series:
 
 
 def add_tallies(rollcalls: pd.DataFrame, votes: pd.DataFrame) -> pd.DataFrame:
-    counts = pd.crosstab(votes["rollcall_id"], votes["position"]).reindex(
-        columns=list(POSITIONS), fill_value=0
-    )
+    counts = pd.crosstab(votes["rollcall_id"], votes["position"]).reindex(columns=list(POSITIONS), fill_value=0)
     counts.columns = [f"{p}_count" for p in POSITIONS]
     merged = rollcalls.drop(columns=[c for c in counts.columns if c in rollcalls]).merge(
         counts, left_on="rollcall_id", right_index=True, how="left"
@@ -362,7 +354,7 @@ def compare_voteview_positions(
 
 def cut_as_of(tables: dict[str, pd.DataFrame], as_of: pd.Timestamp) -> dict[str, pd.DataFrame]:
     """Drop everything dated after ``as_of``: roll calls and their votes, bills introduced later,
-    cosponsorships added later; withdrawals after it did not happen yet."""
+    cosponsorships added later, terms begun later; withdrawals after it did not happen yet."""
     rollcalls = tables["rollcalls"][tables["rollcalls"]["date"] <= as_of]
     votes = tables["votes"][tables["votes"]["rollcall_id"].isin(rollcalls["rollcall_id"])]
     members = tables["members"][
@@ -375,13 +367,16 @@ def cut_as_of(tables: dict[str, pd.DataFrame], as_of: pd.Timestamp) -> dict[str,
         (cosponsorships["date"] <= as_of) & cosponsorships["bill_id"].isin(bills["bill_id"])
     ].copy()
     cosponsorships.loc[cosponsorships["withdrawn"] > as_of, "withdrawn"] = pd.NaT
-    return {
+    cut = {
         "members": members,
         "rollcalls": rollcalls,
         "votes": votes,
         "bills": bills,
         "cosponsorships": cosponsorships,
     }
+    if "terms" in tables:  # terms begun by as_of (their scheduled end dates are known when they begin)
+        cut["terms"] = tables["terms"][tables["terms"]["start"] <= as_of]
+    return cut
 
 
 # --- the stage ---------------------------------------------------------------------------------------------
@@ -421,6 +416,7 @@ def build_tables(config: DataConfig, workers: int = 2) -> tuple[dict[str, pd.Dat
         "votes": votes,
         "bills": bills,
         "cosponsorships": cosponsorships,
+        "terms": legislators.read_current_terms(config),
     }
     before = {name: len(frame) for name, frame in tables.items()}
     tables = cut_as_of(tables, config.as_of)

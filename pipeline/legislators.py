@@ -26,9 +26,7 @@ ID_COLUMNS = [
 
 def _locate(config: DataConfig, name: str, snapshot_name: str | None = None):
     url = config.urls["legislators"].format(name=name)
-    return locate(
-        config, f"congress-legislators/{snapshot_name or name}", url, f"congress-legislators/{name}"
-    )
+    return locate(config, f"congress-legislators/{snapshot_name or name}", url, f"congress-legislators/{name}")
 
 
 def read_crosswalk(config: DataConfig) -> pd.DataFrame:
@@ -72,7 +70,5 @@ def read_current_terms(config: DataConfig) -> pd.DataFrame:
                     }
                 )
         except (KeyError, TypeError) as exc:
-            raise DataError(
-                f"{path}: legislator entry without id/terms ({exc}): {str(person)[:120]}"
-            ) from exc
+            raise DataError(f"{path}: legislator entry without id/terms ({exc}): {str(person)[:120]}") from exc
     return pd.DataFrame(rows)

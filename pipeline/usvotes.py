@@ -89,9 +89,7 @@ def parse_records(records: Iterable[tuple[str, dict]]) -> tuple[pd.DataFrame, pd
                 "amendment_number": amendment.get("number"),
                 "amendment_author": amendment.get("author"),
                 "amendment_purpose": amendment.get("purpose"),
-                "treaty": (record.get("treaty") or {}).get("title")
-                if isinstance(record.get("treaty"), dict)
-                else None,
+                "treaty": (record.get("treaty") or {}).get("title") if isinstance(record.get("treaty"), dict) else None,
                 "nomination": (record.get("nomination") or {}).get("title")
                 if isinstance(record.get("nomination"), dict)
                 else None,
@@ -103,9 +101,7 @@ def parse_records(records: Iterable[tuple[str, dict]]) -> tuple[pd.DataFrame, pd
         {
             "rollcall_id": pd.Categorical(vote_ids),
             "member_id": member_ids,
-            "position": pd.Categorical(
-                positions, categories=["yea", "nay", "present", "not_voting", "candidate"]
-            ),
+            "position": pd.Categorical(positions, categories=["yea", "nay", "present", "not_voting", "candidate"]),
             "vote_party": parties,
             "vote_state": states,
         }

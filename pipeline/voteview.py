@@ -86,3 +86,10 @@ def cast_position(cast_code: pd.Series) -> pd.Series:
         9: "not_voting",
     }
     return cast_code.map(mapping)
+
+
+def read_all_members(config: DataConfig) -> pd.DataFrame:
+    """Voteview's HSall members file (every congress; it alone has the President's rows)."""
+    url = config.urls["voteview"].format(kind="members", chamber="HS", congress=0).replace("HS000", "HSall")
+    path = locate(config, "voteview/HSall_members.csv.gz", url, "voteview/HSall_members.csv")
+    return read_csv_checked(path, ["congress", "chamber", "party_code", "bioname"])

@@ -13,7 +13,7 @@ import pytest
 
 from pipeline.config import TABLES_DIR, DataConfig
 
-TABLE_NAMES = ("members", "rollcalls", "votes", "bills", "cosponsorships")
+TABLE_NAMES = ("members", "rollcalls", "votes", "bills", "cosponsorships", "terms")
 
 
 @pytest.fixture(scope="session")

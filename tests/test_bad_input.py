@@ -28,9 +28,7 @@ def snapshot_copy(tmp_path, config):
         "S116_votes.csv.gz",
     ):
         shutil.copy(config.snapshot_dir / "voteview" / name, root / "voteview" / name)
-    shutil.copy(
-        config.snapshot_dir / "unitedstates-votes" / "votes-116.jsonl.gz", root / "unitedstates-votes"
-    )
+    shutil.copy(config.snapshot_dir / "unitedstates-votes" / "votes-116.jsonl.gz", root / "unitedstates-votes")
     for path in (config.snapshot_dir / "congress-legislators").iterdir():
         shutil.copy(path, root / "congress-legislators" / path.name)
     for path in (config.snapshot_dir / "billstatus").glob("BILLSTATUS-116*.xml"):
@@ -63,9 +61,7 @@ def test_malformed_json_line_names_file_and_line(snapshot_copy):
 def test_record_missing_a_field_names_it(snapshot_copy):
     path = snapshot_copy.snapshot_dir / "unitedstates-votes" / "votes-116.jsonl.gz"
     path.write_bytes(gzip.compress(b'{"vote_id": "h1-116.2019", "chamber": "h"}\n'))
-    with pytest.raises(
-        DataError, match=r"votes-116\.jsonl\.gz:1: roll-call record lacks field\(s\) congress"
-    ):
+    with pytest.raises(DataError, match=r"votes-116\.jsonl\.gz:1: roll-call record lacks field\(s\) congress"):
         usvotes.read_congress(snapshot_copy, 116)
 
 

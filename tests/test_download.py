@@ -69,8 +69,7 @@ def mirror(tmp_path_factory, config):
 def _download_config(config, base: str, tmp_path: Path):
     urls = {
         "voteview": base + "/voteview/static/data/out/{kind}/{chamber}{congress:03d}_{kind}.csv",
-        "unitedstates_votes": base
-        + "/congress-data/data/{congress}/votes/{session}/{chamber}{number}/data.json",
+        "unitedstates_votes": base + "/congress-data/data/{congress}/votes/{session}/{chamber}{number}/data.json",
         "legislators": base + "/legislators/{name}",
         "billstatus": base + "/govinfo/{congress}/{type}/BILLSTATUS-{congress}{type}{number}.xml",
     }
@@ -88,9 +87,7 @@ def _download_config(config, base: str, tmp_path: Path):
 def test_download_builds_the_same_tables_as_the_snapshot(mirror, http_root, config, tmp_path):
     base = http_root(mirror)
     downloaded, report = build_tables(_download_config(config, base, tmp_path), workers=1)
-    from_snapshot, _ = build_tables(
-        replace(config, first_congress=CONGRESS, last_congress=CONGRESS), workers=1
-    )
+    from_snapshot, _ = build_tables(replace(config, first_congress=CONGRESS, last_congress=CONGRESS), workers=1)
     for name in ("rollcalls", "votes", "members"):
         pd.testing.assert_frame_equal(
             downloaded[name].reset_index(drop=True),
@@ -101,9 +98,7 @@ def test_download_builds_the_same_tables_as_the_snapshot(mirror, http_root, conf
     assert report["unitedstates_tally_mismatches"] == 0
     manifest = json.loads((tmp_path / "raw" / "voteview" / "manifest.json").read_text())
     entry = manifest["H116_members.csv"]
-    expected = hashlib.sha256(
-        (config.snapshot_dir / "voteview" / "H116_members.csv").read_bytes()
-    ).hexdigest()
+    expected = hashlib.sha256((config.snapshot_dir / "voteview" / "H116_members.csv").read_bytes()).hexdigest()
     assert entry["sha256"] == expected and entry["url"].startswith(base)
     # a second build reads the cached files: the server may be gone
     again, _ = build_tables(_download_config(config, "http://127.0.0.1:9", tmp_path), workers=1)

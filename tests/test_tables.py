@@ -113,9 +113,7 @@ def test_tallies_equal_the_published_counts_for_every_roll_call(tables, config):
                         count["nay"] += len(people)
                 published[record["vote_id"]] = (count["yea"], count["nay"])
     rollcalls = tables["rollcalls"].set_index("rollcall_id")
-    ours = dict(
-        zip(rollcalls.index, zip(rollcalls["yea_count"], rollcalls["nay_count"], strict=True), strict=True)
-    )
+    ours = dict(zip(rollcalls.index, zip(rollcalls["yea_count"], rollcalls["nay_count"], strict=True), strict=True))
     assert ours == published
     recount = tables["votes"].groupby(["rollcall_id", "position"], observed=True).size().unstack(fill_value=0)
     assert (recount["yea"].reindex(rollcalls.index, fill_value=0) == rollcalls["yea_count"]).all()
@@ -180,9 +178,7 @@ def test_as_of_in_the_stage_cuts_one_congress(config):
     assert set(tables["rollcalls"]["congress"]) == {116}
 
 
-@pytest.mark.parametrize(
-    "key", ["unmapped_member_votes", "unitedstates_tally_mismatches", "duplicate_member_votes"]
-)
+@pytest.mark.parametrize("key", ["unmapped_member_votes", "unitedstates_tally_mismatches", "duplicate_member_votes"])
 def test_quality_report_of_the_full_build_is_clean(key):
     from pipeline.config import METRICS_DIR
 

@@ -1,0 +1,465 @@
+"""DVC stage `features`: point-in-time features for (member, measure) pairs.
+
+A *measure* is something a member can vote on or back: a catalogued roll call (training) or a registry
+bill as of a date (forecast). Every feature of a pair is computed from data dated strictly before the
+measure's date (see features/history.py), so the same code serves training, backtest and forecast.
+The data dictionary of every column is in docs/features.md.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+
+from features.history import EventHistory, recency_weights, to_days
+from features.registry import build_registry, load_additions
+from pipeline.config import (
+    FEATURES_DIR,
+    METRICS_DIR,
+    DataConfig,
+    DataError,
+    congress_of_date,
+    load_params,
+    read_table,
+    write_json,
+    write_parquet,
+)
+
+DOMAINS = ("alliance", "tied")
+KINDS = ("passage", "amendment", "procedural", "treaty", "resolution")
+MEASURE_COLUMNS = [
+    "measure_id",
+    "chamber",
+    "date",
+    "congress",
+    "orientation",
+    "domain",
+    "kind",
+    "bill_id",
+    "sponsor_bioguide_id",
+]
+
+
+class Context:
+    """The tables every feature reads, as integer-coded arrays built once (6 million votes: no string work
+    per feature)."""
+
+    def __init__(
+        self,
+        tables: dict[str, pd.DataFrame],
+        registry: pd.DataFrame,
+        cosponsorships: pd.DataFrame,
+        catalog: pd.DataFrame,
+        params: dict,
+    ):
+        self.params = params
+        self.members = tables["members"]
+        self.rollcalls = tables["rollcalls"].reset_index(drop=True)
+        self.registry = registry
+        self.cosponsorships = cosponsorships
+        self.catalog = catalog
+        votes = tables["votes"]
+        yea_nay = votes[votes["position"].isin(["yea", "nay"])]
+        self.member_index = pd.Index(sorted(set(self.members["bioguide_id"]) | set(yea_nay["bioguide_id"])))
+        self.rollcall_index = pd.Index(self.rollcalls["rollcall_id"])
+        self.rollcall_days = to_days(self.rollcalls["date"])
+        self.rollcall_chamber = self.rollcalls["chamber"].to_numpy()
+        self.vote_rollcall = self.rollcall_index.get_indexer(yea_nay["rollcall_id"]).astype(np.int32)
+        self.vote_member = self.member_index.get_indexer(yea_nay["bioguide_id"]).astype(np.int32)
+        self.vote_sign = np.where(yea_nay["position"].to_numpy() == "yea", 1, -1).astype(np.int8)
+        self.vote_days = self.rollcall_days[self.vote_rollcall]
+        party = pd.Categorical(yea_nay["vote_party"].fillna("?"))
+        self.vote_party, self.parties = party.codes.astype(np.int32), party.categories
+
+    def member_codes(self, bioguide_ids: pd.Series) -> np.ndarray:
+        return self.member_index.get_indexer(bioguide_ids)
+
+    def per_rollcall(self, values: pd.Series, default=0) -> np.ndarray:
+        """A value per roll call (indexed by rollcall_id) as an array over the roll-call codes."""
+        array = np.full(len(self.rollcall_index), default, dtype=np.asarray(values).dtype if len(values) else float)
+        array[self.rollcall_index.get_indexer(values.index)] = values.to_numpy()
+        return array
+
+
+# --- measures ----------------------------------------------------------------------------------------------
+
+
+def training_measures(catalog: pd.DataFrame, registry: pd.DataFrame) -> pd.DataFrame:
+    """Catalogued roll calls with a direction; the sponsor is known where the roll call's bill is registered."""
+    directed = catalog[catalog["orientation"] != 0]
+    sponsors = registry.set_index("bill_id")["sponsor_bioguide_id"]
+    return pd.DataFrame(
+        {
+            "measure_id": directed["rollcall_id"],
+            "chamber": directed["chamber"],
+            "date": directed["date"],
+            "congress": directed["congress"],
+            "orientation": directed["orientation"],
+            "domain": directed["domain"],
+            "kind": directed["kind"],
+            "bill_id": directed["bill_id"],
+            "sponsor_bioguide_id": directed["bill_id"].map(sponsors),
+        }
+    ).reset_index(drop=True)
+
+
+def forecast_measures(registry: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Registry bills with a stance, as measures dated the day after ``as_of`` (so all of as_of is known)."""
+    from features.catalog import ALLIANCE
+
+    directed = registry[registry["stance"] != 0]
+    date = as_of + pd.Timedelta(days=1)
+    text = directed["title"].fillna("")
+    return pd.DataFrame(
+        {
+            "measure_id": directed["bill_id"],
+            "chamber": directed["chamber"],
+            "date": date,
+            "congress": congress_of_date(date),
+            "orientation": directed["stance"],
+            "domain": np.where(text.str.contains(ALLIANCE) | (directed["stance"] == -1), "alliance", "tied"),
+            "kind": directed["kind"],
+            "bill_id": directed["bill_id"],
+            "sponsor_bioguide_id": directed["sponsor_bioguide_id"],
+        }
+    ).reset_index(drop=True)
+
+
+# --- member x measure pairs --------------------------------------------------------------------------------
+
+
+def training_pairs(ctx: Context, measures: pd.DataFrame) -> pd.DataFrame:
+    """Every Yea/Nay vote cast on a training measure, labelled voted_yea."""
+    is_measure = ctx.per_rollcall(pd.Series(True, index=measures["measure_id"].to_numpy()), default=False)
+    chosen = is_measure[ctx.vote_rollcall]
+    pairs = pd.DataFrame(
+        {
+            "measure_id": ctx.rollcall_index[ctx.vote_rollcall[chosen]],
+            "bioguide_id": ctx.member_index[ctx.vote_member[chosen]],
+            "voted_yea": (ctx.vote_sign[chosen] == 1).astype(np.int8),
+        }
+    )
+    return pairs.merge(measures, on="measure_id")
+
+
+def sitting_members(ctx: Context, chamber: str, date: pd.Timestamp, terms: pd.DataFrame) -> pd.Series:
+    """Members of a chamber on a date: those whose current term covers it, plus those who voted in that
+    chamber in the trailing window (members who left after the crosswalk's snapshot are not in its terms)."""
+    by_term = terms[(terms["chamber"] == chamber) & (terms["start"] < date) & (terms["end"] >= date)]
+    day = to_days([date])[0]
+    recent = (
+        (ctx.rollcall_chamber == chamber)
+        & (ctx.rollcall_days < day)
+        & (ctx.rollcall_days >= day - ctx.params["sitting_window_days"])
+    )
+    voters = ctx.member_index[np.unique(ctx.vote_member[recent[ctx.vote_rollcall]])]
+    return pd.Series(sorted(set(by_term["bioguide_id"]) | set(voters)), dtype=object)
+
+
+def forecast_pairs(ctx: Context, measures: pd.DataFrame, terms: pd.DataFrame) -> pd.DataFrame:
+    frames = []
+    for measure in measures.itertuples(index=False):
+        members = sitting_members(ctx, measure.chamber, measure.date, terms)
+        frames.append(pd.DataFrame({"bioguide_id": members, **measure._asdict()}))
+    if not frames:
+        raise DataError("no registry bill has a stance to forecast")
+    return pd.concat(frames, ignore_index=True)
+
+
+# --- features ----------------------------------------------------------------------------------------------
+
+
+def add_member_profile(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
+    """Party, state, DW-NOMINATE (from the latest earlier congress: scores of the sitting congress are
+    estimated from its later votes), years served before the measure's congress."""
+    members = ctx.members
+    current = members.sort_values("congress").drop_duplicates(["bioguide_id", "congress"], keep="last")
+    current = current.rename(columns={"congress": "member_congress"})
+    pairs = pairs.sort_values("congress")
+    on_or_before = pd.merge_asof(
+        pairs[["congress", "bioguide_id"]].reset_index(),
+        current[["member_congress", "bioguide_id", "party", "state", "name"]],
+        left_on="congress",
+        right_on="member_congress",
+        by="bioguide_id",
+        direction="backward",
+    ).set_index("index")
+    before = pd.merge_asof(
+        pairs[["congress", "bioguide_id"]].reset_index(),
+        current.dropna(subset=["nominate_dim1"])[["member_congress", "bioguide_id", "nominate_dim1", "nominate_dim2"]],
+        left_on="congress",
+        right_on="member_congress",
+        by="bioguide_id",
+        direction="backward",
+        allow_exact_matches=False,
+    ).set_index("index")
+    pairs = pairs.sort_index()
+    pairs["party"] = on_or_before["party"].reindex(pairs.index)
+    pairs["state"] = on_or_before["state"].reindex(pairs.index)
+    pairs["name"] = on_or_before["name"].reindex(pairs.index)
+    pairs["nominate_dim1"] = before["nominate_dim1"].reindex(pairs.index)
+    pairs["nominate_dim2"] = before["nominate_dim2"].reindex(pairs.index)
+    served = members.groupby("bioguide_id")["congress"].apply(lambda c: np.sort(c.unique()))
+    pairs["years_served"] = [
+        2 * int(np.searchsorted(served.get(m, np.array([])), c))
+        for m, c in zip(pairs["bioguide_id"], pairs["congress"], strict=True)
+    ]
+    pairs["is_republican"] = (pairs["party"] == "R").astype(float).where(pairs["party"].notna())
+    pairs["is_senate"] = (pairs["chamber"] == "senate").astype(np.int8)
+    return pairs
+
+
+def add_catalog_record(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
+    """Alliance-side share, count and recency-weighted share on catalogued votes, per domain."""
+    directed = ctx.catalog[ctx.catalog["orientation"] != 0].set_index("rollcall_id")
+    orientation_by_rollcall = ctx.per_rollcall(directed["orientation"].astype(np.int8))
+    alliance_by_rollcall = ctx.per_rollcall(directed["domain"] == "alliance", default=False)
+    orientation = orientation_by_rollcall[ctx.vote_rollcall]
+    chosen = orientation != 0
+    aligned = (ctx.vote_sign[chosen] == orientation[chosen]).astype(float)
+    is_alliance = alliance_by_rollcall[ctx.vote_rollcall[chosen]]
+    weight = recency_weights(ctx.vote_days[chosen], ctx.params["half_life_days"])
+    values = {}
+    for name, in_domain in (("alliance", is_alliance), ("tied", ~is_alliance)):
+        in_domain = in_domain.astype(float)
+        values.update(
+            {
+                f"{name}_n": in_domain,
+                f"{name}_aligned": aligned * in_domain,
+                f"{name}_w": weight * in_domain,
+                f"{name}_aligned_w": weight * aligned * in_domain,
+            }
+        )
+    history = EventHistory(ctx.vote_member[chosen], ctx.vote_days[chosen], values)
+    sums = history.sums_before(pairs["member_code"].to_numpy(), pairs["day"].to_numpy())
+    sums.index = pairs.index
+    for name in DOMAINS:
+        count = sums[f"{name}_n"]
+        pairs[f"{name}_votes"] = count.astype(int)
+        pairs[f"{name}_share"] = (sums[f"{name}_aligned"] / count).where(count > 0)
+        pairs[f"{name}_recent_share"] = (sums[f"{name}_aligned_w"] / sums[f"{name}_w"]).where(count > 0)
+    total = sums["alliance_n"] + sums["tied_n"]
+    pairs["catalog_share"] = ((sums["alliance_aligned"] + sums["tied_aligned"]) / total).where(total > 0)
+    # what the member's record says about a Yea on this measure: their alliance-side share, flipped for -1
+    pairs["history_says_yea"] = np.where(pairs["orientation"] == 1, pairs["catalog_share"], 1 - pairs["catalog_share"])
+    pairs["new_member"] = ((total < ctx.params["min_history"]) | (pairs["years_served"] < 2)).astype(np.int8)
+    return pairs
+
+
+def agreement_with(ctx: Context, reference: str, pairs: pd.DataFrame) -> pd.Series:
+    """Share of shared Yea/Nay roll calls in the trailing window on which each member voted as ``reference``
+    did (missing below the minimum number shared, or when the two never sat together)."""
+    window = ctx.params["window_days"]
+    code = ctx.member_index.get_indexer([reference])[0]
+    if code < 0:
+        return pd.Series(np.nan, index=pairs.index)
+    own = (ctx.vote_member == code) & (ctx.vote_days >= pairs["day"].min() - window)
+    reference_sign = np.zeros(len(ctx.rollcall_index), dtype=np.int8)
+    reference_sign[ctx.vote_rollcall[own]] = ctx.vote_sign[own]
+    their_sign = reference_sign[ctx.vote_rollcall]
+    shared = their_sign != 0
+    agree = (ctx.vote_sign[shared] == their_sign[shared]).astype(float)
+    history = EventHistory(
+        ctx.vote_member[shared], ctx.vote_days[shared], {"n": np.ones(int(shared.sum())), "agree": agree}
+    )
+    sums = history.sums_before(pairs["member_code"].to_numpy(), pairs["day"].to_numpy(), window)
+    share = (sums["agree"] / sums["n"]).where(sums["n"] >= ctx.params["min_shared_votes"])
+    return pd.Series(share.to_numpy(), index=pairs.index)
+
+
+def add_sponsor_agreement(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
+    """Agreement with each named sponsor and with the measure's own sponsor; DW-NOMINATE distance to each."""
+    lagged = ctx.members.dropna(subset=["nominate_dim1"]).sort_values("congress")
+    for name, bioguide in ctx.params["named_sponsors"].items():
+        pairs[f"agree_{name}"] = agreement_with(ctx, bioguide, pairs)
+        scores = lagged[lagged["bioguide_id"] == bioguide]
+        pairs[f"distance_{name}"] = _distance(pairs, scores)
+    pairs["agree_sponsor"] = np.nan
+    pairs["sponsor_is_republican"] = np.nan
+    pairs["sponsor_dim1"] = np.nan
+    for sponsor, rows in pairs.dropna(subset=["sponsor_bioguide_id"]).groupby("sponsor_bioguide_id"):
+        pairs.loc[rows.index, "agree_sponsor"] = agreement_with(ctx, sponsor, rows)
+        scores = lagged[lagged["bioguide_id"] == sponsor]
+        if not scores.empty:
+            last = scores.iloc[-1]
+            pairs.loc[rows.index, "sponsor_is_republican"] = float(last["party"] == "R")
+            pairs.loc[rows.index, "sponsor_dim1"] = last["nominate_dim1"]
+    return pairs
+
+
+def _distance(pairs: pd.DataFrame, scores: pd.DataFrame) -> pd.Series:
+    """Euclidean DW-NOMINATE distance to one member's scores from the latest congress before the measure's."""
+    if scores.empty:
+        return pd.Series(np.nan, index=pairs.index)
+    congresses = scores["congress"].to_numpy()
+    position = np.searchsorted(congresses, pairs["congress"].to_numpy(), side="left") - 1
+    dim1 = np.where(position >= 0, scores["nominate_dim1"].to_numpy()[np.maximum(position, 0)], np.nan)
+    dim2 = np.where(position >= 0, scores["nominate_dim2"].to_numpy()[np.maximum(position, 0)], np.nan)
+    return pd.Series(np.hypot(pairs["nominate_dim1"] - dim1, pairs["nominate_dim2"] - dim2), index=pairs.index)
+
+
+def add_party_loyalty(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
+    """Share of trailing-window Yea/Nay votes cast with the majority of the member's own party."""
+    group = ctx.vote_rollcall.astype(np.int64) * len(ctx.parties) + ctx.vote_party
+    size = len(ctx.rollcall_index) * len(ctx.parties)
+    yea_share = (
+        np.bincount(group, weights=(ctx.vote_sign == 1), minlength=size)
+        / np.maximum(np.bincount(group, minlength=size), 1)
+    )[group]
+    decided = yea_share != 0.5
+    with_party = ((yea_share > 0.5) == (ctx.vote_sign == 1)) & decided
+    history = EventHistory(
+        ctx.vote_member, ctx.vote_days, {"n": decided.astype(float), "with": with_party.astype(float)}
+    )
+    sums = history.sums_before(pairs["member_code"].to_numpy(), pairs["day"].to_numpy(), ctx.params["window_days"])
+    loyalty = (sums["with"] / sums["n"]).where(sums["n"] >= ctx.params["min_shared_votes"])
+    pairs["party_loyalty"] = loyalty.to_numpy()
+    return pairs
+
+
+def add_sponsorship_signals(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
+    """Bills of each stance the member sponsored or cosponsored before the date; whether they back this one."""
+    registry = ctx.registry.set_index("bill_id")
+    sponsored = (
+        registry.reset_index()[["bill_id", "sponsor_bioguide_id", "introduced"]]
+        .rename(columns={"sponsor_bioguide_id": "bioguide_id", "introduced": "date"})
+        .assign(withdrawn=pd.NaT)
+    )
+    backers = pd.concat(
+        [sponsored, ctx.cosponsorships[["bill_id", "bioguide_id", "date", "withdrawn"]]], ignore_index=True
+    ).dropna(subset=["date"])
+    stance = backers["bill_id"].map(registry["stance"]).to_numpy()
+    values = {"pro": (stance == 1).astype(float), "anti": (stance == -1).astype(float)}
+    history = EventHistory(ctx.member_codes(backers["bioguide_id"]), to_days(backers["date"]), values)
+    sums = history.sums_before(pairs["member_code"].to_numpy(), pairs["day"].to_numpy())
+    pairs["backed_pro_bills"] = sums["pro"].to_numpy().astype(int)
+    pairs["backed_anti_bills"] = sums["anti"].to_numpy().astype(int)
+    # this measure's own bill: 1/0 where the bill is registered, NaN where its backers are unknown
+    key = backers.assign(active_from=backers["date"])
+    merged = (
+        pairs[["bioguide_id", "bill_id", "date"]]
+        .reset_index()
+        .merge(
+            key[["bill_id", "bioguide_id", "active_from", "withdrawn"]],
+            on=["bill_id", "bioguide_id"],
+            how="left",
+        )
+    )
+    active = (merged["active_from"] < merged["date"]) & ~(merged["withdrawn"] < merged["date"])
+    backs = active.groupby(merged["index"]).any().reindex(pairs.index, fill_value=False)
+    known = pairs["bill_id"].isin(registry.index)
+    pairs["backs_this_bill"] = backs.astype(float).where(known)
+    cosponsor_counts = _cosponsor_balance(ctx, pairs[known])
+    pairs = pairs.join(cosponsor_counts)
+    return pairs
+
+
+def _cosponsor_balance(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
+    """Number of cosponsors of the measure's bill before its date and the Republican share among them."""
+    measures = pairs[["bill_id", "date"]].drop_duplicates()
+    party = (
+        ctx.members.sort_values("congress")
+        .drop_duplicates("bioguide_id", keep="last")
+        .set_index("bioguide_id")["party"]
+    )
+    rows = []
+    for bill, date in measures.itertuples(index=False):
+        active = ctx.cosponsorships[
+            (ctx.cosponsorships["bill_id"] == bill)
+            & (ctx.cosponsorships["date"] < date)
+            & ~(ctx.cosponsorships["withdrawn"] < date)
+        ]
+        parties = active["bioguide_id"].map(party)
+        rows.append(
+            {
+                "bill_id": bill,
+                "date": date,
+                "n_cosponsors": len(active),
+                "cosponsors_republican_share": (parties == "R").mean() if len(active) else np.nan,
+            }
+        )
+    if not rows:
+        return pd.DataFrame(columns=["n_cosponsors", "cosponsors_republican_share"], index=pairs.index)
+    table = pd.DataFrame(rows)
+    merged = pairs[["bill_id", "date"]].reset_index().merge(table, on=["bill_id", "date"]).set_index("index")
+    return merged[["n_cosponsors", "cosponsors_republican_share"]]
+
+
+def add_measure_context(ctx: Context, pairs: pd.DataFrame, president_party: dict[int, str]) -> pd.DataFrame:
+    """Kind and domain as indicators; whether the President's party holds the chamber's majority."""
+    for kind in KINDS:
+        pairs[f"kind_{kind}"] = (pairs["kind"] == kind).astype(np.int8)
+    pairs["domain_alliance"] = (pairs["domain"] == "alliance").astype(np.int8)
+    majority = ctx.members.groupby(["congress", "chamber"])["party"].agg(lambda p: p.value_counts().idxmax())
+    chamber_majority = pd.Series(list(zip(pairs["congress"], pairs["chamber"], strict=True))).map(majority)
+    president = pairs["congress"].map(president_party)
+    controls = (chamber_majority.to_numpy() == president.to_numpy()).astype(float)
+    pairs["president_party_controls_chamber"] = np.where(
+        president.isna().to_numpy() | chamber_majority.isna().to_numpy(), np.nan, controls
+    )
+    pairs["member_in_president_party"] = (pairs["party"] == president).astype(float).where(president.notna())
+    return pairs
+
+
+def build_features(ctx: Context, pairs: pd.DataFrame, president_party: dict[int, str]) -> pd.DataFrame:
+    pairs = pairs.reset_index(drop=True)
+    pairs["bioguide_id"] = pairs["bioguide_id"].astype(str)
+    pairs["measure_id"] = pairs["measure_id"].astype(str)
+    pairs["member_code"] = ctx.member_codes(pairs["bioguide_id"])
+    pairs["day"] = to_days(pairs["date"])
+    pairs = add_member_profile(ctx, pairs)
+    pairs = add_catalog_record(ctx, pairs)
+    pairs = add_sponsor_agreement(ctx, pairs)
+    pairs = add_party_loyalty(ctx, pairs)
+    pairs = add_sponsorship_signals(ctx, pairs)
+    return add_measure_context(ctx, pairs, president_party).drop(columns=["member_code", "day"])
+
+
+def president_party_by_congress(config: DataConfig) -> dict[int, str]:
+    """The President's party per congress, from Voteview's HSall members file (President rows)."""
+    from pipeline import voteview
+
+    frame = voteview.read_all_members(config)
+    presidents = frame[frame["chamber"] == "President"].sort_values("congress")
+    party = voteview.party_letter(presidents["party_code"])
+    return dict(zip(presidents["congress"].astype(int), party, strict=True))
+
+
+def load_context(params: dict) -> tuple[Context, pd.DataFrame]:
+    tables = {name: read_table(name) for name in ("members", "rollcalls", "votes", "bills", "cosponsorships")}
+    registry, cosponsorships = build_registry(
+        tables["bills"], tables["cosponsorships"], tables["members"], load_additions()
+    )
+    catalog = pd.read_parquet(FEATURES_DIR / "catalog.parquet")
+    return Context(tables, registry, cosponsorships, catalog, params["features"]), read_table("terms")
+
+
+def main() -> None:
+    started = time.perf_counter()
+    params = load_params()
+    config = DataConfig.from_params(params)
+    ctx, terms = load_context(params)
+    president = president_party_by_congress(config)
+    training = build_features(ctx, training_pairs(ctx, training_measures(ctx.catalog, ctx.registry)), president)
+    forecast = build_features(ctx, forecast_pairs(ctx, forecast_measures(ctx.registry, config.as_of), terms), president)
+    write_parquet(ctx.registry, FEATURES_DIR / "registry.parquet")
+    write_parquet(training, FEATURES_DIR / "training.parquet")
+    write_parquet(forecast, FEATURES_DIR / "forecast.parquet")
+    summary = {
+        "training_rows": len(training),
+        "training_measures": int(training["measure_id"].nunique()),
+        "forecast_rows": len(forecast),
+        "forecast_bills": int(forecast["measure_id"].nunique()),
+        "registry_bills": len(ctx.registry),
+        "yea_rate": round(float(training["voted_yea"].mean()), 4),
+        "president_party_known_for_forecast": bool(forecast["president_party_controls_chamber"].notna().all()),
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+    write_json(summary, METRICS_DIR / "features.json")
+    print(f"features: {summary}")
+
+
+if __name__ == "__main__":
+    main()

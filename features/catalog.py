@@ -1,0 +1,225 @@
+"""DVC stage `catalog`: which roll calls were about NATO (or the security votes tied to it) and which way a
+Yea cut, with the reason for each call.
+
+Text rules read every description the sources give (the clerk's question and subject, amendment purposes,
+Voteview's ``vote_desc``/``dtl_desc``, treaty titles, and the title of the bill when it is in BILLSTATUS).
+``catalog_overrides.yaml`` corrects what the rules get wrong or cannot see (House amendment records of the
+118th Congress carry only the author's name), each entry with a one-line reason.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from pipeline.config import FEATURES_DIR, DataError, read_table, write_atomic, write_parquet
+
+OVERRIDES_FILE = Path(__file__).with_name("catalog_overrides.yaml")
+
+ALLIANCE = re.compile(
+    r"\bnato\b|north atlantic treaty|article 5 of the north|burden[- ]sharing|european deterrence initiative|"
+    r"european reassurance initiative|accession of (?:montenegro|the republic of north macedonia|finland|sweden)|"
+    r"united states (?:armed )?forces (?:in|from) (?:europe|germany)|troops (?:in|from) (?:europe|germany)",
+    re.IGNORECASE,
+)
+TIED = re.compile(
+    r"ukrain|\brussia|\bputin\b|kremlin|\bbaltic|eastern europe|european security|countering america.s adversaries|"
+    r"\bcaatsa\b|magnitsky|nord stream|estonia|latvia|lithuania|moldova|crimea|transatlantic|belarus",
+    re.IGNORECASE,
+)
+PROCEDURAL = re.compile(
+    r"previous question|providing for (?:the )?consideration|motion to recommit|motion to instruct|"
+    r"motion to table|motion to adjourn|quorum|motion to reconsider|closing portions",
+    re.IGNORECASE,
+)
+CONSTRAINS_WITHDRAWAL = re.compile(
+    r"(?:prevent|prohibit|\bbar\b|no funds?|none of the funds|advice and consent|act of congress)[^|]{0,160}"
+    r"(?:withdraw|terminat|suspend|denounc)[^|]{0,80}"
+    r"(?:north atlantic|nato)",
+    re.IGNORECASE,
+)
+WITHDRAWAL = re.compile(
+    r"withdraw(?:al|ing)?(?: of)?(?: the united states)? from (?:the )?(?:north atlantic|nato)|"
+    r"denunciation of the north atlantic",
+    re.IGNORECASE,
+)
+HOSTILE_AMENDMENT = re.compile(
+    r"\b(?:strike|strikes|striking|prohibit|prohibits|reduce|reduces|limit|limits|none of the funds|no funds|"
+    r"terminate|cut|eliminate|rescind|withdraw)\b",
+    re.IGNORECASE,
+)
+SUPPORTIVE_AMENDMENT = re.compile(
+    r"\b(?:support|supports|strengthen|ensure|increase|reaffirm|impose|sanctions? (?:on|with respect to)|condemn|"
+    r"prevent any disruption|assist)\b",
+    re.IGNORECASE,
+)
+DISAPPROVAL_OF_LIFTING_SANCTIONS = re.compile(
+    r"disapprov[^|]{0,120}president.s proposal[^|]{0,120}sanctions", re.IGNORECASE
+)
+
+CATALOG_COLUMNS = [
+    "rollcall_id",
+    "date",
+    "chamber",
+    "congress",
+    "bill_id",
+    "domain",
+    "kind",
+    "orientation",
+    "reason",
+    "yea_count",
+    "nay_count",
+    "description",
+]
+
+
+def measure_kind(rollcalls: pd.DataFrame) -> pd.Series:
+    """passage, amendment, procedural, treaty or resolution: what a Yea on the roll call does."""
+    question = rollcalls["question"].fillna("") + " " + rollcalls["description"].fillna("")
+    kind = pd.Series("passage", index=rollcalls.index)
+    is_resolution = rollcalls["bill_type_raw"].fillna("").str.lower().isin(["hres", "sres", "hconres", "sconres"])
+    kind[is_resolution] = "resolution"
+    kind[rollcalls["treaty"].notna() | question.str.contains("ratification", case=False)] = "treaty"
+    question_only = rollcalls["question"].fillna("")
+    is_amendment = (rollcalls["amendment_type"].notna() | question_only.str.contains("amendment", case=False)) & (
+        ~question_only.str.contains(r"as amended|concur|conference report", case=False)
+    )
+    kind[is_amendment] = "amendment"
+    kind[
+        rollcalls["question"].fillna("").str.contains(PROCEDURAL)
+        | rollcalls["description"].fillna("").str.contains(r"providing for (?:the )?consideration", case=False)
+    ] = "procedural"
+    return kind
+
+
+def classify(text: str, kind: str, domain: str) -> tuple[int, str]:
+    """Orientation of a Yea (+1 with the alliance side, -1 against it, 0 no direction) and why."""
+    if kind == "procedural":
+        return 0, "procedural vote (rule, previous question, recommit, table): no direction of its own"
+    if CONSTRAINS_WITHDRAWAL.search(text):
+        return 1, "constrains withdrawal from NATO"
+    if WITHDRAWAL.search(text):
+        return -1, "withdraws the United States from NATO"
+    if DISAPPROVAL_OF_LIFTING_SANCTIONS.search(text):
+        return 1, "blocks the lifting of sanctions on Russia (disapproves the President's proposal)"
+    if kind == "amendment":
+        if HOSTILE_AMENDMENT.search(text):
+            return -1, "amendment that strikes, limits or prohibits the alliance/security measure"
+        if SUPPORTIVE_AMENDMENT.search(text):
+            return 1, "amendment that supports, strengthens or sanctions on the alliance side"
+        return 0, "amendment whose direction the text does not show"
+    if domain == "alliance" and HOSTILE_AMENDMENT.search(text):
+        return -1, f"{kind} that limits or cuts US support for NATO"
+    return 1, f"{kind} of an alliance/security measure"
+
+
+def build_catalog(rollcalls: pd.DataFrame, bills: pd.DataFrame, overrides: list[dict]) -> pd.DataFrame:
+    """Catalogued roll calls (domain alliance or tied) with orientation, kind and reason."""
+    titles = bills.set_index("bill_id")["title"]
+    text = rollcalls["description"].fillna("") + " | " + rollcalls["bill_id"].map(titles).fillna("")
+    is_registry_bill = rollcalls["bill_id"].isin(bills["bill_id"])
+    alliance = text.str.contains(ALLIANCE) | (is_registry_bill & ~text.str.contains(TIED))
+    tied = ~alliance & text.str.contains(TIED)
+    eligible = (
+        ~rollcalls["category"].isin(["quorum", "nomination", "leadership"])
+        & rollcalls["nomination"].isna()
+        & (rollcalls["yea_count"] + rollcalls["nay_count"] > 0)
+    )
+    selected = rollcalls[(alliance | tied) & eligible].copy()
+    selected["domain"] = alliance[selected.index].map({True: "alliance", False: "tied"})
+    selected["kind"] = measure_kind(selected)
+    classified = [
+        classify(t, k, d) for t, k, d in zip(text[selected.index], selected["kind"], selected["domain"], strict=True)
+    ]
+    selected["orientation"] = [o for o, _ in classified]
+    selected["reason"] = ["rule: " + r for _, r in classified]
+    catalog = apply_overrides(selected, rollcalls, overrides)
+    return catalog[CATALOG_COLUMNS].sort_values(["date", "rollcall_id"]).reset_index(drop=True)
+
+
+def apply_overrides(catalog: pd.DataFrame, rollcalls: pd.DataFrame, overrides: list[dict]) -> pd.DataFrame:
+    """Reviewed corrections: set orientation/domain/kind, add a roll call the rules missed, or drop one."""
+    catalog = catalog.set_index("rollcall_id", drop=False)
+    all_rollcalls = rollcalls.set_index("rollcall_id", drop=False)
+    for entry in overrides:
+        rid = entry["rollcall_id"]
+        if rid not in all_rollcalls.index:
+            if _session_year(rid) > rollcalls["date"].max().year:
+                continue  # a roll call after the tables' as_of: not yet known
+            raise DataError(f"{OVERRIDES_FILE.name}: roll call {rid} is not in the rollcalls table")
+        if entry.get("exclude"):
+            catalog = catalog.drop(index=rid, errors="ignore")
+            continue
+        if rid not in catalog.index:
+            row = all_rollcalls.loc[[rid]].copy()
+            row["kind"] = measure_kind(row)
+            catalog = pd.concat([catalog, row])
+        for field in ("orientation", "domain", "kind"):
+            if field in entry:
+                catalog.loc[rid, field] = entry[field]
+        catalog.loc[rid, "reason"] = "override: " + entry["reason"]
+    catalog["orientation"] = catalog["orientation"].astype(int)
+    return catalog.reset_index(drop=True)
+
+
+def _session_year(rollcall_id: str) -> int:
+    """``h303-118.2023`` -> 2023 (0 when the id is not of that form)."""
+    year = rollcall_id.rsplit(".", 1)[-1]
+    return int(year) if year.isdigit() else 0
+
+
+def load_overrides(path: Path = OVERRIDES_FILE) -> list[dict]:
+    try:
+        entries = yaml.safe_load(path.read_text()) or []
+    except yaml.YAMLError as exc:
+        raise DataError(f"{path}: not valid YAML ({exc})") from exc
+    for number, entry in enumerate(entries, start=1):
+        if not isinstance(entry, dict) or "rollcall_id" not in entry or not entry.get("reason"):
+            raise DataError(f"{path}: entry {number} needs a rollcall_id and a one-line reason")
+        if "orientation" in entry and entry["orientation"] not in (-1, 0, 1):
+            raise DataError(f"{path}: entry {number} ({entry['rollcall_id']}): orientation must be -1, 0 or 1")
+        if entry.get("domain", "alliance") not in ("alliance", "tied"):
+            raise DataError(f"{path}: entry {number} ({entry['rollcall_id']}): domain must be alliance or tied")
+    return entries
+
+
+def summarize(catalog: pd.DataFrame) -> str:
+    """A readable Markdown summary: counts, then every catalogued roll call with its orientation and reason."""
+    lines = [
+        "# NATO roll-call catalog",
+        "",
+        f"{len(catalog)} roll calls: {int((catalog['domain'] == 'alliance').sum())} on the alliance itself, "
+        f"{int((catalog['domain'] == 'tied').sum())} tied security votes.",
+        "",
+        "| domain | kind | +1 | 0 | -1 |",
+        "|---|---|---|---|---|",
+    ]
+    counts = catalog.groupby(["domain", "kind"])["orientation"].value_counts().unstack(fill_value=0)
+    for (domain, kind), row in counts.iterrows():
+        lines.append(f"| {domain} | {kind} | {row.get(1, 0)} | {row.get(0, 0)} | {row.get(-1, 0)} |")
+    lines += [
+        "",
+        "| date | roll call | domain | kind | orientation | yea-nay | reason | description |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in catalog.itertuples():
+        description = str(row.description).replace("|", "/")[:160]
+        lines.append(
+            f"| {row.date:%Y-%m-%d} | {row.rollcall_id} | {row.domain} | {row.kind} | "
+            f"{row.orientation:+d} | {row.yea_count}-{row.nay_count} | {row.reason} | {description} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    catalog = build_catalog(read_table("rollcalls"), read_table("bills"), load_overrides())
+    write_parquet(catalog, FEATURES_DIR / "catalog.parquet")
+    write_atomic(FEATURES_DIR / "catalog.md", lambda tmp: tmp.write_text(summarize(catalog)))
+    print(f"catalog: {len(catalog)} roll calls ({catalog['orientation'].value_counts().to_dict()} by orientation)")
+
+
+if __name__ == "__main__":
+    main()

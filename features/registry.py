@@ -1,0 +1,147 @@
+"""The registry of bills whose support is forecast: every BILLSTATUS bill plus the bills users describe.
+
+A bill's stance toward the alliance (+1 for, -1 against, 0 neither) comes from the same text rules as the
+roll-call catalog, read over all of its titles and its summary; a user entry may set it with a reason.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from features.catalog import ALLIANCE, TIED, classify
+from pipeline.config import DataError, bill_id, parse_date, split_bill_id
+
+ADDITIONS_FILE = Path(__file__).with_name("registry_additions.yaml")
+RESOLUTION_TYPES = ("hres", "sres", "hconres", "sconres")
+REGISTRY_COLUMNS = [
+    "bill_id",
+    "congress",
+    "chamber",
+    "kind",
+    "title",
+    "sponsor_bioguide_id",
+    "introduced",
+    "stance",
+    "stance_reason",
+    "source",
+]
+
+
+def bill_kind(bill_type: str) -> str:
+    return "resolution" if bill_type in RESOLUTION_TYPES else "passage"
+
+
+def bill_stance(text: str, kind: str) -> tuple[int, str]:
+    """Stance of a bill from its titles and summary, by the catalog's rules."""
+    if ALLIANCE.search(text):
+        return classify(text, kind, "alliance")
+    if TIED.search(text):
+        return classify(text, kind, "tied")
+    return 0, "text shows no side toward the alliance"
+
+
+def registry_from_bills(bills: pd.DataFrame) -> pd.DataFrame:
+    registry = bills.copy()
+    registry["kind"] = registry["type"].map(bill_kind)
+    text = registry["all_titles"].fillna("") + " | " + registry["summary"].fillna("")
+    stances = [bill_stance(t, k) for t, k in zip(text, registry["kind"], strict=True)]
+    registry["stance"] = [s for s, _ in stances]
+    registry["stance_reason"] = ["rule: " + r for _, r in stances]
+    registry["source"] = "billstatus"
+    return registry[REGISTRY_COLUMNS]
+
+
+def parse_additions(entries: list[dict], known_members: set[str], where: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """User-described bills -> (registry rows, cosponsorships). Each entry: bill_id, chamber, introduced,
+    sponsor, and optionally title, stance (+ stance_reason), kind, cosponsors (ids or {bioguide_id, date})."""
+    rows, cosponsors = [], []
+    for number, entry in enumerate(entries, start=1):
+        label = f"{where}: entry {number}"
+        if not isinstance(entry, dict):
+            raise DataError(f"{label}: expected a mapping with bill_id, chamber, introduced, sponsor")
+        missing = [k for k in ("bill_id", "chamber", "introduced", "sponsor") if k not in entry]
+        if missing:
+            raise DataError(f"{label}: missing {', '.join(missing)}")
+        congress, bill_type, bill_number = split_bill_id(entry["bill_id"])
+        this_id = bill_id(congress, bill_type, bill_number)
+        chamber = str(entry["chamber"]).lower()
+        if chamber not in ("house", "senate") or chamber[0] != bill_type[0]:
+            raise DataError(f"{label} ({this_id}): chamber {entry['chamber']!r} does not fit bill type {bill_type}")
+        introduced = parse_date(entry["introduced"], f"{label} ({this_id}) introduced")
+        for member in [entry["sponsor"], *[_cosponsor_id(c) for c in entry.get("cosponsors", [])]]:
+            if member not in known_members:
+                raise DataError(f"{label} ({this_id}): unknown member id {member!r} (not a bioguide id in the data)")
+        kind = entry.get("kind", bill_kind(bill_type))
+        title = entry.get("title", "")
+        if "stance" in entry:
+            if entry["stance"] not in (-1, 0, 1):
+                raise DataError(f"{label} ({this_id}): stance must be -1, 0 or 1, not {entry['stance']!r}")
+            stance, reason = (
+                int(entry["stance"]),
+                "user: " + str(entry.get("stance_reason", "set by the user")),
+            )
+        else:
+            stance, reason = bill_stance(title, kind)
+            reason = "rule: " + reason
+        rows.append(
+            {
+                "bill_id": this_id,
+                "congress": congress,
+                "chamber": chamber,
+                "kind": kind,
+                "title": title,
+                "sponsor_bioguide_id": entry["sponsor"],
+                "introduced": introduced,
+                "stance": stance,
+                "stance_reason": reason,
+                "source": "user",
+            }
+        )
+        for cosponsor in entry.get("cosponsors", []):
+            date = cosponsor.get("date", introduced) if isinstance(cosponsor, dict) else introduced
+            cosponsors.append(
+                {
+                    "bill_id": this_id,
+                    "bioguide_id": _cosponsor_id(cosponsor),
+                    "date": parse_date(date, f"{label} ({this_id}) cosponsor date"),
+                    "original": True,
+                    "withdrawn": pd.NaT,
+                }
+            )
+    return (
+        pd.DataFrame(rows, columns=REGISTRY_COLUMNS),
+        pd.DataFrame(cosponsors, columns=["bill_id", "bioguide_id", "date", "original", "withdrawn"]),
+    )
+
+
+def _cosponsor_id(cosponsor) -> str:
+    return cosponsor["bioguide_id"] if isinstance(cosponsor, dict) else str(cosponsor)
+
+
+def load_additions(path: Path = ADDITIONS_FILE) -> list[dict]:
+    if not path.exists():
+        return []
+    try:
+        return yaml.safe_load(path.read_text()) or []
+    except yaml.YAMLError as exc:
+        raise DataError(f"{path}: not valid YAML ({exc})") from exc
+
+
+def build_registry(
+    bills: pd.DataFrame,
+    cosponsorships: pd.DataFrame,
+    members: pd.DataFrame,
+    additions: list[dict],
+    where: str = ADDITIONS_FILE.name,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(registry, cosponsorships of registry bills). A user entry with the id of a BILLSTATUS bill replaces it."""
+    known = set(members["bioguide_id"])
+    added, added_cosponsors = parse_additions(additions, known, where)
+    registry = registry_from_bills(bills)
+    registry = pd.concat([registry[~registry["bill_id"].isin(added["bill_id"])], added], ignore_index=True)
+    cosponsors = cosponsorships[~cosponsorships["bill_id"].isin(added["bill_id"])]
+    cosponsors = pd.concat([cosponsors[added_cosponsors.columns], added_cosponsors], ignore_index=True)
+    return registry.sort_values("bill_id").reset_index(drop=True), cosponsors

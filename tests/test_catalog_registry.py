@@ -1,0 +1,192 @@
+"""The NATO roll-call catalog and the bill registry on the real data."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import yaml
+
+from features.catalog import build_catalog, classify, load_overrides
+from features.registry import build_registry, parse_additions
+from pipeline.config import DataError
+
+
+@pytest.fixture(scope="module")
+def catalog(tables):
+    return build_catalog(tables["rollcalls"], tables["bills"], load_overrides()).set_index("rollcall_id")
+
+
+@pytest.mark.parametrize(
+    ("rollcall_id", "orientation", "what"),
+    [
+        ("s98-115.2017", 1, "Montenegro accession, ratification 97-2"),
+        ("s327-116.2019", 1, "North Macedonia accession, ratification 91-2"),
+        ("s282-117.2022", 1, "Finland and Sweden accession, ratification 95-1"),
+        ("h364-117.2022", 1, "House support for Finland/Sweden (H.Res. 1130), 394-18"),
+        ("h44-116.2019", 1, "NATO Support Act, 357-22"),
+        ("s190-118.2023", 1, "Kaine amendment: Senate consent to leave NATO"),
+        ("s191-118.2023", -1, "Paul amendment: Article 5 and war powers"),
+        ("h303-118.2023", -1, "Greene amendment striking $300M of Ukraine aid from the NDAA"),
+        ("s195-118.2023", -1, "Lee amendment limiting funds for Ukraine"),
+        ("h151-118.2024", 1, "House passage of Ukraine Security Supplemental 2024"),
+    ],
+)
+def test_well_known_votes_are_catalogued_with_their_orientation(catalog, rollcall_id, orientation, what):
+    assert rollcall_id in catalog.index, what
+    assert catalog.loc[rollcall_id, "orientation"] == orientation, (what, catalog.loc[rollcall_id, "reason"])
+    assert catalog.loc[rollcall_id, "reason"]
+
+
+def test_catalog_domains_and_kinds(catalog):
+    assert catalog.loc["s98-115.2017", "domain"] == "alliance" and catalog.loc["s98-115.2017", "kind"] == "treaty"
+    assert catalog.loc["h303-118.2023", "domain"] == "tied" and catalog.loc["h303-118.2023", "kind"] == "amendment"
+    rules = catalog[catalog["kind"] == "procedural"]
+    assert len(rules) > 5 and (rules["orientation"] == 0).all()
+    assert catalog["orientation"].isin([-1, 0, 1]).all()
+
+
+def test_unrelated_votes_stay_out(catalog, tables):
+    rollcalls = tables["rollcalls"].set_index("rollcall_id")
+    computing = rollcalls[rollcalls["description"].str.contains("Computing", na=False)].index
+    assert not set(computing) & set(catalog.index)  # "comPUTINg" is not Putin
+    nominations = rollcalls[rollcalls["nomination"].notna()].index
+    assert not set(nominations) & set(catalog.index)
+    assert "s298-111.2010" not in catalog.index  # New START: excluded by a reviewed override
+
+
+def test_every_override_is_applied_with_its_reason(catalog):
+    for entry in load_overrides():
+        if entry.get("exclude"):
+            assert entry["rollcall_id"] not in catalog.index
+        else:
+            assert catalog.loc[entry["rollcall_id"], "reason"] == "override: " + entry["reason"]
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "orientation"),
+    [
+        (
+            "To require the advice and consent of the Senate to withdraw the United States from the North Atlantic "
+            "Treaty",
+            "amendment",
+            1,
+        ),
+        (
+            "To require the President to give notice of denunciation of the North Atlantic Treaty for purposes of "
+            "withdrawing the United States from the North Atlantic Treaty Organization",
+            "passage",
+            -1,
+        ),
+        (
+            "To prevent the President of the United States from withdrawing from the North Atlantic Treaty "
+            "Organization",
+            "passage",
+            1,
+        ),
+        ("To strike funding for the Ukraine Security Assistance Initiative", "amendment", -1),
+        ("Providing for consideration of H.R. 8035 Ukraine Security Supplemental", "procedural", 0),
+        (
+            "A joint resolution disapproving the President's proposal to take an action relating to the application "
+            "of certain sanctions with respect to the Russian Federation",
+            "passage",
+            1,
+        ),
+    ],
+)
+def test_rules_read_direction_from_text(text, kind, orientation):
+    assert classify(text, kind, "alliance")[0] == orientation
+
+
+def test_bad_override_files(tmp_path, tables):
+    path = tmp_path / "overrides.yaml"
+    path.write_text(yaml.safe_dump([{"rollcall_id": "s98-115.2017", "orientation": 2, "reason": "x"}]))
+    with pytest.raises(DataError, match="orientation must be -1, 0 or 1"):
+        load_overrides(path)
+    path.write_text(yaml.safe_dump([{"rollcall_id": "s98-115.2017", "orientation": 1}]))
+    with pytest.raises(DataError, match="one-line reason"):
+        load_overrides(path)
+    path.write_text("- rollcall_id: [unclosed")
+    with pytest.raises(DataError, match="not valid YAML"):
+        load_overrides(path)
+    with pytest.raises(DataError, match="roll call s9999-115.2017 is not in the rollcalls table"):
+        build_catalog(
+            tables["rollcalls"],
+            tables["bills"],
+            [{"rollcall_id": "s9999-115.2017", "orientation": 1, "reason": "x"}],
+        )
+
+
+@pytest.fixture(scope="module")
+def registry(tables):
+    return build_registry(tables["bills"], tables["cosponsorships"], tables["members"], [])
+
+
+def test_the_named_bills_and_their_stances(registry):
+    bills = registry[0].set_index("bill_id")
+    assert bills.loc["119hr6508", "stance"] == -1 and bills.loc["119s2174", "stance"] == -1
+    for pro in ("119s3262", "119s2914", "119hr5793", "116hr676", "119hr2010"):
+        assert bills.loc[pro, "stance"] == 1, pro
+    assert bills.loc["119s2151", "stance"] == 0  # a burden-sharing report takes no side
+    assert bills.loc["119s2914", "sponsor_bioguide_id"] == "W000437"
+    assert bills.loc["119s3262", "sponsor_bioguide_id"] == "B001267"
+    assert len(bills) == 22 and (bills["stance_reason"].str.len() > 0).all()
+    cosponsors = registry[1]
+    assert "E000295" in set(cosponsors.query("bill_id == '119s3262'")["bioguide_id"])  # Ernst
+    assert "S001181" in set(cosponsors.query("bill_id == '119s2914'")["bioguide_id"])  # Shaheen
+
+
+def test_a_user_can_add_a_bill(tables):
+    entry = {
+        "bill_id": "119hr9999",
+        "chamber": "house",
+        "introduced": "2026-01-02",
+        "sponsor": "M001184",
+        "cosponsors": ["L000596", {"bioguide_id": "G000596", "date": "2026-01-05"}],
+        "title": "To withdraw the United States from the North Atlantic Treaty Organization",
+    }
+    registry, cosponsors = build_registry(tables["bills"], tables["cosponsorships"], tables["members"], [entry])
+    added = registry.set_index("bill_id").loc["119hr9999"]
+    assert added["stance"] == -1 and added["source"] == "user" and added["kind"] == "passage"
+    assert set(cosponsors.query("bill_id == '119hr9999'")["bioguide_id"]) == {"L000596", "G000596"}
+    assert len(registry) == 23
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        (
+            {"bill_id": "119hr9999", "chamber": "house", "introduced": "2026-01-02", "sponsor": "X000000"},
+            "unknown member id 'X000000'",
+        ),
+        (
+            {"bill_id": "119hr9999", "chamber": "senate", "introduced": "2026-01-02", "sponsor": "M001184"},
+            "does not fit bill type hr",
+        ),
+        (
+            {"bill_id": "119hr9999", "chamber": "house", "introduced": "someday", "sponsor": "M001184"},
+            "is not a date",
+        ),
+        ({"bill_id": "119hr9999", "chamber": "house", "sponsor": "M001184"}, "missing introduced"),
+        (
+            {"bill_id": "hr9999", "chamber": "house", "introduced": "2026-01-02", "sponsor": "M001184"},
+            "is not a bill id",
+        ),
+        (
+            {
+                "bill_id": "119hr9999",
+                "chamber": "house",
+                "introduced": "2026-01-02",
+                "sponsor": "M001184",
+                "stance": 5,
+            },
+            "stance must be -1, 0 or 1",
+        ),
+    ],
+)
+def test_malformed_bill_descriptions(entry, message):
+    with pytest.raises(DataError, match=message):
+        parse_additions([entry], {"M001184"}, "registry_additions.yaml")
+
+
+def test_registry_dates_are_real(registry):
+    assert registry[0]["introduced"].between(pd.Timestamp("2017-01-01"), pd.Timestamp("2025-12-31")).all()

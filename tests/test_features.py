@@ -1,0 +1,124 @@
+"""Point-in-time features: real values, no look-ahead (proven by recomputation), full rows for new members."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.build import Context, build_features, training_measures, training_pairs
+from features.catalog import build_catalog, load_overrides
+from features.history import EventHistory
+from features.registry import build_registry
+from pipeline.config import load_params
+from pipeline.ingest import cut_as_of
+
+PRESIDENT = {110: "R", 111: "D", 112: "D", 113: "D", 114: "D", 115: "R", 116: "R", 117: "D", 118: "D"}
+
+
+def _context(tables) -> Context:
+    registry, cosponsorships = build_registry(tables["bills"], tables["cosponsorships"], tables["members"], [])
+    catalog = build_catalog(tables["rollcalls"], tables["bills"], load_overrides())
+    return Context(tables, registry, cosponsorships, catalog, load_params()["features"])
+
+
+@pytest.fixture(scope="module")
+def context(tables):
+    return _context(tables)
+
+
+def _features_of(ctx: Context, rollcall_id: str) -> pd.DataFrame:
+    measures = training_measures(ctx.catalog, ctx.registry)
+    pairs = training_pairs(ctx, measures[measures["measure_id"] == rollcall_id])
+    return build_features(ctx, pairs, PRESIDENT).sort_values("bioguide_id").reset_index(drop=True)
+
+
+def test_event_history_matches_brute_force():
+    rng = np.random.default_rng(7)
+    n = 2000
+    codes = rng.integers(-1, 30, n)
+    days = rng.integers(0, 3000, n)
+    values = rng.random(n)
+    history = EventHistory(codes, days, {"v": values})
+    query_codes, query_days = rng.integers(0, 30, 300), rng.integers(0, 3200, 300)
+    got_all = history.sums_before(query_codes, query_days)["v"].to_numpy()
+    got_window = history.sums_before(query_codes, query_days, window_days=365)["v"].to_numpy()
+    for i, (code, day) in enumerate(zip(query_codes, query_days, strict=True)):
+        mine = codes == code
+        assert got_all[i] == pytest.approx(values[mine & (days < day)].sum())
+        assert got_window[i] == pytest.approx(values[mine & (days < day) & (days >= day - 365)].sum())
+
+
+def test_features_of_a_measure_equal_those_from_tables_cut_before_it(tables, context):
+    """H.R. 676 was passed on 2019-01-22: tables cut at 2019-01-21 must give the very same features."""
+    full = _features_of(context, "h44-116.2019")
+    cut_tables = cut_as_of(tables, pd.Timestamp("2019-01-21"))
+    cut_tables["votes"] = pd.concat([cut_tables["votes"], tables["votes"].query("rollcall_id == 'h44-116.2019'")])
+    cut_tables["rollcalls"] = pd.concat(
+        [cut_tables["rollcalls"], tables["rollcalls"].query("rollcall_id == 'h44-116.2019'")]
+    )
+    cut = _features_of(_context(cut_tables), "h44-116.2019")
+    assert len(full) == 379  # 357 yeas + 22 nays
+    pd.testing.assert_frame_equal(full, cut, check_dtype=False)
+
+
+def test_adding_later_votes_changes_nothing_before(tables, context):
+    """Copy every vote of 2024 to a made-up roll call dated 2019-01-23, the day after H.R. 676: no change."""
+    later = (
+        tables["rollcalls"]
+        .query("rollcall_id == 'h151-118.2024'")
+        .assign(
+            rollcall_id="h999-116.2019",
+            date=pd.Timestamp("2019-01-23"),
+            congress=116,
+            session=2019,
+            number=999,
+        )
+    )
+    votes = tables["votes"].query("rollcall_id == 'h151-118.2024'").assign(rollcall_id="h999-116.2019")
+    catalog = context.catalog
+    extra = catalog[catalog["rollcall_id"] == "h151-118.2024"].assign(
+        rollcall_id="h999-116.2019", date=pd.Timestamp("2019-01-23")
+    )
+    padded = dict(
+        tables,
+        rollcalls=pd.concat([tables["rollcalls"], later], ignore_index=True),
+        votes=pd.concat([tables["votes"], votes], ignore_index=True),
+    )
+    ctx = Context(padded, context.registry, context.cosponsorships, pd.concat([catalog, extra]), context.params)
+    before = _features_of(context, "h44-116.2019")
+    after = _features_of(ctx, "h44-116.2019")
+    pd.testing.assert_frame_equal(before, after, check_dtype=False)
+    # ... while a measure after the made-up date does see it
+    assert not _features_of(ctx, "h643-116.2019")["tied_votes"].equals(
+        _features_of(context, "h643-116.2019")["tied_votes"]
+    )
+
+
+def test_known_values_on_hr676(context):
+    features = _features_of(context, "h44-116.2019").set_index("bioguide_id")
+    massie = features.loc["M001184"]
+    assert massie["voted_yea"] == 0 and massie["party"] == "R" and massie["agree_massie"] == 1.0
+    assert massie["years_served"] == 8  # elected Nov 2012: congresses 112-115 before the 116th
+    pelosi = features.loc["P000197"]
+    assert pelosi["voted_yea"] == 1 and pelosi["backs_this_bill"] == 0
+    assert pelosi["agree_massie"] < 0.5 < massie["agree_massie"]
+    panetta = features.loc["P000613"]
+    assert panetta["backs_this_bill"] == 1 and panetta["agree_sponsor"] == 1.0  # the sponsor himself
+    # 10 of its 19 cosponsors (5 D, 5 R) had signed on before the vote on 2019-01-22
+    assert features["n_cosponsors"].iloc[0] == 10
+    assert features["cosponsors_republican_share"].iloc[0] == 0.5
+    # the Senate's Lee never shares a roll call with a House member: missing, not zero
+    assert features["agree_lee"].isna().all()
+
+
+def test_new_members_get_full_rows_with_missing_values(context):
+    features = _features_of(context, "h44-116.2019")
+    freshmen = features[features["years_served"] == 0]
+    assert len(freshmen) > 50  # the class of 2018
+    assert (freshmen["new_member"] == 1).all()
+    assert freshmen["catalog_share"].isna().all() and (freshmen["alliance_votes"] == 0).all()
+    assert freshmen["nominate_dim1"].isna().all()  # no earlier congress: no score that saw the future
+    assert set(features.columns) == set(freshmen.dropna(axis=1, how="all").columns) | set(
+        freshmen.columns[freshmen.isna().all()]
+    )
