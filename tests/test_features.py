@@ -100,9 +100,9 @@ def test_known_values_on_hr676(context):
     massie = features.loc["M001184"]
     assert massie["voted_yea"] == 0 and massie["party"] == "R" and massie["agree_massie"] == 1.0
     assert massie["years_served"] == 8  # elected Nov 2012: congresses 112-115 before the 116th
-    pelosi = features.loc["P000197"]
-    assert pelosi["voted_yea"] == 1 and pelosi["backs_this_bill"] == 0
-    assert pelosi["agree_massie"] < 0.5 < massie["agree_massie"]
+    hoyer = features.loc["H000874"]  # the Speaker (Pelosi) did not vote
+    assert hoyer["voted_yea"] == 1 and hoyer["backs_this_bill"] == 0
+    assert hoyer["agree_massie"] < 0.5 < massie["agree_massie"]
     panetta = features.loc["P000613"]
     assert panetta["backs_this_bill"] == 1 and panetta["agree_sponsor"] == 1.0  # the sponsor himself
     # 10 of its 19 cosponsors (5 D, 5 R) had signed on before the vote on 2019-01-22
