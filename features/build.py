@@ -90,6 +90,7 @@ def training_measures(catalog: pd.DataFrame, registry: pd.DataFrame) -> pd.DataF
     """Catalogued roll calls with a direction; the sponsor is known where the roll call's bill is registered."""
     directed = catalog[catalog["orientation"] != 0]
     sponsors = registry.set_index("bill_id")["sponsor_bioguide_id"]
+    sponsor = directed["sponsor_bioguide_id"].fillna(directed["bill_id"].map(sponsors))
     return pd.DataFrame(
         {
             "measure_id": directed["rollcall_id"],
@@ -100,7 +101,7 @@ def training_measures(catalog: pd.DataFrame, registry: pd.DataFrame) -> pd.DataF
             "domain": directed["domain"],
             "kind": directed["kind"],
             "bill_id": directed["bill_id"],
-            "sponsor_bioguide_id": directed["bill_id"].map(sponsors),
+            "sponsor_bioguide_id": sponsor,
         }
     ).reset_index(drop=True)
 
@@ -245,6 +246,28 @@ def add_catalog_record(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
     # what the member's record says about a Yea on this measure: their alliance-side share, flipped for -1
     pairs["history_says_yea"] = np.where(pairs["orientation"] == 1, pairs["catalog_share"], 1 - pairs["catalog_share"])
     pairs["new_member"] = ((total < ctx.params["min_history"]) | (pairs["years_served"] < 2)).astype(np.int8)
+    # the same record for the member's party in the chamber (party as of each vote: switchers count where
+    # they sat); the party-line prior a member's own record departs from
+    group_names = pd.Index([f"{p}|{c}" for p in ctx.parties for c in ("house", "senate")])
+    vote_group = group_names.get_indexer(
+        [
+            f"{p}|{c}"
+            for p, c in zip(
+                ctx.parties[ctx.vote_party[chosen]], ctx.rollcall_chamber[ctx.vote_rollcall[chosen]], strict=True
+            )
+        ]
+    )
+    party_history = EventHistory(
+        vote_group, ctx.vote_days[chosen], {"n": np.ones(int(chosen.sum())), "aligned": aligned}
+    )
+    query_group = group_names.get_indexer(pairs["party"].fillna("?") + "|" + pairs["chamber"])
+    party_sums = party_history.sums_before(query_group, pairs["day"].to_numpy())
+    pairs["party_catalog_share"] = (party_sums["aligned"] / party_sums["n"]).where(party_sums["n"] > 0).to_numpy()
+    # the member's share shrunk toward the party's by pseudo-votes: a smooth prior for members with few votes
+    pseudo = ctx.params["shrinkage_votes"]
+    own = (sums["alliance_aligned"] + sums["tied_aligned"]).to_numpy()
+    party_share = pairs["party_catalog_share"].fillna(pairs["party_catalog_share"].mean()).to_numpy()
+    pairs["shrunk_catalog_share"] = (own + pseudo * party_share) / (total.to_numpy() + pseudo)
     return pairs
 
 
@@ -277,15 +300,23 @@ def add_sponsor_agreement(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
         scores = lagged[lagged["bioguide_id"] == bioguide]
         pairs[f"distance_{name}"] = _distance(pairs, scores)
     pairs["agree_sponsor"] = np.nan
-    pairs["sponsor_is_republican"] = np.nan
+    party_then = ctx.members.drop_duplicates(["bioguide_id", "congress"], keep="last").set_index(
+        ["bioguide_id", "congress"]
+    )["party"]
+    sponsor_party = pd.Series(
+        list(zip(pairs["sponsor_bioguide_id"], pairs["congress"], strict=True)), index=pairs.index
+    ).map(party_then)
+    pairs["sponsor_is_republican"] = (sponsor_party == "R").astype(float).where(sponsor_party.notna())
+    pairs["same_party_as_sponsor"] = (sponsor_party == pairs["party"]).astype(float).where(sponsor_party.notna())
     pairs["sponsor_dim1"] = np.nan
     for sponsor, rows in pairs.dropna(subset=["sponsor_bioguide_id"]).groupby("sponsor_bioguide_id"):
         pairs.loc[rows.index, "agree_sponsor"] = agreement_with(ctx, sponsor, rows)
         scores = lagged[lagged["bioguide_id"] == sponsor]
         if not scores.empty:
-            last = scores.iloc[-1]
-            pairs.loc[rows.index, "sponsor_is_republican"] = float(last["party"] == "R")
-            pairs.loc[rows.index, "sponsor_dim1"] = last["nominate_dim1"]
+            earlier = scores["congress"].to_numpy()
+            position = np.searchsorted(earlier, rows["congress"].to_numpy(), side="left") - 1
+            dims = scores["nominate_dim1"].to_numpy()
+            pairs.loc[rows.index, "sponsor_dim1"] = np.where(position >= 0, dims[np.maximum(position, 0)], np.nan)
     return pairs
 
 

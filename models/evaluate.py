@@ -1,0 +1,216 @@
+"""DVC stage `evaluate`: rolling-origin backtest of the model and the three baselines, metrics and plots for
+DVC, the same logged to the train stage's MLflow run, and the champion chosen by pooled log loss.
+
+For each cut year Y, everything is fitted on catalogued votes before 1 January Y and scored on the votes of
+year Y. Features are point-in-time already, so the only thing a cut changes is which votes train the model.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import mlflow  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from sklearn.metrics import roc_curve  # noqa: E402
+
+from models import support_model, tracking  # noqa: E402
+from models.baselines import BASELINES  # noqa: E402
+from models.dataset import yea_probability  # noqa: E402
+from models.metrics import reliability_table, score  # noqa: E402
+from pipeline.config import (  # noqa: E402
+    FEATURES_DIR,
+    METRICS_DIR,
+    MODELS_DIR,
+    PLOTS_DIR,
+    DataConfig,
+    load_params,
+    write_atomic,
+    write_json,
+)
+
+MODEL = "xgboost"
+METHODS = (MODEL, *BASELINES)
+
+
+def backtest(training: pd.DataFrame, cut_years: list[int], model_params: dict) -> pd.DataFrame:
+    """Out-of-sample P(Yea) of every method for every vote in each cut's following year."""
+    scored = []
+    for year in cut_years:
+        cut = pd.Timestamp(f"{year}-01-01")
+        train = training[training["date"] < cut]
+        test = training[(training["date"] >= cut) & (training["date"] < pd.Timestamp(f"{year + 1}-01-01"))]
+        if test.empty or train.empty:
+            continue
+        predictions = test[
+            ["measure_id", "bioguide_id", "chamber", "party", "date", "orientation", "voted_yea", "new_member"]
+        ].copy()
+        predictions["cut"] = year
+        model = support_model.train(train, model_params)
+        predictions[f"p_{MODEL}"] = model.predict_yea(test)
+        for name, baseline in BASELINES.items():
+            predictions[f"p_{name}"] = yea_probability(baseline(train, test, model_params), test["orientation"])
+        scored.append(predictions)
+    if not scored:
+        return pd.DataFrame()
+    return pd.concat(scored, ignore_index=True)
+
+
+def metrics_table(predictions: pd.DataFrame, bins: int) -> dict:
+    """Metrics per method: pooled, per chamber, per cut and per cut and chamber."""
+    result: dict = {}
+    for method in METHODS:
+        frame = predictions.assign(p_yea=predictions[f"p_{method}"])
+        entry = {"pooled": score(frame, bins)}
+        for chamber, part in frame.groupby("chamber"):
+            entry[chamber] = score(part, bins)
+        for cut, part in frame.groupby("cut"):
+            entry[f"cut_{cut}"] = {"all": score(part, bins)}
+            for chamber, piece in part.groupby("chamber"):
+                entry[f"cut_{cut}"][chamber] = score(piece, bins)
+        result[method] = entry
+    return result
+
+
+def check_bars(table: dict) -> dict:
+    """The issue's bars: XGBoost beats every baseline in pooled log loss and Republican within-party AUC in
+    each chamber, with expected calibration error at most 0.03."""
+    bars = {}
+    for chamber in ("house", "senate"):
+        ours = table[MODEL].get(chamber, {})
+        for name in BASELINES:
+            theirs = table[name].get(chamber, {})
+            bars[f"{chamber}.log_loss_beats_{name}"] = bool(ours.get("log_loss", np.inf) < theirs.get("log_loss", 0))
+            bars[f"{chamber}.within_party_auc_R_beats_{name}"] = bool(
+                ours.get("within_party_auc_R", 0) > theirs.get("within_party_auc_R", 1)
+            )
+    bars["pooled.ece_at_most_0.03"] = bool(table[MODEL]["pooled"]["ece"] <= 0.03)
+    bars["all_met"] = all(bars.values())
+    return bars
+
+
+def write_plot_data(predictions: pd.DataFrame, table: dict, model: support_model.SupportModel, bins: int) -> dict:
+    """CSV files for `dvc plots` and PNG figures for MLflow; returns the PNG paths."""
+    PLOTS_DIR.mkdir(parents=True, exist_ok=True)
+    reliability = pd.concat(
+        [
+            reliability_table(predictions[f"p_{m}"].to_numpy(), predictions["voted_yea"].to_numpy(), bins).assign(
+                method=m
+            )
+            for m in METHODS
+        ],
+        ignore_index=True,
+    )
+    fpr, tpr, _ = roc_curve(predictions["voted_yea"], predictions[f"p_{MODEL}"])
+    roc = pd.DataFrame({"fpr": fpr, "tpr": tpr})
+    gain = model.booster.get_score(importance_type="gain")
+    importance = pd.DataFrame({"feature": list(gain), "gain": list(gain.values())}).sort_values("gain", ascending=False)
+    by_cut = pd.DataFrame(
+        [
+            {"cut": int(key.removeprefix("cut_")), "method": m, **{k: v for k, v in entry["all"].items()}}
+            for m in METHODS
+            for key, entry in table[m].items()
+            if key.startswith("cut_")
+        ]
+    )
+    for name, frame in (
+        ("reliability", reliability),
+        ("roc", roc),
+        ("importance", importance),
+        ("metric_by_cut", by_cut),
+    ):
+        write_atomic(PLOTS_DIR / f"{name}.csv", lambda tmp, f=frame: f.to_csv(tmp, index=False))
+
+    figures = {}
+    fig, ax = plt.subplots(figsize=(5, 5))
+    for method, part in reliability.groupby("method"):
+        ax.plot(part["mean_forecast"], part["observed_rate"], marker="o", label=method)
+    ax.plot([0, 1], [0, 1], "k--", lw=1)
+    ax.set(xlabel="forecast P(Yea)", ylabel="observed Yea rate", title="Reliability (backtest)")
+    ax.legend()
+    figures["reliability.png"] = fig
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot(fpr, tpr)
+    ax.plot([0, 1], [0, 1], "k--", lw=1)
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC, XGBoost (backtest)")
+    figures["roc.png"] = fig
+    fig, ax = plt.subplots(figsize=(6, 7))
+    top = importance.head(20).iloc[::-1]
+    ax.barh(top["feature"], top["gain"])
+    ax.set(title="Feature importance (gain), final model")
+    fig.tight_layout()
+    figures["importance.png"] = fig
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for method, part in by_cut.groupby("method"):
+        ax.plot(part["cut"], part["log_loss"], marker="o", label=method)
+    ax.set(xlabel="cut year (scored year)", ylabel="log loss", title="Log loss by cut")
+    ax.legend()
+    figures["metric_by_cut.png"] = fig
+    paths = {}
+    for name, fig in figures.items():
+        path = PLOTS_DIR / name
+        write_atomic(path, lambda tmp, f=fig: f.savefig(tmp, format="png", dpi=110))
+        plt.close(fig)
+        paths[name] = path
+    return paths
+
+
+def main() -> None:
+    started = time.perf_counter()
+    params = load_params()
+    config = DataConfig.from_params(params)
+    training = pd.read_parquet(FEATURES_DIR / "training.parquet")
+    training = training[training["date"] <= config.as_of]
+    predictions = backtest(training, params["evaluate"]["cut_years"], params["model"])
+    bins = params["evaluate"]["ece_bins"]
+    table = metrics_table(predictions, bins)
+    bars = check_bars(table)
+    model = support_model.load(MODELS_DIR)
+    figures = write_plot_data(predictions, table, model, bins)
+    predictions.to_parquet(MODELS_DIR / "backtest.parquet", index=False)
+    seconds = round(time.perf_counter() - started, 2)
+    summary = {
+        "bars": bars,
+        "seconds": seconds,
+        **{m: {k: table[m][k] for k in ("pooled", "house", "senate") if k in table[m]} for m in METHODS},
+    }
+    write_json(summary, METRICS_DIR / "metrics.json")
+    write_json(table, METRICS_DIR / "backtest_by_cut.json")
+
+    run = json.loads((MODELS_DIR / "run.json").read_text())
+    tracking.use_experiment(params["model"]["experiment"])
+    with mlflow.start_run(run_id=run["run_id"]):
+        flat = {}
+        for method in METHODS:
+            for scope, entry in table[method].items():
+                items = (
+                    entry.items()
+                    if not scope.startswith("cut_")
+                    else ((f"{scope}.{sub}.{k}", v) for sub, e in entry.items() for k, v in e.items())
+                )
+                for key, value in items:
+                    name = f"{method}.{key}" if scope.startswith("cut_") else f"{method}.{scope}.{key}"
+                    if isinstance(value, int | float) and np.isfinite(value):
+                        flat[name] = float(value)
+        flat["backtest_log_loss"] = table[MODEL]["pooled"]["log_loss"]
+        mlflow.log_metrics(flat)
+        mlflow.set_tags({f"bar.{k}": str(v) for k, v in bars.items()})
+        for path in figures.values():
+            mlflow.log_artifact(str(path), artifact_path="plots")
+        mlflow.log_artifact(str(METRICS_DIR / "metrics.json"))
+    version, best = tracking.crown_champion(params["model"]["name"], "backtest_log_loss", run["experiment_id"])
+    pooled = table[MODEL]["pooled"]
+    print(
+        f"evaluate: {len(predictions)} backtest votes in {seconds} s; xgboost log loss {pooled['log_loss']:.4f}, "
+        f"within-party AUC R {pooled['within_party_auc_R']:.3f}, ECE {pooled['ece']:.4f}; bars met: "
+        f"{bars['all_met']}; champion: version {version} (log loss {best:.4f})"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""How good a set of P(Yea) forecasts was, on the votes that were then cast."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
+
+
+def expected_calibration_error(p: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
+    """Share-weighted mean |observed rate - mean forecast| over equal-width probability bins."""
+    edges = np.linspace(0, 1, bins + 1)
+    which = np.clip(np.digitize(p, edges[1:-1]), 0, bins - 1)
+    total = 0.0
+    for b in range(bins):
+        chosen = which == b
+        if chosen.any():
+            total += chosen.mean() * abs(y[chosen].mean() - p[chosen].mean())
+    return float(total)
+
+
+def reliability_table(p: np.ndarray, y: np.ndarray, bins: int = 10) -> pd.DataFrame:
+    edges = np.linspace(0, 1, bins + 1)
+    which = np.clip(np.digitize(p, edges[1:-1]), 0, bins - 1)
+    frame = pd.DataFrame({"bin": which, "p": p, "y": y})
+    table = frame.groupby("bin").agg(mean_forecast=("p", "mean"), observed_rate=("y", "mean"), votes=("y", "size"))
+    return table.reset_index()
+
+
+def within_party_auc(frame: pd.DataFrame, party: str) -> float:
+    """AUC within each (measure, party) group that had both Yeas and Nays, averaged with weights equal to the
+    number of Yea-Nay pairs: does the forecast rank which members of the party broke ranks?"""
+    total, weight = 0.0, 0.0
+    for _, group in frame[frame["party"] == party].groupby("measure_id"):
+        yeas = int(group["voted_yea"].sum())
+        nays = len(group) - yeas
+        if yeas and nays:
+            pairs = yeas * nays
+            total += roc_auc_score(group["voted_yea"], group["p_yea"]) * pairs
+            weight += pairs
+    return float(total / weight) if weight else float("nan")
+
+
+def defectors_found(frame: pd.DataFrame) -> tuple[float, int]:
+    """Of the members who voted against their party's majority, how many are among the k members the forecast
+    thought likeliest to break (k = number who actually broke, per measure and party). Members tied at the
+    k-th score share the remaining places (expected hits under a random order), so a forecast that does not
+    tell members apart gets chance credit, not the luck of the row order."""
+    found, total = 0.0, 0
+    for _, group in frame[frame["party"].isin(["R", "D"])].groupby(["measure_id", "party"]):
+        majority_yea = group["voted_yea"].mean() > 0.5
+        defected = (group["voted_yea"] != majority_yea).to_numpy()
+        k = int(defected.sum())
+        if k == 0 or k == len(group):
+            continue
+        breaking = (1 - group["p_yea"] if majority_yea else group["p_yea"]).to_numpy()
+        threshold = np.sort(breaking)[::-1][k - 1]
+        above, at = breaking > threshold, breaking == threshold
+        places_left = k - int(above.sum())
+        found += defected[above].sum() + defected[at].sum() * places_left / at.sum()
+        total += k
+    return found, total
+
+
+def score(frame: pd.DataFrame, bins: int = 10) -> dict[str, float]:
+    """Metrics of the forecasts ``p_yea`` against ``voted_yea``; NaN where a metric is undefined."""
+    if frame.empty:
+        return {}
+    y = frame["voted_yea"].to_numpy().astype(int)
+    p = np.clip(frame["p_yea"].to_numpy(dtype=float), 1e-6, 1 - 1e-6)
+    found, total = defectors_found(frame)
+    return {
+        "votes": int(len(frame)),
+        "measures": int(frame["measure_id"].nunique()),
+        "accuracy": float(((p > 0.5) == y).mean()),
+        "log_loss": float(log_loss(y, p, labels=[0, 1])),
+        "brier": float(brier_score_loss(y, p)),
+        "roc_auc": float(roc_auc_score(y, p)) if len(np.unique(y)) == 2 else float("nan"),
+        "within_party_auc_R": within_party_auc(frame, "R"),
+        "within_party_auc_D": within_party_auc(frame, "D"),
+        "ece": expected_calibration_error(p, y, bins),
+        "defectors": total,
+        "defectors_in_top_k": round(float(found), 2),
+        "defector_recall_at_k": float(found / total) if total else float("nan"),
+    }

@@ -1,0 +1,112 @@
+"""MLflow plumbing in one place: where runs go, what each run records, and the champion in the registry."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import mlflow
+import yaml
+from mlflow import MlflowClient
+
+from pipeline.config import PROJECT_ROOT, DataError
+
+CHAMPION = "champion"
+MODEL_CODE = Path(__file__).with_name("mlflow_model.py")
+
+
+def tracking_uri() -> str:
+    """``MLFLOW_TRACKING_URI`` when set, else the project's own ``sqlite:///mlflow.db``."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{PROJECT_ROOT / 'mlflow.db'}"
+
+
+def use_experiment(name: str) -> str:
+    """Point MLflow at the tracking server and the experiment (created with artifacts under mlruns/)."""
+    mlflow.set_tracking_uri(tracking_uri())
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name(name)
+    if experiment is None:
+        location = None
+        if tracking_uri().startswith("sqlite:"):
+            location = (PROJECT_ROOT / "mlruns").as_uri()
+        return client.create_experiment(name, artifact_location=location)
+    return experiment.experiment_id
+
+
+def git_commit() -> str:
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        return commit + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def dvc_data_hashes() -> dict[str, str]:
+    """md5 of every stage output and dependency recorded in dvc.lock (what data this run saw)."""
+    lock = PROJECT_ROOT / "dvc.lock"
+    if not lock.exists():
+        return {}
+    stages = yaml.safe_load(lock.read_text()).get("stages", {})
+    hashes = {}
+    for stage in stages.values():
+        for entry in stage.get("deps", []) + stage.get("outs", []):
+            if "md5" in entry and not entry["path"].endswith(".py"):
+                hashes[f"dvc.{entry['path']}"] = entry["md5"]
+    return hashes
+
+
+def log_model(model_dir: Path, input_example, signature, registered_name: str):
+    """Log the calibrated model as a pyfunc from code and register a new version of it."""
+    return mlflow.pyfunc.log_model(
+        name="model",
+        python_model=str(MODEL_CODE),
+        artifacts={"booster": str(model_dir / "booster.json"), "calibration": str(model_dir / "calibration.json")},
+        code_paths=[str(PROJECT_ROOT / "models"), str(PROJECT_ROOT / "pipeline")],
+        signature=signature,
+        input_example=input_example,
+        registered_model_name=registered_name,
+    )
+
+
+def crown_champion(registered_name: str, metric: str, experiment_id: str) -> tuple[str, float]:
+    """Give the alias ``champion`` to the registered version whose run has the lowest ``metric``."""
+    client = MlflowClient()
+    best_version, best_value = None, float("inf")
+    for version in client.search_model_versions(f"name='{registered_name}'"):
+        if not version.run_id:
+            continue
+        value = client.get_run(version.run_id).data.metrics.get(metric)
+        if value is not None and value < best_value:
+            best_version, best_value = version.version, value
+    if best_version is None:
+        raise DataError(f"no registered version of {registered_name} has the metric {metric}")
+    client.set_registered_model_alias(registered_name, CHAMPION, best_version)
+    return best_version, best_value
+
+
+def champion_uri(registered_name: str) -> str:
+    return f"models:/{registered_name}@{CHAMPION}"
+
+
+def download_champion(registered_name: str, destination: Path) -> Path:
+    """The folder holding the champion's booster.json and calibration.json, downloaded from the registry."""
+    try:
+        local = mlflow.artifacts.download_artifacts(
+            artifact_uri=champion_uri(registered_name), dst_path=str(destination)
+        )
+    except mlflow.exceptions.MlflowException as exc:
+        raise DataError(f"no {CHAMPION} of {registered_name} in {tracking_uri()}: run `dvc repro` first") from exc
+    found = sorted(Path(local).rglob("booster.json"))
+    if not found:
+        raise DataError(f"the {CHAMPION} of {registered_name} has no booster.json artifact")
+    return found[0].parent

@@ -1,0 +1,75 @@
+"""DVC stage `train`: fit the calibrated support model on every catalogued vote up to ``as_of``, save it as
+JSON, and log it to MLflow (params, git commit, DVC data hashes, model with signature) as a registered version.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import mlflow
+import pandas as pd
+from mlflow.models import infer_signature
+
+from models import support_model, tracking
+from models.dataset import feature_matrix
+from pipeline.config import FEATURES_DIR, MODELS_DIR, DataConfig, load_params, write_json
+
+
+def flat_params(params: dict, prefix: str = "") -> dict[str, str]:
+    flat = {}
+    for key, value in params.items():
+        if isinstance(value, dict):
+            flat.update(flat_params(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = json.dumps(value) if isinstance(value, list) else str(value)
+    return flat
+
+
+def main() -> None:
+    started = time.perf_counter()
+    params = load_params()
+    config = DataConfig.from_params(params)
+    model_params = params["model"]
+    training = pd.read_parquet(FEATURES_DIR / "training.parquet")
+    training = training[training["date"] <= config.as_of]
+    model = support_model.train(training, model_params)
+    model.save(MODELS_DIR)
+
+    experiment_id = tracking.use_experiment(model_params["experiment"])
+    with mlflow.start_run(experiment_id=experiment_id, run_name=f"as of {config.as_of:%Y-%m-%d}") as run:
+        mlflow.log_params(
+            flat_params(
+                {
+                    "model": model_params,
+                    "features": params["features"],
+                    "data": {
+                        "as_of": str(config.as_of.date()),
+                        "congresses": [config.first_congress, config.last_congress],
+                    },
+                }
+            )
+        )
+        mlflow.set_tags({"git_commit": tracking.git_commit(), **tracking.dvc_data_hashes()})
+        example = training[model.features + ["orientation"]].head(5)
+        signature = infer_signature(
+            feature_matrix(example, model.features).assign(orientation=example["orientation"]),
+            pd.DataFrame({"p_yea": model.predict_yea(example), "p_alliance_side": model.predict_alliance(example)}),
+        )
+        info = tracking.log_model(MODELS_DIR, example, signature, model_params["name"])
+        mlflow.log_metrics({"train_rows": len(training), "train_measures": training["measure_id"].nunique()})
+    write_json(
+        {
+            "run_id": run.info.run_id,
+            "experiment_id": experiment_id,
+            "registered_version": info.registered_model_version,
+            "tracking_uri": tracking.tracking_uri(),
+            "seconds": round(time.perf_counter() - started, 2),
+        },
+        MODELS_DIR / "run.json",
+    )
+    print(f"train: {len(training)} rows, run {run.info.run_id}, version {info.registered_model_version}")
+
+
+if __name__ == "__main__":
+    main()
