@@ -257,17 +257,24 @@ def add_catalog_record(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
             )
         ]
     )
-    party_history = EventHistory(
-        vote_group, ctx.vote_days[chosen], {"n": np.ones(int(chosen.sum())), "aligned": aligned}
-    )
+    party_values = {"n": np.ones(int(chosen.sum())), "aligned": aligned}
+    for name, in_domain in (("alliance", is_alliance), ("tied", ~is_alliance)):
+        party_values.update({f"{name}_n": in_domain.astype(float), f"{name}_aligned": aligned * in_domain})
+    party_history = EventHistory(vote_group, ctx.vote_days[chosen], party_values)
     query_group = group_names.get_indexer(pairs["party"].fillna("?") + "|" + pairs["chamber"])
     party_sums = party_history.sums_before(query_group, pairs["day"].to_numpy())
     pairs["party_catalog_share"] = (party_sums["aligned"] / party_sums["n"]).where(party_sums["n"] > 0).to_numpy()
-    # the member's share shrunk toward the party's by pseudo-votes: a smooth prior for members with few votes
+    # the member's share shrunk toward the party's by pseudo-votes: a smooth prior for members with few votes;
+    # overall, and in the measure's own domain (a record on Ukraine aid says less about leaving NATO)
     pseudo = ctx.params["shrinkage_votes"]
     own = (sums["alliance_aligned"] + sums["tied_aligned"]).to_numpy()
     party_share = pairs["party_catalog_share"].fillna(pairs["party_catalog_share"].mean()).to_numpy()
     pairs["shrunk_catalog_share"] = (own + pseudo * party_share) / (total.to_numpy() + pseudo)
+    in_alliance = (pairs["domain"] == "alliance").to_numpy()
+    pick = lambda table, column: np.where(in_alliance, table[f"alliance_{column}"], table[f"tied_{column}"])  # noqa: E731
+    party_domain = pick(party_sums, "aligned") / np.maximum(pick(party_sums, "n"), 1)
+    party_domain = np.where(pick(party_sums, "n") > 0, party_domain, party_share)
+    pairs["shrunk_domain_share"] = (pick(sums, "aligned") + pseudo * party_domain) / (pick(sums, "n") + pseudo)
     return pairs
 
 
