@@ -23,6 +23,7 @@ def tracking_uri() -> str:
 
 def use_experiment(name: str) -> str:
     """Point MLflow at the tracking server and the experiment (created with artifacts under mlruns/)."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     mlflow.set_tracking_uri(tracking_uri())
     client = MlflowClient()
     experiment = client.get_experiment_by_name(name)
