@@ -58,7 +58,8 @@ def describe(feature: str, value: float, row: pd.Series) -> str:
     }
     if feature.startswith("kind_"):
         kind = feature.removeprefix("kind_")
-        return f"the measure is a {kind}" if value else f"the measure is not a {kind}"
+        article = "an" if kind[0] in "aeiou" else "a"
+        return f"the measure is {article} {kind}" if value else f"the measure is not {article} {kind}"
     return words.get(feature, f"{feature} = {value:.3g}")
 
 

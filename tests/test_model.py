@@ -1,0 +1,203 @@
+"""The support model, its baselines and metrics, and the MLflow round trip."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from models import support_model, tracking
+from models.baselines import BASELINES
+from models.dataset import alliance_side, yea_probability
+from models.metrics import defectors_found, expected_calibration_error, score, within_party_auc
+from pipeline.config import FEATURES_DIR, METRICS_DIR, MODELS_DIR, DataError, load_params
+
+
+@pytest.fixture(scope="module")
+def training() -> pd.DataFrame:
+    path = FEATURES_DIR / "training.parquet"
+    if not path.exists():
+        pytest.fail("data/features/training.parquet is missing: the test command runs `dvc repro` first")
+    return pd.read_parquet(path)
+
+
+@pytest.fixture(scope="module")
+def params() -> dict:
+    return load_params()["model"]
+
+
+def test_alliance_side_target_and_back():
+    voted_yea = pd.Series([1, 0, 1, 0])
+    orientation = pd.Series([1, 1, -1, -1])
+    assert alliance_side(voted_yea, orientation).tolist() == [1, 0, 0, 1]
+    assert yea_probability(np.array([0.9, 0.9]), pd.Series([1, -1])).tolist() == pytest.approx([0.9, 0.1])
+
+
+def test_training_is_deterministic_for_a_seed(training, params):
+    sample = training[training["date"] < "2020-01-01"]
+    first = support_model.train(sample, params).predict_yea(sample.head(500))
+    second = support_model.train(sample, params).predict_yea(sample.head(500))
+    np.testing.assert_array_equal(first, second)
+
+
+def test_saved_model_round_trips_through_json(training, params, tmp_path):
+    sample = training[training["date"] < "2020-01-01"]
+    model = support_model.train(sample, params)
+    model.save(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["booster.json", "calibration.json"]
+    json.loads((tmp_path / "booster.json").read_text())  # XGBoost's own JSON, not a pickle
+    again = support_model.load(tmp_path)
+    np.testing.assert_array_equal(model.predict_yea(sample), again.predict_yea(sample))
+    assert again.calibration.method == params["calibration"]
+
+
+def test_missing_model_files_are_named(tmp_path):
+    with pytest.raises(DataError, match=r"booster\.json is missing"):
+        support_model.load(tmp_path)
+
+
+def test_no_training_rows_is_a_clear_error(training, params):
+    with pytest.raises(DataError, match="no training rows"):
+        support_model.train(training.head(0), params)
+
+
+def test_model_knows_massie_from_pelosi_on_a_hostile_measure(training, params):
+    """On the Greene amendment striking Ukraine aid (-1), trained only on votes before it."""
+    before = training[training["date"] < "2023-07-13"]
+    model = support_model.train(before, params)
+    greene = training[training["measure_id"] == "h303-118.2023"].set_index("bioguide_id")
+    p = pd.Series(model.predict_yea(greene), index=greene.index)
+    assert p["M001184"] > 0.3 > p["P000197"]  # Massie likelier to vote Yea than Pelosi
+    assert greene.loc["M001184", "voted_yea"] == 1 and greene.loc["P000197", "voted_yea"] == 0
+
+
+def test_baselines_give_probabilities(training, params):
+    train = training[training["date"] < "2022-01-01"]
+    test = training[(training["date"] >= "2022-01-01") & (training["date"] < "2023-01-01")]
+    for name, baseline in BASELINES.items():
+        p = baseline(train, test, params)
+        assert len(p) == len(test) and np.all((p > 0) & (p < 1)), name
+
+
+def test_metrics_on_hand_made_votes():
+    frame = pd.DataFrame(
+        {
+            "measure_id": ["m"] * 6,
+            "party": ["R", "R", "R", "D", "D", "D"],
+            "voted_yea": [1, 1, 0, 1, 1, 1],
+            "p_yea": [0.9, 0.8, 0.3, 0.9, 0.9, 0.9],
+        }
+    )
+    assert within_party_auc(frame, "R") == 1.0
+    assert np.isnan(within_party_auc(frame, "D"))  # no Nay among Democrats: undefined
+    assert defectors_found(frame) == (1.0, 1)
+    tied = frame.assign(p_yea=0.5)
+    assert defectors_found(tied) == (pytest.approx(1 / 3), 1)  # ties: chance credit, not row order
+    metrics = score(frame)
+    assert metrics["accuracy"] == 1.0 and metrics["votes"] == 6
+    assert expected_calibration_error(np.array([0.5, 0.5]), np.array([1, 0])) == 0.0
+    assert expected_calibration_error(np.array([0.9, 0.9]), np.array([0, 0])) == pytest.approx(0.9)
+
+
+def test_metrics_file_reports_bars_and_all_methods():
+    metrics = json.loads((METRICS_DIR / "metrics.json").read_text())
+    for method in ("xgboost", "party_line", "ideology_logistic", "shrunk_share"):
+        for scope in ("pooled", "house", "senate"):
+            assert {"log_loss", "brier", "roc_auc", "within_party_auc_R", "ece"} <= set(metrics[method][scope])
+    assert set(metrics["bars"]) >= {"pooled.ece_at_most_0.03", "all_met"}
+    by_cut = json.loads((METRICS_DIR / "backtest_by_cut.json").read_text())
+    assert {"cut_2019", "cut_2022", "cut_2024"} <= set(by_cut["xgboost"])
+
+
+def test_champion_reloads_with_identical_predictions(training):
+    """The registry's champion, loaded through MLflow's pyfunc, predicts what the saved JSON model does."""
+    params = load_params()["model"]
+    tracking.use_experiment(params["experiment"])
+    pyfunc = mlflow.pyfunc.load_model(tracking.champion_uri(params["name"]))
+    local = support_model.load(MODELS_DIR)
+    with tempfile.TemporaryDirectory() as tmp:
+        champion = support_model.load(tracking.download_champion(params["name"], Path(tmp)))
+    sample = training.sample(300, random_state=1)
+    inputs = sample[local.features + ["orientation"]]
+    from_pyfunc = pyfunc.predict(inputs)["p_yea"].to_numpy()
+    np.testing.assert_allclose(from_pyfunc, champion.predict_yea(sample), rtol=0, atol=1e-7)
+    run = json.loads((MODELS_DIR / "run.json").read_text())
+    client = mlflow.MlflowClient()
+    version = client.get_model_version_by_alias(params["name"], tracking.CHAMPION)
+    if version.run_id == run["run_id"]:  # the newest run is the champion: the same model as data/models
+        np.testing.assert_allclose(from_pyfunc, local.predict_yea(sample), rtol=0, atol=1e-7)
+    logged = client.get_run(version.run_id)
+    assert "git_commit" in logged.data.tags and "backtest_log_loss" in logged.data.metrics
+    assert any(key.startswith("dvc.data/") for key in logged.data.tags)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_tracking_against_a_real_mlflow_server(tmp_path, training, params):
+    """MLFLOW_TRACKING_URI pointing at `mlflow server` on 127.0.0.1: log, register, crown and reload."""
+    port = _free_port()
+    mlflow_bin = Path(sys.executable).with_name("mlflow")
+    server = subprocess.Popen(
+        [
+            str(mlflow_bin),
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--backend-store-uri",
+            f"sqlite:///{tmp_path / 'server.db'}",
+            "--artifacts-destination",
+            str(tmp_path / "artifacts"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    old = os.environ.get("MLFLOW_TRACKING_URI")
+    try:
+        uri = f"http://127.0.0.1:{port}"
+        for _ in range(120):
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.5)
+        os.environ["MLFLOW_TRACKING_URI"] = uri
+        assert tracking.tracking_uri() == uri
+        sample = training[training["date"] < "2019-01-01"]
+        model = support_model.train(sample, params)
+        model.save(tmp_path / "model")
+        experiment = tracking.use_experiment("natocast-server-test")
+        example = sample[model.features + ["orientation"]].head(3)
+        with mlflow.start_run(experiment_id=experiment):
+            tracking.log_model(tmp_path / "model", example, None, "natocast-server-test")
+            mlflow.log_metric("backtest_log_loss", 0.5)
+        tracking.crown_champion("natocast-server-test", "backtest_log_loss", experiment)
+        reloaded = mlflow.pyfunc.load_model(tracking.champion_uri("natocast-server-test"))
+        np.testing.assert_allclose(reloaded.predict(example)["p_yea"].to_numpy(), model.predict_yea(example), atol=1e-7)
+    finally:
+        if old is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = old
+        mlflow.set_tracking_uri(tracking.tracking_uri())
+        server.terminate()
+        server.wait(timeout=30)
+        shutil.rmtree(tmp_path / "artifacts", ignore_errors=True)
