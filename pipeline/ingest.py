@@ -270,6 +270,14 @@ def _describe(rollcalls: pd.DataFrame) -> pd.Series:
     return pd.Series([join(row) for row in texts], index=rollcalls.index)
 
 
+def amendment_text_coverage(rollcalls: pd.DataFrame) -> dict:
+    """House amendment roll calls whose purpose no source states (the clerk names only the author and
+    Voteview's copies leave vote_desc empty for them): the catalog's overrides must cover those."""
+    house = rollcalls[(rollcalls["chamber"] == "house") & rollcalls["amendment_type"].notna()]
+    no_text = house[["amendment_purpose", "vote_desc", "dtl_desc"]].isna().all(axis=1)
+    return {"house_amendment_rollcalls": int(len(house)), "house_amendments_without_purpose_text": int(no_text.sum())}
+
+
 def add_tallies(rollcalls: pd.DataFrame, votes: pd.DataFrame) -> pd.DataFrame:
     counts = pd.crosstab(votes["rollcall_id"], votes["position"]).reindex(columns=list(POSITIONS), fill_value=0)
     counts.columns = [f"{p}_count" for p in POSITIONS]
@@ -428,6 +436,7 @@ def build_tables(config: DataConfig, workers: int = 2) -> tuple[dict[str, pd.Dat
         **rollcall_report,
         **left_out,
         "members_added_from_vote_records": added,
+        **amendment_text_coverage(tables["rollcalls"]),
         "members_without_nominate": int(tables["members"]["nominate_dim1"].isna().sum()),
         "members_without_icpsr": int(tables["members"]["icpsr"].isna().sum()),
         **check_tallies(tables["rollcalls"], dropped),

@@ -48,7 +48,7 @@ def read_current_terms(config: DataConfig) -> pd.DataFrame:
     """Every term of every current member (legislators-current.yaml): chamber, start, end, party, state."""
     path = _locate(config, "legislators-current.yaml")
     try:
-        people = yaml.safe_load(read_bytes(path))
+        people = yaml.load(read_bytes(path), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # libyaml: 10x
     except yaml.YAMLError as exc:
         raise DataError(f"{path}: not valid YAML ({exc})") from exc
     if not isinstance(people, list):

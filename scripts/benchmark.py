@@ -1,0 +1,85 @@
+"""Benchmark the pipeline's stages on this machine: wall time and peak memory of each, the ingest's votes per
+second, and the floor for the ingest (the time merely decompressing and reading its inputs takes).
+
+    .venv/bin/python scripts/benchmark.py            # ingest, catalog, features, train, evaluate, predict
+    .venv/bin/python scripts/benchmark.py ingest     # one stage
+
+Each stage runs as its own process (as `dvc repro` runs it) so peak RSS is that stage's alone. It rewrites
+the stages' outputs, exactly as `dvc repro --force` would.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from pipeline.config import METRICS_DIR, DataConfig  # noqa: E402
+
+STAGES = {
+    "ingest": "pipeline.ingest",
+    "catalog": "features.catalog",
+    "features": "features.build",
+    "train": "models.train",
+    "evaluate": "models.evaluate",
+    "predict": "models.predict",
+}
+
+
+def run_stage(module: str) -> tuple[float, float]:
+    """(wall seconds, peak RSS in MiB) of ``python -m module`` and everything it starts."""
+    started = time.perf_counter()
+    child = subprocess.Popen([sys.executable, "-m", module], cwd=ROOT, stdout=subprocess.DEVNULL)
+    _, status, usage = __import__("os").wait4(child.pid, 0)
+    if status != 0:
+        raise SystemExit(f"{module} failed (status {status})")
+    return time.perf_counter() - started, usage.ru_maxrss / 1024
+
+
+def decompression_floor(config: DataConfig) -> tuple[float, int]:
+    """Seconds to read and decompress every file the ingest reads; their uncompressed size in bytes."""
+    snapshot = config.snapshot_dir
+    paths = [snapshot / "unitedstates-votes" / f"votes-{c}.jsonl.gz" for c in config.congresses]
+    for c in config.congresses:
+        for letter in "HS":
+            paths += [p for p in (snapshot / "voteview").glob(f"{letter}{c}_*")]
+    paths += list((snapshot / "congress-legislators").glob("legislators-*")) + list(
+        (snapshot / "billstatus").glob("*.xml")
+    )
+    started = time.perf_counter()
+    size = 0
+    for path in paths:
+        data = path.read_bytes()
+        size += len(gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data)
+    return time.perf_counter() - started, size
+
+
+def main() -> None:
+    chosen = sys.argv[1:] or list(STAGES)
+    config = DataConfig.from_params()
+    print(f"{'stage':10} {'wall s':>8} {'peak MiB':>9}")
+    results = {}
+    for stage in chosen:
+        wall, peak = run_stage(STAGES[stage])
+        results[stage] = {"wall_s": round(wall, 2), "peak_rss_mib": round(peak)}
+        print(f"{stage:10} {wall:8.2f} {peak:9.0f}")
+    if "ingest" in results:
+        votes = json.loads((METRICS_DIR / "data_quality.json").read_text())["rows"]["votes"]
+        floor, size = decompression_floor(config)
+        ratio = results["ingest"]["wall_s"] / floor
+        print(
+            f"ingest: {votes:,} member votes, {votes / results['ingest']['wall_s']:,.0f} votes/s; decompressing "
+            f"the inputs ({size / 2**20:,.0f} MiB) takes {floor:.2f} s: ingest = {ratio:.1f}x that floor"
+        )
+    resource.getrusage(resource.RUSAGE_SELF)
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
