@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from models import support_model, tracking, whip
-from models.reasons import top_reasons
+from models.reasons import SPONSOR_NAMES, top_reasons
 from pipeline.config import (
     FEATURES_DIR,
     METRICS_DIR,
@@ -38,6 +38,7 @@ FORECAST_COLUMNS = [
     "reasons_for",
     "reasons_against",
     "last_alliance_vote",
+    "agreement_with_named_sponsors",
     "nominate_dim1",
     "backs_this_bill",
 ]
@@ -96,7 +97,21 @@ def forecast(model: support_model.SupportModel, features: pd.DataFrame) -> pd.Da
     result["probability"] = model.predict_yea(features)
     result["low_history"] = features["new_member"].astype(bool)
     reasons = top_reasons(model.contributions(features), features, features["orientation"])
+    result["agreement_with_named_sponsors"] = agreement_text(features)
     return result.join(reasons)
+
+
+def agreement_text(features: pd.DataFrame) -> pd.Series:
+    """'agrees with Massie on 49%, Luna on 52%': the named sponsors each member shares enough votes with."""
+    columns = [c for c in features.columns if c.startswith("agree_") and c != "agree_sponsor"]
+    names = {c: SPONSOR_NAMES.get(c.removeprefix("agree_"), c) for c in columns}
+    return pd.Series(
+        [
+            ", ".join(f"{names[c]} {row[c]:.0%}" for c in columns if pd.notna(row[c]))
+            for _, row in features[columns].iterrows()
+        ],
+        index=features.index,
+    )
 
 
 def whip_counts(forecasts: pd.DataFrame, registry: pd.DataFrame, scale: float) -> list[dict]:

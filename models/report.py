@@ -160,10 +160,15 @@ def calibration_chart(reliability: pd.DataFrame) -> str:
     )
 
 
+def _cell(value) -> str:
+    """Escaped text of a table cell; missing values are blank, not 'nan'."""
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else html.escape(str(value))
+
+
 def member_table(members: pd.DataFrame) -> str:
     head = (
         "<tr><th>Member</th><th>Party</th><th>State</th><th>P(support)</th><th>Low history</th>"
-        "<th>Pushes toward</th><th>Pushes away</th><th>Last vote on NATO itself</th></tr>"
+        "<th>Pushes toward</th><th>Pushes away</th><th>Last vote on NATO itself</th><th>Votes with (last 2 years)</th></tr>"
     )
     body = []
     for r in members.sort_values("probability", ascending=False).itertuples():
@@ -172,8 +177,9 @@ def member_table(members: pd.DataFrame) -> str:
             f'<td class="{r.party}">{r.party}</td><td>{r.state}</td>'
             f'<td class="num" data-value="{r.probability:.4f}">{r.probability:.0%}</td>'
             f'<td data-value="{int(r.low_history)}">{"yes" if r.low_history else ""}</td>'
-            f"<td>{html.escape(str(r.reasons_for or ''))}</td><td>{html.escape(str(r.reasons_against or ''))}</td>"
-            f"<td>{html.escape(str(r.last_alliance_vote or ''))}</td></tr>"
+            f"<td>{_cell(r.reasons_for)}</td><td>{_cell(r.reasons_against)}</td>"
+            f"<td>{_cell(r.last_alliance_vote)}</td>"
+            f"<td>{_cell(r.agreement_with_named_sponsors)}</td></tr>"
         )
     return f'<table id="members"><thead>{head}</thead><tbody>{"".join(body)}</tbody></table>'
 

@@ -12,7 +12,6 @@ import pandas as pd
 from mlflow.models import infer_signature
 
 from models import support_model, tracking
-from models.dataset import feature_matrix
 from pipeline.config import FEATURES_DIR, MODELS_DIR, DataConfig, load_params, write_json
 
 
@@ -51,9 +50,10 @@ def main() -> None:
             )
         )
         mlflow.set_tags({"git_commit": tracking.git_commit(), **tracking.dvc_data_hashes()})
-        example = training[model.features + ["orientation"]].head(5)
+        # floats throughout: any feature may be missing at prediction time, which integers cannot express
+        example = training[model.features + ["orientation"]].head(5).astype(float)
         signature = infer_signature(
-            feature_matrix(example, model.features).assign(orientation=example["orientation"]),
+            example,
             pd.DataFrame({"p_yea": model.predict_yea(example), "p_alliance_side": model.predict_alliance(example)}),
         )
         info = tracking.log_model(MODELS_DIR, example, signature, model_params["name"])

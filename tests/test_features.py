@@ -113,12 +113,15 @@ def test_known_values_on_hr676(context):
 
 
 def test_new_members_get_full_rows_with_missing_values(context):
-    features = _features_of(context, "h44-116.2019")
+    """On 2019-01-17 (H.J.Res. 30, the first catalogued vote of the 116th) the class of 2018 had no record."""
+    features = _features_of(context, "h42-116.2019")
     freshmen = features[features["years_served"] == 0]
-    assert len(freshmen) > 50  # the class of 2018
+    assert len(freshmen) > 50
     assert (freshmen["new_member"] == 1).all()
-    assert freshmen["catalog_share"].isna().all() and (freshmen["alliance_votes"] == 0).all()
+    assert (freshmen["alliance_votes"] + freshmen["tied_votes"] == 0).all()
+    assert freshmen["catalog_share"].isna().all() and freshmen["alliance_recent_share"].isna().all()
     assert freshmen["nominate_dim1"].isna().all()  # no earlier congress: no score that saw the future
-    assert set(features.columns) == set(freshmen.dropna(axis=1, how="all").columns) | set(
-        freshmen.columns[freshmen.isna().all()]
-    )
+    assert freshmen["shrunk_catalog_share"].notna().all()  # the party's share stands in for the member's
+    assert freshmen["party"].notna().all()
+    veterans = features[features["years_served"] > 0]
+    assert veterans["catalog_share"].notna().mean() > 0.9

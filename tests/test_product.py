@@ -135,6 +135,8 @@ def test_bill_page_renders_with_table_and_charts(tmp_path, forecasts):
     shown = re.search(r'<span id="shown">(\d+)</span>', dom)  # filled in by the page's script
     assert shown and int(shown.group(1)) == members
     assert "Massie" in dom and "P(simple majority)" in dom
+    assert ">nan<" not in dom  # missing values show blank
+    assert "Massie 100%" in dom  # Massie's own row: he agrees with himself
 
 
 def test_index_page_links_every_bill(tmp_path, counts):
