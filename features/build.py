@@ -79,7 +79,9 @@ class Context:
     def per_rollcall(self, values: pd.Series, default=0) -> np.ndarray:
         """A value per roll call (indexed by rollcall_id) as an array over the roll-call codes."""
         array = np.full(len(self.rollcall_index), default, dtype=np.asarray(values).dtype if len(values) else float)
-        array[self.rollcall_index.get_indexer(values.index)] = values.to_numpy()
+        position = self.rollcall_index.get_indexer(values.index)
+        known = position >= 0  # roll calls not in the tables (cut earlier) are ignored, never written at -1
+        array[position[known]] = values.to_numpy()[known]
         return array
 
 
