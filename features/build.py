@@ -15,6 +15,7 @@ import pandas as pd
 
 from features.history import EventHistory, recency_weights, to_days
 from features.registry import build_registry, load_additions
+from pipeline import voteview
 from pipeline.config import (
     FEATURES_DIR,
     METRICS_DIR,
@@ -110,11 +111,8 @@ def training_measures(catalog: pd.DataFrame, registry: pd.DataFrame) -> pd.DataF
 
 def forecast_measures(registry: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
     """Registry bills with a stance, as measures dated the day after ``as_of`` (so all of as_of is known)."""
-    from features.catalog import ALLIANCE
-
     directed = registry[registry["stance"] != 0]
     date = as_of + pd.Timedelta(days=1)
-    text = directed["title"].fillna("")
     return pd.DataFrame(
         {
             "measure_id": directed["bill_id"],
@@ -122,7 +120,7 @@ def forecast_measures(registry: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFra
             "date": date,
             "congress": congress_of_date(date),
             "orientation": directed["stance"],
-            "domain": np.where(text.str.contains(ALLIANCE) | (directed["stance"] == -1), "alliance", "tied"),
+            "domain": directed["domain"],
             "kind": directed["kind"],
             "bill_id": directed["bill_id"],
             "sponsor_bioguide_id": directed["sponsor_bioguide_id"],
@@ -250,20 +248,14 @@ def add_catalog_record(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
     pairs["new_member"] = ((total < ctx.params["min_history"]) | (pairs["years_served"] < 2)).astype(np.int8)
     # the same record for the member's party in the chamber (party as of each vote: switchers count where
     # they sat); the party-line prior a member's own record departs from
-    group_names = pd.Index([f"{p}|{c}" for p in ctx.parties for c in ("house", "senate")])
-    vote_group = group_names.get_indexer(
-        [
-            f"{p}|{c}"
-            for p, c in zip(
-                ctx.parties[ctx.vote_party[chosen]], ctx.rollcall_chamber[ctx.vote_rollcall[chosen]], strict=True
-            )
-        ]
-    )
+    is_senate = (ctx.rollcall_chamber[ctx.vote_rollcall[chosen]] == "senate").astype(np.int64)
+    vote_group = ctx.vote_party[chosen].astype(np.int64) * 2 + is_senate
+    query_party = ctx.parties.get_indexer(pairs["party"].fillna("?"))
+    query_group = np.where(query_party >= 0, query_party * 2 + (pairs["chamber"] == "senate").to_numpy(), -1)
     party_values = {"n": np.ones(int(chosen.sum())), "aligned": aligned}
     for name, in_domain in (("alliance", is_alliance), ("tied", ~is_alliance)):
         party_values.update({f"{name}_n": in_domain.astype(float), f"{name}_aligned": aligned * in_domain})
     party_history = EventHistory(vote_group, ctx.vote_days[chosen], party_values)
-    query_group = group_names.get_indexer(pairs["party"].fillna("?") + "|" + pairs["chamber"])
     party_sums = party_history.sums_before(query_group, pairs["day"].to_numpy())
     pairs["party_catalog_share"] = (party_sums["aligned"] / party_sums["n"]).where(party_sums["n"] > 0).to_numpy()
     # the member's share shrunk toward the party's by pseudo-votes: a smooth prior for members with few votes;
@@ -320,23 +312,26 @@ def add_sponsor_agreement(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
     pairs["sponsor_dim1"] = np.nan
     for sponsor, rows in pairs.dropna(subset=["sponsor_bioguide_id"]).groupby("sponsor_bioguide_id"):
         pairs.loc[rows.index, "agree_sponsor"] = agreement_with(ctx, sponsor, rows)
-        scores = lagged[lagged["bioguide_id"] == sponsor]
-        if not scores.empty:
-            earlier = scores["congress"].to_numpy()
-            position = np.searchsorted(earlier, rows["congress"].to_numpy(), side="left") - 1
-            dims = scores["nominate_dim1"].to_numpy()
-            pairs.loc[rows.index, "sponsor_dim1"] = np.where(position >= 0, dims[np.maximum(position, 0)], np.nan)
+        dim1, _ = _lagged_scores(lagged[lagged["bioguide_id"] == sponsor], rows["congress"].to_numpy())
+        pairs.loc[rows.index, "sponsor_dim1"] = dim1
     return pairs
 
 
-def _distance(pairs: pd.DataFrame, scores: pd.DataFrame) -> pd.Series:
-    """Euclidean DW-NOMINATE distance to one member's scores from the latest congress before the measure's."""
+def _lagged_scores(scores: pd.DataFrame, congresses: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One member's (dim1, dim2) from the latest congress before each of ``congresses`` (NaN if none):
+    the scores of the sitting congress are estimated from votes still to come."""
     if scores.empty:
-        return pd.Series(np.nan, index=pairs.index)
-    congresses = scores["congress"].to_numpy()
-    position = np.searchsorted(congresses, pairs["congress"].to_numpy(), side="left") - 1
-    dim1 = np.where(position >= 0, scores["nominate_dim1"].to_numpy()[np.maximum(position, 0)], np.nan)
-    dim2 = np.where(position >= 0, scores["nominate_dim2"].to_numpy()[np.maximum(position, 0)], np.nan)
+        return np.full(len(congresses), np.nan), np.full(len(congresses), np.nan)
+    position = np.searchsorted(scores["congress"].to_numpy(), congresses, side="left") - 1
+    found = position >= 0
+    dim1 = np.where(found, scores["nominate_dim1"].to_numpy()[np.maximum(position, 0)], np.nan)
+    dim2 = np.where(found, scores["nominate_dim2"].to_numpy()[np.maximum(position, 0)], np.nan)
+    return dim1, dim2
+
+
+def _distance(pairs: pd.DataFrame, scores: pd.DataFrame) -> pd.Series:
+    """Euclidean DW-NOMINATE distance to one member's lagged scores."""
+    dim1, dim2 = _lagged_scores(scores, pairs["congress"].to_numpy())
     return pd.Series(np.hypot(pairs["nominate_dim1"] - dim1, pairs["nominate_dim2"] - dim2), index=pairs.index)
 
 
@@ -459,8 +454,6 @@ def build_features(ctx: Context, pairs: pd.DataFrame, president_party: dict[int,
 
 def president_party_by_congress(config: DataConfig) -> dict[int, str]:
     """The President's party per congress, from Voteview's HSall members file (President rows)."""
-    from pipeline import voteview
-
     frame = voteview.read_all_members(config)
     presidents = frame[frame["chamber"] == "President"].sort_values("congress")
     party = voteview.party_letter(presidents["party_code"])

@@ -26,6 +26,7 @@ REGISTRY_COLUMNS = [
     "introduced",
     "stance",
     "stance_reason",
+    "domain",
     "source",
 ]
 
@@ -43,6 +44,11 @@ def bill_stance(text: str, kind: str) -> tuple[int, str]:
     return 0, "text shows no side toward the alliance"
 
 
+def bill_domain(text: str, stance: int) -> str:
+    """``alliance`` for a bill about NATO itself (and any bill against it), else ``tied``."""
+    return "alliance" if ALLIANCE.search(text) or stance == -1 else "tied"
+
+
 def registry_from_bills(bills: pd.DataFrame) -> pd.DataFrame:
     registry = bills.copy()
     registry["kind"] = registry["type"].map(bill_kind)
@@ -50,6 +56,7 @@ def registry_from_bills(bills: pd.DataFrame) -> pd.DataFrame:
     stances = [bill_stance(t, k) for t, k in zip(text, registry["kind"], strict=True)]
     registry["stance"] = [s for s, _ in stances]
     registry["stance_reason"] = ["rule: " + r for _, r in stances]
+    registry["domain"] = [bill_domain(t, s) for t, s in zip(text, registry["stance"], strict=True)]
     registry["source"] = "billstatus"
     return registry[REGISTRY_COLUMNS]
 
@@ -97,6 +104,7 @@ def parse_additions(entries: list[dict], known_members: set[str], where: str) ->
                 "introduced": introduced,
                 "stance": stance,
                 "stance_reason": reason,
+                "domain": bill_domain(title, stance),
                 "source": "user",
             }
         )

@@ -12,6 +12,7 @@ comes from the MLflow registry, and the report is written like the pipeline's.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -25,10 +26,10 @@ from features.build import (
     president_party_by_congress,
 )
 from features.registry import build_registry, load_additions
-from models import predict, report, whip
+from models import predict, report
 from pipeline.config import (
     FEATURES_DIR,
-    MODELS_DIR,
+    METRICS_DIR,
     REPORTS_DIR,
     DataConfig,
     DataError,
@@ -78,10 +79,8 @@ def run_forecast(bill_id: str, as_of: pd.Timestamp | None, additions: list[dict]
     pairs = forecast_pairs(ctx, forecast_measures(chosen, as_of), cut["terms"])
     features = build_features(ctx, pairs, president_party_by_congress(config))
     model, uri = predict.load_champion(params["model"])
-    forecasts = predict.forecast(model, features)
-    forecasts["last_alliance_vote"] = forecasts["bioguide_id"].map(predict.last_alliance_votes(features, cut, catalog))
-    backtest = pd.read_parquet(MODELS_DIR / "backtest.parquet")
-    counts = predict.whip_counts(forecasts, registry, whip.fit_shock_scale(backtest))
+    scale = json.loads((METRICS_DIR / "whip.json").read_text())["shock_scale"]  # fitted by the predict stage
+    forecasts, counts = predict.forecast_bills(model, features, cut["votes"], catalog, registry, scale)
     out.mkdir(parents=True, exist_ok=True)
     predict.write_forecasts(forecasts, counts, out)
     meta = report.report_meta() | {"as_of": f"{as_of:%Y-%m-%d}", "model": uri}

@@ -51,12 +51,10 @@ def load_champion(model_params: dict) -> tuple[support_model.SupportModel, str]:
         return support_model.load(folder), tracking.champion_uri(model_params["name"])
 
 
-def last_alliance_votes(features: pd.DataFrame, tables: dict, catalog: pd.DataFrame) -> pd.Series:
+def last_alliance_votes(features: pd.DataFrame, votes: pd.DataFrame, catalog: pd.DataFrame) -> pd.Series:
     """Each member's latest vote on the alliance itself before the forecast date, in words."""
     alliance = catalog[(catalog["domain"] == "alliance") & (catalog["orientation"] != 0)]
-    votes = tables["votes"][
-        tables["votes"]["rollcall_id"].isin(alliance["rollcall_id"]) & tables["votes"]["position"].isin(["yea", "nay"])
-    ]
+    votes = votes[votes["rollcall_id"].isin(alliance["rollcall_id"]) & votes["position"].isin(["yea", "nay"])]
     votes = votes.merge(alliance[["rollcall_id", "date", "orientation", "description"]], on="rollcall_id")
     date = features["date"].max()
     latest = votes[votes["date"] < date].sort_values("date").drop_duplicates("bioguide_id", keep="last")
@@ -113,6 +111,21 @@ def agreement_text(features: pd.DataFrame) -> pd.Series:
     )
 
 
+def forecast_bills(
+    model: support_model.SupportModel,
+    features: pd.DataFrame,
+    votes: pd.DataFrame,
+    catalog: pd.DataFrame,
+    registry: pd.DataFrame,
+    scale: float,
+) -> tuple[pd.DataFrame, list[dict]]:
+    """Member forecasts (with reasons and last alliance vote) and the whip count of every bill in ``features``:
+    what the predict stage and the command line both produce."""
+    forecasts = forecast(model, features)
+    forecasts["last_alliance_vote"] = forecasts["bioguide_id"].map(last_alliance_votes(features, votes, catalog))
+    return forecasts, whip_counts(forecasts, registry, scale)
+
+
 def whip_counts(forecasts: pd.DataFrame, registry: pd.DataFrame, scale: float) -> list[dict]:
     titles = registry.set_index("bill_id")
     counts = []
@@ -145,12 +158,9 @@ def main() -> None:
     features = pd.read_parquet(FEATURES_DIR / "forecast.parquet")
     registry = pd.read_parquet(FEATURES_DIR / "registry.parquet")
     catalog = pd.read_parquet(FEATURES_DIR / "catalog.parquet")
-    tables = {"votes": read_table("votes")}
-    forecasts = forecast(model, features)
-    forecasts["last_alliance_vote"] = forecasts["bioguide_id"].map(last_alliance_votes(features, tables, catalog))
     backtest = pd.read_parquet(MODELS_DIR / "backtest.parquet")
     scale = whip.fit_shock_scale(backtest)
-    counts = whip_counts(forecasts, registry, scale)
+    forecasts, counts = forecast_bills(model, features, read_table("votes"), catalog, registry, scale)
     write_forecasts(forecasts, counts, REPORTS_DIR)
     coverage = whip.interval_coverage(backtest)
     write_json(

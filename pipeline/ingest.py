@@ -1,8 +1,9 @@
 """DVC stage `ingest`: raw sources -> canonical tables in data/tables/ and a data-quality report.
 
 Roll calls and member votes come from the unitedstates/congress records (complete for congresses 110-119);
-Voteview adds its continuous roll numbers, descriptions of amendments the House records lack, its own
-published tally (checked against ours) and the members' DW-NOMINATE scores. Every member vote is mapped to a
+Voteview adds its continuous roll numbers, its descriptions where it has them (its copies here leave House
+amendments blank: the report counts them), its own published tally (checked against ours) and the members'
+DW-NOMINATE scores. Every member vote is mapped to a
 bioguide id; what cannot be mapped is counted in the report, never silently dropped.
 """
 
@@ -24,6 +25,7 @@ from pipeline.config import (
     DataError,
     bill_id,
     congress_first_year,
+    congress_of_date,
     rollcall_id,
     write_json,
     write_parquet,
@@ -365,10 +367,7 @@ def cut_as_of(tables: dict[str, pd.DataFrame], as_of: pd.Timestamp) -> dict[str,
     cosponsorships added later, terms begun later; withdrawals after it did not happen yet."""
     rollcalls = tables["rollcalls"][tables["rollcalls"]["date"] <= as_of]
     votes = tables["votes"][tables["votes"]["rollcall_id"].isin(rollcalls["rollcall_id"])]
-    members = tables["members"][
-        tables["members"]["congress"].map(congress_first_year)
-        <= as_of.year - (1 if (as_of.month, as_of.day) < (1, 3) else 0)
-    ]
+    members = tables["members"][tables["members"]["congress"] <= congress_of_date(as_of)]
     bills = tables["bills"][tables["bills"]["introduced"] <= as_of]
     cosponsorships = tables["cosponsorships"]
     cosponsorships = cosponsorships[
@@ -403,10 +402,7 @@ def build_tables(config: DataConfig, workers: int = 2) -> tuple[dict[str, pd.Dat
     vv_members = pd.concat([stack("vv_members_house"), stack("vv_members_senate")], ignore_index=True)
     vv_rollcalls = pd.concat([stack("vv_rollcalls_house"), stack("vv_rollcalls_senate")], ignore_index=True)
     vv_votes = pd.concat([stack("vv_votes_house"), stack("vv_votes_senate")], ignore_index=True)
-    member_votes = pd.concat([f["member_votes"] for f in per_congress], ignore_index=True)
-    member_votes["position"] = member_votes["position"].astype(
-        pd.CategoricalDtype(["yea", "nay", "present", "not_voting", "candidate"])
-    )
+    member_votes = pd.concat([f["member_votes"] for f in per_congress], ignore_index=True)  # same categories
     rollcalls, rollcall_report = build_rollcalls(stack("us_rollcalls"), vv_rollcalls)
     if rollcalls.empty:
         raise DataError(f"no roll calls for congresses {config.first_congress}-{config.last_congress}")

@@ -158,28 +158,14 @@ def test_cli_forecasts_a_registry_bill_as_of_an_earlier_date(tmp_path, capsys):
     assert written.set_index("bioguide_id").loc["S001181", "backs_this_bill"] == 1
 
 
+def _describe(bill_id: str, chamber: str, stance: str, sponsor: str, *extra: str) -> list[str]:
+    return ["describe", "--bill-id", bill_id, "--chamber", chamber, "--introduced", "2026-01-01",
+            "--stance", stance, "--sponsor", sponsor, *extra]  # fmt: skip
+
+
 def test_cli_describes_a_bill_introduced_tomorrow(tmp_path, capsys):
-    code = cli.main(
-        [
-            "describe",
-            "--bill-id",
-            "119hr9999",
-            "--chamber",
-            "house",
-            "--introduced",
-            "2026-01-01",
-            "--stance",
-            "-1",
-            "--sponsor",
-            "M001184",
-            "--cosponsors",
-            "L000596",
-            "--title",
-            "To withdraw the United States from NATO",
-            "--out",
-            str(tmp_path),
-        ]
-    )
+    code = cli.main(_describe("119hr9999", "house", "-1", "M001184", "--cosponsors", "L000596", "--title",
+                              "To withdraw the United States from NATO", "--out", str(tmp_path)))  # fmt: skip
     assert code == 0
     written = pd.read_parquet(tmp_path / "forecasts.parquet").set_index("bioguide_id")
     assert written.loc["M001184", "probability"] > written["probability"].median()
@@ -194,38 +180,8 @@ def test_cli_describes_a_bill_introduced_tomorrow(tmp_path, capsys):
         (["forecast", "119hr6508", "--as-of", "2030-01-01"], "outside the data"),
         (["forecast", "119hr6508", "--as-of", "not-a-date"], "is not a date"),
         (["forecast", "119s2151"], "takes no side"),
-        (
-            [
-                "describe",
-                "--bill-id",
-                "119hr9999",
-                "--chamber",
-                "house",
-                "--introduced",
-                "2026-01-01",
-                "--stance",
-                "1",
-                "--sponsor",
-                "Z999999",
-            ],
-            "unknown member id 'Z999999'",
-        ),
-        (
-            [
-                "describe",
-                "--bill-id",
-                "119s9999",
-                "--chamber",
-                "house",
-                "--introduced",
-                "2026-01-01",
-                "--stance",
-                "1",
-                "--sponsor",
-                "M001184",
-            ],
-            "does not fit bill type s",
-        ),
+        (_describe("119hr9999", "house", "1", "Z999999"), "unknown member id 'Z999999'"),
+        (_describe("119s9999", "house", "1", "M001184"), "does not fit bill type s"),
     ],
 )
 def test_cli_errors(argv, message, capsys):
