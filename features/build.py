@@ -16,17 +16,10 @@ import pandas as pd
 from features.history import EventHistory, recency_weights, to_days
 from features.registry import build_registry, load_additions
 from pipeline import voteview
-from pipeline.config import (
-    FEATURES_DIR,
-    METRICS_DIR,
-    DataConfig,
-    DataError,
-    congress_of_date,
-    load_params,
-    read_table,
-    write_json,
-    write_parquet,
-)
+from pipeline.config import FEATURES_DIR, METRICS_DIR, DataConfig, load_params
+from pipeline.errors import DataError
+from pipeline.ids import congress_of_date
+from pipeline.tables import read_table, write_json, write_parquet
 
 DOMAINS = ("alliance", "tied")
 KINDS = ("passage", "amendment", "procedural", "treaty", "resolution")

@@ -15,7 +15,9 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from pipeline.config import FEATURES_DIR, DataError, read_table, write_atomic, write_parquet
+from pipeline.config import FEATURES_DIR
+from pipeline.errors import DataError
+from pipeline.tables import read_table, write_atomic, write_parquet
 
 OVERRIDES_FILE = Path(__file__).with_name("catalog_overrides.yaml")
 

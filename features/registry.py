@@ -12,7 +12,8 @@ import pandas as pd
 import yaml
 
 from features.catalog import ALLIANCE, TIED, classify
-from pipeline.config import DataError, bill_id, parse_date, split_bill_id
+from pipeline.errors import DataError
+from pipeline.ids import bill_id, parse_date, split_bill_id
 
 ADDITIONS_FILE = Path(__file__).with_name("registry_additions.yaml")
 RESOLUTION_TYPES = ("hres", "sres", "hconres", "sconres")

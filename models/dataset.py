@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipeline.config import DataError
+from pipeline.errors import DataError
 
 
 def alliance_side(voted_yea: pd.Series, orientation: pd.Series) -> np.ndarray:

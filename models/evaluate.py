@@ -23,16 +23,8 @@ from models import support_model, tracking  # noqa: E402
 from models.baselines import BASELINES  # noqa: E402
 from models.dataset import yea_probability  # noqa: E402
 from models.metrics import reliability_table, score  # noqa: E402
-from pipeline.config import (  # noqa: E402
-    FEATURES_DIR,
-    METRICS_DIR,
-    MODELS_DIR,
-    PLOTS_DIR,
-    DataConfig,
-    load_params,
-    write_atomic,
-    write_json,
-)
+from pipeline.config import FEATURES_DIR, METRICS_DIR, MODELS_DIR, PLOTS_DIR, DataConfig, load_params  # noqa: E402
+from pipeline.tables import write_atomic, write_json  # noqa: E402
 
 MODEL = "xgboost"
 METHODS = (MODEL, *BASELINES)

@@ -18,7 +18,8 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
 from models.dataset import alliance_side, feature_matrix, time_split, yea_probability
-from pipeline.config import DataError, write_atomic
+from pipeline.errors import DataError
+from pipeline.tables import write_atomic
 
 EPS = 1e-6
 

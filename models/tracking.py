@@ -10,7 +10,8 @@ import mlflow
 import yaml
 from mlflow import MlflowClient
 
-from pipeline.config import PROJECT_ROOT, DataError
+from pipeline.config import PROJECT_ROOT
+from pipeline.errors import DataError
 
 CHAMPION = "champion"
 MODEL_CODE = Path(__file__).with_name("mlflow_model.py")

@@ -12,7 +12,8 @@ import pandas as pd
 from mlflow.models import infer_signature
 
 from models import support_model, tracking
-from pipeline.config import FEATURES_DIR, MODELS_DIR, DataConfig, load_params, write_json
+from pipeline.config import FEATURES_DIR, MODELS_DIR, DataConfig, load_params
+from pipeline.tables import write_json
 
 
 def flat_params(params: dict, prefix: str = "") -> dict[str, str]:

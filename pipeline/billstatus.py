@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.config import DataConfig, DataError, bill_id, split_bill_id
+from pipeline.config import DataConfig
+from pipeline.errors import DataError
 from pipeline.fetch import locate
+from pipeline.ids import bill_id, split_bill_id
 
 FILE_PATTERN = re.compile(r"BILLSTATUS-(\d+)([a-z]+)(\d+)\.xml$")
 TAG = re.compile(r"<[^>]+>")

@@ -1,4 +1,4 @@
-"""The one place for parameters, paths and ids: every stage reads its settings through here."""
+"""The one place for parameters and paths: every stage reads its settings through here."""
 
 from __future__ import annotations
 
@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 import yaml
+
+from pipeline.errors import DataError
+from pipeline.ids import parse_date
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PARAMS_FILE = PROJECT_ROOT / "params.yaml"
@@ -22,10 +25,6 @@ REPORTS_DIR = PROJECT_ROOT / "reports"
 
 CHAMBERS = ("house", "senate")
 POSITIONS = ("yea", "nay", "present", "not_voting")
-
-
-class DataError(ValueError):
-    """Bad or missing input: the message names the file (or id) and what is wrong with it."""
 
 
 def load_params(path: Path = PARAMS_FILE) -> dict:
@@ -86,91 +85,3 @@ class DataConfig:
                 raise DataError(f"snapshot directory {self.snapshot_dir} does not exist (source: snapshot)")
             return True
         return self.source == "auto" and self.snapshot_dir.is_dir()
-
-
-def parse_date(value, what: str) -> pd.Timestamp:
-    try:
-        stamp = pd.Timestamp(str(value))
-    except (ValueError, TypeError) as exc:
-        raise DataError(f"{what}: {value!r} is not a date (YYYY-MM-DD)") from exc
-    if pd.isna(stamp):
-        raise DataError(f"{what}: {value!r} is not a date (YYYY-MM-DD)")
-    return stamp.tz_localize(None) if stamp.tzinfo else stamp
-
-
-def congress_first_year(congress: int) -> int:
-    """The 1st Congress met in 1789; each lasts two years."""
-    return 1789 + 2 * (congress - 1)
-
-
-def congress_of_date(date: pd.Timestamp) -> int:
-    """Congress sitting on a date (terms begin on 3 January of odd years)."""
-    year = date.year if (date.month, date.day) >= (1, 3) else date.year - 1
-    return (year - 1789) // 2 + 1
-
-
-def rollcall_id(chamber: str, congress: int, session_year: int, number: int) -> str:
-    """Stable roll-call id, e.g. ``h44-116.2019``: the unitedstates/congress ``vote_id``."""
-    return f"{chamber[0].lower()}{number}-{congress}.{session_year}"
-
-
-def normalize_bill_id(text: str) -> str:
-    """Lower-case alphanumerics only: ``H.R. 6508`` -> ``hr6508``."""
-    return "".join(ch for ch in str(text).lower() if ch.isalnum())
-
-
-BILL_TYPES = ("hconres", "hjres", "hres", "hr", "sconres", "sjres", "sres", "s")
-
-
-def bill_id(congress: int, bill_type: str, number: int | str) -> str:
-    """Canonical bill id ``{congress}{type}{number}``, e.g. ``119hr6508``."""
-    bill_type = normalize_bill_id(bill_type)
-    if bill_type not in BILL_TYPES:
-        raise DataError(f"bill type {bill_type!r} is not one of {', '.join(BILL_TYPES)}")
-    return f"{int(congress)}{bill_type}{int(number)}"
-
-
-def split_bill_id(text: str) -> tuple[int, str, int]:
-    """``119hr6508`` -> (119, 'hr', 6508); raises DataError naming the id when it is not one."""
-    raw = normalize_bill_id(text)
-    digits = 0
-    while digits < len(raw) and raw[digits].isdigit():
-        digits += 1
-    congress, rest = raw[:digits], raw[digits:]
-    for bill_type in BILL_TYPES:  # longest types first, so 'hres' wins over 'hr'
-        if rest.startswith(bill_type) and rest[len(bill_type) :].isdigit():
-            if congress:
-                return int(congress), bill_type, int(rest[len(bill_type) :])
-    raise DataError(f"{text!r} is not a bill id like 119hr6508 (congress, type, number)")
-
-
-def write_atomic(path: Path, write) -> None:
-    """Call ``write(tmp_path)`` then rename into place, so a failure never leaves a partial file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def write_parquet(frame: pd.DataFrame, path: Path) -> None:
-    write_atomic(path, lambda tmp: frame.to_parquet(tmp, index=False))
-
-
-def write_json(obj, path: Path) -> None:
-    import json
-
-    def _write(tmp: Path) -> None:
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
-
-    write_atomic(path, _write)
-
-
-def read_table(name: str, directory: Path = TABLES_DIR) -> pd.DataFrame:
-    path = directory / f"{name}.parquet"
-    if not path.exists():
-        raise DataError(f"table {path} is missing: run `dvc repro` (or the stage that writes it) first")
-    return pd.read_parquet(path)

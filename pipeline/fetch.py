@@ -17,7 +17,8 @@ import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pipeline.config import DataConfig, DataError
+from pipeline.config import DataConfig
+from pipeline.errors import DataError
 
 CHUNK = 1 << 16
 USER_AGENT = "natocast/0.1 (+https://github.com/)"

@@ -16,20 +16,10 @@ import numpy as np
 import pandas as pd
 
 from pipeline import billstatus, legislators, usvotes, voteview
-from pipeline.config import (
-    CHAMBERS,
-    METRICS_DIR,
-    POSITIONS,
-    TABLES_DIR,
-    DataConfig,
-    DataError,
-    bill_id,
-    congress_first_year,
-    congress_of_date,
-    rollcall_id,
-    write_json,
-    write_parquet,
-)
+from pipeline.config import CHAMBERS, METRICS_DIR, POSITIONS, TABLES_DIR, DataConfig
+from pipeline.errors import DataError
+from pipeline.ids import bill_id, congress_first_year, rollcall_id
+from pipeline.tables import cut_as_of, write_json, write_parquet
 
 MEMBER_COLUMNS = [
     "bioguide_id",
@@ -357,33 +347,6 @@ def compare_voteview_positions(
         "voteview_member_votes_disagreeing": int((~agree).sum()),
         "voteview_member_votes_without_clerk_row": int(both["position"].isna().sum()),
     }
-
-
-# --- point in time -----------------------------------------------------------------------------------------
-
-
-def cut_as_of(tables: dict[str, pd.DataFrame], as_of: pd.Timestamp) -> dict[str, pd.DataFrame]:
-    """Drop everything dated after ``as_of``: roll calls and their votes, bills introduced later,
-    cosponsorships added later, terms begun later; withdrawals after it did not happen yet."""
-    rollcalls = tables["rollcalls"][tables["rollcalls"]["date"] <= as_of]
-    votes = tables["votes"][tables["votes"]["rollcall_id"].isin(rollcalls["rollcall_id"])]
-    members = tables["members"][tables["members"]["congress"] <= congress_of_date(as_of)]
-    bills = tables["bills"][tables["bills"]["introduced"] <= as_of]
-    cosponsorships = tables["cosponsorships"]
-    cosponsorships = cosponsorships[
-        (cosponsorships["date"] <= as_of) & cosponsorships["bill_id"].isin(bills["bill_id"])
-    ].copy()
-    cosponsorships.loc[cosponsorships["withdrawn"] > as_of, "withdrawn"] = pd.NaT
-    cut = {
-        "members": members,
-        "rollcalls": rollcalls,
-        "votes": votes,
-        "bills": bills,
-        "cosponsorships": cosponsorships,
-    }
-    if "terms" in tables:  # terms begun by as_of (their scheduled end dates are known when they begin)
-        cut["terms"] = tables["terms"][tables["terms"]["start"] <= as_of]
-    return cut
 
 
 # --- the stage ---------------------------------------------------------------------------------------------

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import yaml
 
-from pipeline.config import DataConfig, DataError
+from pipeline.config import DataConfig
+from pipeline.errors import DataError
 from pipeline.fetch import locate
 from pipeline.rawio import read_bytes, read_csv_checked
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.config import DataError
+from pipeline.errors import DataError
 
 GZIP_MAGIC = b"\x1f\x8b"
 

@@ -15,8 +15,10 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from pipeline.config import DataConfig, DataError, congress_first_year
+from pipeline.config import DataConfig
+from pipeline.errors import DataError
 from pipeline.fetch import NotFound, download
+from pipeline.ids import congress_first_year
 from pipeline.rawio import iter_lines, read_bytes
 
 OPTION_POSITIONS = {

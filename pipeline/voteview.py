@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.config import DataConfig, DataError
+from pipeline.config import DataConfig
+from pipeline.errors import DataError
 from pipeline.fetch import NotFound, locate
 from pipeline.rawio import read_csv_checked
 

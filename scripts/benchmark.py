@@ -28,7 +28,7 @@ STAGES = {
     "features": "features.build",
     "train": "models.train",
     "evaluate": "models.evaluate",
-    "predict": "models.predict",
+    "predict": "forecasts.predict",
 }
 
 

@@ -10,8 +10,11 @@ import pandas as pd
 import pytest
 
 from pipeline import billstatus, legislators, usvotes, voteview
-from pipeline.config import DataConfig, DataError, split_bill_id, write_parquet
+from pipeline.config import DataConfig
+from pipeline.errors import DataError
+from pipeline.ids import split_bill_id
 from pipeline.ingest import build_tables
+from pipeline.tables import write_parquet
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import yaml
 
 from features.catalog import build_catalog, classify, load_overrides
 from features.registry import build_registry, parse_additions
-from pipeline.config import DataError
+from pipeline.errors import DataError
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline.config import DataError
+from pipeline.errors import DataError
 from pipeline.fetch import download
 from pipeline.ingest import build_tables
 

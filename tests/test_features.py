@@ -11,7 +11,7 @@ from features.catalog import build_catalog, load_overrides
 from features.history import EventHistory
 from features.registry import build_registry
 from pipeline.config import load_params
-from pipeline.ingest import cut_as_of
+from pipeline.tables import cut_as_of
 
 PRESIDENT = {110: "R", 111: "D", 112: "D", 113: "D", 114: "D", 115: "R", 116: "R", 117: "D", 118: "D"}
 

@@ -21,7 +21,8 @@ from models import support_model, tracking
 from models.baselines import BASELINES
 from models.dataset import alliance_side, yea_probability
 from models.metrics import defectors_found, expected_calibration_error, score, within_party_auc
-from pipeline.config import FEATURES_DIR, METRICS_DIR, MODELS_DIR, DataError, load_params
+from pipeline.config import FEATURES_DIR, METRICS_DIR, MODELS_DIR, load_params
+from pipeline.errors import DataError
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models import cli, whip
+from forecasts import cli, whip
 from pipeline.config import FEATURES_DIR, METRICS_DIR, REPORTS_DIR
 
 NAMED = ("119hr6508", "119s2174", "119s3262", "119s2914", "119hr5793")

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from pipeline.config import POSITIONS
-from pipeline.ingest import build_tables, cut_as_of
+from pipeline.ingest import build_tables
+from pipeline.tables import cut_as_of
 
 
 def _vote(tables, rollcall_id: str, bioguide_id: str) -> str:

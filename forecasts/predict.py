@@ -10,20 +10,11 @@ import time
 import numpy as np
 import pandas as pd
 
-from models import support_model, tracking, whip
-from models.reasons import SPONSOR_NAMES, top_reasons
-from pipeline.config import (
-    FEATURES_DIR,
-    METRICS_DIR,
-    MODELS_DIR,
-    REPORTS_DIR,
-    DataConfig,
-    load_params,
-    read_table,
-    write_atomic,
-    write_json,
-    write_parquet,
-)
+from forecasts import whip
+from forecasts.reasons import SPONSOR_NAMES, top_reasons
+from models import support_model, tracking
+from pipeline.config import FEATURES_DIR, METRICS_DIR, MODELS_DIR, REPORTS_DIR, DataConfig, load_params
+from pipeline.tables import read_table, write_atomic, write_json, write_parquet
 
 FORECAST_COLUMNS = [
     "bill_id",

@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from models import tracking
-from pipeline.config import METRICS_DIR, MODELS_DIR, PLOTS_DIR, REPORTS_DIR, load_params, write_atomic
+from pipeline.config import METRICS_DIR, MODELS_DIR, PLOTS_DIR, REPORTS_DIR, load_params
+from pipeline.tables import write_atomic
 
 PARTY_COLOURS = {"R": "#c0392b", "D": "#2471a3", "I": "#7d3c98"}
 STYLE = """

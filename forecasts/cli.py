@@ -26,18 +26,11 @@ from features.build import (
     president_party_by_congress,
 )
 from features.registry import build_registry, load_additions
-from models import predict, report
-from pipeline.config import (
-    FEATURES_DIR,
-    METRICS_DIR,
-    REPORTS_DIR,
-    DataConfig,
-    DataError,
-    load_params,
-    parse_date,
-    read_table,
-)
-from pipeline.ingest import cut_as_of
+from forecasts import predict, report
+from pipeline.config import FEATURES_DIR, METRICS_DIR, REPORTS_DIR, DataConfig, load_params
+from pipeline.errors import DataError
+from pipeline.ids import parse_date
+from pipeline.tables import cut_as_of, read_table
 
 TABLES = ("members", "rollcalls", "votes", "bills", "cosponsorships", "terms")
 
