@@ -14,6 +14,7 @@ import yaml
 from features.catalog import ALLIANCE, TIED, classify
 from pipeline.errors import DataError
 from pipeline.ids import bill_id, parse_date, split_bill_id
+from pipeline.tables import nato_bills
 
 ADDITIONS_FILE = Path(__file__).with_name("registry_additions.yaml")
 RESOLUTION_TYPES = ("hres", "sres", "hconres", "sconres")
@@ -51,7 +52,7 @@ def bill_domain(text: str, stance: int) -> str:
 
 
 def registry_from_bills(bills: pd.DataFrame) -> pd.DataFrame:
-    registry = bills.copy()
+    registry = nato_bills(bills).copy()
     registry["kind"] = registry["type"].map(bill_kind)
     text = registry["all_titles"].fillna("") + " | " + registry["summary"].fillna("")
     stances = [bill_stance(t, k) for t, k in zip(text, registry["kind"], strict=True)]

@@ -30,10 +30,11 @@ def _date(value: str | None) -> pd.Timestamp | None:
     return pd.Timestamp(value[:10]) if value else None
 
 
-def parse_billstatus(path: Path) -> tuple[dict, list[dict]]:
-    """One BILLSTATUS file -> (bill record, cosponsorship records)."""
+def parse_billstatus(path: Path | str, content: bytes | None = None) -> tuple[dict, list[dict]]:
+    """One BILLSTATUS file -> (bill record, cosponsorship records). ``content``: the file's bytes when it is a
+    member of an archive (``path`` then names it in errors)."""
     try:
-        root = ET.parse(path).getroot()
+        root = ET.fromstring(content) if content is not None else ET.parse(path).getroot()
     except ET.ParseError as exc:
         raise DataError(f"{path}: malformed XML ({exc})") from exc
     bill = root.find("bill")

@@ -15,7 +15,7 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 import pandas as pd
 
-from pipeline import billstatus, legislators, usvotes, voteview
+from pipeline import billstatus, bulkbills, legislators, sponsors, usvotes, voteview
 from pipeline.config import CHAMBERS, METRICS_DIR, POSITIONS, TABLES_DIR, DataConfig
 from pipeline.errors import DataError
 from pipeline.ids import bill_id, congress_first_year, rollcall_id
@@ -352,11 +352,27 @@ def compare_voteview_positions(
 # --- the stage ---------------------------------------------------------------------------------------------
 
 
+def all_bills(config: DataConfig, crosswalk: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The NATO-related BILLSTATUS bills (collection ``nato``: the registry's) and the bulk bills that reached a
+    roll call (collection ``bulk``: sponsorship signals); a bill in both keeps its newer NATO record."""
+    nato, nato_cosponsors = billstatus.read_bills(config)
+    bulk, bulk_cosponsors = bulkbills.read_bulk_bills(config, crosswalk)
+    nato = nato.assign(collection="nato")
+    if bulk.empty:
+        return nato, nato_cosponsors
+    bulk = bulk[~bulk["bill_id"].isin(nato["bill_id"])].assign(collection="bulk")
+    bulk_cosponsors = bulk_cosponsors[bulk_cosponsors["bill_id"].isin(bulk["bill_id"])]
+    return (
+        pd.concat([nato, bulk], ignore_index=True),
+        pd.concat([nato_cosponsors, bulk_cosponsors], ignore_index=True),
+    )
+
+
 def build_tables(config: DataConfig, workers: int = 2) -> tuple[dict[str, pd.DataFrame], dict]:
     started = time.perf_counter()
     per_congress = read_all(config, workers)
     crosswalk = legislators.read_crosswalk(config)
-    bills, cosponsorships = billstatus.read_bills(config)
+    bills, cosponsorships = all_bills(config, crosswalk)
 
     def stack(key: str) -> pd.DataFrame:
         frames = [frames[key] for frames in per_congress if frames.get(key) is not None]
@@ -377,6 +393,8 @@ def build_tables(config: DataConfig, workers: int = 2) -> tuple[dict[str, pd.Dat
     votes = votes.drop(columns=["vote_state"])
 
     rollcalls = add_tallies(rollcalls, votes)
+    rollcalls["amendment_author_id"] = sponsors.match_authors(rollcalls, members, crosswalk)
+    rollcalls = rollcalls.join(sponsors.rollcall_sponsors(rollcalls, bills))
     tables = {
         "members": members,
         "rollcalls": rollcalls,
@@ -384,6 +402,7 @@ def build_tables(config: DataConfig, workers: int = 2) -> tuple[dict[str, pd.Dat
         "bills": bills,
         "cosponsorships": cosponsorships,
         "terms": legislators.read_current_terms(config),
+        "presidents": legislators.read_presidents(config),
     }
     before = {name: len(frame) for name, frame in tables.items()}
     tables = cut_as_of(tables, config.as_of)
@@ -395,6 +414,7 @@ def build_tables(config: DataConfig, workers: int = 2) -> tuple[dict[str, pd.Dat
         **rollcall_report,
         **left_out,
         "members_added_from_vote_records": added,
+        "rollcalls_with_known_sponsor": sponsors.sponsor_coverage(tables["rollcalls"]),
         **amendment_text_coverage(tables["rollcalls"]),
         "members_without_nominate": int(tables["members"]["nominate_dim1"].isna().sum()),
         "members_without_icpsr": int(tables["members"]["icpsr"].isna().sum()),
