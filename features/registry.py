@@ -12,6 +12,7 @@ import pandas as pd
 import yaml
 
 from features.catalog import ALLIANCE, TIED, classify
+from features.context import PROCEDURES
 from pipeline.errors import DataError
 from pipeline.ids import bill_id, parse_date, split_bill_id
 from pipeline.tables import nato_bills
@@ -29,12 +30,18 @@ REGISTRY_COLUMNS = [
     "stance",
     "stance_reason",
     "domain",
+    "procedure",
     "source",
 ]
 
 
 def bill_kind(bill_type: str) -> str:
     return "resolution" if bill_type in RESOLUTION_TYPES else "passage"
+
+
+def default_procedure(kind: str) -> str:
+    """The vote a bill is forecast for unless told otherwise: passage (adoption for a resolution)."""
+    return kind if kind in ("resolution", "amendment", "treaty") else "passage"
 
 
 def bill_stance(text: str, kind: str) -> tuple[int, str]:
@@ -59,6 +66,7 @@ def registry_from_bills(bills: pd.DataFrame) -> pd.DataFrame:
     registry["stance"] = [s for s, _ in stances]
     registry["stance_reason"] = ["rule: " + r for _, r in stances]
     registry["domain"] = [bill_domain(t, s) for t, s in zip(text, registry["stance"], strict=True)]
+    registry["procedure"] = registry["kind"].map(default_procedure)
     registry["source"] = "billstatus"
     return registry[REGISTRY_COLUMNS]
 
@@ -84,6 +92,9 @@ def parse_additions(entries: list[dict], known_members: set[str], where: str) ->
             if member not in known_members:
                 raise DataError(f"{label} ({this_id}): unknown member id {member!r} (not a bioguide id in the data)")
         kind = entry.get("kind", bill_kind(bill_type))
+        vote = entry.get("procedure", default_procedure(kind))
+        if vote not in PROCEDURES:
+            raise DataError(f"{label} ({this_id}): procedure {vote!r} is not one of {', '.join(PROCEDURES)}")
         title = entry.get("title", "")
         if "stance" in entry:
             if entry["stance"] not in (-1, 0, 1):
@@ -107,6 +118,7 @@ def parse_additions(entries: list[dict], known_members: set[str], where: str) ->
                 "stance": stance,
                 "stance_reason": reason,
                 "domain": bill_domain(title, stance),
+                "procedure": vote,
                 "source": "user",
             }
         )
