@@ -66,6 +66,13 @@ class Context:
         self.cosponsorships = cosponsorships
         self.catalog = catalog
         self.presidents = tables["presidents"]
+        self.bill_sponsors = (
+            pd.concat(
+                [tables["bills"][["bill_id", "sponsor_bioguide_id"]], registry[["bill_id", "sponsor_bioguide_id"]]]
+            )
+            .drop_duplicates("bill_id", keep="last")
+            .set_index("bill_id")["sponsor_bioguide_id"]
+        )
         votes = tables["votes"]
         self.agreement = previous_congress_agreement(votes, self.rollcalls)
         self.party_alignment = party_alignment(votes, catalog)
@@ -466,7 +473,9 @@ def build_features(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
     pairs = add_party_loyalty(ctx, pairs)
     pairs = add_sponsorship_signals(ctx, pairs)
     pairs = add_measure_context(ctx, pairs)
-    pairs = add_context_features(pairs, ctx.members, ctx.cosponsorships, ctx.presidents, ctx.agreement)
+    pairs = add_context_features(
+        pairs, ctx.members, ctx.cosponsorships, ctx.presidents, ctx.agreement, ctx.bill_sponsors
+    )
     pairs = add_party_precedent(ctx, pairs)
     return pairs.drop(columns=["member_code", "day"])
 
@@ -481,7 +490,9 @@ def general_pairs(ctx: Context, measures: pd.DataFrame, share: float, seed: int)
     pairs = sample_votes(pairs, share, seed)
     pairs["member_code"] = ctx.member_codes(pairs["bioguide_id"])
     pairs = add_member_profile(ctx, pairs)
-    pairs = add_context_features(pairs, ctx.members, ctx.cosponsorships, ctx.presidents, ctx.agreement)
+    pairs = add_context_features(
+        pairs, ctx.members, ctx.cosponsorships, ctx.presidents, ctx.agreement, ctx.bill_sponsors
+    )
     keep = ["measure_id", "bioguide_id", "date", "congress", "chamber", "party", "sponsor_bioguide_id", "procedure"]
     return pairs[keep + ["voted_yea"] + [c for c in CONTEXT_FEATURES if c not in keep]]
 

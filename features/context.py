@@ -40,6 +40,8 @@ CONTEXT_FEATURES = [
     "is_sponsor",
     "is_cosponsor",
     "same_party_as_sponsor",
+    "same_party_as_bill_sponsor",
+    "sponsor_with_bill_sponsor",
     "sponsor_is_republican",
     "sponsor_in_majority",
     "member_in_majority",
@@ -206,6 +208,7 @@ def add_context_features(
     cosponsorships: pd.DataFrame,
     presidents: pd.DataFrame,
     agreement: pd.Series,
+    bill_sponsors: pd.Series,
 ) -> pd.DataFrame:
     """The measure-context features of (member, measure) pairs. ``pairs`` has measure_id, bioguide_id, chamber,
     date, congress, bill_id, sponsor_bioguide_id, procedure, and the member profile (party, nominate_dim1/2:
@@ -257,6 +260,17 @@ def add_context_features(
     )
     bipartisan = np.minimum(balance["R"], balance["D"]) / np.maximum(balance["R"] + balance["D"], 1)
     pairs["cosponsors_bipartisan_share"] = pairs["measure_id"].map(bipartisan.where(total > 0)).astype(float)
+    # an amendment's author may be of the bill's side or against it: the bill's own sponsor tells which
+    bill_sponsor_party = pd.Series(
+        _lookup(pd.DataFrame({"b": measures["bill_id"].map(bill_sponsors), "c": measures["congress"]}), party),
+        index=measures.index,
+    )
+    their_bill_party = pairs["measure_id"].map(bill_sponsor_party)
+    known_bill = their_bill_party.notna()
+    pairs["same_party_as_bill_sponsor"] = (member_party == their_bill_party).astype(float).where(known_bill)
+    pairs["sponsor_with_bill_sponsor"] = (
+        (their_sponsor_party == their_bill_party).astype(float).where(known_bill & known_sponsor)
+    )
     pairs = _add_sponsor_distance(pairs, members)
     pairs["agree_sponsor_prev"] = _lookup(
         pairs[["congress", "chamber", "bioguide_id", "sponsor_bioguide_id"]], agreement

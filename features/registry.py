@@ -35,7 +35,13 @@ REGISTRY_COLUMNS = [
 ]
 
 
+AMENDMENT_TYPES = ("hamdt", "samdt")
+OWN_CHAMBER_TYPES = ("hres", "sres", *AMENDMENT_TYPES)  # voted only in the chamber they come from
+
+
 def bill_kind(bill_type: str) -> str:
+    if bill_type in AMENDMENT_TYPES:
+        return "amendment"
     return "resolution" if bill_type in RESOLUTION_TYPES else "passage"
 
 
@@ -84,8 +90,8 @@ def parse_additions(entries: list[dict], known_members: set[str], where: str) ->
             raise DataError(f"{label}: missing {', '.join(missing)}")
         congress, bill_type, bill_number = split_bill_id(entry["bill_id"])
         this_id = bill_id(congress, bill_type, bill_number)
-        chamber = str(entry["chamber"]).lower()
-        if chamber not in ("house", "senate") or chamber[0] != bill_type[0]:
+        chamber = str(entry["chamber"]).lower()  # where the vote is: a House bill can be voted in the Senate
+        if chamber not in ("house", "senate") or (bill_type in OWN_CHAMBER_TYPES and chamber[0] != bill_type[0]):
             raise DataError(f"{label} ({this_id}): chamber {entry['chamber']!r} does not fit bill type {bill_type}")
         introduced = parse_date(entry["introduced"], f"{label} ({this_id}) introduced")
         for member in [entry["sponsor"], *[_cosponsor_id(c) for c in entry.get("cosponsors", [])]]:

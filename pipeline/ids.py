@@ -38,7 +38,7 @@ def normalize_bill_id(text: str) -> str:
     return "".join(ch for ch in str(text).lower() if ch.isalnum())
 
 
-BILL_TYPES = ("hconres", "hjres", "hres", "hr", "sconres", "sjres", "sres", "s")
+BILL_TYPES = ("hconres", "hjres", "hamdt", "hres", "hr", "sconres", "sjres", "samdt", "sres", "s")  # amendments too
 
 
 def bill_id(congress: int, bill_type: str, number: int | str) -> str:

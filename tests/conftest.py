@@ -13,7 +13,7 @@ import pytest
 
 from pipeline.config import TABLES_DIR, DataConfig
 
-TABLE_NAMES = ("members", "rollcalls", "votes", "bills", "cosponsorships", "terms")
+TABLE_NAMES = ("members", "rollcalls", "votes", "bills", "cosponsorships", "terms", "presidents")
 
 
 @pytest.fixture(scope="session")
