@@ -87,6 +87,8 @@ class Context:
         self.vote_days = self.rollcall_days[self.vote_rollcall]
         party = pd.Categorical(yea_nay["vote_party"].fillna("?"))
         self.vote_party, self.parties = party.codes.astype(np.int32), party.categories
+        self.loyalty = loyalty_history(self)
+        self.followed = followed_history(self)
 
     def member_codes(self, bioguide_ids: pd.Series) -> np.ndarray:
         return self.member_index.get_indexer(bioguide_ids)
@@ -319,11 +321,8 @@ def add_sponsor_agreement(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
         scores = lagged[lagged["bioguide_id"] == bioguide]
         pairs[f"distance_{name}"] = _distance(pairs, scores)
     pairs["agree_sponsor"] = np.nan
-    pairs["sponsor_dim1"] = np.nan
     for sponsor, rows in pairs.dropna(subset=["sponsor_bioguide_id"]).groupby("sponsor_bioguide_id"):
         pairs.loc[rows.index, "agree_sponsor"] = agreement_with(ctx, sponsor, rows)
-        dim1, _ = _lagged_scores(lagged[lagged["bioguide_id"] == sponsor], rows["congress"].to_numpy())
-        pairs.loc[rows.index, "sponsor_dim1"] = dim1
     return pairs
 
 
@@ -345,8 +344,8 @@ def _distance(pairs: pd.DataFrame, scores: pd.DataFrame) -> pd.Series:
     return pd.Series(np.hypot(pairs["nominate_dim1"] - dim1, pairs["nominate_dim2"] - dim2), index=pairs.index)
 
 
-def add_party_loyalty(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
-    """Share of trailing-window Yea/Nay votes cast with the majority of the member's own party."""
+def loyalty_history(ctx: Context) -> EventHistory:
+    """Per member and vote: whether it was cast with the majority of the member's party (ties not counted)."""
     group = ctx.vote_rollcall.astype(np.int64) * len(ctx.parties) + ctx.vote_party
     size = len(ctx.rollcall_index) * len(ctx.parties)
     yea_share = (
@@ -355,12 +354,64 @@ def add_party_loyalty(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
     )[group]
     decided = yea_share != 0.5
     with_party = ((yea_share > 0.5) == (ctx.vote_sign == 1)) & decided
-    history = EventHistory(
-        ctx.vote_member, ctx.vote_days, {"n": decided.astype(float), "with": with_party.astype(float)}
+    return EventHistory(ctx.vote_member, ctx.vote_days, {"n": decided.astype(float), "with": with_party.astype(float)})
+
+
+def loyalty_before(ctx: Context, codes: np.ndarray, days: np.ndarray) -> np.ndarray:
+    """Share of trailing-window Yea/Nay votes cast with the party's majority, before each day."""
+    sums = ctx.loyalty.sums_before(codes, days, ctx.params["window_days"])
+    return (sums["with"] / sums["n"]).where(sums["n"] >= ctx.params["min_shared_votes"]).to_numpy()
+
+
+def add_party_loyalty(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
+    """Share of trailing-window Yea/Nay votes cast with the majority of the member's own party."""
+    pairs["party_loyalty"] = loyalty_before(ctx, pairs["member_code"].to_numpy(), pairs["day"].to_numpy())
+    return pairs
+
+
+def followed_history(ctx: Context) -> EventHistory:
+    """Per sponsor and roll call with a known sponsor who voted: the share of the sponsor's party (the rest of
+    it) that voted as the sponsor did. Whether a party follows a member is the member's own track record."""
+    sponsor_code = ctx.member_codes(ctx.rollcalls["sponsor_bioguide_id"].fillna("")).astype(np.int64)
+    by_sponsor = ctx.vote_member == sponsor_code[ctx.vote_rollcall]
+    sponsor_sign = np.zeros(len(ctx.rollcall_index), dtype=np.int8)
+    sponsor_party = np.full(len(ctx.rollcall_index), -1, dtype=np.int64)
+    sponsor_sign[ctx.vote_rollcall[by_sponsor]] = ctx.vote_sign[by_sponsor]
+    sponsor_party[ctx.vote_rollcall[by_sponsor]] = ctx.vote_party[by_sponsor]
+    their_sign = sponsor_sign[ctx.vote_rollcall]
+    peers = (ctx.vote_party == sponsor_party[ctx.vote_rollcall]) & (their_sign != 0) & ~by_sponsor
+    size = len(ctx.rollcall_index)
+    n_peers = np.bincount(ctx.vote_rollcall[peers], minlength=size)
+    n_with = np.bincount(ctx.vote_rollcall[peers & (ctx.vote_sign == their_sign)], minlength=size)
+    scored = n_peers > 0
+    share = n_with[scored] / n_peers[scored]
+    return EventHistory(sponsor_code[scored], ctx.rollcall_days[scored], {"n": np.ones(len(share)), "with": share})
+
+
+def add_sponsor_profile(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
+    """How far the sponsor stands from their own party: their party loyalty before the measure, how often their
+    party voted with them on their earlier measures, and their DW-NOMINATE scores (latest earlier congress). A
+    party follows its leaders' bills, not its mavericks'."""
+    measures = pairs.drop_duplicates("measure_id")[["measure_id", "sponsor_bioguide_id", "date", "congress"]]
+    codes = ctx.member_codes(measures["sponsor_bioguide_id"].fillna(""))
+    days = to_days(measures["date"])
+    loyalty = pd.Series(loyalty_before(ctx, codes, days), index=measures["measure_id"])
+    pairs["sponsor_party_loyalty"] = pairs["measure_id"].map(loyalty).astype(float)
+    followed = ctx.followed.sums_before(codes, days)
+    share = (followed["with"] / followed["n"]).where(followed["n"] >= ctx.params["min_history"])
+    pairs["sponsor_followed_by_party"] = (
+        pairs["measure_id"].map(pd.Series(share.to_numpy(), index=measures["measure_id"])).astype(float)
     )
-    sums = history.sums_before(pairs["member_code"].to_numpy(), pairs["day"].to_numpy(), ctx.params["window_days"])
-    loyalty = (sums["with"] / sums["n"]).where(sums["n"] >= ctx.params["min_shared_votes"])
-    pairs["party_loyalty"] = loyalty.to_numpy()
+    lagged = ctx.members.dropna(subset=["nominate_dim1"]).sort_values("congress")
+    dims = {"sponsor_dim1": np.full(len(measures), np.nan), "sponsor_dim2": np.full(len(measures), np.nan)}
+    for sponsor, rows in (
+        measures.reset_index(drop=True).dropna(subset=["sponsor_bioguide_id"]).groupby("sponsor_bioguide_id")
+    ):
+        dim1, dim2 = _lagged_scores(lagged[lagged["bioguide_id"] == sponsor], rows["congress"].to_numpy())
+        dims["sponsor_dim1"][rows.index] = dim1
+        dims["sponsor_dim2"][rows.index] = dim2
+    for name, values in dims.items():
+        pairs[name] = pairs["measure_id"].map(pd.Series(values, index=measures["measure_id"].to_numpy()))
     return pairs
 
 
@@ -473,6 +524,7 @@ def build_features(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
     pairs = add_party_loyalty(ctx, pairs)
     pairs = add_sponsorship_signals(ctx, pairs)
     pairs = add_measure_context(ctx, pairs)
+    pairs = add_sponsor_profile(ctx, pairs)
     pairs = add_context_features(
         pairs, ctx.members, ctx.cosponsorships, ctx.presidents, ctx.agreement, ctx.bill_sponsors
     )
@@ -489,7 +541,9 @@ def general_pairs(ctx: Context, measures: pd.DataFrame, share: float, seed: int)
     pairs["is_cosponsor"] = pd.MultiIndex.from_frame(pairs[["measure_id", "bioguide_id"]]).isin(cosponsors)
     pairs = sample_votes(pairs, share, seed)
     pairs["member_code"] = ctx.member_codes(pairs["bioguide_id"])
+    pairs["day"] = to_days(pairs["date"])
     pairs = add_member_profile(ctx, pairs)
+    pairs = add_sponsor_profile(ctx, pairs)
     pairs = add_context_features(
         pairs, ctx.members, ctx.cosponsorships, ctx.presidents, ctx.agreement, ctx.bill_sponsors
     )

@@ -52,6 +52,10 @@ CONTEXT_FEATURES = [
     "cosponsors_bipartisan_share",
     "sponsor_distance",
     "agree_sponsor_prev",
+    "sponsor_party_loyalty",
+    "sponsor_followed_by_party",
+    "sponsor_dim1",
+    "sponsor_dim2",
     *[f"procedure_{name}" for name in PROCEDURES],
 ]
 EXCLUDED_CATEGORIES = ("nomination", "quorum", "leadership", "impeachment", "conviction")
@@ -211,8 +215,8 @@ def add_context_features(
     bill_sponsors: pd.Series,
 ) -> pd.DataFrame:
     """The measure-context features of (member, measure) pairs. ``pairs`` has measure_id, bioguide_id, chamber,
-    date, congress, bill_id, sponsor_bioguide_id, procedure, and the member profile (party, nominate_dim1/2:
-    ``features.build.add_member_profile``)."""
+    date, congress, bill_id, sponsor_bioguide_id, procedure, the member profile (party, nominate_dim1/2:
+    ``features.build.add_member_profile``) and the sponsor's (``features.build.add_sponsor_profile``)."""
     party = _party_of(members)
     measures = pairs.drop_duplicates("measure_id").set_index("measure_id")
     sponsor_party = pd.Series(

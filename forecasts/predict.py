@@ -69,6 +69,7 @@ def _label(description: str) -> str:
 
 def forecast(model: support_model.SupportModel, features: pd.DataFrame) -> pd.DataFrame:
     """Per member and bill: P(support) = P(Yea on the bill), low-history flag and reasons."""
+    features = features.assign(context_logit=model.context_logit(features))
     result = features[
         [
             "measure_id",

@@ -26,6 +26,7 @@ STAGES = {
     "ingest": "pipeline.ingest",
     "catalog": "features.catalog",
     "features": "features.build",
+    "general": "models.general",
     "train": "models.train",
     "evaluate": "models.evaluate",
     "predict": "forecasts.predict",
@@ -69,6 +70,8 @@ def main() -> None:
         wall, peak = run_stage(STAGES[stage])
         results[stage] = {"wall_s": round(wall, 2), "peak_rss_mib": round(peak)}
         print(f"{stage:10} {wall:8.2f} {peak:9.0f}")
+    total, peak = sum(r["wall_s"] for r in results.values()), max(r["peak_rss_mib"] for r in results.values())
+    print(f"{'all':10} {total:8.2f} {peak:9.0f}")
     if "ingest" in results:
         votes = json.loads((METRICS_DIR / "data_quality.json").read_text())["rows"]["votes"]
         floor, size = decompression_floor(config)

@@ -150,3 +150,20 @@ def test_registry_takes_what_reaches_the_floor():
     wrong_amendment = {"bill_id": "119samdt1", "chamber": "house", "introduced": "2025-02-01", "sponsor": "M001184"}
     with pytest.raises(DataError, match="does not fit bill type samdt"):
         parse_additions([wrong_amendment], known, "test")
+
+
+def test_sponsors_and_cosponsors_on_record_back_their_bills():
+    """Issue 9: every sponsor at 0.95 or more, every cosponsor on record at 0.90 or more, on the named bills."""
+    from pipeline.config import FEATURES_DIR, REPORTS_DIR
+
+    forecasts = pd.read_parquet(REPORTS_DIR / "forecasts.parquet").set_index(["bill_id", "bioguide_id"])
+    registry = pd.read_parquet(FEATURES_DIR / "registry.parquet").set_index("bill_id")
+    cosponsors = pd.read_parquet(FEATURES_DIR / "forecast.parquet").query("is_cosponsor == 1")
+    named = {"119hr6508": ["L000596"], "119s2174": [], "119s3262": ["E000295"], "119s2914": ["S001181"]}
+    for bill, expected_cosponsors in named.items():
+        sponsor = registry.loc[bill, "sponsor_bioguide_id"]
+        assert forecasts.loc[(bill, sponsor), "probability"] >= 0.95, (bill, sponsor)
+        on_record = set(cosponsors.loc[cosponsors["measure_id"] == bill, "bioguide_id"])
+        assert set(expected_cosponsors) <= on_record
+        for member in on_record:
+            assert forecasts.loc[(bill, member), "probability"] >= 0.90, (bill, member)
