@@ -31,7 +31,16 @@ def _date(value: str | None) -> pd.Timestamp | None:
 
 
 def parse_billstatus(path: Path) -> tuple[dict, list[dict]]:
-    """One BILLSTATUS file -> (bill record, cosponsorship records)."""
+    """One BILLSTATUS file -> (bill record, cosponsorship records); any fault is a DataError naming the file."""
+    try:
+        return _parse_billstatus(path)
+    except DataError as exc:
+        raise DataError(str(exc) if str(path) in str(exc) else f"{path}: {exc}") from exc
+    except (ValueError, TypeError) as exc:
+        raise DataError(f"{path}: {exc}") from exc
+
+
+def _parse_billstatus(path: Path) -> tuple[dict, list[dict]]:
     try:
         root = ET.parse(path).getroot()
     except ET.ParseError as exc:
@@ -98,13 +107,9 @@ def parse_billstatus(path: Path) -> tuple[dict, list[dict]]:
 
 
 def locate_bills(config: DataConfig) -> list[Path]:
-    """Every BILLSTATUS file of the snapshot folder; in download mode, the bills listed in params.yaml."""
-    if config.use_snapshot:
-        folder = config.snapshot_dir / "billstatus"
-        paths = sorted(p for p in folder.glob("BILLSTATUS-*.xml") if FILE_PATTERN.search(p.name))
-        if not paths:
-            raise DataError(f"{folder}: no BILLSTATUS-*.xml files")
-        return paths
+    """The BILLSTATUS files of the bills listed in params.yaml ``data.bills`` (each one required)."""
+    if not config.bills:
+        raise DataError("params.yaml data.bills: no bills listed")
     paths = []
     for bill in config.bills:
         congress, bill_type, number = split_bill_id(bill)

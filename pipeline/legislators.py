@@ -70,6 +70,6 @@ def read_current_terms(config: DataConfig) -> pd.DataFrame:
                         "district": term.get("district"),
                     }
                 )
-        except (KeyError, TypeError) as exc:
+        except (KeyError, TypeError, ValueError) as exc:
             raise DataError(f"{path}: legislator entry without id/terms ({exc}): {str(person)[:120]}") from exc
     return pd.DataFrame(rows)
