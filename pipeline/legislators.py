@@ -27,7 +27,8 @@ ID_COLUMNS = [
 
 def _locate(config: DataConfig, name: str, snapshot_name: str | None = None):
     url = config.urls["legislators"].format(name=name)
-    return locate(config, f"congress-legislators/{snapshot_name or name}", url, f"congress-legislators/{name}")
+    columns = tuple(ID_COLUMNS) if name.endswith(".csv") else ()
+    return locate(config, f"congress-legislators/{snapshot_name or name}", url, f"congress-legislators/{name}", columns)
 
 
 def read_crosswalk(config: DataConfig) -> pd.DataFrame:

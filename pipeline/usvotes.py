@@ -18,7 +18,7 @@ import pandas as pd
 
 from pipeline.config import DataConfig
 from pipeline.errors import DataError
-from pipeline.fetch import NotFound, download
+from pipeline.fetch import NotFound, fetch
 from pipeline.ids import congress_first_year
 from pipeline.rawio import iter_lines, read_bytes
 
@@ -207,15 +207,14 @@ def download_tree(config: DataConfig, congress: int, max_gap: int = 3) -> Path:
             number, gap = 1, 0
             while gap < max_gap:
                 dest = root / str(congress) / "votes" / str(year) / f"{chamber}{number}" / "data.json"
-                if not dest.exists():
-                    url = config.urls["unitedstates_votes"].format(
-                        congress=congress, session=year, chamber=chamber, number=number
-                    )
-                    try:
-                        download(url, dest, config.timeout_s, config.retries)
-                        gap = 0
-                    except NotFound:
-                        gap += 1
+                url = config.urls["unitedstates_votes"].format(
+                    congress=congress, session=year, chamber=chamber, number=number
+                )
+                try:
+                    fetch(config, url, dest)
+                    gap = 0
+                except NotFound:
+                    gap += 1
                 number += 1
     if date.today() >= date(first + 2, 1, 4):
         complete.write_text(date.today().isoformat() + "\n")

@@ -52,7 +52,8 @@ def locate_file(config: DataConfig, kind: str, chamber: str, congress: int) -> P
     letter = chamber[0].upper()
     snapshot_name = f"{letter}{congress:03d}_{kind}.csv" + (".gz" if kind == "votes" else "")
     url = config.urls["voteview"].format(kind=kind, chamber=letter, congress=congress)
-    return locate(config, f"voteview/{snapshot_name}", url, f"voteview/{url.rsplit('/', 1)[-1]}")
+    download_name = f"voteview/{url.rsplit('/', 1)[-1]}"
+    return locate(config, f"voteview/{snapshot_name}", url, download_name, tuple(KIND_COLUMNS[kind]))
 
 
 def read(config: DataConfig, kind: str, chamber: str, congress: int) -> pd.DataFrame:

@@ -36,7 +36,8 @@ def snapshot_copy(tmp_path, config):
         shutil.copy(path, root / "congress-legislators" / path.name)
     for path in (config.snapshot_dir / "billstatus").glob("BILLSTATUS-116*.xml"):
         shutil.copy(path, root / "billstatus" / path.name)
-    return replace(config, snapshot_dir=root, first_congress=116, last_congress=116)
+    bills = ("116hjres41", "116hr676")
+    return replace(config, snapshot_dir=root, first_congress=116, last_congress=116, bills=bills)
 
 
 def test_the_copy_itself_builds(snapshot_copy):
