@@ -31,7 +31,8 @@ MinRecords = int | Callable[[DataConfig, str], int]
 @dataclass(frozen=True)
 class Declaration:
     """One kind of input file. ``pattern`` may use {congress}, {letter} (H/S), {chamber} and {bill}; the
-    file is expected once per congress, chamber or bill accordingly."""
+    file is expected once per congress, chamber or bill accordingly. ``min_records`` is a number or a function
+    of (config, chamber); a pattern naming one chamber (``S{congress}``) counts as the Senate's."""
 
     source: str
     pattern: str
@@ -70,6 +71,7 @@ VOTEVIEW_MEMBERS = ("congress", "chamber", "icpsr", "state_abbrev", "district_co
 VOTEVIEW_MEMBERS += ("bioguide_id", "nominate_dim1", "nominate_dim2")
 VOTEVIEW_ROLLCALLS = ("congress", "chamber", "rollnumber", "date", "session", "clerk_rollnumber", "yea_count")
 VOTEVIEW_ROLLCALLS += ("nay_count", "bill_number", "vote_result", "vote_desc", "vote_question", "dtl_desc")
+VOTEVIEW_VOTES = ("congress", "chamber", "rollnumber", "icpsr", "cast_code")
 LEGISLATOR_IDS = ("bioguide_id", "lis_id", "icpsr_id", "govtrack_id", "first_name", "last_name", "full_name")
 LEGISLATOR_IDS += ("birthday", "party", "state", "type")
 
@@ -100,10 +102,18 @@ DECLARATIONS: list[Declaration] = [
     ),
     Declaration(
         "voteview",
-        "voteview/{letter}{congress}_votes.csv.gz",
+        "voteview/S{congress}_votes.csv.gz",
         "csv",
-        "Voteview member votes (published for the Senate and some House congresses)",
-        ("congress", "chamber", "rollnumber", "icpsr", "cast_code"),
+        "Voteview member votes of the Senate (published for every congress)",
+        VOTEVIEW_VOTES,
+        _bound("rollcalls", 0.5),
+    ),
+    Declaration(
+        "voteview",
+        "voteview/H{congress}_votes.csv.gz",
+        "csv",
+        "Voteview member votes of the House (published for some congresses)",
+        VOTEVIEW_VOTES,
         optional=True,
     ),
     Declaration(
@@ -161,7 +171,8 @@ def expected_inputs(config: DataConfig, declarations: list[Declaration] | None =
                         relpath = pattern.format(congress=congress, letter=chamber[0].upper(), chamber=chamber)
                         inputs.append(Input(declaration, relpath, chamber))
                 else:
-                    inputs.append(Input(declaration, pattern.format(congress=congress)))
+                    chamber = {"H": "house", "S": "senate"}.get(Path(pattern).name[:1])
+                    inputs.append(Input(declaration, pattern.format(congress=congress), chamber))
         else:
             inputs.append(Input(declaration, pattern))
     return inputs
