@@ -53,7 +53,7 @@ def _parse_billstatus(path: Path) -> tuple[dict, list[dict]]:
     congress = _text(bill, "congress")
     if not (bill_type and number and congress):
         raise DataError(f"{path}: <bill> lacks type/billType, number/billNumber or congress")
-    this_id = bill_id(int(congress), bill_type, int(number))
+    this_id = bill_id(congress, bill_type, number)
     sponsor = bill.find("sponsors/item")
     summaries = [TAG.sub(" ", s.text or "").strip() for s in bill.iter("summary")] + [
         TAG.sub(" ", t.text or "").strip() for t in bill.findall("summaries/billSummaries/item/text")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import sys
 import tarfile
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -21,9 +22,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.config import DataConfig
-from pipeline.errors import DataError
+from pipeline.config import PROJECT_ROOT, DataConfig
+from pipeline.errors import DataError, debug_requested, run_stage
 from pipeline.rawio import read_bytes
+from pipeline.tables import write_json
 
 MinRecords = int | Callable[[DataConfig, str], int]
 
@@ -285,3 +287,45 @@ def check_bounds(tables: dict[str, pd.DataFrame], config: DataConfig) -> list[st
                     f"(at least {bounds['members_with_scores'][chamber]})"
                 )
     return problems
+
+
+# --- what DVC sees ----------------------------------------------------------------------------------------
+
+FINGERPRINT = PROJECT_ROOT / "data" / "snapshot_inputs.json"
+
+
+def fingerprint(config: DataConfig) -> dict:
+    """sha256 of every input the ingest of ``config`` would read (absent ones listed): the `snapshot` stage writes
+    it on every `dvc repro` and the ingest depends on it, so a changed file, a changed ``data.snapshot_dir`` or a
+    ``NATOCAST_SNAPSHOT_DIR`` pointing elsewhere reruns the ingest (DVC cannot see environment variables)."""
+    if not config.use_snapshot:
+        return {"source": "download", "urls": config.urls, "bills": list(config.bills)}
+    files, absent = {}, []
+    for item in expected_inputs(config):
+        path = config.snapshot_dir / item.relpath
+        if path.exists():
+            digest = hashlib.sha256()
+            with open(path, "rb") as f:
+                while chunk := f.read(1 << 20):
+                    digest.update(chunk)
+            files[item.relpath] = digest.hexdigest()
+        else:
+            absent.append(item.relpath)
+    return {"source": "snapshot", "snapshot_dir": str(config.snapshot_dir), "files": files, "absent": absent}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """DVC stage `snapshot` (always run): write the fingerprint of the ingest's inputs."""
+
+    def body() -> None:
+        config = DataConfig.from_params()
+        prints = fingerprint(config)
+        write_json(prints, FINGERPRINT)
+        print(f"snapshot: {len(prints.get('files', {}))} input file(s) fingerprinted in {config.snapshot_dir}")
+
+    args = sys.argv[1:] if argv is None else argv
+    return run_stage("snapshot", body, debug_requested(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

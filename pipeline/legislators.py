@@ -56,7 +56,8 @@ def read_current_terms(config: DataConfig) -> pd.DataFrame:
     if not isinstance(people, list):
         raise DataError(f"{path}: expected a list of legislators")
     rows = []
-    for person in people:
+    for number, person in enumerate(people, start=1):
+        bioguide = None
         try:
             bioguide = person["id"]["bioguide"]
             for term in person["terms"]:
@@ -72,5 +73,6 @@ def read_current_terms(config: DataConfig) -> pd.DataFrame:
                     }
                 )
         except (KeyError, TypeError, ValueError) as exc:
-            raise DataError(f"{path}: legislator entry without id/terms ({exc}): {str(person)[:120]}") from exc
+            who = f"legislator {bioguide}" if bioguide else f"legislator entry {number}"
+            raise DataError(f"{path}: {who}: missing or malformed id/terms ({type(exc).__name__}: {exc})") from exc
     return pd.DataFrame(rows)
