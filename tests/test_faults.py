@@ -222,7 +222,7 @@ def _bad_term_date(s: Stage) -> str:
     text = path.read_text()
     start = text.index("start: '") + len("start: '")
     path.write_text(text[:start] + "someday" + text[start + 10 :])
-    return r"legislators-current\.yaml: legislator W000437: missing or malformed id/terms \(ValueError: .*someday"
+    return r"legislators-current\.yaml: legislator W000437: missing or malformed id/terms \(DateParseError: .*someday"
 
 
 def _shrunken_house_votes(s: Stage) -> str:
