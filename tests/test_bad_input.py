@@ -136,7 +136,10 @@ def test_bad_params(tmp_path):
         DataConfig.from_params(params)
 
 
-@pytest.mark.parametrize("text", ["hr6508", "119xx12", "119hr", "", "H.R. 6508"])
+@pytest.mark.parametrize(
+    "text",
+    ["hr6508", "119xx12", "119hr", "", "H.R. 6508", "119hr6508\u00b2", "119hr" + "9" * 300, "\uff11\uff11\uff19hr1"],
+)
 def test_unknown_bill_id_forms(text):
     with pytest.raises(DataError, match="is not a bill id"):
         split_bill_id(text)

@@ -20,7 +20,9 @@ import yaml
 from conftest import FIXTURE_SNAPSHOT, fixture_params
 
 from pipeline import ingest
-from pipeline.config import PROJECT_ROOT
+from pipeline.config import PROJECT_ROOT, DataConfig
+from pipeline.contract import fingerprint
+from pipeline.errors import DataError
 from pipeline.tables import SET_MANIFEST, verify_table_set
 
 pytestmark = pytest.mark.unit
@@ -364,3 +366,33 @@ def test_exit_status_of_the_module(stage):
     assert len(done.stderr.strip().splitlines()) == 1 and "votes-119.jsonl.gz: 0 record(s)" in done.stderr
     assert stage.snapshot_bytes() == stage.before
     assert (stage.tables / SET_MANIFEST).exists()
+
+
+def test_auto_source_with_a_mistyped_snapshot_path_is_an_error(tmp_path):
+    params = fixture_params(tmp_path / "no-such-snapshot")
+    params["data"]["source"] = "auto"
+    config = DataConfig.from_params(params)
+    with pytest.raises(DataError, match=r"no-such-snapshot does not exist \(data\.source: auto; set data\.source: "):
+        config.use_snapshot  # noqa: B018
+    params["data"]["source"] = "download"
+    assert DataConfig.from_params(params).use_snapshot is False
+
+
+def test_dvc_sees_the_snapshot_the_ingest_reads(small_snapshot, small_config):
+    """The ingest depends on the snapshot path parameter and on the `snapshot` stage's fingerprint, which changes
+    when any input changes or another snapshot is pointed at (as NATOCAST_SNAPSHOT_DIR does, unseen by DVC)."""
+    stages = yaml.safe_load((PROJECT_ROOT / "dvc.yaml").read_text())["stages"]
+    assert "${data.snapshot_dir}" in stages["ingest"]["deps"]
+    assert "data/snapshot_inputs.json" in stages["ingest"]["deps"]
+    assert stages["snapshot"]["always_changed"] is True
+    assert stages["ingest"]["outs"] == [{"data/tables": {"persist": True}}]
+    before = fingerprint(small_config)
+    assert before == fingerprint(small_config)
+    assert set(before["files"]) >= {"unitedstates-votes/votes-119.jsonl.gz", "billstatus/BILLSTATUS-119hr6508.xml"}
+    path = small_snapshot / "voteview" / "H119_rollcalls.csv"
+    path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n", 1))
+    after = fingerprint(small_config)
+    changed = {k for k in before["files"] if before["files"][k] != after["files"][k]}
+    assert changed == {"voteview/H119_rollcalls.csv"}
+    elsewhere = fingerprint(DataConfig.from_params(fixture_params(FIXTURE_SNAPSHOT)))
+    assert elsewhere["snapshot_dir"] != before["snapshot_dir"]
