@@ -24,10 +24,11 @@ import pandas as pd
 
 from pipeline.config import PROJECT_ROOT, DataConfig
 from pipeline.errors import DataError, debug_requested, run_stage
+from pipeline.ids import congress_first_year
 from pipeline.rawio import read_bytes
 from pipeline.tables import write_json
 
-MinRecords = int | Callable[[DataConfig, str], int]
+MinRecords = int | Callable[[DataConfig, "Input"], int]
 
 
 @dataclass(frozen=True)
@@ -50,23 +51,34 @@ class Input:
     declaration: Declaration
     relpath: str
     chamber: str | None = None
+    congress: int | None = None
 
     @property
     def optional(self) -> bool:
         return self.declaration.optional
 
 
-def _bound(name: str, share: float = 1.0) -> Callable[[DataConfig, str], int]:
+def elapsed_share(config: DataConfig, congress: int | None) -> float:
+    """How much of a congress had passed by ``data.as_of`` (1 for a finished one): roll-call bounds scale by it,
+    so that an as-of date inside a congress does not read as shrinkage."""
+    if congress is None:
+        return 1.0
+    start = pd.Timestamp(congress_first_year(congress), 1, 3)
+    return float(min(1.0, max(0.0, (config.as_of - start).days / 730)))
+
+
+def _bound(name: str, share: float = 1.0, prorate: bool = False) -> Callable[[DataConfig, Input], int]:
     """Minimum records of a file from the per-chamber bound ``data.bounds[name]`` (times ``share``)."""
 
-    def minimum(config: DataConfig, chamber: str) -> int:
-        return max(1, int(config.bounds[name][chamber] * share))
+    def minimum(config: DataConfig, item: Input) -> int:
+        scale = share * (elapsed_share(config, item.congress) if prorate else 1.0)
+        return max(1, int(config.bounds[name][item.chamber] * scale))
 
     return minimum
 
 
-def _both_chambers(config: DataConfig, chamber: str) -> int:
-    return sum(config.bounds["rollcalls"].values())
+def _both_chambers(config: DataConfig, item: Input) -> int:
+    return max(1, int(sum(config.bounds["rollcalls"].values()) * elapsed_share(config, item.congress)))
 
 
 VOTEVIEW_MEMBERS = ("congress", "chamber", "icpsr", "state_abbrev", "district_code", "party_code", "bioname")
@@ -100,7 +112,7 @@ DECLARATIONS: list[Declaration] = [
         "csv",
         "Voteview roll calls",
         VOTEVIEW_ROLLCALLS,
-        _bound("rollcalls", 0.5),
+        _bound("rollcalls", 0.5, prorate=True),
     ),
     Declaration(
         "voteview",
@@ -108,7 +120,7 @@ DECLARATIONS: list[Declaration] = [
         "csv",
         "Voteview member votes of the Senate (published for every congress)",
         VOTEVIEW_VOTES,
-        _bound("rollcalls", 0.5),
+        _bound("rollcalls", 0.5, prorate=True),
     ),
     Declaration(
         "voteview",
@@ -171,10 +183,10 @@ def expected_inputs(config: DataConfig, declarations: list[Declaration] | None =
                 if "{letter}" in pattern:
                     for chamber in ("house", "senate"):
                         relpath = pattern.format(congress=congress, letter=chamber[0].upper(), chamber=chamber)
-                        inputs.append(Input(declaration, relpath, chamber))
+                        inputs.append(Input(declaration, relpath, chamber, congress))
                 else:
                     chamber = {"H": "house", "S": "senate"}.get(Path(pattern).name[:1])
-                    inputs.append(Input(declaration, pattern.format(congress=congress), chamber))
+                    inputs.append(Input(declaration, pattern.format(congress=congress), chamber, congress))
         else:
             inputs.append(Input(declaration, pattern))
     return inputs
@@ -226,7 +238,7 @@ def check_file(path: Path, item: Input, config: DataConfig) -> dict:
         data = read_bytes(path)
         records = count_records(path, data, declaration)
     minimum = declaration.min_records
-    minimum = minimum(config, item.chamber) if callable(minimum) else minimum
+    minimum = minimum(config, item) if callable(minimum) else minimum
     if records < minimum:
         raise DataError(f"{path}: {records} record(s), at least {minimum} expected ({declaration.what})")
     return {"records": records, "sha256": digest.hexdigest()}
@@ -260,8 +272,9 @@ def count_records(path: Path, data: bytes, declaration: Declaration) -> int:
 
 
 def check_bounds(tables: dict[str, pd.DataFrame], config: DataConfig) -> list[str]:
-    """Per congress and chamber: roll calls, median member votes per roll call and members with scores, each
-    against ``data.bounds``. Returns the violations (empty when the table set may be published)."""
+    """Per congress and chamber: roll calls (the bound prorated for a congress in progress at ``as_of``), median
+    member votes per roll call and members with scores, each against ``data.bounds``. Returns the violations
+    (empty when the table set may be published)."""
     bounds = config.bounds
     rollcalls, votes, members = tables["rollcalls"], tables["votes"], tables["members"]
     per_rollcall = votes.groupby("rollcall_id", observed=True).size()
@@ -269,13 +282,17 @@ def check_bounds(tables: dict[str, pd.DataFrame], config: DataConfig) -> list[st
     scored = members.dropna(subset=["nominate_dim1"])
     problems = []
     for congress in config.congresses:
+        share = elapsed_share(config, congress)
+        if share <= 0:  # begins after as_of: nothing of it may be in the tables
+            continue
         for chamber in ("house", "senate"):
             these = counted[(counted["congress"] == congress) & (counted["chamber"] == chamber)]
             n_scored = int(((scored["congress"] == congress) & (scored["chamber"] == chamber)).sum())
             median_votes = float(these["n_votes"].median()) if len(these) else 0.0
             where = f"congress {congress} {chamber}"
-            if len(these) < bounds["rollcalls"][chamber]:
-                problems.append(f"{where}: {len(these)} roll calls (at least {bounds['rollcalls'][chamber]})")
+            least = int(bounds["rollcalls"][chamber] * share)
+            if len(these) < least:
+                problems.append(f"{where}: {len(these)} roll calls (at least {least} by {config.as_of.date()})")
             if median_votes < bounds["member_votes_per_rollcall"][chamber]:
                 problems.append(
                     f"{where}: median {median_votes:g} member votes per roll call "
