@@ -13,7 +13,6 @@ from pipeline.errors import DataError
 from pipeline.fetch import locate
 from pipeline.ids import bill_id, split_bill_id
 
-FILE_PATTERN = re.compile(r"BILLSTATUS-(\d+)([a-z]+)(\d+)\.xml$")
 TAG = re.compile(r"<[^>]+>")
 
 

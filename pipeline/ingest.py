@@ -486,7 +486,10 @@ def run(args: argparse.Namespace) -> None:
         absent = report["optional_inputs_absent"]
         shown = ", ".join(absent[:8]) + (" ..." if len(absent) > 8 else "")
         print(f"ingest: {len(absent)} optional input(s) absent: {shown}")
-    publish_table_set(tables, args.tables, {"as_of": report["as_of"], "inputs": report["inputs"]})
+    inputs = report.pop("inputs")  # their sha256 go into the set's manifest, the counts into the metrics
+    report["inputs_checked"] = len(inputs)
+    report["input_records"] = sum(entry["records"] for entry in inputs.values())
+    publish_table_set(tables, args.tables, {"as_of": report["as_of"], "inputs": inputs})
     write_json(report, args.report)
     print(
         f"ingest: {report['rows']} in {report['seconds']} s; "
