@@ -396,3 +396,20 @@ def test_dvc_sees_the_snapshot_the_ingest_reads(small_snapshot, small_config):
     assert changed == {"voteview/H119_rollcalls.csv"}
     elsewhere = fingerprint(DataConfig.from_params(fixture_params(FIXTURE_SNAPSHOT)))
     assert elsewhere["snapshot_dir"] != before["snapshot_dir"]
+
+
+def test_publish_without_rename_exchange_and_recovery_between_renames(tmp_path, monkeypatch):
+    """Where renameat2 cannot exchange, the set is moved aside and the new one renamed in; a run killed between
+    those two renames leaves only `.tables.old-<pid>`, which the next run's cleanup puts back."""
+    from pipeline import tables as tables_module
+
+    directory = tmp_path / "tables"
+    first = {"a": pd.DataFrame({"x": [1, 2]})}
+    tables_module.publish_table_set(first, directory)
+    monkeypatch.setattr(tables_module, "_exchange", lambda a, b: False)
+    tables_module.publish_table_set({"a": pd.DataFrame({"x": [3]})}, directory)
+    assert verify_table_set(directory)["tables"]["a"]["rows"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tables"]
+    os.rename(directory, tmp_path / ".tables.old-4000000")  # as if killed right after the first rename
+    tables_module.clean_stale(directory)
+    assert verify_table_set(directory)["tables"]["a"]["rows"] == 1
