@@ -426,6 +426,10 @@ def build_tables(config: DataConfig, workers: int = 2) -> tuple[dict[str, pd.Dat
     votes, dropped, left_out = build_votes(
         member_votes, rollcalls, crosswalk, valid, config.max_unknown_member_ids, votes_source(config)
     )
+    root = f"{config.snapshot_dir if config.use_snapshot else config.download_dir}/"
+    left_out["unknown_member_ids_by_file"] = {  # relative: the committed report stays the same on every machine
+        name.removeprefix(root): ids for name, ids in left_out["unknown_member_ids_by_file"].items()
+    }
     members, added = add_members_seen_only_in_votes(members, votes, rollcalls, crosswalk)
     votes = votes.drop(columns=["vote_state"])
 
