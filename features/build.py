@@ -13,9 +13,20 @@ import time
 import numpy as np
 import pandas as pd
 
+from features.context import (
+    CONTEXT_FEATURES,
+    active_cosponsors,
+    add_context_features,
+    general_measures,
+    majority_party,
+    president_party_on,
+    previous_congress_agreement,
+    procedure,
+    sample_votes,
+)
 from features.history import EventHistory, recency_weights, to_days
+from features.precedent import add_party_domain_recent, add_party_similar_share, party_alignment, similar_rollcalls
 from features.registry import build_registry, load_additions
-from pipeline import voteview
 from pipeline.config import FEATURES_DIR, METRICS_DIR, DataConfig, load_params
 from pipeline.errors import DataError
 from pipeline.ids import congress_of_date
@@ -54,7 +65,17 @@ class Context:
         self.registry = registry
         self.cosponsorships = cosponsorships
         self.catalog = catalog
+        self.presidents = tables["presidents"]
+        self.bill_sponsors = (
+            pd.concat(
+                [tables["bills"][["bill_id", "sponsor_bioguide_id"]], registry[["bill_id", "sponsor_bioguide_id"]]]
+            )
+            .drop_duplicates("bill_id", keep="last")
+            .set_index("bill_id")["sponsor_bioguide_id"]
+        )
         votes = tables["votes"]
+        self.agreement = previous_congress_agreement(votes, self.rollcalls)
+        self.party_alignment = party_alignment(votes, catalog)
         yea_nay = votes[votes["position"].isin(["yea", "nay"])]
         self.member_index = pd.Index(sorted(set(self.members["bioguide_id"]) | set(yea_nay["bioguide_id"])))
         self.rollcall_index = pd.Index(self.rollcalls["rollcall_id"])
@@ -82,11 +103,13 @@ class Context:
 # --- measures ----------------------------------------------------------------------------------------------
 
 
-def training_measures(catalog: pd.DataFrame, registry: pd.DataFrame) -> pd.DataFrame:
-    """Catalogued roll calls with a direction; the sponsor is known where the roll call's bill is registered."""
+def training_measures(catalog: pd.DataFrame, registry: pd.DataFrame, rollcalls: pd.DataFrame) -> pd.DataFrame:
+    """Catalogued roll calls with a direction; the sponsor is the roll call's (amendment author or the sponsor of
+    a bill with a BILLSTATUS record), else the registry's for a registered bill."""
     directed = catalog[catalog["orientation"] != 0]
     sponsors = registry.set_index("bill_id")["sponsor_bioguide_id"]
     sponsor = directed["sponsor_bioguide_id"].fillna(directed["bill_id"].map(sponsors))
+    procedures = procedure(rollcalls).set_axis(rollcalls["rollcall_id"])
     return pd.DataFrame(
         {
             "measure_id": directed["rollcall_id"],
@@ -98,6 +121,7 @@ def training_measures(catalog: pd.DataFrame, registry: pd.DataFrame) -> pd.DataF
             "kind": directed["kind"],
             "bill_id": directed["bill_id"],
             "sponsor_bioguide_id": sponsor,
+            "procedure": directed["rollcall_id"].map(procedures),
         }
     ).reset_index(drop=True)
 
@@ -117,6 +141,7 @@ def forecast_measures(registry: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFra
             "kind": directed["kind"],
             "bill_id": directed["bill_id"],
             "sponsor_bioguide_id": directed["sponsor_bioguide_id"],
+            "procedure": directed["procedure"],
         }
     ).reset_index(drop=True)
 
@@ -294,14 +319,6 @@ def add_sponsor_agreement(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
         scores = lagged[lagged["bioguide_id"] == bioguide]
         pairs[f"distance_{name}"] = _distance(pairs, scores)
     pairs["agree_sponsor"] = np.nan
-    party_then = ctx.members.drop_duplicates(["bioguide_id", "congress"], keep="last").set_index(
-        ["bioguide_id", "congress"]
-    )["party"]
-    sponsor_party = pd.Series(
-        list(zip(pairs["sponsor_bioguide_id"], pairs["congress"], strict=True)), index=pairs.index
-    ).map(party_then)
-    pairs["sponsor_is_republican"] = (sponsor_party == "R").astype(float).where(sponsor_party.notna())
-    pairs["same_party_as_sponsor"] = (sponsor_party == pairs["party"]).astype(float).where(sponsor_party.notna())
     pairs["sponsor_dim1"] = np.nan
     for sponsor, rows in pairs.dropna(subset=["sponsor_bioguide_id"]).groupby("sponsor_bioguide_id"):
         pairs.loc[rows.index, "agree_sponsor"] = agreement_with(ctx, sponsor, rows)
@@ -415,23 +432,36 @@ def _cosponsor_balance(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
     return merged[["n_cosponsors", "cosponsors_republican_share"]]
 
 
-def add_measure_context(ctx: Context, pairs: pd.DataFrame, president_party: dict[int, str]) -> pd.DataFrame:
-    """Kind and domain as indicators; whether the President's party holds the chamber's majority."""
+def add_measure_context(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
+    """Kind and domain as indicators; whether the President's party (on the measure's date) holds the chamber's
+    majority."""
     for kind in KINDS:
         pairs[f"kind_{kind}"] = (pairs["kind"] == kind).astype(np.int8)
     pairs["domain_alliance"] = (pairs["domain"] == "alliance").astype(np.int8)
-    majority = ctx.members.groupby(["congress", "chamber"])["party"].agg(lambda p: p.value_counts().idxmax())
-    chamber_majority = pd.Series(list(zip(pairs["congress"], pairs["chamber"], strict=True))).map(majority)
-    president = pairs["congress"].map(president_party)
-    controls = (chamber_majority.to_numpy() == president.to_numpy()).astype(float)
-    pairs["president_party_controls_chamber"] = np.where(
-        president.isna().to_numpy() | chamber_majority.isna().to_numpy(), np.nan, controls
-    )
-    pairs["member_in_president_party"] = (pairs["party"] == president).astype(float).where(president.notna())
+    majority = majority_party(ctx.members)
+    chamber_majority = majority.reindex(pd.MultiIndex.from_frame(pairs[["congress", "chamber"]])).to_numpy()
+    president = president_party_on(pairs["date"], ctx.presidents)
+    known = pd.notna(president) & pd.notna(chamber_majority)
+    pairs["president_party_controls_chamber"] = np.where(known, chamber_majority == president, np.nan).astype(float)
     return pairs
 
 
-def build_features(ctx: Context, pairs: pd.DataFrame, president_party: dict[int, str]) -> pd.DataFrame:
+def add_party_precedent(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
+    """The party's recent stand in the measure's domain and on the most similar earlier roll calls."""
+    params = ctx.params["precedent"]
+    pairs = add_party_domain_recent(pairs, ctx.party_alignment, params["half_life_days"])
+    measures = pairs.drop_duplicates("measure_id")[["measure_id", "date", "chamber", "bill_id"]]
+    texts = ctx.catalog.set_index("rollcall_id")["description"]
+    titles = ctx.registry.set_index("bill_id")
+    titles = titles["title"].fillna("") + " | " + titles["stance_reason"].fillna("")
+    measures["text"] = measures["measure_id"].map(texts).fillna(measures["bill_id"].map(titles))
+    similar = similar_rollcalls(measures, ctx.catalog, params["similar_k"], params["min_similarity"])
+    return add_party_similar_share(pairs, similar, ctx.party_alignment)
+
+
+def build_features(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
+    """Every feature of NATO (member, measure) pairs: the member's record, agreement with sponsors, the
+    measure's context (sponsorship, parties, procedure) and the party's precedent."""
     pairs = pairs.reset_index(drop=True)
     pairs["bioguide_id"] = pairs["bioguide_id"].astype(str)
     pairs["measure_id"] = pairs["measure_id"].astype(str)
@@ -442,19 +472,34 @@ def build_features(ctx: Context, pairs: pd.DataFrame, president_party: dict[int,
     pairs = add_sponsor_agreement(ctx, pairs)
     pairs = add_party_loyalty(ctx, pairs)
     pairs = add_sponsorship_signals(ctx, pairs)
-    return add_measure_context(ctx, pairs, president_party).drop(columns=["member_code", "day"])
+    pairs = add_measure_context(ctx, pairs)
+    pairs = add_context_features(
+        pairs, ctx.members, ctx.cosponsorships, ctx.presidents, ctx.agreement, ctx.bill_sponsors
+    )
+    pairs = add_party_precedent(ctx, pairs)
+    return pairs.drop(columns=["member_code", "day"])
 
 
-def president_party_by_congress(config: DataConfig) -> dict[int, str]:
-    """The President's party per congress, from Voteview's HSall members file (President rows)."""
-    frame = voteview.read_all_members(config)
-    presidents = frame[frame["chamber"] == "President"].sort_values("congress")
-    party = voteview.party_letter(presidents["party_code"])
-    return dict(zip(presidents["congress"].astype(int), party, strict=True))
+def general_pairs(ctx: Context, measures: pd.DataFrame, share: float, seed: int) -> pd.DataFrame:
+    """A sample of the Yea/Nay votes on every roll call with a known sponsor (all sponsors' and cosponsors'
+    votes kept), with the measure-context features: the general vote model's rows."""
+    pairs = training_pairs(ctx, measures)
+    pairs["is_sponsor"] = (pairs["bioguide_id"] == pairs["sponsor_bioguide_id"]).astype(np.int8)
+    cosponsors = pd.MultiIndex.from_frame(active_cosponsors(ctx.cosponsorships, measures))
+    pairs["is_cosponsor"] = pd.MultiIndex.from_frame(pairs[["measure_id", "bioguide_id"]]).isin(cosponsors)
+    pairs = sample_votes(pairs, share, seed)
+    pairs["member_code"] = ctx.member_codes(pairs["bioguide_id"])
+    pairs = add_member_profile(ctx, pairs)
+    pairs = add_context_features(
+        pairs, ctx.members, ctx.cosponsorships, ctx.presidents, ctx.agreement, ctx.bill_sponsors
+    )
+    keep = ["measure_id", "bioguide_id", "date", "congress", "chamber", "party", "sponsor_bioguide_id", "procedure"]
+    return pairs[keep + ["voted_yea"] + [c for c in CONTEXT_FEATURES if c not in keep]]
 
 
 def load_context(params: dict) -> tuple[Context, pd.DataFrame]:
-    tables = {name: read_table(name) for name in ("members", "rollcalls", "votes", "bills", "cosponsorships")}
+    names = ("members", "rollcalls", "votes", "bills", "cosponsorships", "presidents")
+    tables = {name: read_table(name) for name in names}
     registry, cosponsorships = build_registry(
         tables["bills"], tables["cosponsorships"], tables["members"], load_additions()
     )
@@ -467,9 +512,13 @@ def main() -> None:
     params = load_params()
     config = DataConfig.from_params(params)
     ctx, terms = load_context(params)
-    president = president_party_by_congress(config)
-    training = build_features(ctx, training_pairs(ctx, training_measures(ctx.catalog, ctx.registry)), president)
-    forecast = build_features(ctx, forecast_pairs(ctx, forecast_measures(ctx.registry, config.as_of), terms), president)
+    measures = training_measures(ctx.catalog, ctx.registry, ctx.rollcalls)
+    training = build_features(ctx, training_pairs(ctx, measures))
+    forecast = build_features(ctx, forecast_pairs(ctx, forecast_measures(ctx.registry, config.as_of), terms))
+    sampling = params["features"]["general"]
+    general = general_pairs(ctx, general_measures(ctx.rollcalls), sampling["sample_share"], sampling["seed"])
+    general = general[general["date"] <= config.as_of]
+    write_parquet(general, FEATURES_DIR / "general.parquet")
     write_parquet(ctx.registry, FEATURES_DIR / "registry.parquet")
     write_parquet(training, FEATURES_DIR / "training.parquet")
     write_parquet(forecast, FEATURES_DIR / "forecast.parquet")
@@ -480,6 +529,11 @@ def main() -> None:
         "forecast_bills": int(forecast["measure_id"].nunique()),
         "registry_bills": len(ctx.registry),
         "yea_rate": round(float(training["voted_yea"].mean()), 4),
+        "general_rows": len(general),
+        "general_measures": int(general["measure_id"].nunique()),
+        "training_measures_with_sponsor": int(
+            training.loc[training["sponsor_bioguide_id"].notna(), "measure_id"].nunique()
+        ),
         "president_party_known_for_forecast": bool(forecast["president_party_controls_chamber"].notna().all()),
         "seconds": round(time.perf_counter() - started, 2),
     }

@@ -17,7 +17,7 @@ import yaml
 
 from pipeline.config import FEATURES_DIR
 from pipeline.errors import DataError
-from pipeline.tables import read_table, write_atomic, write_parquet
+from pipeline.tables import nato_bills, read_table, write_atomic, write_parquet
 
 OVERRIDES_FILE = Path(__file__).with_name("catalog_overrides.yaml")
 
@@ -77,22 +77,6 @@ CATALOG_COLUMNS = [
     "nay_count",
     "description",
 ]
-SENATE_AUTHOR = re.compile(r"\| (?:Motion to Table )?([A-Z][A-Za-z'. -]+?) Amdt\.? No", re.IGNORECASE)
-HOUSE_AUTHOR = re.compile(
-    r"^(?P<name>[A-Z][A-Za-z'. -]+?)(?: of (?P<state>[A-Z][a-z]+(?: [A-Z][a-z]+)*)| \((?P<abbrev>[A-Z]{2})\))"
-)
-STATES = {
-    "Alabama": "AL", "Alaska": "AK", "Arizona": "AZ", "Arkansas": "AR", "California": "CA", "Colorado": "CO",
-    "Connecticut": "CT", "Delaware": "DE", "Florida": "FL", "Georgia": "GA", "Hawaii": "HI", "Idaho": "ID",
-    "Illinois": "IL", "Indiana": "IN", "Iowa": "IA", "Kansas": "KS", "Kentucky": "KY", "Louisiana": "LA",
-    "Maine": "ME", "Maryland": "MD", "Massachusetts": "MA", "Michigan": "MI", "Minnesota": "MN",
-    "Mississippi": "MS", "Missouri": "MO", "Montana": "MT", "Nebraska": "NE", "Nevada": "NV",
-    "New Hampshire": "NH", "New Jersey": "NJ", "New Mexico": "NM", "New York": "NY", "North Carolina": "NC",
-    "North Dakota": "ND", "Ohio": "OH", "Oklahoma": "OK", "Oregon": "OR", "Pennsylvania": "PA",
-    "Rhode Island": "RI", "South Carolina": "SC", "South Dakota": "SD", "Tennessee": "TN", "Texas": "TX",
-    "Utah": "UT", "Vermont": "VT", "Virginia": "VA", "Washington": "WA", "West Virginia": "WV",
-    "Wisconsin": "WI", "Wyoming": "WY",
-}  # fmt: skip
 
 
 def measure_kind(rollcalls: pd.DataFrame) -> pd.Series:
@@ -135,30 +119,9 @@ def classify(text: str, kind: str, domain: str) -> tuple[int, str]:
     return 1, f"{kind} of an alliance/security measure"
 
 
-def amendment_sponsor(row, members: pd.DataFrame) -> str | None:
-    """The bioguide id of an amendment's author, from the name the record gives (Senate: "Paul Amdt. No.
-    222"; House: "Greene of Georgia Amendment No. 21" or "Eshoo (CA)"), when exactly one member of that
-    chamber and congress fits."""
-    if row.chamber == "senate":
-        found = SENATE_AUTHOR.search(row.description or "")
-        name, state = (found.group(1), None) if found else (None, None)
-    else:
-        found = HOUSE_AUTHOR.match(row.amendment_author or "")
-        name = found.group("name") if found else None
-        state = (STATES.get(found.group("state")) or found.group("abbrev")) if found else None
-    if not name:
-        return None
-    sitting = members[(members["congress"] == row.congress) & (members["chamber"] == row.chamber)]
-    fits = sitting[sitting["name"].str.lower().str.endswith(" " + name.strip().lower())]
-    if state:
-        fits = fits[fits["state"] == state]
-    return fits["bioguide_id"].iloc[0] if len(fits) == 1 else None
-
-
-def build_catalog(
-    rollcalls: pd.DataFrame, bills: pd.DataFrame, overrides: list[dict], members: pd.DataFrame | None = None
-) -> pd.DataFrame:
+def build_catalog(rollcalls: pd.DataFrame, bills: pd.DataFrame, overrides: list[dict]) -> pd.DataFrame:
     """Catalogued roll calls (domain alliance or tied) with orientation, kind and reason."""
+    bills = nato_bills(bills)
     titles = bills.set_index("bill_id")["title"]
     text = rollcalls["description"].fillna("") + " | " + rollcalls["bill_id"].map(titles).fillna("")
     is_registry_bill = rollcalls["bill_id"].isin(bills["bill_id"])
@@ -178,13 +141,9 @@ def build_catalog(
     selected["orientation"] = [o for o, _ in classified]
     selected["reason"] = ["rule: " + r for _, r in classified]
     catalog = apply_overrides(selected, rollcalls, overrides)
-    sponsors = catalog["bill_id"].map(bills.set_index("bill_id")["sponsor_bioguide_id"])
-    if members is not None:
-        is_amendment = catalog["kind"] == "amendment"
-        authors = [amendment_sponsor(row, members) for row in catalog[is_amendment].itertuples()]
-        sponsors = sponsors.astype(object)
-        sponsors[is_amendment] = authors
-    catalog["sponsor_bioguide_id"] = sponsors
+    catalog["sponsor_bioguide_id"] = catalog["rollcall_id"].map(
+        rollcalls.set_index("rollcall_id")["sponsor_bioguide_id"]
+    )
     return catalog[CATALOG_COLUMNS].sort_values(["date", "rollcall_id"]).reset_index(drop=True)
 
 
@@ -263,7 +222,7 @@ def summarize(catalog: pd.DataFrame) -> str:
 
 
 def main() -> None:
-    catalog = build_catalog(read_table("rollcalls"), read_table("bills"), load_overrides(), read_table("members"))
+    catalog = build_catalog(read_table("rollcalls"), read_table("bills"), load_overrides())
     write_parquet(catalog, FEATURES_DIR / "catalog.parquet")
     write_atomic(FEATURES_DIR / "catalog.md", lambda tmp: tmp.write_text(summarize(catalog)))
     print(f"catalog: {len(catalog)} roll calls ({catalog['orientation'].value_counts().to_dict()} by orientation)")

@@ -12,8 +12,10 @@ import pandas as pd
 import yaml
 
 from features.catalog import ALLIANCE, TIED, classify
+from features.context import PROCEDURES
 from pipeline.errors import DataError
 from pipeline.ids import bill_id, parse_date, split_bill_id
+from pipeline.tables import nato_bills
 
 ADDITIONS_FILE = Path(__file__).with_name("registry_additions.yaml")
 RESOLUTION_TYPES = ("hres", "sres", "hconres", "sconres")
@@ -28,12 +30,24 @@ REGISTRY_COLUMNS = [
     "stance",
     "stance_reason",
     "domain",
+    "procedure",
     "source",
 ]
 
 
+AMENDMENT_TYPES = ("hamdt", "samdt")
+OWN_CHAMBER_TYPES = ("hres", "sres", *AMENDMENT_TYPES)  # voted only in the chamber they come from
+
+
 def bill_kind(bill_type: str) -> str:
+    if bill_type in AMENDMENT_TYPES:
+        return "amendment"
     return "resolution" if bill_type in RESOLUTION_TYPES else "passage"
+
+
+def default_procedure(kind: str) -> str:
+    """The vote a bill is forecast for unless told otherwise: passage (adoption for a resolution)."""
+    return kind if kind in ("resolution", "amendment", "treaty") else "passage"
 
 
 def bill_stance(text: str, kind: str) -> tuple[int, str]:
@@ -51,13 +65,14 @@ def bill_domain(text: str, stance: int) -> str:
 
 
 def registry_from_bills(bills: pd.DataFrame) -> pd.DataFrame:
-    registry = bills.copy()
+    registry = nato_bills(bills).copy()
     registry["kind"] = registry["type"].map(bill_kind)
     text = registry["all_titles"].fillna("") + " | " + registry["summary"].fillna("")
     stances = [bill_stance(t, k) for t, k in zip(text, registry["kind"], strict=True)]
     registry["stance"] = [s for s, _ in stances]
     registry["stance_reason"] = ["rule: " + r for _, r in stances]
     registry["domain"] = [bill_domain(t, s) for t, s in zip(text, registry["stance"], strict=True)]
+    registry["procedure"] = registry["kind"].map(default_procedure)
     registry["source"] = "billstatus"
     return registry[REGISTRY_COLUMNS]
 
@@ -75,14 +90,17 @@ def parse_additions(entries: list[dict], known_members: set[str], where: str) ->
             raise DataError(f"{label}: missing {', '.join(missing)}")
         congress, bill_type, bill_number = split_bill_id(entry["bill_id"])
         this_id = bill_id(congress, bill_type, bill_number)
-        chamber = str(entry["chamber"]).lower()
-        if chamber not in ("house", "senate") or chamber[0] != bill_type[0]:
+        chamber = str(entry["chamber"]).lower()  # where the vote is: a House bill can be voted in the Senate
+        if chamber not in ("house", "senate") or (bill_type in OWN_CHAMBER_TYPES and chamber[0] != bill_type[0]):
             raise DataError(f"{label} ({this_id}): chamber {entry['chamber']!r} does not fit bill type {bill_type}")
         introduced = parse_date(entry["introduced"], f"{label} ({this_id}) introduced")
         for member in [entry["sponsor"], *[_cosponsor_id(c) for c in entry.get("cosponsors", [])]]:
             if member not in known_members:
                 raise DataError(f"{label} ({this_id}): unknown member id {member!r} (not a bioguide id in the data)")
         kind = entry.get("kind", bill_kind(bill_type))
+        vote = entry.get("procedure", default_procedure(kind))
+        if vote not in PROCEDURES:
+            raise DataError(f"{label} ({this_id}): procedure {vote!r} is not one of {', '.join(PROCEDURES)}")
         title = entry.get("title", "")
         if "stance" in entry:
             if entry["stance"] not in (-1, 0, 1):
@@ -106,6 +124,7 @@ def parse_additions(entries: list[dict], known_members: set[str], where: str) ->
                 "stance": stance,
                 "stance_reason": reason,
                 "domain": bill_domain(title, stance),
+                "procedure": vote,
                 "source": "user",
             }
         )

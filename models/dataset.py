@@ -30,6 +30,12 @@ def feature_matrix(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
     return frame[features].astype(float)
 
 
+def with_context(training: pd.DataFrame, context: pd.DataFrame) -> pd.DataFrame:
+    """Training rows with the general model's out-of-time P(Yea) (``context_p_yea``, from the model fitted
+    before each vote's congress; NaN where none was)."""
+    return training.merge(context, on=["measure_id", "bioguide_id"], how="left", validate="one_to_one")
+
+
 def time_split(frame: pd.DataFrame, fraction: float) -> tuple[pd.Series, pd.Series]:
     """Rows of the earliest measures and of the latest ``fraction`` of measures (by date): whole measures
     stay on one side, so the later slice is truly later."""

@@ -62,6 +62,30 @@ def defectors_found(frame: pd.DataFrame) -> tuple[float, int]:
     return found, total
 
 
+def headline_score(frame: pd.DataFrame, bins: int = 10) -> dict[str, float]:
+    """The metrics that need no per-measure loop (for scoring millions of votes on thousands of roll calls)."""
+    y = frame["voted_yea"].to_numpy().astype(int)
+    p = np.clip(frame["p_yea"].to_numpy(dtype=float), 1e-6, 1 - 1e-6)
+    return {
+        "votes": int(len(frame)),
+        "measures": int(frame["measure_id"].nunique()),
+        "log_loss": float(log_loss(y, p, labels=[0, 1])),
+        "brier": float(brier_score_loss(y, p)),
+        "roc_auc": float(roc_auc_score(y, p)) if len(np.unique(y)) == 2 else float("nan"),
+        "ece": expected_calibration_error(p, y, bins),
+    }
+
+
+def party_level_error(frame: pd.DataFrame) -> float:
+    """Mean absolute difference between the forecast and the actual Yea share of each party (R, D) on each
+    roll call: how far off the forecast was where whole parties move, whatever it got right member by member."""
+    parties = frame[frame["party"].isin(["R", "D"])]
+    if parties.empty:
+        return float("nan")
+    shares = parties.groupby(["measure_id", "party"])[["p_yea", "voted_yea"]].mean()
+    return float((shares["p_yea"] - shares["voted_yea"]).abs().mean())
+
+
 def score(frame: pd.DataFrame, bins: int = 10) -> dict[str, float]:
     """Metrics of the forecasts ``p_yea`` against ``voted_yea``; NaN where a metric is undefined."""
     if frame.empty:
@@ -79,6 +103,7 @@ def score(frame: pd.DataFrame, bins: int = 10) -> dict[str, float]:
         "within_party_auc_R": within_party_auc(frame, "R"),
         "within_party_auc_D": within_party_auc(frame, "D"),
         "ece": expected_calibration_error(p, y, bins),
+        "party_level_error": party_level_error(frame),
         "defectors": total,
         "defectors_in_top_k": round(float(found), 2),
         "defector_recall_at_k": float(found / total) if total else float("nan"),

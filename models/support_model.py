@@ -1,7 +1,14 @@
-"""The support model: XGBoost on point-in-time features, calibrated on a later time slice.
+"""The NATO support model: the general model's party context plus what a member's own record says.
 
-Saved as two JSON files, never a pickle: XGBoost's own ``booster.json`` and ``calibration.json`` (Platt
-coefficients or isotonic breakpoints) with the feature list. ``load`` reads exactly those.
+Two models added in log-odds of the alliance side. The general vote model (models/context_model.py), fitted on
+every roll call with a known sponsor, gives the starting point: sponsors and cosponsors back their bills, parties
+follow their members and their President. It enters as XGBoost's base margin, scaled by a logistic fit on the
+training votes; the NATO booster then learns from the catalogued votes how each member departs from it (their
+alliance record, ideology, agreement with the named sponsors, the party's recent stand). Platt scaling fitted on
+out-of-fold predictions calibrates the sum.
+
+Saved as JSON files, never a pickle: XGBoost's own ``booster.json`` and ``context_booster.json`` and
+``calibration.json`` (calibration, context scale, feature list). ``load`` reads exactly those.
 """
 
 from __future__ import annotations
@@ -17,6 +24,8 @@ import xgboost as xgb
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
+from models.context_model import ContextModel
+from models.context_model import load as load_context
 from models.dataset import alliance_side, feature_matrix, time_split, yea_probability
 from pipeline.errors import DataError
 from pipeline.tables import write_atomic
@@ -59,15 +68,47 @@ class Calibration:
         return raw
 
 
+CONTEXT_COLUMN = "context_logit"  # the general model's alliance-side log-odds, also a feature of the booster
+
+
 @dataclass
 class SupportModel:
     booster: xgb.Booster
     calibration: Calibration
     features: list[str]
+    context: ContextModel | None = None
+    context_scale: tuple[float, float] = (1.0, 0.0)
+
+    @property
+    def input_columns(self) -> list[str]:
+        """The columns a caller passes: the booster's features, the general model's, and the orientation."""
+        general = self.context.features if self.context is not None else []
+        own = [name for name in self.features if name != CONTEXT_COLUMN]
+        return list(dict.fromkeys(own + general + ["orientation"]))
+
+    def context_logit(self, frame: pd.DataFrame) -> np.ndarray:
+        """The general model's log-odds of the alliance side: from the out-of-time ``context_p_yea`` column when
+        the frame has one (training and backtest: a model fitted before the vote's congress), else from the
+        general model (forecasts). NaN where there is no general model."""
+        if "context_p_yea" in frame.columns:
+            p_yea = frame["context_p_yea"].to_numpy(dtype=float)
+        elif self.context is not None:
+            p_yea = self.context.predict_yea(frame).astype(float)
+        else:
+            return np.full(len(frame), np.nan)
+        return np.where(frame["orientation"].to_numpy() == 1, 1.0, -1.0) * _logit(p_yea)
+
+    def margin(self, frame: pd.DataFrame) -> np.ndarray:
+        slope, intercept = self.context_scale
+        logit = self.context_logit(frame)
+        return np.where(np.isnan(logit), 0.0, slope * np.nan_to_num(logit) + intercept)
+
+    def _matrix(self, frame: pd.DataFrame) -> xgb.DMatrix:
+        inputs = frame.assign(**{CONTEXT_COLUMN: self.context_logit(frame)})
+        return xgb.DMatrix(feature_matrix(inputs, self.features), base_margin=self.margin(frame), missing=np.nan)
 
     def raw_alliance(self, frame: pd.DataFrame) -> np.ndarray:
-        matrix = xgb.DMatrix(feature_matrix(frame, self.features), missing=np.nan)
-        return self.booster.predict(matrix)
+        return self.booster.predict(self._matrix(frame))
 
     def predict_alliance(self, frame: pd.DataFrame) -> np.ndarray:
         """Calibrated probability that each member takes the alliance side."""
@@ -77,10 +118,16 @@ class SupportModel:
         return yea_probability(self.predict_alliance(frame), frame["orientation"])
 
     def contributions(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """SHAP contributions (log-odds of the alliance side) per feature, from XGBoost's own TreeSHAP."""
-        matrix = xgb.DMatrix(feature_matrix(frame, self.features), missing=np.nan)
-        values = self.booster.predict(matrix, pred_contribs=True)
-        return pd.DataFrame(values[:, :-1], columns=self.features, index=frame.index)
+        """Log-odds of the alliance side per feature: XGBoost's TreeSHAP of the NATO booster plus, for the base
+        margin, the general model's own TreeSHAP (scaled and oriented), so sponsorship and party context show
+        under their own names."""
+        values = self.booster.predict(self._matrix(frame), pred_contribs=True)
+        own = pd.DataFrame(values[:, :-1], columns=self.features, index=frame.index)
+        if self.context is None:
+            return own
+        sign = np.where(frame["orientation"].to_numpy() == 1, 1.0, -1.0)
+        general = self.context.contributions(frame).mul(sign * self.context_scale[0], axis=0)
+        return own.add(general, fill_value=0.0)
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
@@ -90,7 +137,13 @@ class SupportModel:
             os.replace(tmp, directory / "booster.json")
         finally:
             tmp.unlink(missing_ok=True)
-        meta = {"calibration": self.calibration.__dict__, "features": self.features}
+        if self.context is not None:
+            self.context.save(directory / "context_booster.json")
+        meta = {
+            "calibration": self.calibration.__dict__,
+            "features": self.features,
+            "context_scale": list(self.context_scale),
+        }
         write_atomic(directory / "calibration.json", lambda tmp: tmp.write_text(json.dumps(meta, indent=2)))
 
 
@@ -105,25 +158,48 @@ def load(directory: Path) -> SupportModel:
     meta = json.loads(meta_path.read_text())
     calibration = meta["calibration"]
     calibration["x"], calibration["y"] = tuple(calibration["x"]), tuple(calibration["y"])
-    return SupportModel(booster, Calibration(**calibration), list(meta["features"]))
+    context_path = Path(directory) / "context_booster.json"
+    context = load_context(context_path) if context_path.exists() else None
+    scale = tuple(meta.get("context_scale", (1.0, 0.0)))
+    return SupportModel(booster, Calibration(**calibration), list(meta["features"]), context, scale)
 
 
 def fit_booster(
-    frame: pd.DataFrame, features: list[str], params: dict, seed: int, monotone_increasing: tuple[str, ...] = ()
+    frame: pd.DataFrame,
+    features: list[str],
+    params: dict,
+    seed: int,
+    monotone_increasing: tuple[str, ...] = (),
+    base: SupportModel | None = None,
 ) -> xgb.Booster:
+    """The NATO booster on ``frame``, starting from ``base``'s context margin (none: from zero)."""
     settings = dict(params)
     if monotone_increasing:
         settings["monotone_constraints"] = (
             "(" + ",".join("1" if name in monotone_increasing else "0" for name in features) + ")"
         )
     rounds = settings.pop("n_estimators")
-    settings.update(objective="binary:logistic", eval_metric="logloss", tree_method="hist", seed=seed, nthread=2)
-    target = alliance_side(frame["voted_yea"], frame["orientation"])
-    matrix = xgb.DMatrix(feature_matrix(frame, features), label=target, missing=np.nan)
+    nthread = settings.pop("nthread", 2)
+    settings.update(objective="binary:logistic", eval_metric="logloss", tree_method="hist", seed=seed, nthread=nthread)
+    base = base or SupportModel(None, Calibration("identity"), features)
+    matrix = base._matrix(frame)
+    matrix.set_label(alliance_side(frame["voted_yea"], frame["orientation"]))
     return xgb.train(settings, matrix, num_boost_round=rounds)
 
 
-def train(frame: pd.DataFrame, model_params: dict) -> SupportModel:
+def fit_context_scale(frame: pd.DataFrame, base: SupportModel) -> tuple[float, float]:
+    """Slope and intercept that turn the general model's alliance-side log-odds into the best starting point
+    for the catalogued votes (a logistic fit on the training rows only; no context: no shift)."""
+    logit = base.context_logit(frame)
+    known = ~np.isnan(logit)
+    target = alliance_side(frame["voted_yea"], frame["orientation"])[known]
+    if known.sum() < 100 or len(np.unique(target)) < 2:
+        return (0.0, 0.0)
+    model = LogisticRegression(C=1.0).fit(logit[known].reshape(-1, 1), target)
+    return float(model.coef_[0, 0]), float(model.intercept_[0])
+
+
+def train(frame: pd.DataFrame, model_params: dict, context: ContextModel | None = None) -> SupportModel:
     """Fit the booster on all rows, and the calibration on predictions it did not see while fitting.
 
     ``calibration_fit: time`` fits the calibration on the latest ``calibration_fraction`` of measures, scored
@@ -136,6 +212,8 @@ def train(frame: pd.DataFrame, model_params: dict) -> SupportModel:
     features, seed = list(model_params["features"]), int(model_params["seed"])
     monotone = tuple(model_params.get("monotone_increasing", ()))
     target = alliance_side(frame["voted_yea"], frame["orientation"])
+    unscaled = SupportModel(None, Calibration("identity"), features, context)
+    base = SupportModel(None, Calibration("identity"), features, context, fit_context_scale(frame, unscaled))
     if model_params.get("calibration_fit", "time") == "crossfit":
         folds = int(model_params.get("calibration_folds", 5))
         measures = frame["measure_id"].unique()
@@ -145,8 +223,8 @@ def train(frame: pd.DataFrame, model_params: dict) -> SupportModel:
             raw = np.empty(len(frame))
             for k in range(folds):
                 held = fold == k
-                booster = fit_booster(frame[~held], features, model_params["xgboost"], seed, monotone)
-                raw[held] = SupportModel(booster, Calibration("identity"), features).raw_alliance(frame[held])
+                booster = fit_booster(frame[~held], features, model_params["xgboost"], seed, monotone, base)
+                raw[held] = _with_booster(base, booster).raw_alliance(frame[held])
             calibration = Calibration.fit(model_params["calibration"], raw, target)
         else:
             calibration = Calibration("identity")
@@ -154,8 +232,12 @@ def train(frame: pd.DataFrame, model_params: dict) -> SupportModel:
         early, late = time_split(frame, model_params["calibration_fraction"])
         if early.sum() == 0:
             early = late
-        first = fit_booster(frame[early], features, model_params["xgboost"], seed, monotone)
-        raw_late = SupportModel(first, Calibration("identity"), features).raw_alliance(frame[late])
+        first = fit_booster(frame[early], features, model_params["xgboost"], seed, monotone, base)
+        raw_late = _with_booster(base, first).raw_alliance(frame[late])
         calibration = Calibration.fit(model_params["calibration"], raw_late, target[late.to_numpy()])
-    final = fit_booster(frame, features, model_params["xgboost"], seed, monotone)
-    return SupportModel(final, calibration, features)
+    final = fit_booster(frame, features, model_params["xgboost"], seed, monotone, base)
+    return SupportModel(final, calibration, features, context, base.context_scale)
+
+
+def _with_booster(base: SupportModel, booster: xgb.Booster) -> SupportModel:
+    return SupportModel(booster, Calibration("identity"), base.features, base.context, base.context_scale)

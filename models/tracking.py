@@ -111,7 +111,11 @@ def log_model(model_dir: Path, input_example, signature, registered_name: str):
     return mlflow.pyfunc.log_model(
         name="model",
         python_model=str(MODEL_CODE),
-        artifacts={"booster": str(model_dir / "booster.json"), "calibration": str(model_dir / "calibration.json")},
+        artifacts={
+            name: str(model_dir / f"{name}.json")
+            for name in ("booster", "calibration", "context_booster")
+            if (model_dir / f"{name}.json").exists()
+        },
         code_paths=[str(PROJECT_ROOT / "models"), str(PROJECT_ROOT / "pipeline")],
         signature=signature,
         input_example=input_example,

@@ -11,7 +11,9 @@ import mlflow
 import pandas as pd
 from mlflow.models import infer_signature
 
-from models import support_model, tracking
+from models import context_model, support_model, tracking
+from models.dataset import with_context
+from models.general import GENERAL_DIR
 from pipeline.config import FEATURES_DIR, MODELS_DIR, DataConfig, load_params
 from pipeline.tables import write_json
 
@@ -33,7 +35,9 @@ def main() -> None:
     model_params = params["model"]
     training = pd.read_parquet(FEATURES_DIR / "training.parquet")
     training = training[training["date"] <= config.as_of]
-    model = support_model.train(training, model_params)
+    training = with_context(training, pd.read_parquet(GENERAL_DIR / "context_out_of_time.parquet"))
+    context = context_model.load(GENERAL_DIR / "context_booster.json")
+    model = support_model.train(training, model_params, context)
     model.save(MODELS_DIR)
 
     experiment_id = tracking.use_experiment(model_params["experiment"])
@@ -52,7 +56,7 @@ def main() -> None:
         )
         mlflow.set_tags({"git_commit": tracking.git_commit(), **tracking.dvc_data_hashes()})
         # floats throughout: any feature may be missing at prediction time, which integers cannot express
-        example = training[model.features + ["orientation"]].head(5).astype(float)
+        example = training[model.input_columns].head(5).astype(float)
         signature = infer_signature(
             example,
             pd.DataFrame({"p_yea": model.predict_yea(example), "p_alliance_side": model.predict_alliance(example)}),

@@ -29,19 +29,20 @@ def _date(value: str | None) -> pd.Timestamp | None:
     return pd.Timestamp(value[:10]) if value else None
 
 
-def parse_billstatus(path: Path) -> tuple[dict, list[dict]]:
-    """One BILLSTATUS file -> (bill record, cosponsorship records); any fault is a DataError naming the file."""
+def parse_billstatus(path: Path | str, content: bytes | None = None) -> tuple[dict, list[dict]]:
+    """One BILLSTATUS file -> (bill record, cosponsorship records); any fault is a DataError naming the file.
+    ``content``: the file's bytes when it is a member of an archive (``path`` then names it in errors)."""
     try:
-        return _parse_billstatus(path)
+        return _parse_billstatus(path, content)
     except DataError as exc:
         raise DataError(str(exc) if str(path) in str(exc) else f"{path}: {exc}") from exc
     except (ValueError, TypeError) as exc:
         raise DataError(f"{path}: {exc}") from exc
 
 
-def _parse_billstatus(path: Path) -> tuple[dict, list[dict]]:
+def _parse_billstatus(path: Path | str, content: bytes | None) -> tuple[dict, list[dict]]:
     try:
-        root = ET.parse(path).getroot()
+        root = ET.fromstring(content) if content is not None else ET.parse(path).getroot()
     except ET.ParseError as exc:
         raise DataError(f"{path}: malformed XML ({exc})") from exc
     bill = root.find("bill")

@@ -157,8 +157,8 @@ DECLARATIONS: list[Declaration] = [
         "congress-legislators",
         "congress-legislators/executive.yaml",
         "yaml-list",
-        "Presidents and Vice Presidents",
-        optional=True,
+        "Presidents and Vice Presidents (the presidents table)",
+        min_records=40,
     ),
     Declaration("billstatus", "billstatus/BILLSTATUS-{bill}.xml", "xml", "BILLSTATUS of a bill in data.bills"),
     Declaration(

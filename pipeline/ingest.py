@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline import billstatus, legislators, usvotes, voteview
+from pipeline import billstatus, bulkbills, legislators, sponsors, usvotes, voteview
 from pipeline.config import CHAMBERS, METRICS_DIR, PARAMS_FILE, POSITIONS, TABLES_DIR, DataConfig, load_params
 from pipeline.contract import check_bounds, check_snapshot
 from pipeline.errors import DataError, debug_requested, run_stage
@@ -400,6 +400,22 @@ def votes_source(config: DataConfig) -> Callable[[int], str]:
     return lambda congress: str(config.download_dir / "unitedstates-votes" / str(congress))
 
 
+def all_bills(config: DataConfig, crosswalk: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The NATO-related BILLSTATUS bills (collection ``nato``: the registry's) and the bulk bills that reached a
+    roll call (collection ``bulk``: sponsorship signals); a bill in both keeps its newer NATO record."""
+    nato, nato_cosponsors = billstatus.read_bills(config)
+    bulk, bulk_cosponsors = bulkbills.read_bulk_bills(config, crosswalk)
+    nato = nato.assign(collection="nato")
+    if bulk.empty:
+        return nato, nato_cosponsors
+    bulk = bulk[~bulk["bill_id"].isin(nato["bill_id"])].assign(collection="bulk")
+    bulk_cosponsors = bulk_cosponsors[bulk_cosponsors["bill_id"].isin(bulk["bill_id"])]
+    return (
+        pd.concat([nato, bulk], ignore_index=True),
+        pd.concat([nato_cosponsors, bulk_cosponsors], ignore_index=True),
+    )
+
+
 def build_tables(config: DataConfig, workers: int = 2) -> tuple[dict[str, pd.DataFrame], dict]:
     """Every canonical table of ``config``'s congresses and the data-quality report. Raises DataError (and so
     publishes nothing) when an input breaks the snapshot contract or the tables fall below ``data.bounds``."""
@@ -407,7 +423,7 @@ def build_tables(config: DataConfig, workers: int = 2) -> tuple[dict[str, pd.Dat
     contract = check_snapshot(config) if config.use_snapshot else None
     per_congress = read_all(config, workers)
     crosswalk = legislators.read_crosswalk(config)
-    bills, cosponsorships = billstatus.read_bills(config)
+    bills, cosponsorships = all_bills(config, crosswalk)
 
     def stack(key: str) -> pd.DataFrame:
         frames = [frames[key] for frames in per_congress if frames.get(key) is not None]
@@ -434,6 +450,8 @@ def build_tables(config: DataConfig, workers: int = 2) -> tuple[dict[str, pd.Dat
     votes = votes.drop(columns=["vote_state"])
 
     rollcalls = add_tallies(rollcalls, votes)
+    rollcalls["amendment_author_id"] = sponsors.match_authors(rollcalls, members, crosswalk)
+    rollcalls = rollcalls.join(sponsors.rollcall_sponsors(rollcalls, bills))
     tables = {
         "members": members,
         "rollcalls": rollcalls,
@@ -441,6 +459,7 @@ def build_tables(config: DataConfig, workers: int = 2) -> tuple[dict[str, pd.Dat
         "bills": bills,
         "cosponsorships": cosponsorships,
         "terms": legislators.read_current_terms(config),
+        "presidents": legislators.read_presidents(config),
     }
     before = {name: len(frame) for name, frame in tables.items()}
     tables = cut_as_of(tables, config.as_of)
@@ -456,6 +475,7 @@ def build_tables(config: DataConfig, workers: int = 2) -> tuple[dict[str, pd.Dat
         **rollcall_report,
         **left_out,
         "members_added_from_vote_records": added,
+        "rollcalls_with_known_sponsor": sponsors.sponsor_coverage(tables["rollcalls"]),
         **amendment_text_coverage(tables["rollcalls"]),
         "members_without_nominate": int(tables["members"]["nominate_dim1"].isna().sum()),
         "members_without_icpsr": int(tables["members"]["icpsr"].isna().sum()),

@@ -15,6 +15,7 @@ ID_COLUMNS = [
     "lis_id",
     "icpsr_id",
     "govtrack_id",
+    "thomas_id",
     "first_name",
     "last_name",
     "full_name",
@@ -39,7 +40,9 @@ def read_crosswalk(config: DataConfig) -> pd.DataFrame:
         ("legislators-historical.csv", "legislators-historical.csv.gz", False),
     ):
         path = _locate(config, name, snapshot_name)
-        frame = read_csv_checked(path, ID_COLUMNS, dtype={"icpsr_id": "Int64", "govtrack_id": "Int64"})
+        frame = read_csv_checked(
+            path, ID_COLUMNS, dtype={"icpsr_id": "Int64", "govtrack_id": "Int64", "thomas_id": str}
+        )
         frames.append(frame[ID_COLUMNS].assign(current=current))
     crosswalk = pd.concat(frames, ignore_index=True)
     crosswalk = crosswalk.dropna(subset=["bioguide_id"]).drop_duplicates("bioguide_id", keep="first")
@@ -76,3 +79,36 @@ def read_current_terms(config: DataConfig) -> pd.DataFrame:
             who = f"legislator {bioguide}" if bioguide else f"legislator entry {number}"
             raise DataError(f"{path}: {who}: missing or malformed id/terms ({type(exc).__name__}: {exc})") from exc
     return pd.DataFrame(rows)
+
+
+PARTY_LETTERS = {"Democrat": "D", "Republican": "R", "Independent": "I"}  # as in the members table
+PRESIDENT_COLUMNS = ["bioguide_id", "name", "office", "party", "start", "end"]
+
+
+def read_presidents(config: DataConfig) -> pd.DataFrame:
+    """Every term of every President and Vice President (executive.yaml): office, party, start and end."""
+    path = _locate(config, "executive.yaml")
+    try:
+        people = yaml.load(read_bytes(path), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError as exc:
+        raise DataError(f"{path}: not valid YAML ({exc})") from exc
+    if not isinstance(people, list):
+        raise DataError(f"{path}: expected a list of Presidents and Vice Presidents")
+    rows = []
+    for number, person in enumerate(people, start=1):
+        try:
+            name = person["name"].get("official_full") or f"{person['name']['first']} {person['name']['last']}"
+            for term in person["terms"]:
+                rows.append(
+                    {
+                        "bioguide_id": person["id"].get("bioguide"),
+                        "name": name,
+                        "office": {"prez": "president", "viceprez": "vice_president"}[term["type"]],
+                        "party": PARTY_LETTERS.get(term.get("party"), term.get("party")),
+                        "start": pd.Timestamp(term["start"]),
+                        "end": pd.Timestamp(term["end"]),
+                    }
+                )
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            raise DataError(f"{path}: entry {number} lacks name/terms/type/start/end ({exc!r})") from exc
+    return pd.DataFrame(rows, columns=PRESIDENT_COLUMNS).sort_values(["start", "office"]).reset_index(drop=True)

@@ -176,6 +176,11 @@ def read_table(name: str, directory: Path = TABLES_DIR) -> pd.DataFrame:
     return pd.read_parquet(path)
 
 
+def nato_bills(bills: pd.DataFrame) -> pd.DataFrame:
+    """The NATO-related BILLSTATUS bills (the registry's), without the bulk bills kept for sponsorship signals."""
+    return bills[bills["collection"] == "nato"] if "collection" in bills else bills
+
+
 def cut_as_of(tables: dict[str, pd.DataFrame], as_of: pd.Timestamp) -> dict[str, pd.DataFrame]:
     """Drop everything dated after ``as_of``: roll calls and their votes, bills introduced later,
     cosponsorships added later, terms begun later; withdrawals after it did not happen yet."""
@@ -195,6 +200,8 @@ def cut_as_of(tables: dict[str, pd.DataFrame], as_of: pd.Timestamp) -> dict[str,
         "bills": bills,
         "cosponsorships": cosponsorships,
     }
+    if "presidents" in tables:  # terms begun by as_of
+        cut["presidents"] = tables["presidents"][tables["presidents"]["start"] <= as_of]
     if "terms" in tables:  # terms begun by as_of (their scheduled end dates are known when they begin)
         cut["terms"] = tables["terms"][tables["terms"]["start"] <= as_of]
     return cut

@@ -17,7 +17,7 @@ import yaml
 
 from pipeline.config import TABLES_DIR, DataConfig, load_params
 
-TABLE_NAMES = ("members", "rollcalls", "votes", "bills", "cosponsorships", "terms")
+TABLE_NAMES = ("members", "rollcalls", "votes", "bills", "cosponsorships", "terms", "presidents")
 FIXTURE_SNAPSHOT = Path(__file__).parent / "fixtures" / "snapshot"  # scripts/make_fixtures.py writes it
 
 

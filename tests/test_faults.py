@@ -17,7 +17,7 @@ import orjson
 import pandas as pd
 import pytest
 import yaml
-from conftest import FIXTURE_SNAPSHOT, fixture_params
+from conftest import FIXTURE_SNAPSHOT, TABLE_NAMES, fixture_params
 
 from pipeline import ingest
 from pipeline.config import PROJECT_ROOT, DataConfig
@@ -213,6 +213,11 @@ def _bill_number_as_word(s: Stage) -> str:
     return r"BILLSTATUS-119s2174\.xml: bill '119stwelve': type 'S' or number 'twelve' does not make a bill id"
 
 
+def _deleted_executive(s: Stage) -> str:
+    s.path("congress-legislators/executive.yaml").unlink()
+    return r"snapshot file \S+executive\.yaml is missing \(expected: Presidents and Vice Presidents"
+
+
 def _header_only_crosswalk(s: Stage) -> str:
     path = s.path("congress-legislators/legislators-current.csv")
     path.write_text(path.read_text().splitlines()[0] + "\n")
@@ -266,6 +271,7 @@ FAULTS = [
     _malformed_xml,
     _bill_number_as_word,
     _header_only_crosswalk,
+    _deleted_executive,
     _bad_term_date,
     _shrunken_house_votes,
     _missing_snapshot_dir,
@@ -289,7 +295,7 @@ def test_the_intact_excerpt_publishes_a_verified_set(stage, capsys):
     status, err = stage.run(capsys)
     assert status == 0, err
     manifest = verify_table_set(stage.tables)
-    assert set(manifest["tables"]) == {"members", "rollcalls", "votes", "bills", "cosponsorships", "terms"}
+    assert set(manifest["tables"]) == set(TABLE_NAMES)
     rollcalls = pd.read_parquet(stage.tables / "rollcalls.parquet")
     assert set(rollcalls["congress"]) == {118, 119}
     assert "119hr6508" in set(pd.read_parquet(stage.tables / "bills.parquet")["bill_id"])

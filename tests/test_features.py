@@ -13,8 +13,6 @@ from features.registry import build_registry
 from pipeline.config import load_params
 from pipeline.tables import cut_as_of
 
-PRESIDENT = {110: "R", 111: "D", 112: "D", 113: "D", 114: "D", 115: "R", 116: "R", 117: "D", 118: "D"}
-
 
 def _context(tables) -> Context:
     registry, cosponsorships = build_registry(tables["bills"], tables["cosponsorships"], tables["members"], [])
@@ -28,9 +26,9 @@ def context(tables):
 
 
 def _features_of(ctx: Context, rollcall_id: str) -> pd.DataFrame:
-    measures = training_measures(ctx.catalog, ctx.registry)
+    measures = training_measures(ctx.catalog, ctx.registry, ctx.rollcalls)
     pairs = training_pairs(ctx, measures[measures["measure_id"] == rollcall_id])
-    return build_features(ctx, pairs, PRESIDENT).sort_values("bioguide_id").reset_index(drop=True)
+    return build_features(ctx, pairs).sort_values("bioguide_id").reset_index(drop=True)
 
 
 def test_event_history_matches_brute_force():
@@ -59,6 +57,10 @@ def test_features_of_a_measure_equal_those_from_tables_cut_before_it(tables, con
     )
     cut = _features_of(_context(cut_tables), "h44-116.2019")
     assert len(full) == 379  # 357 yeas + 22 nays
+    # every feature, the measure context and the party precedent included
+    assert {"is_sponsor", "is_cosponsor", "party_domain_recent", "party_similar_share", "agree_sponsor_prev"} <= set(
+        full
+    )
     pd.testing.assert_frame_equal(full, cut, check_dtype=False)
 
 

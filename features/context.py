@@ -1,0 +1,304 @@
+"""Measure context: what a member's vote on any roll call with a known sponsor depends on beyond the member.
+
+Who sponsors the question and whether the member is that sponsor or a cosponsor of the bill; whether the
+sponsor is of the member's party and of the chamber's majority and the President's; how bipartisan the
+cosponsors are; the procedure (a suspension vote, a rule, a motion to recommit cut differently from a passage
+vote). The same function computes these for the general vote model's roll calls (every roll call with a known
+sponsor) and for the NATO measures and forecasts, always from data dated before the measure.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+PROCEDURES = (
+    "passage",
+    "suspension",
+    "rule",
+    "previous_question",
+    "recommit",
+    "amendment",
+    "table_amendment",
+    "waive",
+    "cloture",
+    "motion_to_proceed",
+    "conference",
+    "concur",
+    "discharge",
+    "veto_override",
+    "treaty",
+    "resolution",
+    "other_procedural",
+)
+CONTEXT_FEATURES = [
+    "is_senate",
+    "is_republican",
+    "is_democrat",
+    "nominate_dim1",
+    "nominate_dim2",
+    "is_sponsor",
+    "is_cosponsor",
+    "same_party_as_sponsor",
+    "same_party_as_bill_sponsor",
+    "sponsor_with_bill_sponsor",
+    "sponsor_is_republican",
+    "sponsor_in_majority",
+    "member_in_majority",
+    "member_in_president_party",
+    "sponsor_in_president_party",
+    "cosponsors_log",
+    "cosponsors_same_party_share",
+    "cosponsors_bipartisan_share",
+    "sponsor_distance",
+    "agree_sponsor_prev",
+    *[f"procedure_{name}" for name in PROCEDURES],
+]
+EXCLUDED_CATEGORIES = ("nomination", "quorum", "leadership", "impeachment", "conviction")
+
+
+def procedure(rollcalls: pd.DataFrame) -> pd.Series:
+    """What kind of vote each roll call is, from the record's category and question."""
+    category = rollcalls["category"].fillna("")
+    question = rollcalls["question"].fillna("") + " " + rollcalls["type"].fillna("")
+    text = question + " " + rollcalls["description"].fillna("")
+    is_resolution = rollcalls["bill_type_raw"].fillna("").str.lower().isin(["hres", "sres", "hconres", "sconres"])
+    rules = [
+        (category == "passage-suspension", "suspension"),
+        (category == "recommit", "recommit"),
+        (category == "cloture", "cloture"),
+        (category == "veto-override", "veto_override"),
+        (category == "treaty", "treaty"),
+        (question.str.contains("discharge", case=False), "discharge"),
+        (question.str.contains("previous question", case=False), "previous_question"),
+        (text.str.contains(r"providing for (?:the )?consideration", case=False), "rule"),
+        ((category == "procedural") & question.str.contains(r"\btable\b", case=False), "table_amendment"),
+        ((category == "procedural") & question.str.contains("waive", case=False), "waive"),
+        (question.str.contains("motion to proceed", case=False), "motion_to_proceed"),
+        (category == "procedural", "other_procedural"),
+        (category == "amendment", "amendment"),
+        (question.str.contains("conference report", case=False), "conference"),
+        (question.str.contains(r"concur", case=False), "concur"),
+        (is_resolution, "resolution"),
+    ]
+    kind = pd.Series("passage", index=rollcalls.index, dtype=object)
+    for condition, name in reversed(rules):  # the first rule that holds wins
+        kind[condition.to_numpy()] = name
+    return kind
+
+
+def general_measures(rollcalls: pd.DataFrame) -> pd.DataFrame:
+    """Every roll call whose sponsor is known and on which members took sides: the general model's measures."""
+    chosen = rollcalls[
+        rollcalls["sponsor_bioguide_id"].notna()
+        & ~rollcalls["category"].isin(EXCLUDED_CATEGORIES)
+        & (rollcalls["yea_count"] > 0)
+        & (rollcalls["nay_count"] > 0)
+    ]
+    return pd.DataFrame(
+        {
+            "measure_id": chosen["rollcall_id"],
+            "chamber": chosen["chamber"],
+            "date": chosen["date"],
+            "congress": chosen["congress"],
+            "bill_id": chosen["bill_id"],
+            "sponsor_bioguide_id": chosen["sponsor_bioguide_id"],
+            "procedure": procedure(chosen),
+        }
+    ).reset_index(drop=True)
+
+
+def sample_votes(pairs: pd.DataFrame, share: float, seed: int) -> pd.DataFrame:
+    """A reproducible random ``share`` of the member votes, keeping every sponsor's and cosponsor's vote (rare
+    and the point of the model): memory and training time stay bounded as congresses are added."""
+    if share >= 1:
+        return pairs
+    rng = np.random.default_rng(seed)
+    keep = (rng.random(len(pairs)) < share) | (pairs["is_sponsor"] == 1) | (pairs["is_cosponsor"] == 1)
+    return pairs[keep].reset_index(drop=True)
+
+
+def _party_of(members: pd.DataFrame) -> pd.Series:
+    """Party by (bioguide_id, congress): the row of the chamber the member sat in last that congress."""
+    return members.drop_duplicates(["bioguide_id", "congress"], keep="last").set_index(["bioguide_id", "congress"])[
+        "party"
+    ]
+
+
+def _lookup(index_frame: pd.DataFrame, series: pd.Series) -> np.ndarray:
+    """``series`` (with a MultiIndex) looked up at the rows of ``index_frame``'s columns, NaN where absent."""
+    keys = pd.MultiIndex.from_frame(index_frame)
+    return series.reindex(keys).to_numpy()
+
+
+def majority_party(members: pd.DataFrame) -> pd.Series:
+    """The party with the most members, per (congress, chamber)."""
+    return members.groupby(["congress", "chamber"])["party"].agg(lambda p: p.value_counts().idxmax())
+
+
+def president_party_on(dates: pd.Series, presidents: pd.DataFrame) -> np.ndarray:
+    """The President's party on each date (executive.yaml terms; NaN before the first known term)."""
+    terms = presidents[presidents["office"] == "president"].sort_values("start")
+    if terms.empty:
+        return np.full(len(dates), np.nan, dtype=object)
+    position = np.searchsorted(terms["start"].to_numpy(), dates.to_numpy(), side="right") - 1
+    party = terms["party"].to_numpy()[np.maximum(position, 0)]
+    return np.where(position >= 0, party, None)
+
+
+def active_cosponsors(cosponsorships: pd.DataFrame, measures: pd.DataFrame) -> pd.DataFrame:
+    """(measure_id, bioguide_id) of every cosponsor of the measure's bill on the measure's date: joined
+    before it and not withdrawn before it. Cosponsors who join later do not count (no look-ahead)."""
+    joined = (
+        measures[["measure_id", "bill_id", "date"]]
+        .dropna(subset=["bill_id"])
+        .merge(
+            cosponsorships[["bill_id", "bioguide_id", "date", "withdrawn"]].rename(columns={"date": "joined"}),
+            on="bill_id",
+        )
+    )
+    active = (joined["joined"] < joined["date"]) & ~(joined["withdrawn"] < joined["date"])
+    return joined.loc[active, ["measure_id", "bioguide_id"]].drop_duplicates()
+
+
+def cosponsor_balance(cosponsors: pd.DataFrame, party: pd.Series, congress_of: pd.Series) -> pd.DataFrame:
+    """Per measure: active cosponsors by party (party as of the measure's congress)."""
+    congress = cosponsors["measure_id"].map(congress_of)
+    parties = _lookup(pd.DataFrame({"b": cosponsors["bioguide_id"], "c": congress}), party)
+    counts = pd.crosstab(cosponsors["measure_id"], pd.Series(parties, index=cosponsors.index).fillna("?"))
+    return counts.reindex(columns=["R", "D", "I", "?"], fill_value=0)
+
+
+def previous_congress_agreement(votes: pd.DataFrame, rollcalls: pd.DataFrame) -> pd.Series:
+    """Share of shared Yea/Nay roll calls on which two members voted alike, per (congress, chamber, member,
+    other): measured over the *previous* congress, so it is known before any vote of the congress it serves.
+    A member and a sponsor with fewer than 20 shared votes get no value."""
+    yea_nay = votes[votes["position"].isin(["yea", "nay"])][["rollcall_id", "bioguide_id", "position"]]
+    yea_nay = yea_nay.merge(rollcalls[["rollcall_id", "congress", "chamber"]], on="rollcall_id")
+    frames = []
+    for (congress, chamber), part in yea_nay.groupby(["congress", "chamber"]):
+        members = pd.Index(part["bioguide_id"].unique())
+        calls = pd.Index(part["rollcall_id"].unique())
+        sign = np.zeros((len(members), len(calls)), dtype=np.float32)
+        sign[members.get_indexer(part["bioguide_id"]), calls.get_indexer(part["rollcall_id"])] = np.where(
+            part["position"] == "yea", 1, -1
+        )
+        shared = (sign != 0).astype(np.float32) @ (sign != 0).astype(np.float32).T
+        agree = (shared + sign @ sign.T) / 2
+        share = np.where(shared >= 20, agree / np.maximum(shared, 1), np.nan)
+        a, b = np.meshgrid(np.arange(len(members)), np.arange(len(members)), indexing="ij")
+        frames.append(
+            pd.DataFrame(
+                {
+                    "congress": congress + 1,  # serves the next congress
+                    "chamber": chamber,
+                    "bioguide_id": members[a.ravel()],
+                    "other": members[b.ravel()],
+                    "agree": share.ravel(),
+                }
+            ).dropna(subset=["agree"])
+        )
+    table = pd.concat(frames, ignore_index=True)
+    return table.set_index(["congress", "chamber", "bioguide_id", "other"])["agree"]
+
+
+def add_context_features(
+    pairs: pd.DataFrame,
+    members: pd.DataFrame,
+    cosponsorships: pd.DataFrame,
+    presidents: pd.DataFrame,
+    agreement: pd.Series,
+    bill_sponsors: pd.Series,
+) -> pd.DataFrame:
+    """The measure-context features of (member, measure) pairs. ``pairs`` has measure_id, bioguide_id, chamber,
+    date, congress, bill_id, sponsor_bioguide_id, procedure, and the member profile (party, nominate_dim1/2:
+    ``features.build.add_member_profile``)."""
+    party = _party_of(members)
+    measures = pairs.drop_duplicates("measure_id").set_index("measure_id")
+    sponsor_party = pd.Series(
+        _lookup(pd.DataFrame({"b": measures["sponsor_bioguide_id"], "c": measures["congress"]}), party),
+        index=measures.index,
+    )
+    majority = majority_party(members)
+    measure_majority = pd.Series(
+        _lookup(pd.DataFrame({"c": measures["congress"], "h": measures["chamber"]}), majority), index=measures.index
+    )
+    president = pd.Series(president_party_on(measures["date"], presidents), index=measures.index)
+    cosponsors = active_cosponsors(cosponsorships, measures.reset_index())
+    balance = cosponsor_balance(cosponsors, party, measures["congress"]).reindex(measures.index, fill_value=0)
+
+    sponsor = pairs["sponsor_bioguide_id"]
+    member_party = pairs["party"]
+    their_sponsor_party = pairs["measure_id"].map(sponsor_party)
+    their_majority = pairs["measure_id"].map(measure_majority)
+    their_president = pairs["measure_id"].map(president)
+    known_sponsor = their_sponsor_party.notna()
+    pairs["is_senate"] = (pairs["chamber"] == "senate").astype(np.int8)
+    pairs["is_republican"] = (member_party == "R").astype(float).where(member_party.notna())
+    pairs["is_democrat"] = (member_party == "D").astype(float).where(member_party.notna())
+    pairs["is_sponsor"] = (pairs["bioguide_id"] == sponsor).astype(np.int8)
+    cosponsor_key = pd.MultiIndex.from_frame(cosponsors[["measure_id", "bioguide_id"]])
+    pairs["is_cosponsor"] = (
+        pd.MultiIndex.from_frame(pairs[["measure_id", "bioguide_id"]]).isin(cosponsor_key).astype(np.int8)
+    )
+    pairs["same_party_as_sponsor"] = (member_party == their_sponsor_party).astype(float).where(known_sponsor)
+    pairs["sponsor_is_republican"] = (their_sponsor_party == "R").astype(float).where(known_sponsor)
+    pairs["sponsor_in_majority"] = (their_sponsor_party == their_majority).astype(float).where(known_sponsor)
+    pairs["member_in_majority"] = (member_party == their_majority).astype(float).where(member_party.notna())
+    known_president = their_president.notna()
+    pairs["member_in_president_party"] = (member_party == their_president).astype(float).where(known_president)
+    pairs["sponsor_in_president_party"] = (
+        (their_sponsor_party == their_president).astype(float).where(known_president & known_sponsor)
+    )
+    total = balance[["R", "D", "I", "?"]].sum(axis=1)
+    pairs["cosponsors_log"] = np.log1p(pairs["measure_id"].map(total)).astype(float)
+    by_party = balance.stack().rename("n")
+    same = _lookup(pd.DataFrame({"m": pairs["measure_id"], "p": member_party.fillna("?")}), by_party)
+    n_total = pairs["measure_id"].map(total).to_numpy()
+    pairs["cosponsors_same_party_share"] = np.where(
+        n_total > 0, np.nan_to_num(same.astype(float)) / np.maximum(n_total, 1), np.nan
+    )
+    bipartisan = np.minimum(balance["R"], balance["D"]) / np.maximum(balance["R"] + balance["D"], 1)
+    pairs["cosponsors_bipartisan_share"] = pairs["measure_id"].map(bipartisan.where(total > 0)).astype(float)
+    # an amendment's author may be of the bill's side or against it: the bill's own sponsor tells which
+    bill_sponsor_party = pd.Series(
+        _lookup(pd.DataFrame({"b": measures["bill_id"].map(bill_sponsors), "c": measures["congress"]}), party),
+        index=measures.index,
+    )
+    their_bill_party = pairs["measure_id"].map(bill_sponsor_party)
+    known_bill = their_bill_party.notna()
+    pairs["same_party_as_bill_sponsor"] = (member_party == their_bill_party).astype(float).where(known_bill)
+    pairs["sponsor_with_bill_sponsor"] = (
+        (their_sponsor_party == their_bill_party).astype(float).where(known_bill & known_sponsor)
+    )
+    pairs = _add_sponsor_distance(pairs, members)
+    pairs["agree_sponsor_prev"] = _lookup(
+        pairs[["congress", "chamber", "bioguide_id", "sponsor_bioguide_id"]], agreement
+    )
+    for name in PROCEDURES:
+        pairs[f"procedure_{name}"] = (pairs["procedure"] == name).astype(np.int8)
+    return pairs
+
+
+def _add_sponsor_distance(pairs: pd.DataFrame, members: pd.DataFrame) -> pd.DataFrame:
+    """DW-NOMINATE distance between the member and the sponsor, both from the latest congress before the
+    measure's (scores of the sitting congress are estimated from votes still to come)."""
+    scored = members.dropna(subset=["nominate_dim1"]).sort_values("congress")
+    scored = scored.drop_duplicates(["bioguide_id", "congress"], keep="last")
+    query = pairs[["congress", "sponsor_bioguide_id"]].reset_index().sort_values("congress")
+    found = pd.merge_asof(
+        query,
+        scored[["congress", "bioguide_id", "nominate_dim1", "nominate_dim2"]].rename(
+            columns={"bioguide_id": "sponsor_bioguide_id", "congress": "scored_congress"}
+        ),
+        left_on="congress",
+        right_on="scored_congress",
+        by="sponsor_bioguide_id",
+        direction="backward",
+        allow_exact_matches=False,
+    ).set_index("index")
+    found = found.reindex(pairs.index)
+    pairs["sponsor_distance"] = np.hypot(
+        pairs["nominate_dim1"] - found["nominate_dim1"], pairs["nominate_dim2"] - found["nominate_dim2"]
+    )
+    return pairs

@@ -1,0 +1,88 @@
+"""Party precedent: where each party has lately stood on the alliance, per chamber, before a measure.
+
+Two signals a member's own record cannot give when a whole party moves: the party's recency-weighted
+alliance-side share in the measure's domain (NATO itself, or the Ukraine/Russia votes tied to it), and its
+alliance-side share on the earlier catalogued roll calls whose text is most like the measure's. Both use only
+roll calls dated strictly before the measure.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from features.history import EventHistory, recency_weights, to_days
+
+
+def party_alignment(votes: pd.DataFrame, catalog: pd.DataFrame) -> pd.DataFrame:
+    """Per directed catalogued roll call and party: Yea/Nay votes cast and the share on the alliance side."""
+    directed = catalog[catalog["orientation"] != 0]
+    cast = votes[votes["position"].isin(["yea", "nay"]) & votes["rollcall_id"].isin(directed["rollcall_id"])]
+    cast = cast.merge(directed[["rollcall_id", "orientation", "date", "chamber", "domain"]], on="rollcall_id")
+    aligned = (cast["position"] == "yea") == (cast["orientation"] == 1)
+    table = (
+        cast.assign(aligned=aligned.astype(float), party=cast["vote_party"].fillna("?"))
+        .groupby(["rollcall_id", "party", "date", "chamber", "domain"], observed=True)["aligned"]
+        .agg(["size", "mean"])
+        .rename(columns={"size": "votes", "mean": "aligned_share"})
+        .reset_index()
+    )
+    return table
+
+
+def add_party_domain_recent(pairs: pd.DataFrame, alignment: pd.DataFrame, half_life_days: float) -> pd.DataFrame:
+    """The member's party's recency-weighted alliance-side share in the measure's domain and chamber: each
+    earlier roll call counts once (not once per member), weighted 0.5^(age / half-life)."""
+    groups = alignment["party"] + "|" + alignment["chamber"] + "|" + alignment["domain"]
+    index = pd.Index(groups.unique())
+    days = to_days(alignment["date"])
+    weight = recency_weights(days, half_life_days)
+    history = EventHistory(
+        index.get_indexer(groups),
+        days,
+        {"w": weight, "aligned_w": weight * alignment["aligned_share"].to_numpy()},
+    )
+    query = pairs["party"].fillna("?") + "|" + pairs["chamber"] + "|" + pairs["domain"]
+    sums = history.sums_before(index.get_indexer(query), to_days(pairs["date"]))
+    pairs["party_domain_recent"] = (sums["aligned_w"] / sums["w"]).where(sums["w"] > 0).to_numpy()
+    return pairs
+
+
+def similar_rollcalls(
+    measure_texts: pd.DataFrame, catalog: pd.DataFrame, k: int, min_similarity: float
+) -> pd.DataFrame:
+    """For each measure (measure_id, text, date, chamber): the ``k`` earlier directed catalogued roll calls of
+    its chamber most like it in words, with their similarity. Plain term frequencies (no idf), so a roll
+    call's vector never depends on texts written later."""
+    directed = catalog[catalog["orientation"] != 0].reset_index(drop=True)
+    vectorizer = TfidfVectorizer(use_idf=False, sublinear_tf=True, stop_words="english", ngram_range=(1, 2))
+    vectors = vectorizer.fit(directed["description"].fillna("")).transform(directed["description"].fillna(""))
+    queries = vectorizer.transform(measure_texts["text"].fillna(""))
+    similarity = (queries @ vectors.T).toarray()
+    rows = []
+    for i, measure in enumerate(measure_texts.itertuples(index=False)):
+        earlier = ((directed["date"] < measure.date) & (directed["chamber"] == measure.chamber)).to_numpy()
+        scores = np.where(earlier, similarity[i], -1.0)
+        for j in np.argsort(-scores)[:k]:
+            if scores[j] >= min_similarity:
+                rows.append(
+                    {
+                        "measure_id": measure.measure_id,
+                        "rollcall_id": directed["rollcall_id"][j],
+                        "similarity": scores[j],
+                    }
+                )
+    return pd.DataFrame(rows, columns=["measure_id", "rollcall_id", "similarity"])
+
+
+def add_party_similar_share(pairs: pd.DataFrame, similar: pd.DataFrame, alignment: pd.DataFrame) -> pd.DataFrame:
+    """The party's alliance-side share on the measure's most similar earlier roll calls, weighted by
+    similarity (missing when the party cast no votes on any of them)."""
+    joined = similar.merge(alignment[["rollcall_id", "party", "aligned_share"]], on="rollcall_id")
+    joined["weighted"] = joined["similarity"] * joined["aligned_share"]
+    sums = joined.groupby(["measure_id", "party"])[["weighted", "similarity"]].sum()
+    share = (sums["weighted"] / sums["similarity"]).rename("party_similar_share")
+    keys = pd.MultiIndex.from_arrays([pairs["measure_id"], pairs["party"].fillna("?")])
+    pairs["party_similar_share"] = share.reindex(keys).to_numpy()
+    return pairs

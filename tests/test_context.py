@@ -1,0 +1,152 @@
+"""Issue 9's data and features: bulk bills, Presidents, amendment authors, each roll call's sponsor, the
+measure context (sponsor, cosponsor on the vote date, procedure) and the general model's agreement table."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.context import active_cosponsors, president_party_on, previous_congress_agreement, procedure
+from pipeline.errors import DataError
+from pipeline.ids import congress_first_year
+
+pytestmark = pytest.mark.pipeline
+
+
+def test_bulk_bills_join_the_nato_bills(tables):
+    bills = tables["bills"].set_index("bill_id")
+    assert (bills["collection"] == "nato").sum() == 22
+    assert bills.loc["119hr6508", "collection"] == "nato" and bills.loc["119hr6508", "sponsor_bioguide_id"] == "M001184"
+    # a scraper data.json record (THOMAS id 00940 -> Rahall) and a BILLSTATUS XML record of the bulk
+    assert bills.loc["110hr6", "sponsor_bioguide_id"] == "R000011"
+    assert bills.loc["110hr6", "title"] == "Energy Independence and Security Act of 2007"
+    assert bills.loc["117hr3684", "sponsor_bioguide_id"] == "D000191"  # DeFazio, infrastructure act
+    assert set(bills.loc[bills["collection"] == "bulk", "congress"]) == {110, 111, 112, 113, 115, 117}
+    assert not bills.index.duplicated().any()
+
+
+def test_cosponsorships_keep_dates_and_withdrawals(tables):
+    cosponsors = tables["cosponsorships"]
+    assert (cosponsors["bill_id"] == "110hr6").sum() == 200
+    withdrawn = cosponsors.set_index(["bill_id", "bioguide_id"]).loc[("110hr1108", "P000373")]
+    assert withdrawn["date"] == pd.Timestamp("2007-03-01") and withdrawn["withdrawn"] == pd.Timestamp("2008-04-02")
+    assert cosponsors["date"].notna().all()
+
+
+def test_presidents_and_their_parties(tables):
+    presidents = tables["presidents"]
+    on = pd.Series(pd.to_datetime(["2008-06-01", "2009-06-01", "2021-06-01", "2025-06-01", "1789-01-01"]))
+    assert list(president_party_on(on, presidents)) == ["R", "D", "D", "R", None]
+
+
+def test_amendment_authors_and_sponsors_of_roll_calls(tables):
+    rollcalls = tables["rollcalls"].set_index("rollcall_id")
+    assert rollcalls.loc["h81-110.2007", "amendment_author_id"] == "E000215"  # "Eshoo (CA) Amendment to Burgess"
+    assert rollcalls.loc["s65-118.2023", "amendment_author_id"] == "P000603"  # Paul Amdt No. 2: repeal the 2001 AUMF
+    assert rollcalls.loc["s65-118.2023", "sponsor_source"] == "amendment_author"
+    assert rollcalls.loc["h44-110.2007", "sponsor_bioguide_id"] == "M000312"  # H.Res. 52, by McGovern
+    assert rollcalls.loc["h44-110.2007", "sponsor_source"] == "bill"
+    house_amendments = rollcalls[(rollcalls["chamber"] == "house") & rollcalls["amendment_type"].notna()]
+    assert house_amendments["amendment_author_id"].notna().mean() > 0.95
+
+
+def test_known_sponsors_are_counted_per_congress():
+    import json
+
+    from pipeline.config import METRICS_DIR
+
+    quality = json.loads((METRICS_DIR / "data_quality.json").read_text())["rollcalls_with_known_sponsor"]
+    total = sum(entry["with_known_sponsor"] for entry in quality.values())
+    assert total > 10000
+    assert quality["112.house"]["with_known_sponsor"] > 0.9 * quality["112.house"]["rollcalls"]
+
+
+def test_procedures_of_known_roll_calls(tables):
+    rollcalls = tables["rollcalls"]
+    kinds = procedure(rollcalls).set_axis(rollcalls["rollcall_id"])
+    assert kinds["h44-110.2007"] == "suspension"  # On Motion to Suspend the Rules and Agree
+    assert kinds["s65-118.2023"] == "amendment"
+    assert kinds["h44-116.2019"] == "suspension"  # H.R. 676, NATO Support Act: "On Motion to Suspend the Rules"
+    assert kinds["h6-116.2019"] == "rule"  # H.Res. 5, "Providing for consideration of H.Res. 6"
+    assert kinds["h15-110.2007"] == "passage"  # On Passage: H.R. 1 (9/11 Commission Recommendations)
+    recommit = rollcalls.loc[rollcalls["category"] == "recommit", "rollcall_id"].iloc[0]
+    assert kinds[recommit] == "recommit"
+    assert set(kinds.unique()) <= set(__import__("features.context", fromlist=["PROCEDURES"]).PROCEDURES)
+
+
+def test_a_cosponsor_who_joined_after_the_vote_does_not_count(tables):
+    """Foxx (F000116) cosponsored H.Res. 799 (110th) on 2008-09-15, after its roll calls of 2007-11-06."""
+    measures = pd.DataFrame(
+        {"measure_id": ["h1037-110.2007", "later"], "bill_id": ["110hres799"] * 2,
+         "date": pd.to_datetime(["2007-11-06", "2008-09-16"])}
+    )  # fmt: skip
+    active = active_cosponsors(tables["cosponsorships"], measures)
+    foxx = active[active["bioguide_id"] == "F000116"]
+    assert list(foxx["measure_id"]) == ["later"]
+
+
+def test_previous_congress_agreement_is_exact_and_lagged():
+    """Two members who always agree and one who always disagrees, over 25 roll calls of the 110th."""
+    n = 25
+    rollcalls = pd.DataFrame(
+        {"rollcall_id": [f"r{i}" for i in range(n)], "congress": 110, "chamber": "house",
+         "date": pd.Timestamp(f"{congress_first_year(110)}-02-01")}
+    )  # fmt: skip
+    votes = pd.DataFrame(
+        {
+            "rollcall_id": [f"r{i}" for i in range(n)] * 3,
+            "bioguide_id": ["A"] * n + ["B"] * n + ["C"] * n,
+            "position": ["yea"] * n + ["yea"] * n + ["nay"] * n,
+        }
+    )
+    agreement = previous_congress_agreement(votes, rollcalls)
+    assert agreement[(111, "house", "A", "B")] == 1.0
+    assert agreement[(111, "house", "A", "C")] == 0.0
+    assert (110, "house", "A", "B") not in agreement.index  # serves the next congress only
+    short = previous_congress_agreement(votes[votes["rollcall_id"].isin(["r0", "r1"])], rollcalls)
+    assert short.empty  # fewer than 20 shared votes: no value
+
+
+def test_general_rows_keep_sponsors_and_cosponsors():
+    from pipeline.config import FEATURES_DIR
+
+    general = pd.read_parquet(FEATURES_DIR / "general.parquet")
+    assert general["measure_id"].nunique() > 10000
+    sponsors = general[general["is_sponsor"] == 1]
+    # the sponsor of a bill votes Yea on its passage under suspension nearly always
+    assert sponsors.loc[sponsors["procedure"] == "suspension", "voted_yea"].mean() > 0.97
+    assert np.isfinite(general["cosponsors_log"]).all()
+
+
+def test_registry_rejects_an_unknown_procedure(tables):
+    from features.registry import parse_additions
+
+    entry = {"bill_id": "119hr9999", "chamber": "house", "introduced": "2025-12-01", "sponsor": "M001184",
+             "procedure": "filibuster"}  # fmt: skip
+    with pytest.raises(DataError, match="procedure 'filibuster'"):
+        parse_additions([entry], {"M001184"}, "test")
+
+
+def test_registry_takes_what_reaches_the_floor():
+    """A House bill voted in the Senate (H.R. 815 of 2024 was the Senate's vehicle), an amendment by its own id
+    with its author as sponsor, and a procedure; a House resolution cannot be voted in the Senate."""
+    from features.registry import parse_additions
+
+    known = {"S000148", "P000603", "M001184"}
+    entries = [
+        {"bill_id": "118hr815", "chamber": "senate", "introduced": "2023-02-06", "sponsor": "S000148",
+         "procedure": "cloture"},
+        {"bill_id": "119samdt6715", "chamber": "senate", "introduced": "2025-12-01", "sponsor": "P000603"},
+    ]  # fmt: skip
+    registry, _ = parse_additions(entries, known, "test")
+    rows = registry.set_index("bill_id")
+    assert rows.loc["118hr815", "chamber"] == "senate" and rows.loc["118hr815", "procedure"] == "cloture"
+    assert rows.loc["119samdt6715", "kind"] == "amendment" and rows.loc["119samdt6715", "procedure"] == "amendment"
+    assert rows.loc["119samdt6715", "sponsor_bioguide_id"] == "P000603"
+    wrong = {"bill_id": "119hres135", "chamber": "senate", "introduced": "2025-02-01", "sponsor": "M001184"}
+    with pytest.raises(DataError, match="does not fit bill type hres"):
+        parse_additions([wrong], known, "test")
+    wrong_amendment = {"bill_id": "119samdt1", "chamber": "house", "introduced": "2025-02-01", "sponsor": "M001184"}
+    with pytest.raises(DataError, match="does not fit bill type samdt"):
+        parse_additions([wrong_amendment], known, "test")
