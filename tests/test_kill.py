@@ -65,7 +65,7 @@ def test_sigkill_at_random_points_never_leaves_a_mixed_set(tmp_path):
     outcomes = {"old": 0, "new": 0, "staging_left": 0}
     for _ in range(KILLS):
         process = _ingest(params_new, tables, report)
-        time.sleep(rng.uniform(0.3, 1.1) * duration)  # mostly past the imports: into reading, building, writing
+        time.sleep(rng.uniform(0.5, 1.05) * duration)  # past the imports: into reading, building, writing
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=60)
         outcomes["staging_left"] += bool(list(tmp_path.glob(".tables.staging-*")))
