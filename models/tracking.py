@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
+import sys
+import traceback
 from pathlib import Path
 
 import mlflow
@@ -12,27 +15,63 @@ from mlflow import MlflowClient
 
 from pipeline.config import PROJECT_ROOT
 from pipeline.errors import DataError
+from pipeline.redact import redact
 
 CHAMPION = "champion"
 MODEL_CODE = Path(__file__).with_name("mlflow_model.py")
 
 
-def tracking_uri() -> str:
-    """``MLFLOW_TRACKING_URI`` when set, else the project's own ``sqlite:///mlflow.db``."""
+def _secret_tracking_uri() -> str:
+    """The tracking URI with its credentials: only ever handed to MLflow, never printed or written."""
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{PROJECT_ROOT / 'mlflow.db'}"
 
 
+def tracking_uri() -> str:
+    """``MLFLOW_TRACKING_URI`` when set, else the project's own ``sqlite:///mlflow.db``; any password or token in
+    it shown as ``***`` (this is the form to print, log or write, e.g. into data/models/run.json)."""
+    return redact(_secret_tracking_uri())
+
+
+class _RedactingFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact(record.getMessage())
+        record.args = None
+        return True
+
+
+def _redacting_excepthook(kind, value, tb) -> None:
+    sys.stderr.write(redact("".join(traceback.format_exception(kind, value, tb))))
+
+
+def install_redaction() -> None:
+    """Mask credentials in what MLflow logs and in uncaught tracebacks of any process using this module."""
+    for logger in (logging.getLogger(), logging.getLogger("mlflow")):
+        if not any(isinstance(f, _RedactingFilter) for f in logger.filters):
+            logger.addFilter(_RedactingFilter())
+        for handler in logger.handlers:
+            if not any(isinstance(f, _RedactingFilter) for f in handler.filters):
+                handler.addFilter(_RedactingFilter())
+    sys.excepthook = _redacting_excepthook
+
+
+install_redaction()
+
+
 def use_experiment(name: str) -> str:
-    """Point MLflow at the tracking server and the experiment (created with artifacts under mlruns/)."""
+    """Point MLflow at the tracking server and the experiment (created with artifacts under mlruns/). A failure
+    is a DataError naming the redacted URI (MLflow's own message would carry the credentials)."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    mlflow.set_tracking_uri(tracking_uri())
+    mlflow.set_tracking_uri(_secret_tracking_uri())
     client = MlflowClient()
-    experiment = client.get_experiment_by_name(name)
-    if experiment is None:
-        location = None
-        if tracking_uri().startswith("sqlite:"):
-            location = (PROJECT_ROOT / "mlruns").as_uri()
-        return client.create_experiment(name, artifact_location=location)
+    try:
+        experiment = client.get_experiment_by_name(name)
+        if experiment is None:
+            location = None
+            if _secret_tracking_uri().startswith("sqlite:"):
+                location = (PROJECT_ROOT / "mlruns").as_uri()
+            return client.create_experiment(name, artifact_location=location)
+    except Exception as exc:  # any failure of the tracking server: re-raised without its chain (it holds the URI)
+        raise DataError(f"MLflow tracking at {tracking_uri()} failed: {redact(exc)}") from None
     return experiment.experiment_id
 
 

@@ -13,7 +13,6 @@ from pipeline.errors import DataError
 from pipeline.fetch import locate
 from pipeline.ids import bill_id, split_bill_id
 
-FILE_PATTERN = re.compile(r"BILLSTATUS-(\d+)([a-z]+)(\d+)\.xml$")
 TAG = re.compile(r"<[^>]+>")
 
 
@@ -31,8 +30,17 @@ def _date(value: str | None) -> pd.Timestamp | None:
 
 
 def parse_billstatus(path: Path | str, content: bytes | None = None) -> tuple[dict, list[dict]]:
-    """One BILLSTATUS file -> (bill record, cosponsorship records). ``content``: the file's bytes when it is a
-    member of an archive (``path`` then names it in errors)."""
+    """One BILLSTATUS file -> (bill record, cosponsorship records); any fault is a DataError naming the file.
+    ``content``: the file's bytes when it is a member of an archive (``path`` then names it in errors)."""
+    try:
+        return _parse_billstatus(path, content)
+    except DataError as exc:
+        raise DataError(str(exc) if str(path) in str(exc) else f"{path}: {exc}") from exc
+    except (ValueError, TypeError) as exc:
+        raise DataError(f"{path}: {exc}") from exc
+
+
+def _parse_billstatus(path: Path | str, content: bytes | None) -> tuple[dict, list[dict]]:
     try:
         root = ET.fromstring(content) if content is not None else ET.parse(path).getroot()
     except ET.ParseError as exc:
@@ -45,7 +53,7 @@ def parse_billstatus(path: Path | str, content: bytes | None = None) -> tuple[di
     congress = _text(bill, "congress")
     if not (bill_type and number and congress):
         raise DataError(f"{path}: <bill> lacks type/billType, number/billNumber or congress")
-    this_id = bill_id(int(congress), bill_type, int(number))
+    this_id = bill_id(congress, bill_type, number)
     sponsor = bill.find("sponsors/item")
     summaries = [TAG.sub(" ", s.text or "").strip() for s in bill.iter("summary")] + [
         TAG.sub(" ", t.text or "").strip() for t in bill.findall("summaries/billSummaries/item/text")
@@ -99,13 +107,9 @@ def parse_billstatus(path: Path | str, content: bytes | None = None) -> tuple[di
 
 
 def locate_bills(config: DataConfig) -> list[Path]:
-    """Every BILLSTATUS file of the snapshot folder; in download mode, the bills listed in params.yaml."""
-    if config.use_snapshot:
-        folder = config.snapshot_dir / "billstatus"
-        paths = sorted(p for p in folder.glob("BILLSTATUS-*.xml") if FILE_PATTERN.search(p.name))
-        if not paths:
-            raise DataError(f"{folder}: no BILLSTATUS-*.xml files")
-        return paths
+    """The BILLSTATUS files of the bills listed in params.yaml ``data.bills`` (each one required)."""
+    if not config.bills:
+        raise DataError("params.yaml data.bills: no bills listed")
     paths = []
     for bill in config.bills:
         congress, bill_type, number = split_bill_id(bill)

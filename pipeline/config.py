@@ -27,6 +27,14 @@ CHAMBERS = ("house", "senate")
 POSITIONS = ("yea", "nay", "present", "not_voting")
 
 
+# Per congress and chamber, what a complete table set has at least (params.yaml data.bounds overrides).
+DEFAULT_BOUNDS = {
+    "rollcalls": {"house": 300, "senate": 300},
+    "member_votes_per_rollcall": {"house": 400, "senate": 95},
+    "members_with_scores": {"house": 430, "senate": 99},
+}
+
+
 def load_params(path: Path = PARAMS_FILE) -> dict:
     with open(path) as f:
         return yaml.safe_load(f)
@@ -46,6 +54,10 @@ class DataConfig:
     retries: int = 4
     urls: dict = field(default_factory=dict)
     bills: tuple[str, ...] = ()
+    bounds: dict = field(default_factory=lambda: dict(DEFAULT_BOUNDS))
+    max_unknown_member_ids: int = 0
+    not_found_expiry_days: float = 7.0
+    backoff_s: float = 0.5
 
     @classmethod
     def from_params(cls, params: dict | None = None) -> DataConfig:
@@ -72,6 +84,10 @@ class DataConfig:
             retries=int(data.get("retries", 4)),
             urls=dict(data["urls"]),
             bills=tuple(data.get("bills", ())),
+            bounds=_bounds(data.get("bounds") or {}),
+            max_unknown_member_ids=int(data.get("max_unknown_member_ids", 0)),
+            not_found_expiry_days=float(data.get("not_found_expiry_days", 7)),
+            backoff_s=float(data.get("backoff_s", 0.5)),
         )
 
     @property
@@ -80,8 +96,22 @@ class DataConfig:
 
     @property
     def use_snapshot(self) -> bool:
-        if self.source == "snapshot":
-            if not self.snapshot_dir.is_dir():
-                raise DataError(f"snapshot directory {self.snapshot_dir} does not exist (source: snapshot)")
-            return True
-        return self.source == "auto" and self.snapshot_dir.is_dir()
+        """Snapshot unless ``download`` is chosen; a snapshot path that does not exist is an error either way
+        (a mistyped path must not silently switch to downloading)."""
+        if self.source == "download":
+            return False
+        if not self.snapshot_dir.is_dir():
+            raise DataError(
+                f"snapshot directory {self.snapshot_dir} does not exist (data.source: {self.source}; "
+                "set data.source: download to fetch the files instead)"
+            )
+        return True
+
+
+def _bounds(overrides: dict) -> dict:
+    bounds = {name: dict(values) for name, values in DEFAULT_BOUNDS.items()}
+    for name, values in overrides.items():
+        if name not in bounds or not isinstance(values, dict) or set(values) - set(CHAMBERS):
+            raise DataError(f"params.yaml data.bounds.{name}: expected one of {', '.join(bounds)} with house/senate")
+        bounds[name].update({chamber: int(value) for chamber, value in values.items()})
+    return bounds

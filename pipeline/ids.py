@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 
 from pipeline.errors import DataError
@@ -33,31 +35,33 @@ def rollcall_id(chamber: str, congress: int, session_year: int, number: int) -> 
     return f"{chamber[0].lower()}{number}-{congress}.{session_year}"
 
 
-def normalize_bill_id(text: str) -> str:
-    """Lower-case alphanumerics only: ``H.R. 6508`` -> ``hr6508``."""
-    return "".join(ch for ch in str(text).lower() if ch.isalnum())
-
-
 BILL_TYPES = ("hconres", "hjres", "hamdt", "hres", "hr", "sconres", "sjres", "samdt", "sres", "s")  # amendments too
+# One ASCII pattern for every bill id: congress 1-3 digits, a type (longest first, so 'hres' wins over 'hr'),
+# number 1-5 digits. Matched after dropping ASCII spaces and dots ("119 H.Res. 135"); anything else (superscript
+# or full-width digits, 300-digit numbers) is not a bill id.
+BILL_ID = re.compile(r"(?P<congress>[0-9]{1,3})(?P<type>" + "|".join(BILL_TYPES) + r")(?P<number>[0-9]{1,5})", re.ASCII)
+_SEPARATORS = re.compile(r"[ ._\-]", re.ASCII)
+
+
+def normalize_bill_id(text: str) -> str:
+    """Lower case without ASCII spaces, dots, underscores and hyphens: ``H.R. 6508`` -> ``hr6508``."""
+    return _SEPARATORS.sub("", str(text).lower())
 
 
 def bill_id(congress: int, bill_type: str, number: int | str) -> str:
     """Canonical bill id ``{congress}{type}{number}``, e.g. ``119hr6508``."""
-    bill_type = normalize_bill_id(bill_type)
-    if bill_type not in BILL_TYPES:
-        raise DataError(f"bill type {bill_type!r} is not one of {', '.join(BILL_TYPES)}")
-    return f"{int(congress)}{bill_type}{int(number)}"
+    congress, number = (int(v) if isinstance(v, float) and v.is_integer() else v for v in (congress, number))
+    text = f"{congress}{normalize_bill_id(bill_type)}{number}"
+    match = BILL_ID.fullmatch(text)
+    if match is None:
+        raise DataError(f"bill {text!r}: type {bill_type!r} or number {number!r} does not make a bill id")
+    return f"{int(match['congress'])}{match['type']}{int(match['number'])}"
 
 
 def split_bill_id(text: str) -> tuple[int, str, int]:
     """``119hr6508`` -> (119, 'hr', 6508); raises DataError naming the id when it is not one."""
-    raw = normalize_bill_id(text)
-    digits = 0
-    while digits < len(raw) and raw[digits].isdigit():
-        digits += 1
-    congress, rest = raw[:digits], raw[digits:]
-    for bill_type in BILL_TYPES:  # longest types first, so 'hres' wins over 'hr'
-        if rest.startswith(bill_type) and rest[len(bill_type) :].isdigit():
-            if congress:
-                return int(congress), bill_type, int(rest[len(bill_type) :])
-    raise DataError(f"{text!r} is not a bill id like 119hr6508 (congress, type, number)")
+    match = BILL_ID.fullmatch(normalize_bill_id(text)) if str(text).isascii() else None
+    if match is None:
+        shown = str(text) if len(str(text)) <= 40 else str(text)[:40] + "..."
+        raise DataError(f"{shown!r} is not a bill id like 119hr6508 (congress, type, number)")
+    return int(match["congress"]), match["type"], int(match["number"])

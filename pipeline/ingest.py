@@ -9,17 +9,22 @@ bioguide id; what cannot be mapped is counted in the report, never silently drop
 
 from __future__ import annotations
 
+import argparse
+import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from pipeline import billstatus, bulkbills, legislators, sponsors, usvotes, voteview
-from pipeline.config import CHAMBERS, METRICS_DIR, POSITIONS, TABLES_DIR, DataConfig
-from pipeline.errors import DataError
+from pipeline.config import CHAMBERS, METRICS_DIR, PARAMS_FILE, POSITIONS, TABLES_DIR, DataConfig, load_params
+from pipeline.contract import check_bounds, check_snapshot
+from pipeline.errors import DataError, debug_requested, run_stage
 from pipeline.ids import bill_id, congress_first_year, rollcall_id
-from pipeline.tables import cut_as_of, write_json, write_parquet
+from pipeline.tables import clean_stale, cut_as_of, publish_table_set, write_json
 
 MEMBER_COLUMNS = [
     "bioguide_id",
@@ -98,6 +103,8 @@ def add_members_seen_only_in_votes(
     if extra.empty:
         return members, 0
     extra = extra.merge(crosswalk[["bioguide_id", "lis_id", "icpsr_id", "full_name"]], on="bioguide_id", how="left")
+    known_names = members.drop_duplicates("bioguide_id", keep="last").set_index("bioguide_id")["name"]
+    extra["full_name"] = extra["full_name"].fillna(extra["bioguide_id"].map(known_names))
     rows = pd.DataFrame(
         {
             "bioguide_id": extra["bioguide_id"],
@@ -130,23 +137,46 @@ def map_member_ids(member_votes: pd.DataFrame, chambers: pd.Series, crosswalk: p
 
 
 def build_votes(
-    member_votes: pd.DataFrame, rollcalls: pd.DataFrame, crosswalk: pd.DataFrame, valid_bioguide: set[str]
+    member_votes: pd.DataFrame,
+    rollcalls: pd.DataFrame,
+    crosswalk: pd.DataFrame,
+    valid_bioguide: set[str],
+    max_unknown_ids: int = 0,
+    source_of: Callable[[int], str] = str,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Member votes with bioguide ids and positions yea/nay/present/not_voting; the rows left out, counted
-    per roll call and position; and a summary of why they were left out."""
-    chambers = member_votes["rollcall_id"].map(rollcalls.set_index("rollcall_id")["chamber"]).astype(str)
+    per roll call and position; and a summary of why they were left out.
+
+    A member id found in neither the crosswalk nor Voteview is never made into a member: its votes are dropped
+    and listed per source file (``source_of(congress)``), and more than ``max_unknown_ids`` distinct such ids in
+    one file fail the ingest (a wrong crosswalk or a corrupt file, not a stray record)."""
+    by_id = rollcalls.set_index("rollcall_id")
+    chambers = member_votes["rollcall_id"].map(by_id["chamber"]).astype(str)
     mapped = map_member_ids(member_votes, chambers, crosswalk)
     is_vp = mapped["member_id"] == "VP"
     is_candidate = mapped["position"] == "candidate"
     unmapped = mapped["bioguide_id"].isna() & ~is_vp
-    unknown_bioguide = ~unmapped & ~is_vp & ~mapped["bioguide_id"].isin(valid_bioguide)
-    keep = ~(is_vp | is_candidate | unmapped)
+    unknown = ~is_vp & (unmapped | ~mapped["bioguide_id"].isin(valid_bioguide))
+    unknown_by_file: dict[str, list[str]] = {}
+    if unknown.any():
+        congress = mapped.loc[unknown, "rollcall_id"].map(by_id["congress"]).astype(int)
+        for value, ids in mapped.loc[unknown, "member_id"].astype(str).groupby(congress.to_numpy()):
+            unknown_by_file[source_of(int(value))] = sorted(set(ids))
+    for source, ids in unknown_by_file.items():
+        if len(ids) > max_unknown_ids:
+            shown = ", ".join(ids[:5]) + (", ..." if len(ids) > 5 else "")
+            raise DataError(
+                f"{source}: {len(ids)} member id(s) in neither the crosswalk nor Voteview ({shown}); at most "
+                f"{max_unknown_ids} allowed (params.yaml data.max_unknown_member_ids)"
+            )
+    keep = ~(is_vp | is_candidate | unknown)
     left_out = {
         "vice_president_tiebreak_votes": int(is_vp.sum()),
-        "speaker_election_candidate_votes": int((is_candidate & ~is_vp).sum()),
+        "speaker_election_candidate_votes": int((is_candidate & ~is_vp & ~unknown).sum()),
         "unmapped_member_votes": int(unmapped.sum()),
         "unmapped_member_ids": sorted(mapped.loc[unmapped, "member_id"].astype(str).unique().tolist()),
-        "votes_by_ids_not_in_crosswalk_or_voteview": int((unknown_bioguide & keep).sum()),
+        "unknown_member_votes": int(unknown.sum()),
+        "unknown_member_ids_by_file": unknown_by_file,
     }
     votes = mapped.loc[keep, ["rollcall_id", "bioguide_id", "position", "vote_party", "vote_state"]]
     votes = votes.assign(position=votes["position"].cat.remove_categories(["candidate"]))
@@ -220,8 +250,10 @@ def build_rollcalls(us_rollcalls: pd.DataFrame, vv_rollcalls: pd.DataFrame) -> t
         .astype(str)
     )
     joined["bill_id"] = [
-        bill_id(c, t, n) if isinstance(t, str) and pd.notna(n) and pd.notna(c) else None
-        for c, t, n in zip(joined["bill_congress"], joined["bill_type"], joined["bill_number"], strict=True)
+        _bill_of(r, c, t, n)
+        for r, c, t, n in zip(
+            joined["rollcall_id"], joined["bill_congress"], joined["bill_type"], joined["bill_number"], strict=True
+        )
     ]
     joined["description"] = _describe(joined)
     joined["session"] = joined["session"].astype(int)
@@ -236,6 +268,15 @@ def build_rollcalls(us_rollcalls: pd.DataFrame, vv_rollcalls: pd.DataFrame) -> t
     )
     joined = joined.rename(columns={"bill_type": "bill_type_raw"})
     return joined.sort_values(["date", "chamber", "session", "number"]).reset_index(drop=True), report
+
+
+def _bill_of(rollcall: str, congress, bill_type, number) -> str | None:
+    if not (isinstance(bill_type, str) and pd.notna(number) and pd.notna(congress)):
+        return None
+    try:
+        return bill_id(congress, bill_type, number)
+    except DataError as exc:
+        raise DataError(f"roll call {rollcall}: {exc}") from exc
 
 
 def _describe(rollcalls: pd.DataFrame) -> pd.Series:
@@ -352,6 +393,13 @@ def compare_voteview_positions(
 # --- the stage ---------------------------------------------------------------------------------------------
 
 
+def votes_source(config: DataConfig) -> Callable[[int], str]:
+    """Where the vote records of a congress come from, as named in errors and the report."""
+    if config.use_snapshot:
+        return lambda congress: str(config.snapshot_dir / "unitedstates-votes" / f"votes-{congress}.jsonl.gz")
+    return lambda congress: str(config.download_dir / "unitedstates-votes" / str(congress))
+
+
 def all_bills(config: DataConfig, crosswalk: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The NATO-related BILLSTATUS bills (collection ``nato``: the registry's) and the bulk bills that reached a
     roll call (collection ``bulk``: sponsorship signals); a bill in both keeps its newer NATO record."""
@@ -369,7 +417,10 @@ def all_bills(config: DataConfig, crosswalk: pd.DataFrame) -> tuple[pd.DataFrame
 
 
 def build_tables(config: DataConfig, workers: int = 2) -> tuple[dict[str, pd.DataFrame], dict]:
+    """Every canonical table of ``config``'s congresses and the data-quality report. Raises DataError (and so
+    publishes nothing) when an input breaks the snapshot contract or the tables fall below ``data.bounds``."""
     started = time.perf_counter()
+    contract = check_snapshot(config) if config.use_snapshot else None
     per_congress = read_all(config, workers)
     crosswalk = legislators.read_crosswalk(config)
     bills, cosponsorships = all_bills(config, crosswalk)
@@ -388,7 +439,13 @@ def build_tables(config: DataConfig, workers: int = 2) -> tuple[dict[str, pd.Dat
 
     members = build_members(vv_members, crosswalk)
     valid = set(members["bioguide_id"]) | set(crosswalk["bioguide_id"])
-    votes, dropped, left_out = build_votes(member_votes, rollcalls, crosswalk, valid)
+    votes, dropped, left_out = build_votes(
+        member_votes, rollcalls, crosswalk, valid, config.max_unknown_member_ids, votes_source(config)
+    )
+    root = f"{config.snapshot_dir if config.use_snapshot else config.download_dir}/"
+    left_out["unknown_member_ids_by_file"] = {  # relative: the committed report stays the same on every machine
+        name.removeprefix(root): ids for name, ids in left_out["unknown_member_ids_by_file"].items()
+    }
     members, added = add_members_seen_only_in_votes(members, votes, rollcalls, crosswalk)
     votes = votes.drop(columns=["vote_state"])
 
@@ -406,6 +463,10 @@ def build_tables(config: DataConfig, workers: int = 2) -> tuple[dict[str, pd.Dat
     }
     before = {name: len(frame) for name, frame in tables.items()}
     tables = cut_as_of(tables, config.as_of)
+    problems = check_bounds(tables, config)
+    if problems:
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise DataError(f"table set below params.yaml data.bounds, not published: {'; '.join(problems[:3])}{more}")
     report = {
         "as_of": str(config.as_of.date()),
         "congresses": [config.first_congress, config.last_congress],
@@ -423,24 +484,49 @@ def build_tables(config: DataConfig, workers: int = 2) -> tuple[dict[str, pd.Dat
         "cosponsors_not_in_members": sorted(
             set(tables["cosponsorships"]["bioguide_id"]) - set(tables["members"]["bioguide_id"])
         ),
+        "inputs": contract.checked if contract else {},
+        "optional_inputs_absent": contract.absent_optional if contract else [],
         "seconds": round(time.perf_counter() - started, 2),
     }
     return tables, report
 
 
-def main() -> None:
-    config = DataConfig.from_params()
-    tables, report = build_tables(config)
-    for name, frame in tables.items():
-        write_parquet(frame, TABLES_DIR / f"{name}.parquet")
-    write_json(report, METRICS_DIR / "data_quality.json")
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m pipeline.ingest", description="raw sources -> canonical tables")
+    parser.add_argument("--params", type=Path, default=PARAMS_FILE, help="parameters file (default params.yaml)")
+    parser.add_argument("--tables", type=Path, default=TABLES_DIR, help="table set directory (default data/tables)")
+    parser.add_argument("--report", type=Path, default=METRICS_DIR / "data_quality.json", help="data-quality report")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--debug", action="store_true", help="print tracebacks (also NATOCAST_DEBUG=1)")
+    return parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> None:
+    """Check, build, then publish: stale leftovers go first; the table set is swapped in whole, then the report."""
+    clean_stale(args.tables)
+    config = DataConfig.from_params(load_params(args.params))
+    tables, report = build_tables(config, args.workers)
+    if report["optional_inputs_absent"]:
+        absent = report["optional_inputs_absent"]
+        shown = ", ".join(absent[:8]) + (" ..." if len(absent) > 8 else "")
+        print(f"ingest: {len(absent)} optional input(s) absent: {shown}")
+    inputs = report.pop("inputs")  # their sha256 go into the set's manifest, the counts into the metrics
+    report["inputs_checked"] = len(inputs)
+    report["input_records"] = sum(entry["records"] for entry in inputs.values())
+    publish_table_set(tables, args.tables, {"as_of": report["as_of"], "inputs": inputs})
+    write_json(report, args.report)
     print(
         f"ingest: {report['rows']} in {report['seconds']} s; "
-        f"unmapped member votes {report['unmapped_member_votes']}, "
+        f"unknown member ids {sum(map(len, report['unknown_member_ids_by_file'].values()))}, "
         f"tally mismatches {report['unitedstates_tally_mismatches']} (unitedstates), "
         f"{report['voteview_tally_mismatches']} (voteview)"
     )
 
 
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    return run_stage("ingest", lambda: run(args), debug_requested(["--debug"] if args.debug else []))
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

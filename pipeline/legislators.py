@@ -28,7 +28,8 @@ ID_COLUMNS = [
 
 def _locate(config: DataConfig, name: str, snapshot_name: str | None = None):
     url = config.urls["legislators"].format(name=name)
-    return locate(config, f"congress-legislators/{snapshot_name or name}", url, f"congress-legislators/{name}")
+    columns = tuple(ID_COLUMNS) if name.endswith(".csv") else ()
+    return locate(config, f"congress-legislators/{snapshot_name or name}", url, f"congress-legislators/{name}", columns)
 
 
 def read_crosswalk(config: DataConfig) -> pd.DataFrame:
@@ -58,7 +59,8 @@ def read_current_terms(config: DataConfig) -> pd.DataFrame:
     if not isinstance(people, list):
         raise DataError(f"{path}: expected a list of legislators")
     rows = []
-    for person in people:
+    for number, person in enumerate(people, start=1):
+        bioguide = None
         try:
             bioguide = person["id"]["bioguide"]
             for term in person["terms"]:
@@ -73,8 +75,9 @@ def read_current_terms(config: DataConfig) -> pd.DataFrame:
                         "district": term.get("district"),
                     }
                 )
-        except (KeyError, TypeError) as exc:
-            raise DataError(f"{path}: legislator entry without id/terms ({exc}): {str(person)[:120]}") from exc
+        except (KeyError, TypeError, ValueError) as exc:
+            who = f"legislator {bioguide}" if bioguide else f"legislator entry {number}"
+            raise DataError(f"{path}: {who}: missing or malformed id/terms ({type(exc).__name__}: {exc})") from exc
     return pd.DataFrame(rows)
 
 

@@ -37,8 +37,9 @@ def iter_lines(path: Path) -> Iterator[tuple[int, bytes]]:
             yield number, line
 
 
-def read_csv_checked(path: Path, required: list[str], **kwargs) -> pd.DataFrame:
-    """``pd.read_csv`` that names the file on any failure and insists on the columns the caller needs."""
+def read_csv_checked(path: Path, required: list[str], numeric: tuple[str, ...] = (), **kwargs) -> pd.DataFrame:
+    """``pd.read_csv`` that names the file on any failure, insists on the columns the caller needs and on numbers
+    (or blanks) in the ``numeric`` ones: the first bad value is reported with its line and column."""
     compression = "gzip" if is_gzip(path) else None
     try:
         frame = pd.read_csv(path, compression=compression, low_memory=False, **kwargs)
@@ -47,4 +48,14 @@ def read_csv_checked(path: Path, required: list[str], **kwargs) -> pd.DataFrame:
     missing = [column for column in required if column not in frame.columns]
     if missing:
         raise DataError(f"{path}: missing column(s) {', '.join(missing)}")
+    for column in numeric:
+        values = frame[column]
+        if pd.api.types.is_numeric_dtype(values):
+            continue
+        converted = pd.to_numeric(values, errors="coerce")
+        bad = converted.isna() & values.notna()
+        if bad.any():
+            row = int(bad.to_numpy().nonzero()[0][0])
+            raise DataError(f"{path}: line {row + 2}, column {column}: {str(values.iloc[row])[:40]!r} is not a number")
+        frame[column] = converted
     return frame

@@ -1,10 +1,15 @@
-"""The canonical tables on disk: atomic writes (a failure never leaves a partial file), reads that say what
-to run when a table is missing, and the point-in-time cut that every as-of forecast starts from."""
+"""The canonical tables on disk: atomic writes (a failure never leaves a partial file), table sets published
+whole (staged in a sibling folder, then swapped into place in one rename), reads that say what to run when a table
+is missing, and the point-in-time cut that every as-of forecast starts from."""
 
 from __future__ import annotations
 
+import ctypes
+import hashlib
 import json
 import os
+import shutil
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -35,6 +40,133 @@ def write_json(obj, path: Path) -> None:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
 
     write_atomic(path, _write)
+
+
+SET_MANIFEST = "_manifest.json"  # written last into a staged table set: names, rows, bytes and sha256 per file
+_RENAME_EXCHANGE = 2
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two directories atomically (Linux renameat2 RENAME_EXCHANGE); False where the call is unavailable."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd = -100
+    result = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE)
+    if result != 0:
+        errno = ctypes.get_errno()
+        if errno in (22, 38, 95):  # EINVAL, ENOSYS, EOPNOTSUPP: the file system cannot exchange
+            return False
+        raise OSError(errno, os.strerror(errno), str(b))
+    return True
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _in_use(pid: int) -> bool:
+    """Whether another running process has this pid (its temporary files are not stale)."""
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_stale(directory: Path) -> list[Path]:
+    """Remove what killed runs left beside and inside ``directory`` (staging folders, swapped-out old sets,
+    ``.*.tmp-<pid>`` files) whose process is gone; restore an old set if the swap was cut between renames."""
+    removed: list[Path] = []
+    parent = directory.parent
+    if not parent.is_dir():
+        return removed
+    for path in sorted(parent.glob(f".{directory.name}.*-*")):
+        kind, _, pid = path.name.rpartition("-")
+        if not pid.isdigit() or _in_use(int(pid)):
+            continue
+        if kind.endswith(".old") and not directory.exists():
+            os.rename(path, directory)  # the two-rename fallback was cut after its first rename
+            continue
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed.append(path)
+    for folder in (directory, parent):
+        if folder.is_dir():
+            for path in folder.glob(".*.tmp-*"):
+                pid = path.name.rpartition("-")[2]
+                if pid.isdigit() and not _in_use(int(pid)):
+                    path.unlink(missing_ok=True)
+                    removed.append(path)
+    return removed
+
+
+def publish_table_set(tables: dict[str, pd.DataFrame], directory: Path = TABLES_DIR, extra: dict | None = None) -> dict:
+    """Write every table into a staging folder, then swap it with ``directory`` in one rename: readers see the
+    old complete set or the new complete set, never a mix. ``_manifest.json`` (written last) lists each file
+    with its rows and sha256. Returns the manifest."""
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = directory.parent / f".{directory.name}.staging-{os.getpid()}"
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir()
+    try:
+        manifest = {"tables": {}, **(extra or {})}
+        for name, frame in tables.items():
+            path = staging / f"{name}.parquet"
+            frame.to_parquet(path, index=False)
+            with open(path, "rb") as f:
+                os.fsync(f.fileno())
+            manifest["tables"][name] = {"rows": len(frame), "bytes": path.stat().st_size, "sha256": _sha256(path)}
+        (staging / SET_MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        _fsync_dir(staging)
+        if not directory.exists():
+            os.rename(staging, directory)
+        elif not _exchange(staging, directory):
+            old = directory.parent / f".{directory.name}.old-{os.getpid()}"
+            os.rename(directory, old)
+            os.rename(staging, directory)
+            shutil.rmtree(old)
+        _fsync_dir(directory.parent)
+        return manifest
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def verify_table_set(directory: Path = TABLES_DIR) -> dict:
+    """The manifest of a published table set, after checking every listed file's size and sha256."""
+    manifest_path = directory / SET_MANIFEST
+    if not manifest_path.exists():
+        raise DataError(f"{directory}: no {SET_MANIFEST} (not a complete table set): run `dvc repro ingest`")
+    manifest = json.loads(manifest_path.read_text())
+    for name, entry in manifest["tables"].items():
+        path = directory / f"{name}.parquet"
+        if not path.exists() or path.stat().st_size != entry["bytes"] or _sha256(path) != entry["sha256"]:
+            raise DataError(f"{path}: does not match {manifest_path} (an incomplete or mixed table set)")
+    return manifest
 
 
 def read_table(name: str, directory: Path = TABLES_DIR) -> pd.DataFrame:

@@ -7,6 +7,7 @@ through ``parse_records``, which turns records into a roll-call frame and a memb
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from datetime import date
 from pathlib import Path
@@ -17,7 +18,7 @@ import pandas as pd
 
 from pipeline.config import DataConfig
 from pipeline.errors import DataError
-from pipeline.fetch import NotFound, download
+from pipeline.fetch import NotFound, fetch
 from pipeline.ids import congress_first_year
 from pipeline.rawio import iter_lines, read_bytes
 
@@ -46,14 +47,9 @@ def parse_records(records: Iterable[tuple[str, dict]]) -> tuple[pd.DataFrame, pd
     positions: list[str] = []
     parties: list[str | None] = []
     states: list[str | None] = []
+    seen: dict[str, str] = {}
     for where, record in records:
-        missing = [name for name in REQUIRED_FIELDS if name not in record]
-        if missing:
-            raise DataError(f"{where}: roll-call record lacks field(s) {', '.join(missing)}")
-        vote_id = record["vote_id"]
-        options = record["votes"]
-        if not isinstance(options, dict):
-            raise DataError(f"{where}: 'votes' of {vote_id} is not an object of options")
+        vote_id, options, numbers = _validate(where, record, seen)
         counts = {"yea": 0, "nay": 0, "present": 0, "not_voting": 0, "candidate": 0}
         for option, voters in options.items():
             position = OPTION_POSITIONS.get(option, "candidate")
@@ -62,13 +58,23 @@ def parse_records(records: Iterable[tuple[str, dict]]) -> tuple[pd.DataFrame, pd
             vote_ids.extend([vote_id] * n)
             positions.extend([position] * n)
             if all(isinstance(voter, dict) for voter in voters):
-                member_ids.extend([voter.get("id") for voter in voters])
+                ids = [voter.get("id") for voter in voters]
+                if not all(isinstance(member, str) and member for member in ids):
+                    raise DataError(f"{where}: roll call {vote_id}: a voter under {option!r} has no string 'id'")
+                member_ids.extend(ids)
                 parties.extend([voter.get("party") for voter in voters])
                 states.extend([voter.get("state") for voter in voters])
             else:  # the Vice President breaking a tie is published as the bare string "VP"
                 for voter in voters:
                     is_member = isinstance(voter, dict)
-                    member_ids.append(voter.get("id") if is_member else str(voter))
+                    if not is_member and voter != "VP":
+                        raise DataError(
+                            f"{where}: roll call {vote_id}: voter {str(voter)[:40]!r} under {option!r} "
+                            "is neither a member object nor 'VP'"
+                        )
+                    if is_member and not (isinstance(voter.get("id"), str) and voter["id"]):
+                        raise DataError(f"{where}: roll call {vote_id}: a voter under {option!r} has no string 'id'")
+                    member_ids.append(voter["id"] if is_member else "VP")
                     parties.append(voter.get("party") if is_member else None)
                     states.append(voter.get("state") if is_member else None)
         bill = record.get("bill") or {}
@@ -77,9 +83,7 @@ def parse_records(records: Iterable[tuple[str, dict]]) -> tuple[pd.DataFrame, pd
             {
                 "rollcall_id": vote_id,
                 "chamber": "house" if record["chamber"] == "h" else "senate",
-                "congress": int(record["congress"]),
-                "session": int(record["session"]),
-                "number": int(record["number"]),
+                **numbers,
                 "datetime": record["date"],
                 "question": record.get("question"),
                 "type": record.get("type"),
@@ -94,10 +98,8 @@ def parse_records(records: Iterable[tuple[str, dict]]) -> tuple[pd.DataFrame, pd
                 "amendment_number": amendment.get("number"),
                 "amendment_author": amendment.get("author"),
                 "amendment_purpose": amendment.get("purpose"),
-                "treaty": (record.get("treaty") or {}).get("title") if isinstance(record.get("treaty"), dict) else None,
-                "nomination": (record.get("nomination") or {}).get("title")
-                if isinstance(record.get("nomination"), dict)
-                else None,
+                "treaty": (record.get("treaty") or {}).get("title"),
+                "nomination": (record.get("nomination") or {}).get("title"),
                 "source_url": record.get("source_url"),
                 **{f"published_{key}": value for key, value in counts.items()},
             }
@@ -113,6 +115,52 @@ def parse_records(records: Iterable[tuple[str, dict]]) -> tuple[pd.DataFrame, pd
         }
     )
     return pd.DataFrame(rollcalls), member_votes
+
+
+VOTE_ID = re.compile(r"[hs][0-9]{1,4}-[0-9]{1,3}\.[0-9]{4}", re.ASCII)
+
+
+def _validate(where: str, record, seen: dict[str, str]) -> tuple[str, dict, dict]:
+    """Types and shapes of one record; a DataError names the file and line (or file), the roll call and the fault."""
+    if not isinstance(record, dict):
+        raise DataError(f"{where}: expected a roll-call object, found {type(record).__name__}")
+    missing = [name for name in REQUIRED_FIELDS if name not in record]
+    if missing:
+        raise DataError(f"{where}: roll-call record lacks field(s) {', '.join(missing)}")
+    vote_id = record["vote_id"]
+    if not isinstance(vote_id, str) or not VOTE_ID.fullmatch(vote_id):
+        raise DataError(f"{where}: vote_id {str(vote_id)[:40]!r} is not like h44-116.2019")
+    if vote_id in seen:
+        raise DataError(f"{where}: roll call {vote_id} appears again (first at {seen[vote_id]})")
+    seen[vote_id] = where
+    if record["chamber"] not in ("h", "s"):
+        raise DataError(f"{where}: roll call {vote_id}: chamber {str(record['chamber'])[:20]!r} is not 'h' or 's'")
+    numbers = {}
+    for name in ("congress", "session", "number"):
+        value = record[name]
+        if isinstance(value, bool) or not (
+            isinstance(value, int) or (isinstance(value, str) and value.isascii() and value.isdigit())
+        ):
+            raise DataError(f"{where}: roll call {vote_id}: {name} {str(value)[:40]!r} is not a whole number")
+        numbers[name] = int(value)
+    if not isinstance(record["date"], str):
+        raise DataError(f"{where}: roll call {vote_id}: date {record['date']!r} is not a text date")
+    try:
+        date.fromisoformat(record["date"][:10])
+    except ValueError as exc:
+        raise DataError(f"{where}: roll call {vote_id}: date {record['date'][:40]!r} is not YYYY-MM-DD...") from exc
+    options = record["votes"]
+    if not isinstance(options, dict):
+        raise DataError(f"{where}: roll call {vote_id}: 'votes' is not an object of options")
+    for option, voters in options.items():
+        if not isinstance(voters, list):
+            raise DataError(
+                f"{where}: roll call {vote_id}: voters under {option!r} are {type(voters).__name__}, not a list"
+            )
+    for name in ("bill", "amendment", "treaty", "nomination"):
+        if record.get(name) is not None and not isinstance(record[name], dict):
+            raise DataError(f"{where}: roll call {vote_id}: {name!r} is not an object")
+    return vote_id, options, numbers
 
 
 def _bundle_records(path: Path) -> Iterator[tuple[str, dict]]:
@@ -159,15 +207,14 @@ def download_tree(config: DataConfig, congress: int, max_gap: int = 3) -> Path:
             number, gap = 1, 0
             while gap < max_gap:
                 dest = root / str(congress) / "votes" / str(year) / f"{chamber}{number}" / "data.json"
-                if not dest.exists():
-                    url = config.urls["unitedstates_votes"].format(
-                        congress=congress, session=year, chamber=chamber, number=number
-                    )
-                    try:
-                        download(url, dest, config.timeout_s, config.retries)
-                        gap = 0
-                    except NotFound:
-                        gap += 1
+                url = config.urls["unitedstates_votes"].format(
+                    congress=congress, session=year, chamber=chamber, number=number
+                )
+                try:
+                    fetch(config, url, dest)
+                    gap = 0
+                except NotFound:
+                    gap += 1
                 number += 1
     if date.today() >= date(first + 2, 1, 4):
         complete.write_text(date.today().isoformat() + "\n")

@@ -41,19 +41,25 @@ ROLLCALL_COLUMNS = [
 VOTE_COLUMNS = ["congress", "chamber", "rollnumber", "icpsr", "cast_code"]
 PARTY_CODES = {100: "D", 200: "R", 328: "I"}
 KIND_COLUMNS = {"members": MEMBER_COLUMNS, "rollcalls": ROLLCALL_COLUMNS, "votes": VOTE_COLUMNS}
+KIND_NUMERIC = {
+    "members": ("congress", "icpsr", "district_code", "party_code", "nominate_dim1", "nominate_dim2"),
+    "rollcalls": ("congress", "rollnumber", "session", "clerk_rollnumber", "yea_count", "nay_count"),
+    "votes": ("congress", "rollnumber", "icpsr", "cast_code"),
+}
 
 
 def locate_file(config: DataConfig, kind: str, chamber: str, congress: int) -> Path:
     letter = chamber[0].upper()
     snapshot_name = f"{letter}{congress:03d}_{kind}.csv" + (".gz" if kind == "votes" else "")
     url = config.urls["voteview"].format(kind=kind, chamber=letter, congress=congress)
-    return locate(config, f"voteview/{snapshot_name}", url, f"voteview/{url.rsplit('/', 1)[-1]}")
+    download_name = f"voteview/{url.rsplit('/', 1)[-1]}"
+    return locate(config, f"voteview/{snapshot_name}", url, download_name, tuple(KIND_COLUMNS[kind]))
 
 
 def read(config: DataConfig, kind: str, chamber: str, congress: int) -> pd.DataFrame:
     """One Voteview file as published (columns checked), e.g. ``read(cfg, 'rollcalls', 'house', 116)``."""
     path = locate_file(config, kind, chamber, congress)
-    return read_csv_checked(path, KIND_COLUMNS[kind])
+    return read_csv_checked(path, KIND_COLUMNS[kind], KIND_NUMERIC[kind])
 
 
 def read_optional(config: DataConfig, kind: str, chamber: str, congress: int) -> pd.DataFrame | None:

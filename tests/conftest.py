@@ -4,16 +4,45 @@ from __future__ import annotations
 
 import functools
 import http.server
+import os
+import shutil
+import stat
 import threading
 from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
-from pipeline.config import TABLES_DIR, DataConfig
+from pipeline.config import TABLES_DIR, DataConfig, load_params
 
 TABLE_NAMES = ("members", "rollcalls", "votes", "bills", "cosponsorships", "terms", "presidents")
+FIXTURE_SNAPSHOT = Path(__file__).parent / "fixtures" / "snapshot"  # scripts/make_fixtures.py writes it
+
+
+def fixture_params(snapshot_dir: Path = FIXTURE_SNAPSHOT) -> dict:
+    """params.yaml with the data section fitted to the small excerpt (its fixture.yaml) at ``snapshot_dir``."""
+    params = load_params()
+    params["data"].update(yaml.safe_load((FIXTURE_SNAPSHOT / "fixture.yaml").read_text()))
+    params["data"]["snapshot_dir"] = str(snapshot_dir)
+    params["data"]["source"] = "snapshot"
+    return params
+
+
+@pytest.fixture
+def small_snapshot(tmp_path) -> Path:
+    """A writable copy of the small real excerpt, to damage (the committed one stays intact)."""
+    root = tmp_path / "snapshot"
+    shutil.copytree(FIXTURE_SNAPSHOT, root)
+    for path in root.rglob("*"):
+        os.chmod(path, path.stat().st_mode | stat.S_IWUSR)
+    return root
+
+
+@pytest.fixture
+def small_config(small_snapshot) -> DataConfig:
+    return DataConfig.from_params(fixture_params(small_snapshot))
 
 
 @pytest.fixture(scope="session")

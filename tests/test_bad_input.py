@@ -36,7 +36,8 @@ def snapshot_copy(tmp_path, config):
         shutil.copy(path, root / "congress-legislators" / path.name)
     for path in (config.snapshot_dir / "billstatus").glob("BILLSTATUS-116*.xml"):
         shutil.copy(path, root / "billstatus" / path.name)
-    return replace(config, snapshot_dir=root, first_congress=116, last_congress=116)
+    bills = ("116hjres41", "116hr676")
+    return replace(config, snapshot_dir=root, first_congress=116, last_congress=116, bills=bills)
 
 
 def test_the_copy_itself_builds(snapshot_copy):
@@ -135,7 +136,10 @@ def test_bad_params(tmp_path):
         DataConfig.from_params(params)
 
 
-@pytest.mark.parametrize("text", ["hr6508", "119xx12", "119hr", "", "H.R. 6508"])
+@pytest.mark.parametrize(
+    "text",
+    ["hr6508", "119xx12", "119hr", "", "H.R. 6508", "119hr6508\u00b2", "119hr" + "9" * 300, "\uff11\uff11\uff19hr1"],
+)
 def test_unknown_bill_id_forms(text):
     with pytest.raises(DataError, match="is not a bill id"):
         split_bill_id(text)

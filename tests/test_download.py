@@ -3,20 +3,28 @@ laid out as the public hosts lay them out."""
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import http.server
 import json
+import re
 import shutil
 import socket
+import subprocess
+import sys
+import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import FIXTURE_SNAPSHOT
 
+from pipeline.config import PROJECT_ROOT, DataConfig
 from pipeline.errors import DataError
-from pipeline.fetch import download
+from pipeline.fetch import NotFound, download, fetch
 from pipeline.ingest import build_tables
 
 CONGRESS = 116
@@ -84,9 +92,16 @@ def _download_config(config, base: str, tmp_path: Path):
     )
 
 
-def test_download_builds_the_same_tables_as_the_snapshot(mirror, http_root, config, tmp_path):
-    base = http_root(mirror)
-    downloaded, report = build_tables(_download_config(config, base, tmp_path), workers=1)
+def test_download_builds_the_same_tables_as_the_snapshot(mirror, config, tmp_path):
+    handler = functools.partial(_Quiet, directory=str(mirror))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_port}"
+    try:
+        downloaded, report = build_tables(_download_config(config, base, tmp_path), workers=1)
+    finally:
+        server.shutdown()
+        server.server_close()
     from_snapshot, _ = build_tables(replace(config, first_congress=CONGRESS, last_congress=CONGRESS), workers=1)
     for name in ("rollcalls", "votes", "members"):
         pd.testing.assert_frame_equal(
@@ -97,12 +112,17 @@ def test_download_builds_the_same_tables_as_the_snapshot(mirror, http_root, conf
     pd.testing.assert_frame_equal(downloaded["bills"], from_snapshot["bills"])
     assert report["unitedstates_tally_mismatches"] == 0
     manifest = json.loads((tmp_path / "raw" / "voteview" / "manifest.json").read_text())
-    entry = manifest["H116_members.csv"]
+    entry = manifest["files"]["H116_members.csv"]
     expected = hashlib.sha256((config.snapshot_dir / "voteview" / "H116_members.csv").read_bytes()).hexdigest()
     assert entry["sha256"] == expected and entry["url"].startswith(base)
-    # a second build reads the cached files: the server may be gone
-    again, _ = build_tables(_download_config(config, "http://127.0.0.1:9", tmp_path), workers=1)
+    # a second build reads the verified cached files and the remembered 404s (keyed by URL): the server is gone
+    again, _ = build_tables(_download_config(config, base, tmp_path), workers=1)
     assert len(again["votes"]) == len(downloaded["votes"])
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
 
 
 class _BreakingHandler(http.server.BaseHTTPRequestHandler):
@@ -142,14 +162,16 @@ def test_connection_breaking_off_mid_file_is_retried(http_root, tmp_path, config
     assert handler.requests == 3
     assert dest.read_bytes() == payload
     manifest = json.loads((dest.parent / "manifest.json").read_text())
-    assert manifest["S116_rollcalls.csv"]["sha256"] == hashlib.sha256(payload).hexdigest()
+    assert manifest["files"]["S116_rollcalls.csv"]["sha256"] == hashlib.sha256(payload).hexdigest()
 
 
 def test_connection_that_always_breaks_leaves_nothing(http_root, tmp_path, config):
     payload = (config.snapshot_dir / "voteview" / "S116_rollcalls.csv").read_bytes()
     base = http_root(tmp_path, _breaking(payload, breaks=99))
     dest = tmp_path / "out" / "S116_rollcalls.csv"
-    with pytest.raises(DataError, match=r"S116_rollcalls\.csv failed after 3 attempts: .*closed after"):
+    with pytest.raises(
+        DataError, match=r"S116_rollcalls\.csv failed after 3 attempts: Connection broken: IncompleteRead"
+    ):
         download(f"{base}/S116_rollcalls.csv", dest, timeout_s=5, retries=2, backoff_s=0.01)
     assert list((tmp_path / "out").iterdir()) == []
 
@@ -166,8 +188,213 @@ def test_unreachable_url(tmp_path):
 
 def test_missing_remote_file_is_a_clear_error(mirror, http_root, config, tmp_path):
     cfg = _download_config(config, http_root(mirror), tmp_path)
-    cfg = replace(cfg, bills=("119hr999999",))
+    cfg = replace(cfg, bills=("119hr99999",))
     from pipeline.billstatus import read_bills
 
-    with pytest.raises(DataError, match=r"BILLSTATUS-119hr999999\.xml: 404 not found"):
+    with pytest.raises(DataError, match=r"BILLSTATUS-119hr99999\.xml: 404 not found"):
         read_bills(cfg)
+
+
+# --- the downloader against a misbehaving server on 127.0.0.1 -----------------------------------------------
+
+FAULT_FILES = {  # real files of the small excerpt: a CSV and a gzipped JSON-lines bundle
+    "S119_members.csv": FIXTURE_SNAPSHOT / "voteview" / "S119_members.csv",
+    "votes-119.jsonl.gz": FIXTURE_SNAPSHOT / "unitedstates-votes" / "votes-119.jsonl.gz",
+}
+MAX_REQUESTS = 400  # the server refuses (and stops) beyond this: no test can hammer it forever
+LIFETIME_S = 120  # and it shuts itself down after this long whatever happens
+
+
+class _FaultHandler(http.server.BaseHTTPRequestHandler):
+    """``/{mode}/{k}/{name}``: the first ``k`` requests of that path misbehave as ``mode``, later ones get the file.
+    Modes: cl-cut (Content-Length, half the body), nocl-cut (no length, half the body, close), chunked-cut (a chunk,
+    then close without the last chunk), bad-status (a garbage status line), storm (500), slow (no headers for
+    longer than the client's timeout), html (a 200 "rate limited" page), missing (404), good."""
+
+    counts: dict[str, int] = {}
+    total = 0
+    slow_s = 1.0
+
+    def do_GET(self) -> None:  # noqa: N802 - the http.server API
+        cls = type(self)
+        cls.total += 1
+        cls.counts[self.path] = cls.counts.get(self.path, 0) + 1
+        if cls.total > MAX_REQUESTS:
+            self.send_error(503, "request budget spent")
+            threading.Thread(target=self.server.shutdown, daemon=True).start()
+            return
+        _, mode, k, name = self.path.split("/", 3)
+        name = re.sub(r"-copy[0-9]+", "", name.split("/")[-1])
+        payload = FAULT_FILES[name].read_bytes() if name in FAULT_FILES else b""
+        if mode == "missing":
+            self.send_error(404)
+            return
+        if mode == "good" or cls.counts[self.path] > int(k):
+            self._send(payload)
+            return
+        half = payload[: len(payload) // 2]
+        if mode == "cl-cut":
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(half)
+        elif mode == "nocl-cut":
+            self.send_response(200)
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(half)
+        elif mode == "chunked-cut":
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(half), half))
+        elif mode == "bad-status":
+            self.wfile.write(b"HTTP/1.1 two hundred OK\r\n\r\n")
+        elif mode == "storm":
+            self.send_error(500)
+            return
+        elif mode == "slow":
+            time.sleep(cls.slow_s)
+            self._send(payload)
+            return
+        elif mode == "html":
+            body = b"<!DOCTYPE html><html><body><h1>Rate limited</h1>Try again later.</body></html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        self.wfile.flush()
+        self.close_connection = True
+        self.connection.shutdown(socket.SHUT_RDWR)
+
+    def _send(self, payload: bytes) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def fault_server():
+    handler = type("Faults", (_FaultHandler,), {"counts": {}, "total": 0})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    server.handle_error = lambda request, address: None  # clients hanging up on a slow answer are expected
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    stopper = threading.Timer(LIFETIME_S, server.shutdown)
+    stopper.daemon = True
+    stopper.start()
+    yield f"http://127.0.0.1:{server.server_port}", handler
+    stopper.cancel()
+    server.shutdown()
+    server.server_close()
+
+
+def _manifest_files(folder: Path) -> dict:
+    path = folder / "manifest.json"
+    return json.loads(path.read_text())["files"] if path.exists() else {}
+
+
+FAULT_MODES = ["cl-cut", "nocl-cut", "chunked-cut", "bad-status", "storm", "slow", "html"]
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("name", sorted(FAULT_FILES))
+@pytest.mark.parametrize("mode", FAULT_MODES)
+def test_transient_faults_are_retried_and_only_the_good_file_recorded(fault_server, tmp_path, mode, name):
+    base, handler = fault_server
+    path = f"/{mode}/2/{name}"
+    dest = tmp_path / "raw" / name
+    download(base + path, dest, timeout_s=0.5, retries=3, backoff_s=0.01)
+    payload = FAULT_FILES[name].read_bytes()
+    assert dest.read_bytes() == payload
+    assert _manifest_files(dest.parent)[name]["sha256"] == hashlib.sha256(payload).hexdigest()
+    assert handler.counts[path] >= 3  # two bad answers, then the file
+
+
+FAILURES = {  # what the one-line error says when a fault never ends
+    "cl-cut": r"Connection broken: IncompleteRead",
+    "nocl-cut": r"(last line incomplete|corrupt or truncated gzip)",
+    "chunked-cut": r"(Response ended prematurely|Connection broken|InvalidChunkLength)",
+    "bad-status": r"(BadStatusLine|RemoteDisconnected|Connection aborted)",
+    "storm": r"HTTP 500",
+    "slow": r"(Read timed out|ReadTimeout)",
+    "html": r"served an HTML page",
+}
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("name", sorted(FAULT_FILES))
+@pytest.mark.parametrize("mode", FAULT_MODES)
+def test_lasting_faults_fail_naming_the_url_and_record_nothing(fault_server, tmp_path, mode, name):
+    base, handler = fault_server
+    path = f"/{mode}/99/{name}"
+    dest = tmp_path / "raw" / name
+    with pytest.raises(DataError) as caught:
+        download(base + path, dest, timeout_s=0.5, retries=2, backoff_s=0.01)
+    message = str(caught.value)
+    assert message.startswith(f"download of {base}{path} failed") and "\n" not in message
+    assert re.search(FAILURES[mode], message), message
+    assert not dest.exists() and not list(dest.parent.glob(".*.part-*"))
+    assert name not in _manifest_files(dest.parent)
+    assert handler.counts[path] <= 9  # bounded: at most (retries + 1) requests per attempt, 3 attempts
+
+
+@pytest.mark.unit
+def test_corrupted_cache_is_fetched_again(fault_server, tmp_path):
+    base, handler = fault_server
+    cfg = replace(DataConfig(), source="download", download_dir=tmp_path / "raw", retries=1, backoff_s=0.01)
+    url = f"{base}/good/0/S119_members.csv"
+    dest = tmp_path / "raw" / "S119_members.csv"
+    fetch(cfg, url, dest)
+    fetch(cfg, url, dest)  # intact: not asked again
+    assert handler.counts[url[len(base) :]] == 1
+    data = bytearray(dest.read_bytes())
+    data[100] ^= 0xFF
+    dest.write_bytes(bytes(data))  # same size, one byte flipped
+    fetch(cfg, url, dest)
+    assert handler.counts[url[len(base) :]] == 2
+    assert dest.read_bytes() == FAULT_FILES["S119_members.csv"].read_bytes()
+
+
+@pytest.mark.unit
+def test_404_is_remembered_by_url_until_it_expires(fault_server, tmp_path):
+    base, handler = fault_server
+    cfg = replace(DataConfig(), source="download", download_dir=tmp_path / "raw", retries=1, backoff_s=0.01)
+    url, dest = f"{base}/missing/0/H120_votes.csv", tmp_path / "raw" / "H120_votes.csv"
+    for _ in range(2):
+        with pytest.raises(NotFound, match=r"H120_votes\.csv: 404 not found"):
+            fetch(cfg, url, dest)
+    assert handler.counts["/missing/0/H120_votes.csv"] == 1
+    manifest = json.loads((tmp_path / "raw" / "manifest.json").read_text())
+    assert set(manifest["not_found"]) == {url} and manifest["files"] == {}
+    other = f"{base}/missing/0/other/H120_votes.csv"  # the same file name at another URL is asked
+    with pytest.raises(NotFound):
+        fetch(cfg, other, dest)
+    with pytest.raises(NotFound):
+        fetch(replace(cfg, not_found_expiry_days=0), url, dest)  # expired: asked again
+    assert handler.counts["/missing/0/H120_votes.csv"] == 2
+
+
+@pytest.mark.unit
+def test_two_processes_downloading_into_one_folder_keep_every_entry(fault_server, tmp_path):
+    base, _ = fault_server
+    folder = tmp_path / "raw"
+    names = [f"S119_members-copy{i}.csv" for i in range(30)]
+    script = (
+        "import sys; from pathlib import Path; from pipeline.fetch import download\n"
+        "base, folder, *names = sys.argv[1:]\n"
+        "for name in names: download(f'{base}/good/0/{name}', Path(folder) / name, 5, 1, 0.01)\n"
+    )
+    runs = [
+        subprocess.Popen([sys.executable, "-c", script, base, str(folder), *order], cwd=PROJECT_ROOT)
+        for order in (names, names[::-1])
+    ]
+    assert [run.wait(timeout=120) for run in runs] == [0, 0]
+    files = _manifest_files(folder)
+    expected = hashlib.sha256(FAULT_FILES["S119_members.csv"].read_bytes()).hexdigest()
+    assert sorted(files) == sorted(names)
+    assert {entry["sha256"] for entry in files.values()} == {expected}
+    assert all(hashlib.sha256((folder / n).read_bytes()).hexdigest() == expected for n in names)
