@@ -22,15 +22,22 @@ import xgboost as xgb
 
 from models.errors import ModelError
 from pipeline.ids import congress_first_year
+from pipeline.tables import write_atomic
 
 
 @dataclass
 class ContextModel:
     booster: xgb.Booster
     features: list[str]
+    commitment: CommitmentRates | None = None
 
     def predict_yea(self, frame: pd.DataFrame) -> np.ndarray:
-        return self.booster.predict(_matrix(frame, self.features))
+        """P(Yea): the booster's, and for members on record behind the measure the commitment table's rate."""
+        p_yea = self.booster.predict(_matrix(frame, self.features)).astype(float)
+        if self.commitment is None:
+            return p_yea
+        committed = self.commitment.lookup(frame)
+        return np.where(np.isnan(committed), p_yea, committed)
 
     def contributions(self, frame: pd.DataFrame) -> pd.DataFrame:
         """TreeSHAP contributions in log-odds of Yea per feature (the bias column left out)."""
@@ -38,7 +45,10 @@ class ContextModel:
         return pd.DataFrame(values[:, :-1], columns=self.features, index=frame.index)
 
     def save(self, path: Path) -> None:
-        """XGBoost's own JSON, with the feature list kept in the booster's attributes."""
+        """XGBoost's own JSON, with the feature list kept in the booster's attributes; the commitment table
+        beside it (``context_commitment.json``)."""
+        if self.commitment is not None:
+            self.commitment.save(path.with_name(COMMITMENT_FILE))
         self.booster.set_attr(features=json.dumps(self.features))
         tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")  # XGBoost picks JSON by the .json suffix
         try:
@@ -56,7 +66,9 @@ def load(path: Path) -> ContextModel:
     features = booster.attr("features")
     if features is None:
         raise ModelError(f"{path}: not a general model (no feature list)")
-    return ContextModel(booster, json.loads(features))
+    commitment_path = Path(path).with_name(COMMITMENT_FILE)
+    commitment = load_commitment(commitment_path) if commitment_path.exists() else None
+    return ContextModel(booster, json.loads(features), commitment)
 
 
 def _matrix(frame: pd.DataFrame, features: list[str]) -> xgb.DMatrix:
@@ -67,16 +79,18 @@ def _matrix(frame: pd.DataFrame, features: list[str]) -> xgb.DMatrix:
 
 
 def fit(rows: pd.DataFrame, features: list[str], params: dict) -> ContextModel:
-    """One general model on ``rows`` (at most ``max_rows`` of them, drawn reproducibly)."""
+    """One general model: the booster on at most ``max_rows`` of ``rows`` (drawn reproducibly), the commitment
+    table on all of them."""
     if rows.empty:
         raise ModelError("no general-model rows to fit on")
+    commitment = CommitmentRates.fit(rows, params["commitment_pseudo_votes"])
     if len(rows) > params["max_rows"]:
         rows = rows.sample(params["max_rows"], random_state=params["seed"])
     settings = dict(params["xgboost"])
     rounds = settings.pop("n_estimators")
     settings.update(objective="binary:logistic", tree_method="hist", seed=params["seed"], nthread=params["nthread"])
     matrix = xgb.DMatrix(rows[features].astype(np.float32), label=rows["voted_yea"], missing=np.nan)
-    return ContextModel(xgb.train(settings, matrix, num_boost_round=rounds), list(features))
+    return ContextModel(xgb.train(settings, matrix, num_boost_round=rounds), list(features), commitment)
 
 
 def congress_start(congress: int) -> pd.Timestamp:
@@ -102,3 +116,48 @@ def out_of_time_yea(frame: pd.DataFrame, models: dict) -> np.ndarray:
         if rows.any():
             result[rows] = model.predict_yea(frame[rows])
     return result
+
+
+COMMITMENT_KEYS = ["is_senate", "procedure", "is_sponsor", "same_party_as_sponsor"]
+COMMITMENT_FILE = "context_commitment.json"
+
+
+@dataclass
+class CommitmentRates:
+    """How often members on record behind a measure (its sponsor, or a cosponsor of its bill) voted Yea on it,
+    by chamber, procedure, role and whether they share the sponsor's party: plain rates over every such vote,
+    shrunk toward the rate of all committed votes of the chamber and procedure. A table, not trees: there are
+    only hundreds of such votes in some cells (a Republican cosponsor of a Democrat's bill in the Senate) and
+    a sampled booster underfits them."""
+
+    rates: pd.DataFrame  # COMMITMENT_KEYS + yea, votes, rate
+
+    @classmethod
+    def fit(cls, rows: pd.DataFrame, pseudo_votes: float) -> CommitmentRates:
+        committed = rows[(rows["is_sponsor"] == 1) | (rows["is_cosponsor"] == 1)]
+        cells = committed.groupby(COMMITMENT_KEYS, dropna=False)["voted_yea"].agg(["sum", "size"]).reset_index()
+        prior = committed.groupby(["is_senate", "procedure"])["voted_yea"].mean().rename("prior").reset_index()
+        cells = cells.merge(prior, on=["is_senate", "procedure"])
+        cells["rate"] = (cells["sum"] + pseudo_votes * cells["prior"]) / (cells["size"] + pseudo_votes)
+        return cls(cells.rename(columns={"sum": "yea", "size": "votes"})[COMMITMENT_KEYS + ["yea", "votes", "rate"]])
+
+    def lookup(self, frame: pd.DataFrame) -> np.ndarray:
+        """The rate of each committed row's cell (NaN for rows not committed or cells never seen)."""
+        if "procedure" not in frame.columns:  # numeric inputs (MLflow's signature): from the one-hot columns
+            one_hot = frame[[c for c in frame.columns if c.startswith("procedure_")]]
+            frame = frame.assign(procedure=one_hot.idxmax(axis=1).str.removeprefix("procedure_"))
+        keys = frame[COMMITMENT_KEYS].astype({"is_senate": int, "is_sponsor": int})
+        found = keys.merge(self.rates, on=COMMITMENT_KEYS, how="left")["rate"].to_numpy(dtype=float)
+        committed = ((frame["is_sponsor"] == 1) | (frame["is_cosponsor"] == 1)).to_numpy()
+        return np.where(committed, found, np.nan)
+
+    def save(self, path: Path) -> None:
+        records = self.rates.to_dict(orient="records")
+        write_atomic(path, lambda tmp: tmp.write_text(json.dumps(records, indent=1, default=float) + "\n"))
+
+
+def load_commitment(path: Path) -> CommitmentRates:
+    try:
+        return CommitmentRates(pd.DataFrame(json.loads(Path(path).read_text())))
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"commitment rates {path} cannot be read ({exc}): run `dvc repro` first") from exc

@@ -113,7 +113,7 @@ def log_model(model_dir: Path, input_example, signature, registered_name: str):
         python_model=str(MODEL_CODE),
         artifacts={
             name: str(model_dir / f"{name}.json")
-            for name in ("booster", "calibration", "context_booster")
+            for name in ("booster", "calibration", "context_booster", "context_commitment")
             if (model_dir / f"{name}.json").exists()
         },
         code_paths=[str(PROJECT_ROOT / "models"), str(PROJECT_ROOT / "pipeline")],
