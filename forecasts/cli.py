@@ -220,6 +220,7 @@ def print_forecast(count: dict, out: Path) -> None:
 
     ordered = voting.sort_values("probability", ascending=False)
     committed = (ordered["is_sponsor"] == 1) | (ordered["is_cosponsor"] == 1)
+    listing("Committed: sponsor and cosponsors on record (model's P beside)", ordered[committed])
     listing("Likely supporters, most likely first (top 10)", ordered[ordered["probability"] >= 0.5].head(10))
     listing("Likely opponents, least likely first (top 10)", ordered[ordered["probability"] < 0.5].iloc[::-1].head(10))
     swing = ordered[ordered["probability"].between(0.25, 0.75) & ~committed]

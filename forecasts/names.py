@@ -109,6 +109,11 @@ def resolve_member(text: str, directory: pd.DataFrame, what: str) -> str:
             return str(recent.index[0])
         choices = ", ".join(f"{i} ({member_label(i, directory)})" for i in (recent if len(recent) else found).index[:8])
         raise DataError(f"{what} {text!r} is ambiguous: {choices}; give the bioguide id")
-    close = difflib.get_close_matches(text, list(names) + list(directory.index), n=3, cutoff=0.6)
-    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    by_name = {}
+    for bioguide, name in names.dropna().items():
+        by_name.setdefault(name.lower(), bioguide)
+        by_name.setdefault(last_name(name).lower(), bioguide)
+    close = difflib.get_close_matches(needle, list(by_name), n=3, cutoff=0.75)
+    suggestions = list(dict.fromkeys(by_name[c] for c in close))
+    hint = f"; did you mean {', '.join(f'{i} ({member_label(i, directory)})' for i in suggestions)}?" if close else ""
     raise DataError(f"unknown member {what} {text!r}{hint}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
+import zlib
 
 import numpy as np
 import pandas as pd
@@ -183,12 +184,16 @@ def whip_counts(forecasts: pd.DataFrame, registry: pd.DataFrame, scale: float, m
     """Each bill's count over its chamber's voting members, sponsors and cosponsors counted as committed."""
     titles = registry.set_index("bill_id")
     counts = []
-    for number, (bill, group) in enumerate(forecasts.groupby("bill_id")):
+    for bill, group in forecasts.groupby("bill_id"):
         directory = names.member_directory(members, names.congress_of(bill))
         voting = group[group["voting"]]
         committed = (voting["is_sponsor"] == 1) | (voting["is_cosponsor"] == 1)
         entry = whip.whip_count(
-            voting["probability"].to_numpy(), group["chamber"].iloc[0], scale, committed.to_numpy(), seed=number
+            voting["probability"].to_numpy(),
+            group["chamber"].iloc[0],
+            scale,
+            committed.to_numpy(),
+            seed=zlib.crc32(bill.encode()),  # the same draws for a bill in the pipeline and the CLI
         )
         sponsor = titles.loc[bill, "sponsor_bioguide_id"]
         title = str(titles.loc[bill, "title"])
