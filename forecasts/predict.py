@@ -7,7 +7,9 @@ registry bills (the backtest's forecast before their vote beside the actual resu
 from __future__ import annotations
 
 import hashlib
+import json
 import tempfile
+import time
 import zlib
 
 import numpy as np
@@ -110,8 +112,10 @@ def sponsorship(features: pd.DataFrame) -> pd.DataFrame:
         sponsor = (features["bioguide_id"] == features["sponsor_bioguide_id"]).astype(int)
     if "is_cosponsor" in features:
         cosponsor = features["is_cosponsor"].fillna(0).astype(int)
-    else:
+    elif "backs_this_bill" in features:
         cosponsor = ((features["backs_this_bill"].fillna(0) == 1) & (sponsor == 0)).astype(int)
+    else:
+        cosponsor = pd.Series(0, index=features.index)
     return pd.DataFrame({"is_sponsor": sponsor, "is_cosponsor": cosponsor}, index=features.index)
 
 
@@ -119,22 +123,16 @@ def forecast(
     model: support_model.SupportModel, features: pd.DataFrame, named: dict[str, str] | None = None
 ) -> pd.DataFrame:
     """Per member and bill: P(support) = P(Yea on the bill), low-history flag, sponsorship and reasons."""
-    result = features[
-        [
-            "measure_id",
-            "bioguide_id",
-            "name",
-            "party",
-            "state",
-            "chamber",
-            "nominate_dim1",
-            "backs_this_bill",
-            "orientation",
-        ]
-    ].rename(columns={"measure_id": "bill_id"})
+    columns = ["measure_id", "bioguide_id", "name", "party", "state", "chamber", "nominate_dim1", "orientation"]
+    result = features[columns].rename(columns={"measure_id": "bill_id"})
     result["probability"] = model.predict_yea(features)
     result["low_history"] = features["new_member"].astype(bool)
     result = result.join(sponsorship(features))
+    result["backs_this_bill"] = (
+        features["backs_this_bill"].fillna(0).astype(int)
+        if "backs_this_bill" in features
+        else (result["is_sponsor"] | result["is_cosponsor"])
+    )
     result["voting"] = ~features["state"].isin(whip.NON_VOTING_STATES) | (features["chamber"] == "senate")
     chambers = named_sponsor_chambers(features, named or {})
     with_flags = features.assign(is_sponsor=result["is_sponsor"], is_cosponsor=result["is_cosponsor"])
@@ -257,7 +255,14 @@ def write_forecasts(forecasts: pd.DataFrame, counts: list[dict], directory) -> N
     write_json(counts, directory / "whip_counts.json")
 
 
+def log_benchmark(stage: str, seconds: float) -> None:
+    """Timings go to data/benchmark.log, not to metrics (which must not change when nothing changed)."""
+    with (MODELS_DIR.parent / "benchmark.log").open("a") as out:
+        out.write(json.dumps({"stage": stage, "at": time.strftime("%Y-%m-%dT%H:%M:%S"), "seconds": seconds}) + "\n")
+
+
 def main() -> None:
+    started = time.perf_counter()
     params = load_params()
     config = DataConfig.from_params(params)
     model, info = load_champion(params["model"])
@@ -286,6 +291,7 @@ def main() -> None:
         },
         METRICS_DIR / "whip.json",
     )
+    log_benchmark("predict", round(time.perf_counter() - started, 2))
     uri = f"{info['uri']} (version {info['version']}, fingerprint {info['fingerprint']})"
     print(
         f"predict: {len(forecasts)} member forecasts for {len(counts)} bills from {uri}; shock scale "

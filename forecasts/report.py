@@ -63,11 +63,13 @@ def verdict(count: dict) -> dict:
         f"90% interval {low}–{high}"
     )
     vacancies = count.get("vacancies", 0)
+    committed = count.get("committed", 0)
     members = count["members"]
     sitting = f"{members} sitting ({vacancies} vacant)" if vacancies else f"all {members} seats filled"
     detail = (
         f"{seats} seats, {sitting}: a majority of those voting needs {count['thresholds']['simple_majority']}. "
-        f"{count.get('committed', 0)} sponsors and cosponsors on record are counted as committed; "
+        f"{committed} {'sponsor or cosponsor' if committed == 1 else 'sponsors and cosponsors'} on record "
+        f"{'is' if committed == 1 else 'are'} counted as committed; "
         f"{count.get('swing', 0)} members are swing votes (25–75%)."
     )
     return {"words": words, "css": css, "text": text, "detail": detail}
@@ -262,9 +264,10 @@ def member_rows(members: pd.DataFrame) -> list[dict]:
 
 
 def threshold_rows(count: dict) -> list[dict]:
+    ordered = sorted(count["p_pass"].items(), key=lambda item: count["thresholds"][item[0]])
     return [
         {"name": THRESHOLD_NAMES.get(name, name), "votes": count["thresholds"][name], "chance": f"{p:.0%}"}
-        for name, p in count["p_pass"].items()
+        for name, p in ordered
     ]
 
 

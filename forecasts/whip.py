@@ -58,13 +58,6 @@ SEATS = {"house": 435, "senate": 100}
 NON_VOTING_STATES = frozenset({"DC", "PR", "GU", "AS", "MP", "VI"})
 
 
-def voting_mask(chamber: str, states: pd.Series) -> np.ndarray:
-    """True for members who vote on passage (every senator; representatives of the 50 states)."""
-    if chamber != "house":
-        return np.ones(len(states), dtype=bool)
-    return ~states.isin(NON_VOTING_STATES).to_numpy()
-
-
 def thresholds(chamber: str, members: int) -> dict[str, int]:
     """Votes needed with every sitting voting member voting (vacancies lower the bar): majority, two-thirds
     (suspension of the rules in the House, treaties and veto overrides), and cloture (three-fifths of the
