@@ -128,3 +128,19 @@ def test_every_page_is_written_with_its_csv():
         assert '<meta name="viewport"' in page and f'href="{count["bill_id"]}.csv"' in page
         table = pd.read_csv(REPORTS_DIR / "bills" / f"{count['bill_id']}.csv")
         assert len(table) == count["members"] + count["delegates"]
+
+
+@pytest.mark.parametrize("width", [1400, 400])
+def test_every_bill_page_lays_out_with_its_verdict(tmp_path, width):
+    counts = json.loads((REPORTS_DIR / "whip_counts.json").read_text())
+    raw = raw_feature_names()
+    for count in counts:
+        probe = render(REPORTS_DIR / "bills" / f"{count['bill_id']}.html", tmp_path / count["bill_id"], width)
+        seats = 435 if count["chamber"] == "house" else 100
+        assert re.search(rf"in the {count['chamber'].capitalize()}: \d+ of {seats} expected", probe["text"])
+        assert count["label"] in probe["text"]
+        assert len(probe["visible"]) == count["members"]  # voting members only
+        sponsor_rows = [row for row in probe["visible"] if row.endswith("sponsor") and not row.endswith("cosponsor")]
+        assert len(sponsor_rows) <= 1
+        assert not [name for name in raw if name in probe["text"]], count["bill_id"]
+        assert probe["scrollWidth"] <= probe["width"] and not probe["wide"], (count["bill_id"], probe["wide"])
