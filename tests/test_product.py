@@ -180,6 +180,16 @@ def test_thresholds():
     assert whip.thresholds("house", 435) == {"simple_majority": 218, "two_thirds": 290}
 
 
+def test_committed_members_back_the_bill_in_every_simulation():
+    p = np.full(10, 0.1)
+    committed = np.array([True] * 3 + [False] * 7)
+    count = whip.whip_count(p, "house", 1.5, committed, draws=4000)
+    assert count["committed"] == 3 and count["expected_supporters"] == pytest.approx(3.7)
+    assert count["expected_by_model"] == pytest.approx(1.0) and count["seats"] == 435 and count["vacancies"] == 425
+    assert sum(count["distribution"][:3]) == 0 and count["interval_90"][0] >= 3
+    assert count["thresholds"]["simple_majority"] == 6  # a majority of the 10 sitting
+
+
 def test_shock_scale_is_recovered_from_simulated_votes():
     rng = np.random.default_rng(3)
     rows = []
