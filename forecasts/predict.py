@@ -277,9 +277,8 @@ def main() -> None:
     write_forecasts(forecasts, counts, REPORTS_DIR)
     record = track_record(registry, read_table("rollcalls"), backtest, scale, config.as_of)
     write_json(record, REPORTS_DIR / "track_record.json")
-    # the model in use, named the same on every machine (MLflow's version numbers are not)
-    write_json({"fingerprint": info["fingerprint"], "run_name": info["run_name"]}, REPORTS_DIR / "model.json")
     coverage = whip.interval_coverage(backtest)
+    by_cut = coverage.pop("shock_scale_by_held_out_cut")
     # Only what a rerun of the same model reproduces exactly: no timings, no MLflow version or run id.
     write_json(
         {
@@ -290,6 +289,11 @@ def main() -> None:
             "rows": len(forecasts),
         },
         METRICS_DIR / "whip.json",
+    )
+    # the model in use, named the same on every machine (MLflow's version numbers are not)
+    write_json(
+        {"fingerprint": info["fingerprint"], "run_name": info["run_name"], "shock_scale_by_held_out_cut": by_cut},
+        REPORTS_DIR / "model.json",
     )
     log_benchmark("predict", round(time.perf_counter() - started, 2))
     uri = f"{info['uri']} (version {info['version']}, fingerprint {info['fingerprint']})"

@@ -183,16 +183,15 @@ def write_plot_data(predictions: pd.DataFrame, table: dict, model: support_model
     return paths
 
 
-def headline(table: dict, bars: dict, votes: int) -> dict:
-    """The few numbers `dvc metrics show` prints: each method's pooled log loss, and the model's pooled
-    calibration and ranking; the details stay in metrics/metrics.json and metrics/backtest_by_cut.json."""
+def headline(table: dict) -> dict:
+    """The few numbers `dvc metrics show` prints (a line that fits a terminal): each method's pooled log loss,
+    the model's within-party ranking and calibration; the details stay in metrics/metrics.json (with the bars
+    and the number of votes) and metrics/backtest_by_cut.json."""
     ours = table[MODEL]["pooled"]
     return rounded(
         {
-            "votes": votes,
             "log_loss": {m: table[m]["pooled"]["log_loss"] for m in table},
-            MODEL: {k: ours[k] for k in ("brier", "roc_auc", "within_party_auc_R", "ece") if k in ours},
-            "bars_met": bars["all_met"],
+            MODEL: {k: ours[k] for k in ("within_party_auc_R", "ece") if k in ours},
         }
     )
 
@@ -222,7 +221,7 @@ def main() -> None:
     summary = rounded(
         {"bars": bars, **{m: {k: table[m][k] for k in ("pooled", "house", "senate") if k in table[m]} for m in methods}}
     )
-    write_json(headline(table, bars, len(predictions)), METRICS_DIR / "headline.json")
+    write_json(headline(table), METRICS_DIR / "headline.json")
     write_json(summary, METRICS_DIR / "metrics.json")
     write_json(rounded(table), METRICS_DIR / "backtest_by_cut.json")
     log_benchmark("evaluate", seconds)
