@@ -12,8 +12,11 @@ comes from the MLflow registry, and the report is written like the pipeline's.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import difflib
 import json
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -26,13 +29,26 @@ from features.build import (
     president_party_by_congress,
 )
 from features.registry import build_registry, load_additions
-from forecasts import predict, report
-from pipeline.config import FEATURES_DIR, METRICS_DIR, REPORTS_DIR, DataConfig, load_params
+from forecasts import names, predict, report
+from pipeline.config import FEATURES_DIR, METRICS_DIR, PROJECT_ROOT, REPORTS_DIR, DataConfig, load_params
 from pipeline.errors import DataError
 from pipeline.ids import parse_date
 from pipeline.tables import cut_as_of, read_table
 
 TABLES = ("members", "rollcalls", "votes", "bills", "cosponsorships", "terms")
+CLI_DIR = REPORTS_DIR / "cli"
+PIPELINE_OUTPUTS = ("data", "metrics", "plots", "reports", "models", "mlruns", "notebooks", "docs")
+
+
+@contextlib.contextmanager
+def step(message: str):
+    """Progress on stderr: what is being done and, when it took over a second, how long it took."""
+    print(f"natocast: {message}...", file=sys.stderr, flush=True)
+    started = time.perf_counter()
+    yield
+    seconds = time.perf_counter() - started
+    if seconds >= 1:
+        print(f"natocast: {message}: {seconds:.1f} s", file=sys.stderr, flush=True)
 
 
 def check_as_of(as_of: pd.Timestamp, rollcalls: pd.DataFrame, data_end: pd.Timestamp) -> None:
@@ -42,43 +58,88 @@ def check_as_of(as_of: pd.Timestamp, rollcalls: pd.DataFrame, data_end: pd.Times
         raise DataError(f"--as-of {as_of:%Y-%m-%d} is outside the data ({first:%Y-%m-%d} to {data_end:%Y-%m-%d})")
 
 
+def check_out(out: Path) -> Path:
+    """Refuse a report folder inside the pipeline's outputs (or the project itself): writing there would
+    overwrite what `dvc repro` made. reports/cli/ is the command line's own."""
+    out = out.resolve()
+    cli_dir = CLI_DIR.resolve()
+    if out == cli_dir or cli_dir in out.parents:
+        return out
+    root = PROJECT_ROOT.resolve()
+    inside = [root / name for name in PIPELINE_OUTPUTS]
+    if out == root or any(out == d or d in out.parents for d in inside) or out in root.parents:
+        raise DataError(
+            f"--out {out} is inside the pipeline's outputs or the project; use a folder under {cli_dir} or elsewhere"
+        )
+    return out
+
+
+def unknown_bill(bill_id: str, as_of: pd.Timestamp, registry: pd.DataFrame, full: pd.DataFrame) -> DataError:
+    """The clearest error for a bill id the registry does not hold as of the date."""
+    later = full[full["bill_id"] == bill_id]
+    if not later.empty:
+        introduced = pd.Timestamp(later["introduced"].iloc[0])
+        return DataError(
+            f"{bill_id} ({names.bill_number(bill_id)}) was not introduced yet as of {as_of:%Y-%m-%d} "
+            f"(introduced {introduced:%Y-%m-%d}); unknown bill {bill_id!r} as of {as_of:%Y-%m-%d}"
+        )
+    close = difflib.get_close_matches(bill_id, list(full["bill_id"]), n=3, cutoff=0.6)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    return DataError(
+        f"unknown bill {bill_id!r} as of {as_of:%Y-%m-%d}{hint} Known bills: {', '.join(sorted(registry['bill_id']))}"
+        " (describe a new one with `natocast describe`)"
+    )
+
+
 def run_forecast(bill_id: str, as_of: pd.Timestamp | None, additions: list[dict], out: Path) -> dict:
-    """Forecast one bill as of a date; write the report into ``out``; return its whip count."""
+    """Forecast one bill as of a date; write the report into ``out``; return its whip count, the member
+    forecasts and the model that made them."""
     params = load_params()
     config = DataConfig.from_params(params)
     as_of = as_of or config.as_of
-    tables = {name: read_table(name) for name in TABLES}
+    with step("reading the tables"):
+        tables = {name: read_table(name) for name in TABLES}
     check_as_of(as_of, tables["rollcalls"], config.as_of)
     cut = cut_as_of(tables, as_of)
     user_bills = load_additions() + additions
+    full, _ = build_registry(tables["bills"], tables["cosponsorships"], tables["members"], user_bills)
     registry, cosponsorships = build_registry(
         cut["bills"], cut["cosponsorships"], tables["members"], user_bills, "the bill description"
     )
-    known = set(registry["bill_id"])
-    if bill_id not in known:
-        raise DataError(
-            f"unknown bill {bill_id!r} as of {as_of:%Y-%m-%d}: known bills are {', '.join(sorted(known))}"
-            " (describe a new one with `natocast describe`)"
-        )
+    if bill_id not in set(registry["bill_id"]):
+        raise unknown_bill(bill_id, as_of, registry, full)
     chosen = registry[registry["bill_id"] == bill_id]
     if int(chosen["stance"].iloc[0]) == 0:
         raise DataError(
-            f"{bill_id} takes no side toward the alliance ({chosen['stance_reason'].iloc[0]}): "
-            "give it a stance with `natocast describe --stance`"
+            f"{bill_id} takes no side toward the alliance ({chosen['stance_reason'].iloc[0]}): describe it under a "
+            "new id with `natocast describe --stance 1` (for the alliance) or `--stance -1` (against it)"
         )
     catalog = pd.read_parquet(FEATURES_DIR / "catalog.parquet")
     catalog = catalog[catalog["date"] <= as_of]
-    ctx = Context(cut, registry, cosponsorships, catalog, params["features"])
-    pairs = forecast_pairs(ctx, forecast_measures(chosen, as_of), cut["terms"])
-    features = build_features(ctx, pairs, president_party_by_congress(config))
-    model, uri = predict.load_champion(params["model"])
+    with step(f"computing every member's record as of {as_of:%Y-%m-%d}"):
+        ctx = Context(cut, registry, cosponsorships, catalog, params["features"])
+        pairs = forecast_pairs(ctx, forecast_measures(chosen, as_of), cut["terms"])
+        features = build_features(ctx, pairs, president_party_by_congress(config))
+    with step("loading the champion model from MLflow"):
+        model, info = predict.load_champion(params["model"])
     scale = json.loads((METRICS_DIR / "whip.json").read_text())["shock_scale"]  # fitted by the predict stage
-    forecasts, counts = predict.forecast_bills(model, features, cut["votes"], catalog, registry, scale)
-    out.mkdir(parents=True, exist_ok=True)
-    predict.write_forecasts(forecasts, counts, out)
-    meta = report.report_meta() | {"as_of": f"{as_of:%Y-%m-%d}", "model": uri}
-    report.write_report(forecasts, counts, meta, out)
-    return counts[0] | {"forecasts": forecasts}
+    with step("forecasting and simulating the count"):
+        forecasts, counts = predict.forecast_bills(
+            model,
+            features,
+            cut["votes"],
+            catalog,
+            registry,
+            scale,
+            tables["members"],
+            params["features"].get("named_sponsors", {}),
+        )
+    with step(f"writing the report to {out}"):
+        out.mkdir(parents=True, exist_ok=True)
+        predict.write_forecasts(forecasts, counts, out)
+        meta = report.report_meta(info) | {"as_of": f"{as_of:%Y-%m-%d}"}
+        report.write_report(forecasts, counts, meta, out)
+    return counts[0] | {"forecasts": forecasts, "model": info, "as_of": f"{as_of:%Y-%m-%d}"}
 
 
 def parser() -> argparse.ArgumentParser:
@@ -87,12 +148,12 @@ def parser() -> argparse.ArgumentParser:
     known = commands.add_parser("forecast", help="forecast a bill of the registry by id, e.g. 119hr6508")
     known.add_argument("bill_id")
     new = commands.add_parser("describe", help="forecast a bill that is not in the registry")
-    new.add_argument("--bill-id", required=True, help="e.g. 119hr9999")
+    new.add_argument("--bill-id", required=True, help="a new id, e.g. 119hr9999 (not a registry bill's)")
     new.add_argument("--chamber", required=True, choices=["house", "senate"])
     new.add_argument("--introduced", required=True, help="YYYY-MM-DD (may be after --as-of)")
-    new.add_argument("--stance", required=True, type=int, choices=[-1, 0, 1], help="+1 for the alliance, -1 against it")
-    new.add_argument("--sponsor", required=True, help="bioguide id")
-    new.add_argument("--cosponsors", default="", help="comma-separated bioguide ids")
+    new.add_argument("--stance", required=True, type=int, choices=[-1, 1], help="1: for the alliance; -1: against it")
+    new.add_argument("--sponsor", required=True, help="bioguide id or name, e.g. M001184 or Massie")
+    new.add_argument("--cosponsors", default="", help="comma-separated bioguide ids or names")
     new.add_argument("--kind", default=None, choices=["passage", "resolution", "amendment", "treaty"])
     new.add_argument("--title", default="")
     for command in (known, new):
@@ -101,43 +162,85 @@ def parser() -> argparse.ArgumentParser:
     return main
 
 
+def describe_entry(args: argparse.Namespace, bill: str) -> dict:
+    """The registry entry of a described bill, with sponsor and cosponsors resolved from ids or names."""
+    directory = names.member_directory(read_table("members"))
+    registry, _ = build_registry(
+        read_table("bills"), read_table("cosponsorships"), read_table("members"), load_additions()
+    )
+    if bill in set(registry["bill_id"]):
+        raise DataError(
+            f"{bill} is already a registry bill ({names.bill_number(bill)}): forecast it with `natocast forecast "
+            f"{bill}`, or describe a new bill under an id of its own"
+        )
+    entry = {
+        "bill_id": bill,
+        "chamber": args.chamber,
+        "introduced": args.introduced,
+        "stance": args.stance,
+        "stance_reason": "given on the command line",
+        "sponsor": names.resolve_member(args.sponsor, directory, "--sponsor"),
+        "cosponsors": [
+            names.resolve_member(c, directory, "--cosponsors") for c in args.cosponsors.split(",") if c.strip()
+        ],
+        "title": args.title,
+    }
+    if args.kind:
+        entry["kind"] = args.kind
+    return entry
+
+
+def print_forecast(count: dict, out: Path) -> None:
+    model = count["model"]
+    members = count["forecasts"]
+    voting = members[members["voting"]]
+    verdict = report.verdict(count)
+    print(f"{count['label']}")
+    stance = report.STANCES.get(count["stance"], ("no side",))[0]
+    print(f"  {count['chamber'].capitalize()} bill, {stance}; forecast as of {count['as_of']}")
+    print(
+        f'  model {model["uri"]}: MLflow version {model["version"]}, run "{model["run_name"]}", '
+        f"fingerprint {model['fingerprint']}"
+    )
+    print(f"  {verdict['text']}")
+    print(f"  {verdict['detail']}")
+    print(
+        f"  {count['bill_id']} ({count['chamber']}): {count['expected_supporters']:.1f} of {count['members']} voting "
+        f"members expected to back it, 90% interval {count['interval_90'][0]}-{count['interval_90'][1]}"
+    )
+    for name, p in count["p_pass"].items():
+        print(f"  P({name.replace('_', ' ')}: {count['thresholds'][name]} votes) = {p:.0%}")
+
+    def listing(title: str, rows: pd.DataFrame) -> None:
+        print(f"{title} ({len(rows)}):" if len(rows) else f"{title}: none")
+        for row in rows.itertuples():
+            role = " [sponsor]" if row.is_sponsor == 1 else " [cosponsor]" if row.is_cosponsor == 1 else ""
+            flag = " (little history)" if row.low_history else ""
+            print(f"  {row.probability:5.0%}  {row.name} ({row.party}-{row.state}){role}{flag}")
+
+    ordered = voting.sort_values("probability", ascending=False)
+    committed = (ordered["is_sponsor"] == 1) | (ordered["is_cosponsor"] == 1)
+    listing("Committed: sponsor and cosponsors on record (model's P beside)", ordered[committed])
+    listing("Likely supporters, most likely first (top 10)", ordered[ordered["probability"] >= 0.5].head(10))
+    listing("Likely opponents, least likely first (top 10)", ordered[ordered["probability"] < 0.5].iloc[::-1].head(10))
+    swing = ordered[ordered["probability"].between(0.25, 0.75) & ~committed]
+    listing("Swing members (25-75%)", swing)
+    print(f"report: {out / 'bills' / (count['bill_id'] + '.html')}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         as_of = parse_date(args.as_of, "--as-of") if args.as_of else None
-        additions = []
-        if args.command == "describe":
-            entry = {
-                "bill_id": args.bill_id,
-                "chamber": args.chamber,
-                "introduced": args.introduced,
-                "stance": args.stance,
-                "stance_reason": "given on the command line",
-                "sponsor": args.sponsor,
-                "cosponsors": [c.strip() for c in args.cosponsors.split(",") if c.strip()],
-                "title": args.title,
-            }
-            if args.kind:
-                entry["kind"] = args.kind
-            additions.append(entry)
         bill = args.bill_id.lower().replace(".", "").replace(" ", "")
+        additions = [describe_entry(args, bill)] if args.command == "describe" else []
         label = f"{bill}-{as_of:%Y-%m-%d}" if as_of else bill
-        out = Path(args.out) if args.out else REPORTS_DIR / "cli" / label
+        out = check_out(Path(args.out)) if args.out else CLI_DIR / label
         count = run_forecast(bill, as_of, additions, out)
     except DataError as exc:
         print(f"natocast: error: {exc}", file=sys.stderr)
         return 2
-    print(
-        f"{count['bill_id']} ({count['chamber']}): {count['expected_supporters']:.1f} of {count['members']} "
-        f"expected to back it, 90% interval {count['interval_90'][0]}-{count['interval_90'][1]}"
-    )
-    for name, p in count["p_pass"].items():
-        print(f"  P({name.replace('_', ' ')}: {count['thresholds'][name]} votes) = {p:.0%}")
-    top = count["forecasts"].sort_values("probability", ascending=False).head(10)
-    for row in top.itertuples():
-        flag = " (little history)" if row.low_history else ""
-        print(f"  {row.probability:5.0%}  {row.name} ({row.party}-{row.state}){flag}")
-    print(f"report: {out / 'bills' / (count['bill_id'] + '.html')}")
+    print_forecast(count, out)
     return 0
 
 

@@ -1,16 +1,21 @@
 """DVC stage `predict`: every registry bill x every member sitting in its chamber on ``as_of``: P(support),
-a low-history flag, the reasons, and each bill's whip count, from the champion model in the MLflow registry.
+a low-history flag, the reasons, sponsors and cosponsors on record, and each bill's whip count over the
+chamber's voting members, from the champion model in the MLflow registry; and the track record of past
+registry bills (the backtest's forecast before their vote beside the actual result).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import tempfile
 import time
+import zlib
 
 import numpy as np
 import pandas as pd
 
-from forecasts import whip
+from forecasts import names, whip
 from forecasts.reasons import SPONSOR_NAMES, top_reasons
 from models import support_model, tracking
 from pipeline.config import FEATURES_DIR, METRICS_DIR, MODELS_DIR, REPORTS_DIR, DataConfig, load_params
@@ -31,15 +36,30 @@ FORECAST_COLUMNS = [
     "agreement_with_named_sponsors",
     "nominate_dim1",
     "backs_this_bill",
+    "is_sponsor",
+    "is_cosponsor",
+    "voting",
 ]
 
 
-def load_champion(model_params: dict) -> tuple[support_model.SupportModel, str]:
-    """The champion's model files from the registry (read as JSON, not unpickled)."""
+def fingerprint(folder) -> str:
+    """A short content hash of the model files: the same model has the same fingerprint on every machine
+    (MLflow's version numbers depend on how many runs a tracking store has seen)."""
+    digest = hashlib.sha256()
+    for name in ("booster.json", "calibration.json"):
+        digest.update((folder / name).read_bytes())
+    return digest.hexdigest()[:10]
+
+
+def load_champion(model_params: dict) -> tuple[support_model.SupportModel, dict]:
+    """The champion's model files from the registry (read as JSON, not unpickled) and who it is: MLflow
+    version, run, run name and content fingerprint."""
     tracking.use_experiment(model_params["experiment"])
     with tempfile.TemporaryDirectory() as tmp:
         folder = tracking.download_champion(model_params["name"], tmp)
-        return support_model.load(folder), tracking.champion_uri(model_params["name"])
+        model = support_model.load(folder)
+        info = tracking.champion_info(model_params["name"]) | {"fingerprint": fingerprint(folder)}
+    return model, info
 
 
 def last_alliance_votes(features: pd.DataFrame, votes: pd.DataFrame, catalog: pd.DataFrame) -> pd.Series:
@@ -67,37 +87,76 @@ def _label(description: str) -> str:
     return label if len(label) <= 110 else label[:107] + "..."
 
 
-def forecast(model: support_model.SupportModel, features: pd.DataFrame) -> pd.DataFrame:
-    """Per member and bill: P(support) = P(Yea on the bill), low-history flag and reasons."""
-    features = features.assign(context_logit=model.context_logit(features))
-    result = features[
-        [
-            "measure_id",
-            "bioguide_id",
-            "name",
-            "party",
-            "state",
-            "chamber",
-            "nominate_dim1",
-            "backs_this_bill",
-            "orientation",
-        ]
-    ].rename(columns={"measure_id": "bill_id"})
+def named_sponsor_chambers(features: pd.DataFrame, named: dict[str, str]) -> dict[str, str]:
+    """The chamber each named member of the fight ('massie': 'M001184') sits in, as found in the features."""
+    seats = features.drop_duplicates("bioguide_id").set_index("bioguide_id")["chamber"]
+    return {key: seats[bioguide] for key, bioguide in named.items() if bioguide in seats.index}
+
+
+def named_sponsor_sides(features: pd.DataFrame, named: dict[str, str]) -> dict[str, int]:
+    """The side each named member takes on the record (+1: the alliance side on most catalogued votes)."""
+    share = features.drop_duplicates("bioguide_id").set_index("bioguide_id")["catalog_share"]
+    return {
+        key: 1 if share[bioguide] >= 0.5 else -1
+        for key, bioguide in named.items()
+        if bioguide in share.index and pd.notna(share[bioguide])
+    }
+
+
+def sponsorship(features: pd.DataFrame) -> pd.DataFrame:
+    """is_sponsor / is_cosponsor (0/1) on record: the feature table's own columns when it has them, else the
+    registry's sponsor and ``backs_this_bill`` (which counts sponsors and cosponsors alike)."""
+    if "is_sponsor" in features:
+        sponsor = features["is_sponsor"].fillna(0).astype(int)
+    else:
+        sponsor = (features["bioguide_id"] == features["sponsor_bioguide_id"]).astype(int)
+    if "is_cosponsor" in features:
+        cosponsor = features["is_cosponsor"].fillna(0).astype(int)
+    elif "backs_this_bill" in features:
+        cosponsor = ((features["backs_this_bill"].fillna(0) == 1) & (sponsor == 0)).astype(int)
+    else:
+        cosponsor = pd.Series(0, index=features.index)
+    return pd.DataFrame({"is_sponsor": sponsor, "is_cosponsor": cosponsor}, index=features.index)
+
+
+def forecast(
+    model: support_model.SupportModel, features: pd.DataFrame, named: dict[str, str] | None = None
+) -> pd.DataFrame:
+    """Per member and bill: P(support) = P(Yea on the bill), low-history flag, sponsorship and reasons."""
+    features = features.assign(context_logit=model.context_logit(features))  # the general model's, for reasons
+    columns = ["measure_id", "bioguide_id", "name", "party", "state", "chamber", "nominate_dim1", "orientation"]
+    result = features[columns].rename(columns={"measure_id": "bill_id"})
     result["probability"] = model.predict_yea(features)
     result["low_history"] = features["new_member"].astype(bool)
-    reasons = top_reasons(model.contributions(features), features, features["orientation"])
-    result["agreement_with_named_sponsors"] = agreement_text(features)
+    result = result.join(sponsorship(features))
+    result["backs_this_bill"] = (
+        features["backs_this_bill"].fillna(0).astype(int)
+        if "backs_this_bill" in features
+        else (result["is_sponsor"] | result["is_cosponsor"])
+    )
+    result["voting"] = ~features["state"].isin(whip.NON_VOTING_STATES) | (features["chamber"] == "senate")
+    chambers = named_sponsor_chambers(features, named or {})
+    with_flags = features.assign(is_sponsor=result["is_sponsor"], is_cosponsor=result["is_cosponsor"])
+    sides = named_sponsor_sides(features, named or {}) if "catalog_share" in features else {}
+    reasons = top_reasons(model.contributions(features), with_flags, features["orientation"], chambers, sides)
+    result["agreement_with_named_sponsors"] = agreement_text(features, chambers)
     return result.join(reasons)
 
 
-def agreement_text(features: pd.DataFrame) -> pd.Series:
-    """'agrees with Massie on 49%, Luna on 52%': the named sponsors each member shares enough votes with."""
-    columns = [c for c in features.columns if c.startswith("agree_") and c != "agree_sponsor"]
-    names = {c: SPONSOR_NAMES.get(c.removeprefix("agree_"), c) for c in columns}
+def agreement_text(features: pd.DataFrame, chambers: dict[str, str]) -> pd.Series:
+    """'Massie 49%, Luna 52%': how often each member votes with the named members of the fight who sit in
+    their own chamber (agreement across chambers is not measured on shared roll calls)."""
+    columns = [
+        c
+        for c in features.columns
+        if c.startswith("agree_") and c.removeprefix("agree_") in SPONSOR_NAMES and c.removeprefix("agree_") in chambers
+    ]
+    label = {c: SPONSOR_NAMES[c.removeprefix("agree_")] for c in columns}
+    seat = {c: chambers[c.removeprefix("agree_")] for c in columns}
     return pd.Series(
         [
-            ", ".join(f"{names[c]} {row[c]:.0%}" for c in columns if pd.notna(row[c]))
-            for _, row in features[columns].iterrows()
+            ", ".join(f"{label[c]} {row[c]:.0%}" for c in columns if seat[c] == row["chamber"] and pd.notna(row[c]))
+            for _, row in features[columns + ["chamber"]].iterrows()
         ],
         index=features.index,
     )
@@ -110,63 +169,135 @@ def forecast_bills(
     catalog: pd.DataFrame,
     registry: pd.DataFrame,
     scale: float,
+    members: pd.DataFrame,
+    named: dict[str, str] | None = None,
 ) -> tuple[pd.DataFrame, list[dict]]:
     """Member forecasts (with reasons and last alliance vote) and the whip count of every bill in ``features``:
     what the predict stage and the command line both produce."""
-    forecasts = forecast(model, features)
+    forecasts = forecast(model, features, named)
     forecasts["last_alliance_vote"] = forecasts["bioguide_id"].map(last_alliance_votes(features, votes, catalog))
-    return forecasts, whip_counts(forecasts, registry, scale)
+    return forecasts, whip_counts(forecasts, registry, scale, members)
 
 
-def whip_counts(forecasts: pd.DataFrame, registry: pd.DataFrame, scale: float) -> list[dict]:
+def whip_counts(forecasts: pd.DataFrame, registry: pd.DataFrame, scale: float, members: pd.DataFrame) -> list[dict]:
+    """Each bill's count over its chamber's voting members, sponsors and cosponsors counted as committed."""
     titles = registry.set_index("bill_id")
     counts = []
-    for number, (bill, group) in enumerate(forecasts.groupby("bill_id")):
-        entry = whip.whip_count(group["probability"].to_numpy(), group["chamber"].iloc[0], scale, seed=number)
+    for bill, group in forecasts.groupby("bill_id"):
+        directory = names.member_directory(members, names.congress_of(bill))
+        voting = group[group["voting"]]
+        committed = (voting["is_sponsor"] == 1) | (voting["is_cosponsor"] == 1)
+        entry = whip.whip_count(
+            voting["probability"].to_numpy(),
+            group["chamber"].iloc[0],
+            scale,
+            committed.to_numpy(),
+            seed=zlib.crc32(bill.encode()),  # the same draws for a bill in the pipeline and the CLI
+        )
+        sponsor = titles.loc[bill, "sponsor_bioguide_id"]
+        title = str(titles.loc[bill, "title"])
         counts.append(
             {
                 "bill_id": bill,
-                "title": titles.loc[bill, "title"],
+                "number": names.bill_number(bill),
+                "congress": names.congress_of(bill),
+                "title": title,
+                "label": names.bill_label(bill, title, sponsor, directory),
                 "stance": int(titles.loc[bill, "stance"]),
                 "chamber": group["chamber"].iloc[0],
-                "sponsor": titles.loc[bill, "sponsor_bioguide_id"],
+                "sponsor": sponsor,
+                "sponsor_name": names.member_label(sponsor, directory) if isinstance(sponsor, str) else "",
+                "delegates": int((~group["voting"]).sum()),
                 **entry,
             }
         )
     return counts
 
 
+def track_record(
+    registry: pd.DataFrame, rollcalls: pd.DataFrame, backtest: pd.DataFrame, scale: float, as_of: pd.Timestamp
+) -> list[dict]:
+    """Registry bills that came to a recorded vote before ``as_of``: the actual result beside the backtest's
+    out-of-sample forecast of that roll call (a model fitted on earlier years, features as of the day before
+    the vote), over the members who voted Yea or Nay."""
+    voted = rollcalls[rollcalls["bill_id"].isin(registry["bill_id"]) & (rollcalls["date"] < as_of)]
+    record = []
+    for number, (bill, group) in enumerate(voted.sort_values("date").groupby("bill_id")):
+        last = group.iloc[-1]  # the final recorded vote on the bill
+        entry = {
+            "bill_id": bill,
+            "rollcall_id": last["rollcall_id"],
+            "date": f"{last['date']:%Y-%m-%d}",
+            "question": names.short_title(str(last["question"]), 90),
+            "result": str(last["result"]),
+            "yea": int(last["yea_count"]),
+            "nay": int(last["nay_count"]),
+            "forecast": None,
+        }
+        scored = backtest[backtest["measure_id"] == last["rollcall_id"]]
+        if not scored.empty:
+            p = scored["p_xgboost"].to_numpy()
+            low, high = np.percentile(whip.simulate_supporters(p, scale, 20000, seed=number), [5, 95])
+            entry["forecast"] = {
+                "expected_yea": round(float(p.sum()), 1),
+                "interval_90": [int(low), int(high)],
+                "voters": int(len(p)),
+                "actual_yea_of_voters": int(scored["voted_yea"].sum()),
+                "model_fitted_before": f"{int(scored['cut'].iloc[0])}-01-01",
+            }
+        record.append(entry)
+    return record
+
+
 def write_forecasts(forecasts: pd.DataFrame, counts: list[dict], directory) -> None:
+    forecasts = forecasts.assign(probability=forecasts["probability"].round(6))
     write_parquet(forecasts[FORECAST_COLUMNS], directory / "forecasts.parquet")
     write_atomic(directory / "forecasts.csv", lambda tmp: forecasts[FORECAST_COLUMNS].to_csv(tmp, index=False))
     write_json(counts, directory / "whip_counts.json")
+
+
+def log_benchmark(stage: str, seconds: float) -> None:
+    """Timings go to data/benchmark.log, not to metrics (which must not change when nothing changed)."""
+    with (MODELS_DIR.parent / "benchmark.log").open("a") as out:
+        out.write(json.dumps({"stage": stage, "at": time.strftime("%Y-%m-%dT%H:%M:%S"), "seconds": seconds}) + "\n")
 
 
 def main() -> None:
     started = time.perf_counter()
     params = load_params()
     config = DataConfig.from_params(params)
-    model, uri = load_champion(params["model"])
+    model, info = load_champion(params["model"])
     features = pd.read_parquet(FEATURES_DIR / "forecast.parquet")
     registry = pd.read_parquet(FEATURES_DIR / "registry.parquet")
     catalog = pd.read_parquet(FEATURES_DIR / "catalog.parquet")
     backtest = pd.read_parquet(MODELS_DIR / "backtest.parquet")
     scale = whip.fit_shock_scale(backtest)
-    forecasts, counts = forecast_bills(model, features, read_table("votes"), catalog, registry, scale)
+    members = read_table("members")
+    named = params["features"].get("named_sponsors", {})
+    forecasts, counts = forecast_bills(model, features, read_table("votes"), catalog, registry, scale, members, named)
     write_forecasts(forecasts, counts, REPORTS_DIR)
+    record = track_record(registry, read_table("rollcalls"), backtest, scale, config.as_of)
+    write_json(record, REPORTS_DIR / "track_record.json")
     coverage = whip.interval_coverage(backtest)
+    by_cut = coverage.pop("shock_scale_by_held_out_cut")
+    # Only what a rerun of the same model reproduces exactly: no timings, no MLflow version or run id.
     write_json(
         {
             "as_of": str(config.as_of.date()),
-            "model": uri,
-            "shock_scale": scale,
+            "shock_scale": round(scale, 4),
             **coverage,
             "bills": len(counts),
             "rows": len(forecasts),
-            "seconds": round(time.perf_counter() - started, 2),
         },
         METRICS_DIR / "whip.json",
     )
+    # the model in use, named the same on every machine (MLflow's version numbers are not)
+    write_json(
+        {"fingerprint": info["fingerprint"], "run_name": info["run_name"], "shock_scale_by_held_out_cut": by_cut},
+        REPORTS_DIR / "model.json",
+    )
+    log_benchmark("predict", round(time.perf_counter() - started, 2))
+    uri = f"{info['uri']} (version {info['version']}, fingerprint {info['fingerprint']})"
     print(
         f"predict: {len(forecasts)} member forecasts for {len(counts)} bills from {uri}; shock scale "
         f"{scale:.2f}, 90% interval coverage {coverage['coverage_90_shared_shock']:.0%} "
@@ -175,7 +306,7 @@ def main() -> None:
     for count in counts:
         if count["bill_id"] in {"119hr6508", "119s2174", "119s3262", "119s2914", "119hr5793"}:
             print(
-                f"  {count['bill_id']}: {count['expected_supporters']:.1f} of {count['members']} expected "
+                f"  {count['label']}: {count['expected_supporters']:.1f} of {count['members']} expected "
                 f"(90%: {count['interval_90']}), P(majority) {count['p_pass']['simple_majority']:.2f}"
             )
 

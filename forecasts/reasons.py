@@ -1,7 +1,11 @@
-"""Reasons in plain words: the features that push a member most toward and away from backing a bill.
+"""Reasons in plain words: what pushes a member most toward and away from backing a bill.
 
 XGBoost's TreeSHAP contributions are in log-odds of the alliance side; for a bill against the alliance
-(stance -1) backing it means the opposite side, so the sign flips.
+(stance -1) backing it means the opposite side, so the sign flips. Contributions are summed over families of
+features (the member's record on NATO votes, party, ideology, ...) and each family is named from a small
+vocabulary, so a reader never sees a feature's name; a feature the vocabulary does not know falls into
+"other parts of the voting record". A family's detail (a share, a side) is shown only when it points the same
+way as the family's push, so a reason never contradicts itself.
 """
 
 from __future__ import annotations
@@ -18,61 +22,159 @@ SPONSOR_NAMES = {
     "bennet": "Bennet",
     "ernst": "Ernst",
 }
+OTHER = "other parts of the voting record"
+# (prefix or exact name, family): first match wins, so exact names come before prefixes.
+FAMILIES: list[tuple[str, str]] = [
+    ("alliance_", "record on NATO votes"),
+    ("domain_share", "record on NATO votes"),
+    ("tied_", "record on Ukraine/Russia votes"),
+    ("shrunk_domain_share", "record on votes like this one"),
+    ("shrunk_catalog_share", "record on NATO and Ukraine/Russia votes"),
+    ("catalog_share", "record on NATO and Ukraine/Russia votes"),
+    ("history_says_yea", "record on NATO and Ukraine/Russia votes"),
+    ("context_", "party's recent stance on such votes"),
+    ("party_domain", "party's recent stance on such votes"),
+    ("party_similar", "party's recent stance on such votes"),
+    ("party_recent", "party's recent stance on such votes"),
+    ("party_catalog_share", "party's record on such votes"),
+    ("is_republican", "party"),
+    ("party_loyalty", "party loyalty"),
+    ("member_in_president_party", "party"),
+    ("president_party", "party"),
+    ("same_party_as_sponsor", "party of the sponsor"),
+    ("sponsor_is_republican", "party of the sponsor"),
+    ("cosponsors_", "who else cosponsors"),
+    ("n_cosponsors", "who else cosponsors"),
+    ("nominate_distance_sponsor", "agreement with the sponsor"),
+    ("agree_sponsor", "agreement with the sponsor"),
+    ("sponsor_dim1", "ideology"),
+    ("nominate_", "ideology"),
+    ("distance_", "ideology"),
+    ("is_sponsor", "sponsorship"),
+    ("is_cosponsor", "sponsorship"),
+    ("backs_this_bill", "sponsorship"),
+    ("backed_", "bills cosponsored before"),
+    ("kind_", "the kind of vote"),
+    ("domain_alliance", "the kind of vote"),
+    ("is_senate", "the kind of vote"),
+    ("new_member", "length of voting record"),
+    ("years_served", "length of voting record"),
+]
 
 
-def describe(feature: str, value: float, row: pd.Series) -> str:
-    """One feature's value in words."""
-    missing = value is None or (isinstance(value, float) and math.isnan(value))
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def family(feature: str, chamber: str, sponsor_chambers: dict[str, str]) -> str:
+    """The plain-word family of a feature. Agreement with a named member of the fight (``agree_massie``)
+    names them only when they sit in the member's chamber; otherwise it counts as ideology."""
     if feature.startswith("agree_") and feature != "agree_sponsor":
-        who = SPONSOR_NAMES.get(feature.removeprefix("agree_"), feature)
-        return f"no shared votes with {who} to compare" if missing else f"agrees with {who} on {value:.0%} of votes"
-    if feature.startswith("distance_"):
-        who = SPONSOR_NAMES.get(feature.removeprefix("distance_"), feature)
-        return (
-            f"no ideology score to compare with {who}" if missing else (f"DW-NOMINATE distance {value:.2f} from {who}")
-        )
-    if missing:
-        return {
-            "alliance_share": "no votes on NATO itself yet",
-            "tied_share": "no votes on Ukraine/Russia yet",
-            "nominate_dim1": "no ideology score yet (new member)",
-        }.get(feature, f"{feature} unknown")
-    words = {
-        "agree_sponsor": f"agrees with the bill's sponsor on {value:.0%} of votes",
-        "alliance_share": f"took the alliance side on {value:.0%} of votes on NATO itself",
-        "alliance_recent_share": f"recently took the alliance side on {value:.0%} of NATO votes",
-        "tied_share": f"took the alliance side on {value:.0%} of Ukraine/Russia votes",
-        "tied_recent_share": f"recently took the alliance side on {value:.0%} of Ukraine/Russia votes",
-        "shrunk_catalog_share": f"record (shrunk to party) says alliance side {value:.0%} of the time",
-        "party_catalog_share": f"their party took the alliance side on {value:.0%} of such votes",
-        "party_loyalty": f"votes with their party {value:.0%} of the time",
-        "nominate_dim1": f"DW-NOMINATE ideology {value:+.2f} (left -1 ... right +1)",
-        "nominate_dim2": f"DW-NOMINATE second dimension {value:+.2f}",
-        "is_republican": "a Republican" if value else "not a Republican",
-        "is_senate": "in the Senate" if value else "in the House",
-        "new_member": "little voting history" if value else "a long voting record",
-        "backs_this_bill": "sponsors or cosponsors this bill" if value else "has not cosponsored this bill",
-        "same_party_as_sponsor": "same party as the sponsor" if value else "other party than the sponsor",
-        "sponsor_is_republican": "the sponsor is a Republican" if value else "the sponsor is not a Republican",
-        "domain_alliance": "the bill is about the alliance itself" if value else "the bill is a tied security measure",
-    }
-    if feature.startswith("kind_"):
-        kind = feature.removeprefix("kind_")
-        article = "an" if kind[0] in "aeiou" else "a"
-        return f"the measure is {article} {kind}" if value else f"the measure is not {article} {kind}"
-    return words.get(feature, f"{feature} = {value:.3g}")
+        key = feature.removeprefix("agree_")
+        if key in SPONSOR_NAMES and sponsor_chambers.get(key) == chamber:
+            return f"agreement with {SPONSOR_NAMES[key]}"
+        return "ideology"
+    for prefix, name in FAMILIES:
+        if feature == prefix or feature.startswith(prefix):
+            return name
+    return OTHER
+
+
+def _share_detail(row: pd.Series, column: str, what: str) -> tuple[str, float] | None:
+    value = row.get(column)
+    if _missing(value):
+        return None
+    return f"alliance side on {value:.0%} of {what}", value - 0.5
+
+
+def detail(name: str, row: pd.Series, stance: int, sides: dict[str, int] | None = None) -> tuple[str, float] | None:
+    """(words, lean) for a family: the lean's sign says whether the detail favours backing the bill (> 0) or
+    not (< 0); 0 when it favours neither (then it is shown either way). None: no detail to add. ``sides``: the
+    side (+1 alliance, -1 against) each named member of the fight takes, for agreement with them."""
+    lean: tuple[str, float] | None = None
+    if name == "record on NATO votes":
+        lean = _share_detail(row, "alliance_share", "NATO votes")
+    elif name == "record on Ukraine/Russia votes":
+        lean = _share_detail(row, "tied_share", "Ukraine/Russia votes")
+    elif name in ("record on NATO and Ukraine/Russia votes", "record on votes like this one"):
+        lean = _share_detail(row, "catalog_share", "such votes")
+    elif name == "party's record on such votes":
+        lean = _share_detail(row, "party_catalog_share", "such votes by the party")
+    elif name == "sponsorship":
+        if row.get("is_sponsor") == 1:
+            return "sponsor of this bill", 1.0
+        if row.get("is_cosponsor") == 1 or row.get("backs_this_bill") == 1:
+            return "cosponsor of this bill", 1.0
+        return "not a cosponsor of this bill", -1.0
+    elif name == "party":
+        party = {"R": "Republican", "D": "Democrat", "I": "independent"}.get(str(row.get("party")), "")
+        return (party, 0.0) if party else None
+    elif name == "ideology":
+        value = row.get("nominate_dim1")
+        if _missing(value):
+            return "no ideology score yet", 0.0
+        side = "conservative" if value > 0.2 else "liberal" if value < -0.2 else "moderate"
+        return side, 0.0
+    elif name == "length of voting record":
+        return ("little voting history", 0.0) if row.get("new_member") == 1 else ("long voting record", 0.0)
+    elif name.startswith("agreement with") and name != "agreement with the sponsor":
+        key = name.removeprefix("agreement with ").lower()
+        value = row.get(f"agree_{key}")
+        if _missing(value):
+            return None
+        return f"votes with them {value:.0%} of the time", (value - 0.5) * (sides or {}).get(key, 0) * stance
+    elif name == "agreement with the sponsor":
+        value = row.get("agree_sponsor")
+        return (f"votes with the sponsor {value:.0%} of the time", value - 0.5) if not _missing(value) else None
+    elif name == "party loyalty":
+        value = row.get("party_loyalty")
+        return (f"votes with the party {value:.0%} of the time", 0.0) if not _missing(value) else None
+    elif name == "the kind of vote":
+        kinds = [c.removeprefix("kind_") for c in row.index if c.startswith("kind_") and row.get(c) == 1]
+        about = "NATO itself" if row.get("domain_alliance") == 1 else "a measure tied to NATO"
+        return (f"{kinds[0]} vote on {about}" if kinds else f"a vote on {about}"), 0.0
+    if lean is None:
+        return None
+    words, toward_alliance = lean
+    return words, toward_alliance * stance
+
+
+def phrase(name: str, row: pd.Series, stance: int, push: float, sides: dict[str, int] | None = None) -> str:
+    """A family in words, with its detail when the detail agrees with the direction of the push."""
+    found = detail(name, row, stance, sides)
+    if found is None:
+        return name
+    words, lean = found
+    if lean == 0 or (lean > 0) == (push > 0):
+        return f"{name} ({words})" if name != "sponsorship" else words
+    return name
 
 
 def top_reasons(
-    contributions: pd.DataFrame, features: pd.DataFrame, orientation: pd.Series, n: int = 3
+    contributions: pd.DataFrame,
+    features: pd.DataFrame,
+    orientation: pd.Series,
+    sponsor_chambers: dict[str, str] | None = None,
+    sides: dict[str, int] | None = None,
+    n: int = 3,
+    floor: float = 0.02,
 ) -> pd.DataFrame:
-    """For each row: the ``n`` features pushing most toward backing the bill and most away, in words."""
+    """For each row: the ``n`` families pushing most toward backing the bill and most away, in words.
+    Pushes smaller than ``floor`` (log-odds) are left out as noise."""
+    sponsor_chambers = sponsor_chambers or {}
     toward_support = contributions.mul(orientation, axis=0)
     rows = []
     for index, contribution in toward_support.iterrows():
         row = features.loc[index]
-        ordered = contribution.sort_values()
-        pro = [f"{describe(f, row[f], row)} ({v:+.2f})" for f, v in ordered[::-1].items() if v > 0][:n]
-        con = [f"{describe(f, row[f], row)} ({v:+.2f})" for f, v in ordered.items() if v < 0][:n]
+        chamber, stance = row["chamber"], int(row["orientation"])
+        groups: dict[str, float] = {}
+        for feature, value in contribution.items():
+            if feature in ("bias", "BIAS"):
+                continue
+            key = family(str(feature), chamber, sponsor_chambers)
+            groups[key] = groups.get(key, 0.0) + float(value)
+        ordered = sorted(groups.items(), key=lambda item: item[1])
+        pro = [phrase(k, row, stance, v, sides) for k, v in reversed(ordered) if v > floor][:n]
+        con = [phrase(k, row, stance, v, sides) for k, v in ordered if v < -floor][:n]
         rows.append({"reasons_for": "; ".join(pro), "reasons_against": "; ".join(con)})
     return pd.DataFrame(rows, index=contributions.index)

@@ -1,284 +1,415 @@
-"""DVC stage `report`: one self-contained HTML page per bill, an index page and a Markdown summary.
+"""DVC stage `report`: one self-contained HTML page per bill (with its CSV), an index page with a track
+record, and a Markdown summary, rendered from Jinja2 templates (forecasts/templates, autoescaped).
 
-Pages carry everything inline (CSS, a little JavaScript for sorting and filtering, SVG charts), so a page
-can be mailed or attached as it is. The same files are logged to the model's MLflow run.
+Pages carry everything inline (CSS, a little JavaScript for sorting and filtering, SVG charts), so a page can
+be mailed or attached as it is; they work at phone width. The same files are logged to the model's MLflow run.
 """
 
 from __future__ import annotations
 
-import html
 import json
 import math
+from pathlib import Path
 
+import jinja2
 import mlflow
 import numpy as np
 import pandas as pd
 
+from forecasts import names
 from models import tracking
-from pipeline.config import METRICS_DIR, MODELS_DIR, PLOTS_DIR, REPORTS_DIR, load_params
+from pipeline.config import METRICS_DIR, PLOTS_DIR, REPORTS_DIR, load_params
 from pipeline.tables import write_atomic
 
 PARTY_COLOURS = {"R": "#c0392b", "D": "#2471a3", "I": "#7d3c98"}
-STYLE = """
-body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2em auto;max-width:1200px;color:#222;padding:0 1em}
-h1{font-size:1.5em}h2{font-size:1.15em;margin-top:1.6em}table{border-collapse:collapse;width:100%;font-size:.85em}
-th,td{border-bottom:1px solid #ddd;padding:4px 6px;text-align:left;vertical-align:top}
-th{cursor:pointer;background:#f4f4f4;position:sticky;top:0}th:hover{background:#e8e8e8}
-.R{color:#c0392b}.D{color:#2471a3}.I{color:#7d3c98}.num{text-align:right;white-space:nowrap}
-.charts{display:flex;flex-wrap:wrap;gap:1.5em}.card{border:1px solid #ddd;border-radius:6px;padding:.8em}
-.kpi{display:inline-block;margin-right:2em}.kpi b{font-size:1.4em;display:block}.small{color:#666;font-size:.8em}
-"""
-SCRIPT = """
-const table=document.getElementById('members');const rows=[...table.tBodies[0].rows];
-function applyFilter(){const p=document.getElementById('party').value,s=document.getElementById('state').value,
-q=document.getElementById('search').value.toLowerCase();let shown=0;
-for(const r of rows){const ok=(!p||r.dataset.party===p)&&(!s||r.dataset.state===s)&&(!q||r.textContent.toLowerCase().includes(q));
-r.style.display=ok?'':'none';if(ok)shown++;}document.getElementById('shown').textContent=shown;}
-['party','state','search'].forEach(id=>document.getElementById(id).addEventListener('input',applyFilter));
-table.tHead.querySelectorAll('th').forEach((th,i)=>th.addEventListener('click',()=>{
-const asc=th.dataset.sort!=='asc';table.tHead.querySelectorAll('th').forEach(h=>delete h.dataset.sort);th.dataset.sort=asc?'asc':'desc';
-const key=r=>{const c=r.cells[i];return c.dataset.value!==undefined?parseFloat(c.dataset.value):c.textContent};
-rows.sort((a,b)=>{const x=key(a),y=key(b);return (x>y?1:x<y?-1:0)*(asc?1:-1)});rows.forEach(r=>table.tBodies[0].appendChild(r));}));
-applyFilter();
-"""
+THRESHOLD_NAMES = {"simple_majority": "majority", "two_thirds": "two-thirds", "cloture_60": "cloture"}
+STANCES = {
+    1: ("for the alliance", "this bill is for the alliance: backing it means taking NATO's side."),
+    -1: ("against the alliance", "this bill is against the alliance: backing it means voting to weaken or leave NATO."),
+}
+TEMPLATES = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).with_name("templates")),
+    autoescape=jinja2.select_autoescape(["html"]),
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+MARKDOWN = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).with_name("templates")),
+    autoescape=False,
+    undefined=jinja2.StrictUndefined,
+    keep_trailing_newline=True,
+)
 
 
-def _svg(width: int, height: int, body: str, label: str) -> str:
-    return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
-        f'aria-label="{html.escape(label)}" class="chart">{body}</svg>'
+def verdict(count: dict) -> dict:
+    """'very likely to fail in the House: 49 of 435 expected, 90% interval 30-70' and its colour."""
+    p = count["p_pass"]["simple_majority"]
+    if p >= 0.95:
+        words, css = "very likely to pass", "pass"
+    elif p >= 0.75:
+        words, css = "likely to pass", "pass"
+    elif p > 0.25:
+        words, css = "a toss-up", "tossup"
+    elif p > 0.05:
+        words, css = "likely to fail", "fail"
+    else:
+        words, css = "very likely to fail", "fail"
+    chamber = count["chamber"].capitalize()
+    low, high = count["interval_90"]
+    seats = count.get("seats", count["members"])
+    text = (
+        f"{words.capitalize()} in the {chamber}: {count['expected_supporters']:.0f} of {seats} expected, "
+        f"90% interval {low}–{high}"
     )
-
-
-def _axes(width, height, pad, x_label, y_label, x_ticks, y_ticks, x_of, y_of) -> str:
-    parts = [
-        f'<line x1="{pad}" y1="{height - pad}" x2="{width - 10}" y2="{height - pad}" stroke="#333"/>',
-        f'<line x1="{pad}" y1="10" x2="{pad}" y2="{height - pad}" stroke="#333"/>',
-        f'<text x="{(width + pad) / 2}" y="{height - 5}" text-anchor="middle" font-size="11">{x_label}</text>',
-        f'<text x="12" y="{height / 2}" text-anchor="middle" font-size="11" '
-        f'transform="rotate(-90 12 {height / 2})">{y_label}</text>',
-    ]
-    for tick in x_ticks:
-        parts.append(
-            f'<text x="{x_of(tick):.1f}" y="{height - pad + 14}" text-anchor="middle" font-size="10">{tick:g}</text>'
-        )
-    for tick in y_ticks:
-        parts.append(f'<text x="{pad - 4}" y="{y_of(tick) + 3:.1f}" text-anchor="end" font-size="10">{tick:g}</text>')
-    return "".join(parts)
-
-
-def ideology_chart(members: pd.DataFrame) -> str:
-    """DW-NOMINATE dim1 against P(support), one dot per member (members without a score are left out)."""
-    width, height, pad = 460, 320, 42
-    scored = members.dropna(subset=["nominate_dim1"])
-
-    def x_of(v):
-        return pad + (v + 1) / 2 * (width - pad - 10)
-
-    def y_of(v):
-        return height - pad - v * (height - pad - 10)
-
-    dots = "".join(
-        f'<circle class="dot" cx="{x_of(r.nominate_dim1):.1f}" cy="{y_of(r.probability):.1f}" r="3" '
-        f'fill="{PARTY_COLOURS.get(r.party, "#777")}" fill-opacity=".7"><title>{html.escape(str(r.name))} '
-        f"({r.party}-{r.state}): {r.probability:.0%}</title></circle>"
-        for r in scored.itertuples()
+    vacancies = count.get("vacancies", 0)
+    committed = count.get("committed", 0)
+    members = count["members"]
+    sitting = f"{members} sitting ({vacancies} vacant)" if vacancies else f"all {members} seats filled"
+    detail = (
+        f"{seats} seats, {sitting}: a majority of those voting needs {count['thresholds']['simple_majority']}. "
+        f"{committed} {'sponsor or cosponsor' if committed == 1 else 'sponsors and cosponsors'} on record "
+        f"{'is' if committed == 1 else 'are'} counted as committed; "
+        f"{count.get('swing', 0)} members are swing votes (25–75%)."
     )
-    axes = _axes(
-        width,
-        height,
-        pad,
-        "DW-NOMINATE dim1 (left to right)",
-        "P(support)",
-        [-1, -0.5, 0, 0.5, 1],
-        [0, 0.25, 0.5, 0.75, 1],
-        x_of,
-        y_of,
-    )
-    note = f"{len(members) - len(scored)} members without a score (new) not shown"
-    return _svg(width, height, axes + dots, "ideology against probability") + f'<div class="small">{note}</div>'
+    return {"words": words, "css": css, "text": text, "detail": detail}
 
 
-def tally_chart(count: dict) -> str:
-    """Distribution of the number of supporters over the simulations, with the thresholds."""
-    width, height, pad = 460, 320, 42
-    distribution = np.array(count["distribution"], dtype=float)
+def tally_geometry(count: dict, width: int = 460, height: int = 270) -> dict:
+    """Coordinates of the tally chart: bars, y ticks, the expected count, the 90% band and threshold marks
+    whose labels sit on separate rows so they never overlap."""
+    left, right, top, bottom = 48, width - 10, 18 + 13 * len(count["thresholds"]), height - 34
+    distribution = np.asarray(count["distribution"], dtype=float)
     distribution = distribution / distribution.sum()
     members = count["members"]
-    top = distribution.max() or 1
+    peak = distribution.max() or 1.0
+    step = _nice_step(peak)
+    y_max = math.ceil(peak / step) * step
 
-    def x_of(v):
-        return pad + v / members * (width - pad - 10)
+    def x_of(v: float) -> float:
+        return round(left + v / members * (right - left), 1)
 
-    def y_of(v):
-        return height - pad - v / top * (height - pad - 20)
+    def y_of(v: float) -> float:
+        return round(bottom - v / y_max * (bottom - top), 1)
 
-    bar_width = max((width - pad - 10) / (members + 1), 1)
-    bars = "".join(
-        f'<rect class="bar" x="{x_of(k):.1f}" y="{y_of(p):.1f}" width="{bar_width:.2f}" '
-        f'height="{height - pad - y_of(p):.1f}" fill="#5d6d7e"/>'
+    bar = max((right - left) / (members + 1), 1.0)
+    bars = [
+        {
+            "x": x_of(k),
+            "y": y_of(p),
+            "width": round(bar, 2),
+            "height": round(bottom - y_of(p), 1),
+            "count": k,
+            "share": f"{p:.1%}",
+        }  # fmt: skip
         for k, p in enumerate(distribution)
-        if p
-    )
-    lines = "".join(
-        f'<line x1="{x_of(v):.1f}" y1="15" x2="{x_of(v):.1f}" y2="{height - pad}" stroke="#e67e22" '
-        f'stroke-dasharray="4 3"/><text x="{x_of(v) + 3:.1f}" y="{25 + 12 * i}" font-size="10" fill="#e67e22">'
-        f"{name.replace('_', ' ')} ({v})</text>"
-        for i, (name, v) in enumerate(count["thresholds"].items())
-    )
-    ticks = [0, members // 4, members // 2, 3 * members // 4, members]
-    axes = _axes(width, height, pad, "number of supporters", "share of simulations", ticks, [], x_of, y_of)
-    return _svg(width, height, axes + bars + lines, "tally distribution")
-
-
-def calibration_chart(reliability: pd.DataFrame) -> str:
-    """The backtest's reliability diagram for the model: forecast against observed Yea rate."""
-    width, height, pad = 360, 320, 42
-    model = reliability[reliability["method"] == "xgboost"]
-
-    def x_of(v):
-        return pad + v * (width - pad - 10)
-
-    def y_of(v):
-        return height - pad - v * (height - pad - 10)
-
-    diagonal = (
-        f'<line x1="{x_of(0)}" y1="{y_of(0)}" x2="{x_of(1)}" y2="{y_of(1)}" stroke="#aaa" stroke-dasharray="4 3"/>'
-    )
-    points = " ".join(f"{x_of(r.mean_forecast):.1f},{y_of(r.observed_rate):.1f}" for r in model.itertuples())
-    dots = "".join(
-        f'<circle cx="{x_of(r.mean_forecast):.1f}" cy="{y_of(r.observed_rate):.1f}" r="{2 + math.log10(r.votes + 1):.1f}" '
-        f'fill="#17a589"><title>{r.votes} votes: forecast {r.mean_forecast:.2f}, observed '
-        f"{r.observed_rate:.2f}</title></circle>"
-        for r in model.itertuples()
-    )
-    axes = _axes(width, height, pad, "forecast P(Yea)", "observed Yea rate", [0, 0.5, 1], [0, 0.5, 1], x_of, y_of)
-    return _svg(
-        width,
-        height,
-        axes + diagonal + f'<polyline points="{points}" fill="none" stroke="#17a589"/>' + dots,
-        "backtest calibration",
-    )
-
-
-def _cell(value) -> str:
-    """Escaped text of a table cell; missing values are blank, not 'nan'."""
-    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else html.escape(str(value))
-
-
-def member_table(members: pd.DataFrame) -> str:
-    head = (
-        "<tr><th>Member</th><th>Party</th><th>State</th><th>P(support)</th><th>Low history</th>"
-        "<th>Pushes toward</th><th>Pushes away</th><th>Last vote on NATO itself</th><th>Votes with (last 2 years)</th></tr>"
-    )
-    body = []
-    for r in members.sort_values("probability", ascending=False).itertuples():
-        body.append(
-            f'<tr data-party="{r.party}" data-state="{r.state}"><td>{html.escape(str(r.name))}</td>'
-            f'<td class="{r.party}">{r.party}</td><td>{r.state}</td>'
-            f'<td class="num" data-value="{r.probability:.4f}">{r.probability:.0%}</td>'
-            f'<td data-value="{int(r.low_history)}">{"yes" if r.low_history else ""}</td>'
-            f"<td>{_cell(r.reasons_for)}</td><td>{_cell(r.reasons_against)}</td>"
-            f"<td>{_cell(r.last_alliance_vote)}</td>"
-            f"<td>{_cell(r.agreement_with_named_sponsors)}</td></tr>"
-        )
-    return f'<table id="members"><thead>{head}</thead><tbody>{"".join(body)}</tbody></table>'
-
-
-def bill_page(count: dict, members: pd.DataFrame, reliability: pd.DataFrame, meta: dict) -> str:
-    parties = sorted(members["party"].dropna().unique())
-    states = sorted(members["state"].dropna().unique())
-    options = lambda values: "".join(f'<option value="{v}">{v}</option>' for v in values)  # noqa: E731
-    stance = {1: "for the alliance", -1: "against the alliance", 0: "no side"}[count["stance"]]
-    p_pass = "".join(
-        f'<span class="kpi"><b>{p:.0%}</b>P({name.replace("_", " ")})</span>' for name, p in count["p_pass"].items()
-    )
-    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
-<title>{html.escape(count["bill_id"])}: support forecast</title><style>{STYLE}</style></head><body>
-<p class="small"><a href="../index.html">All bills</a></p>
-<h1>{html.escape(count["bill_id"])}: {html.escape(str(count["title"]))}</h1>
-<p>{count["chamber"].capitalize()} bill, stance {stance}; sponsor {html.escape(str(count["sponsor"]))}.
-Forecast as of {meta["as_of"]} from <code>{html.escape(meta["model"])}</code>.</p>
-<div class="card"><span class="kpi"><b>{count["expected_supporters"]:.1f}</b>expected supporters of {count["members"]}</span>
-<span class="kpi"><b>{count["interval_90"][0]}&ndash;{count["interval_90"][1]}</b>90% interval</span>{p_pass}
-<div class="small">The interval and passage chances simulate a shared bill-level swing (scale {count["shock_scale"]:.2f}
-in log-odds, fitted on the backtest; its 90% intervals covered {meta["coverage"]:.0%} of backtest roll calls),
-every sitting member voting.</div></div>
-<div class="charts"><div class="card"><h2>Ideology and probability</h2>{ideology_chart(members)}</div>
-<div class="card"><h2>Tally distribution</h2>{tally_chart(count)}</div>
-<div class="card"><h2>Backtest calibration</h2>{calibration_chart(reliability)}</div></div>
-<h2>Members (<span id="shown"></span> shown)</h2>
-<p>Party <select id="party"><option value="">all</option>{options(parties)}</select>
-State <select id="state"><option value="">all</option>{options(states)}</select>
-Search <input id="search" type="search"> <span class="small">Click a column to sort.</span></p>
-{member_table(members)}<script>{SCRIPT}</script></body></html>"""
-
-
-def index_page(counts: list[dict], meta: dict) -> str:
-    rows = "".join(
-        f'<tr><td><a href="bills/{c["bill_id"]}.html">{c["bill_id"]}</a></td><td>{html.escape(str(c["title"]))}</td>'
-        f'<td>{c["chamber"]}</td><td class="num">{c["stance"]:+d}</td>'
-        f'<td class="num" data-value="{c["expected_supporters"]:.2f}">{c["expected_supporters"]:.1f} / {c["members"]}</td>'
-        f'<td class="num">{c["interval_90"][0]}&ndash;{c["interval_90"][1]}</td>'
-        f'<td class="num" data-value="{c["p_pass"]["simple_majority"]:.4f}">{c["p_pass"]["simple_majority"]:.0%}</td></tr>'
-        for c in counts
-    )
-    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>NATO bills: support forecasts</title>
-<style>{STYLE}</style></head><body><h1>Support forecasts for NATO-related bills</h1>
-<p>As of {meta["as_of"]}, model <code>{html.escape(meta["model"])}</code>. Backtest (out of sample, {meta["backtest_votes"]}
-votes): log loss {meta["log_loss"]:.3f}, within-party AUC among Republicans {meta["auc_r"]:.3f}, calibration error
-{meta["ece"]:.3f}.</p>
-<table id="bills"><thead><tr><th>Bill</th><th>Title</th><th>Chamber</th><th>Stance</th><th>Expected supporters</th>
-<th>90% interval</th><th>P(majority)</th></tr></thead><tbody>{rows}</tbody></table></body></html>"""
-
-
-def summary_markdown(counts: list[dict], meta: dict) -> str:
-    lines = [
-        f"# Support forecasts, as of {meta['as_of']}",
-        "",
-        f"Model `{meta['model']}`; backtest log loss {meta['log_loss']:.3f}, within-party AUC (R) "
-        f"{meta['auc_r']:.3f}, ECE {meta['ece']:.3f}; whip intervals covered {meta['coverage']:.0%} of backtest "
-        "roll calls.",
-        "",
-        "| bill | chamber | stance | expected supporters | 90% interval | P(majority) | P(two-thirds) | title |",
-        "|---|---|---|---|---|---|---|---|",
+        if p > 0
     ]
-    for c in counts:
-        lines.append(
-            f"| {c['bill_id']} | {c['chamber']} | {c['stance']:+d} | {c['expected_supporters']:.1f} of "
-            f"{c['members']} | {c['interval_90'][0]}-{c['interval_90'][1]} | "
-            f"{c['p_pass']['simple_majority']:.0%} | {c['p_pass']['two_thirds']:.0%} | {c['title']} |"
+    marks = []
+    for row, (name, votes) in enumerate(sorted(count["thresholds"].items(), key=lambda item: item[1])):
+        x = x_of(votes)
+        anchor = "end" if x > (left + right) / 2 else "start"
+        marks.append(
+            {
+                "x": x,
+                "y": 14 + 13 * row,
+                "text_x": x - 3 if anchor == "end" else x + 3,
+                "anchor": anchor,
+                "label": f"{THRESHOLD_NAMES.get(name, name)} {votes}",
+                "colour": "#e67e22",
+                "dash": "4 3",
+            }  # fmt: skip
         )
-    return "\n".join(lines) + "\n"
+    low, high = count["interval_90"]
+    return {
+        "width": width,
+        "height": height,
+        "left": left,
+        "right": right,
+        "top": top,
+        "plot_bottom": bottom,
+        "bars": bars,
+        "marks": marks,
+        "expected": {"x": x_of(count["expected_supporters"])},
+        "band": {"x": x_of(low), "width": max(x_of(high) - x_of(low), 1.0), "low": low, "high": high},
+        "x_ticks": [{"x": x_of(v), "label": v} for v in _ticks(members)],
+        "y_ticks": [
+            {"y": y_of(v), "label": f"{v:.0%}" if step >= 0.01 else f"{v:.1%}"}
+            for v in np.arange(0, y_max + step / 2, step)
+        ],  # fmt: skip
+    }
 
 
-def write_report(forecasts: pd.DataFrame, counts: list[dict], meta: dict, directory) -> list:
-    """Write the pages; returns their paths."""
-    reliability = pd.read_csv(PLOTS_DIR / "reliability.csv")
+def _nice_step(peak: float) -> float:
+    for step in (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.25):
+        if peak / step <= 5:
+            return step
+    return 0.25
+
+
+def _ticks(members: int) -> list[int]:
+    step = 50 if members > 200 else 10 if members > 60 else 5
+    return list(range(0, members + 1, step))
+
+
+BANDS = [
+    ("committed (sponsor or cosponsor)", lambda r: r["committed"]),
+    ("likely yes (75% or more)", lambda r: r["probability"] >= 0.75),
+    ("lean yes (50–75%)", lambda r: r["probability"] >= 0.5),
+    ("lean no (25–50%)", lambda r: r["probability"] >= 0.25),
+    ("likely no (under 25%)", lambda r: True),
+]
+
+
+def seat_geometry(members: pd.DataFrame, width: int = 460, size: int = 8, gap: int = 2) -> dict:
+    """Voting members as squares in bands of P(support), sorted by party then probability within a band."""
+    per_row = (width + gap) // (size + gap)
+    rows = members.assign(committed=(members["is_sponsor"] == 1) | (members["is_cosponsor"] == 1)).to_dict("records")
+    assigned: dict[int, list[dict]] = {i: [] for i in range(len(BANDS))}
+    for row in rows:
+        band = next(i for i, (_, test) in enumerate(BANDS) if test(row))
+        assigned[band].append(row)
+    bands, y = [], 0
+    for i, (label, _) in enumerate(BANDS):
+        chosen = sorted(assigned[i], key=lambda r: (str(r["party"]), -r["probability"]))
+        squares = []
+        for k, r in enumerate(chosen):
+            squares.append(
+                {
+                    "x": (k % per_row) * (size + gap),
+                    "y": y + 16 + (k // per_row) * (size + gap),
+                    "colour": PARTY_COLOURS.get(r["party"], "#777"),
+                    "committed": bool(r["committed"]),
+                    "title": f"{r['name']} ({r['party']}-{r['state']}): {r['probability']:.0%}",
+                }
+            )
+        bands.append({"label": label, "count": len(chosen), "y": y, "members": squares})
+        y += 16 + max(math.ceil(len(chosen) / per_row), 1) * (size + gap) + 8
+    return {"width": width, "height": y, "size": size, "bands": bands}
+
+
+def calibration_geometry(calibration: pd.DataFrame, chamber: str, width: int = 360, height: int = 300) -> dict:
+    """The model's backtest reliability in this chamber, with the number of votes in each band."""
+    left, right, top, bottom = 44, width - 56, 14, height - 34
+    part = calibration[(calibration["method"] == "xgboost") & (calibration["scope"] == chamber)]
+
+    def x_of(v: float) -> float:
+        return round(left + v * (right - left), 1)
+
+    def y_of(v: float) -> float:
+        return round(bottom - v * (bottom - top), 1)
+
+    dots = [
+        {
+            "x": x_of(r.mean_forecast),
+            "y": y_of(r.observed_rate),
+            "r": round(2 + math.log10(r.votes + 1), 1),
+            "votes": int(r.votes),
+            "forecast": f"{r.mean_forecast:.2f}",
+            "observed": f"{r.observed_rate:.2f}",
+        }  # fmt: skip
+        for r in part.itertuples()
+    ]
+    votes = int(part["votes"].sum())
+    gap = float((part["votes"] * (part["mean_forecast"] - part["observed_rate"]).abs()).sum() / max(votes, 1))
+    caption = (
+        f"Backtest in the {chamber.capitalize()}: {votes:,} votes, each scored by a model fitted on earlier years "
+        "only. "
+        f"Each dot is a band of forecasts (n = votes in it); on the dashed line, forecasts of X% came true X% of "
+        f"the time. Average gap (calibration error): {gap:.3f}."
+    )
+    return {
+        "width": width,
+        "height": height,
+        "left": left,
+        "right": right,
+        "top": top,
+        "plot_bottom": bottom,
+        "dots": dots,
+        "line": " ".join(f"{d['x']},{d['y']}" for d in dots),
+        "ticks": [{"x": x_of(v), "y": y_of(v), "label": f"{v:g}"} for v in (0, 0.25, 0.5, 0.75, 1)],
+        "caption": caption,
+    }
+
+
+def _text(value) -> str:
+    """Missing values show blank, not 'nan'."""
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
+
+
+def member_rows(members: pd.DataFrame) -> list[dict]:
+    rows = []
+    for r in members.sort_values("probability", ascending=False).to_dict("records"):
+        role = "sponsor" if r.get("is_sponsor") == 1 else "cosponsor" if r.get("is_cosponsor") == 1 else ""
+        committed = bool(role)
+        rows.append(
+            {
+                "name": r["name"],
+                "last_name": names.last_name(r["name"]),
+                "party": r["party"],
+                "state": r["state"],
+                "search": f"{r['name']} {r['state']} {r['party']}".lower(),
+                "p": f"{r['probability']:.4f}",
+                "percent": f"{r['probability']:.0%}",
+                "role": role,
+                "swing": int(0.25 <= r["probability"] <= 0.75 and not committed),
+                "low_history": int(bool(r["low_history"])),
+                "reasons_for": _text(r.get("reasons_for")),
+                "reasons_against": _text(r.get("reasons_against")),
+                "last_vote": _text(r.get("last_alliance_vote")),
+                "agreement": _text(r.get("agreement_with_named_sponsors")),
+            }
+        )
+    return rows
+
+
+def threshold_rows(count: dict) -> list[dict]:
+    ordered = sorted(count["p_pass"].items(), key=lambda item: count["thresholds"][item[0]])
+    return [
+        {"name": THRESHOLD_NAMES.get(name, name), "votes": count["thresholds"][name], "chance": f"{p:.0%}"}
+        for name, p in ordered
+    ]
+
+
+def bill_page(count: dict, members: pd.DataFrame, calibration: pd.DataFrame, meta: dict) -> str:
+    voting = members[members["voting"]] if "voting" in members else members
+    delegates = members[~members["voting"]] if "voting" in members else members.iloc[0:0]
+    rows = member_rows(voting)
+    stance_word, stance_text = STANCES.get(count["stance"], ("no side", "this bill takes no side."))
+    return TEMPLATES.get_template("bill.html").render(
+        c=count | {"title_is_short": names.short_title(count["title"], 70) == count["title"]},
+        v=verdict(count),
+        thresholds=threshold_rows(count),
+        stance={"word": stance_word, "text": stance_text},
+        meta=meta,
+        tally=tally_geometry(count),
+        seats=seat_geometry(voting),
+        calibration=calibration_geometry(calibration, count["chamber"]),
+        swing=[m for m in rows if m["swing"]],
+        members=rows,
+        delegates=member_rows(delegates),
+        parties=sorted(voting["party"].dropna().unique()),
+        states=sorted(voting["state"].dropna().unique()),
+    )
+
+
+def bill_rows(counts: list[dict]) -> list[dict]:
+    rows = []
+    for c in counts:
+        v = verdict(c)
+        rows.append(
+            {
+                "bill_id": c["bill_id"],
+                "label": c.get("label", c["bill_id"]),
+                "congress": c.get("congress"),
+                "congress_text": f"{names.ordinal(c['congress'])} Congress" if c.get("congress") else "",
+                "chamber": c["chamber"],
+                "stance": c["stance"],
+                "stance_word": STANCES.get(c["stance"], ("no side", ""))[0],
+                "verdict": v["words"],
+                "verdict_css": v["css"],
+                "expected": c["expected_supporters"],
+                "members": c.get("seats", c["members"]),
+                "low": c["interval_90"][0],
+                "high": c["interval_90"][1],
+                "p_majority": c["p_pass"]["simple_majority"],
+                "p_majority_text": f"{c['p_pass']['simple_majority']:.0%}",
+                "p_two_thirds_text": f"{c['p_pass']['two_thirds']:.0%}",
+            }
+        )
+    return rows
+
+
+def record_rows(record: list[dict], labels: dict[str, str]) -> list[dict]:
+    rows = []
+    for t in record:
+        f = t.get("forecast")
+        if f:
+            text = (
+                f"{f['expected_yea']:.0f} Yea expected of the {f['voters']} who voted (90% interval "
+                f"{f['interval_90'][0]}–{f['interval_90'][1]}; actual {f['actual_yea_of_voters']}), model fitted on "
+                f"votes before {f['model_fitted_before']}"
+            )
+        else:
+            text = "no out-of-sample forecast (before the backtest's first year)"
+        rows.append(t | {"label": labels.get(t["bill_id"], t["bill_id"]), "forecast_text": text})
+    return rows
+
+
+def split_counts(counts: list[dict], as_of: str) -> tuple[list[dict], list[dict]]:
+    """Bills of the Congress sitting on ``as_of`` and bills of earlier Congresses."""
+    current = max((c.get("congress") or 0) for c in counts) if counts else 0
+    year = int(as_of[:4])
+    current = max(current, (year - 1789) // 2 + 1)
+    return [c for c in counts if (c.get("congress") or current) >= current], [
+        c for c in counts if (c.get("congress") or current) < current
+    ]
+
+
+def index_context(counts: list[dict], record: list[dict], meta: dict) -> dict:
+    current, past = split_counts(counts, meta["as_of"])
+    labels = {c["bill_id"]: c.get("label", c["bill_id"]) for c in counts}
+    voted = {t["bill_id"] for t in record}
+    return {
+        "meta": meta,
+        "current": sorted(bill_rows(current), key=lambda b: (b["chamber"], -b["p_majority"])),
+        "record": record_rows(record, labels),
+        "past_unvoted": [b for b in bill_rows(past) if b["bill_id"] not in voted],
+    }
+
+
+def write_report(
+    forecasts: pd.DataFrame, counts: list[dict], meta: dict, directory: Path, record: list[dict] | None = None
+) -> list:
+    """Write the pages (and each bill's CSV); returns their paths."""
+    calibration = pd.read_csv(PLOTS_DIR / "calibration.csv")
     written = []
     for count in counts:
         members = forecasts[forecasts["bill_id"] == count["bill_id"]]
         path = directory / "bills" / f"{count['bill_id']}.html"
-        page = bill_page(count, members, reliability, meta)
+        page = bill_page(count, members, calibration, meta)
         write_atomic(path, lambda tmp, text=page: tmp.write_text(text))
-        written.append(path)
-    for name, text in (("index.html", index_page(counts, meta)), ("summary.md", summary_markdown(counts, meta))):
+        csv = directory / "bills" / f"{count['bill_id']}.csv"
+        table = members.sort_values("probability", ascending=False).drop(columns=["bill_id"])
+        write_atomic(csv, lambda tmp, t=table: t.round({"probability": 4}).to_csv(tmp, index=False))
+        written += [path, csv]
+    context = index_context(counts, record or [], meta)
+    for name, text in (
+        ("index.html", TEMPLATES.get_template("index.html").render(**context)),
+        ("summary.md", MARKDOWN.get_template("summary.md").render(**context)),
+    ):
         write_atomic(directory / name, lambda tmp, t=text: tmp.write_text(t))
         written.append(directory / name)
     return written
 
 
-def report_meta() -> dict:
+def report_meta(model: dict | None = None) -> dict:
+    """As-of date, the model in use (content fingerprint and run name: the same on every machine) and its
+    backtest headline. ``model`` (from `predict.load_champion`) adds the MLflow version for the CLI."""
     whip = json.loads((METRICS_DIR / "whip.json").read_text())
-    metrics = json.loads((METRICS_DIR / "metrics.json").read_text())["xgboost"]["pooled"]
+    metrics = json.loads((METRICS_DIR / "metrics.json").read_text())
+    ours = metrics["xgboost"]["pooled"]
+    baselines = {
+        m: v["pooled"]["log_loss"] for m, v in metrics.items() if m not in ("bars", "xgboost") and "pooled" in v
+    }
+    best = min(baselines, key=baselines.get) if baselines else None
+    params = load_params()
+    model = model or json.loads((REPORTS_DIR / "model.json").read_text())
+    label = f"(fingerprint {model['fingerprint']}"
+    if model.get("version"):
+        label += f", MLflow version {model['version']}"
+    label += f", run “{model['run_name']}”)"
+    backtest = (
+        f"{ours['votes']:,} out-of-sample votes 2019–2025: log loss {ours['log_loss']:.3f}"
+        + (f" (best baseline, {best.replace('_', ' ')}: {baselines[best]:.3f})" if best else "")
+        + f", within-party AUC among Republicans {ours['within_party_auc_R']:.2f}, calibration error {ours['ece']:.3f}"
+    )
     return {
         "as_of": whip["as_of"],
-        "model": whip["model"],
-        "coverage": whip["coverage_90_shared_shock"],
-        "log_loss": metrics["log_loss"],
-        "auc_r": metrics["within_party_auc_R"],
-        "ece": metrics["ece"],
-        "backtest_votes": metrics["votes"],
+        "model_name": params["model"]["name"],
+        "model_label": label,
+        "backtest": backtest,
+        "coverage": f"{whip['coverage_90_shared_shock']:.0%}",
     }
 
 
@@ -286,13 +417,16 @@ def main() -> None:
     params = load_params()
     forecasts = pd.read_parquet(REPORTS_DIR / "forecasts.parquet")
     counts = json.loads((REPORTS_DIR / "whip_counts.json").read_text())
-    written = write_report(forecasts, counts, report_meta(), REPORTS_DIR)
-    run = json.loads((MODELS_DIR / "run.json").read_text())
+    record = json.loads((REPORTS_DIR / "track_record.json").read_text())
+    written = write_report(forecasts, counts, report_meta(), REPORTS_DIR, record)
     tracking.use_experiment(params["model"]["experiment"])
-    with mlflow.start_run(run_id=run["run_id"]):
-        for path in written:
-            mlflow.log_artifact(str(path), artifact_path="reports" + ("/bills" if path.parent.name == "bills" else ""))
-        mlflow.log_artifact(str(REPORTS_DIR / "forecasts.csv"), artifact_path="reports")
+    champion = tracking.champion_info(params["model"]["name"])
+    if champion["run_id"]:
+        with mlflow.start_run(run_id=champion["run_id"]):
+            for path in written:
+                folder = "reports" + ("/bills" if path.parent.name == "bills" else "")
+                mlflow.log_artifact(str(path), artifact_path=folder)
+            mlflow.log_artifact(str(REPORTS_DIR / "forecasts.csv"), artifact_path="reports")
     print(f"report: {len(written)} files in {REPORTS_DIR} (open {REPORTS_DIR / 'index.html'})")
 
 

@@ -53,27 +53,50 @@ def simulate_supporters(p: np.ndarray, scale: float, draws: int = 20000, seed: i
     return supporters
 
 
+SEATS = {"house": 435, "senate": 100}
+# Delegates and the Resident Commissioner sit in the House but cannot vote on passage: never counted.
+NON_VOTING_STATES = frozenset({"DC", "PR", "GU", "AS", "MP", "VI"})
+
+
 def thresholds(chamber: str, members: int) -> dict[str, int]:
-    """Votes needed with every sitting member voting: majority, two-thirds (suspension of the rules in the
-    House, treaties and veto overrides), and cloture (three-fifths of the Senate's sworn members: 60)."""
+    """Votes needed with every sitting voting member voting (vacancies lower the bar): majority, two-thirds
+    (suspension of the rules in the House, treaties and veto overrides), and cloture (three-fifths of the
+    Senate's sworn members: 60)."""
     needed = {"simple_majority": members // 2 + 1, "two_thirds": math.ceil(2 * members / 3)}
     if chamber == "senate":
         needed["cloture_60"] = math.ceil(0.6 * members) if members != 100 else 60
     return needed
 
 
-def whip_count(p: np.ndarray, chamber: str, scale: float, draws: int = 20000, seed: int = 0) -> dict:
-    supporters = simulate_supporters(p, scale, draws, seed)
+def whip_count(
+    p: np.ndarray,
+    chamber: str,
+    scale: float,
+    committed: np.ndarray | None = None,
+    draws: int = 20000,
+    seed: int = 0,
+) -> dict:
+    """The count over the chamber's sitting voting members ``p``. Sponsors and cosponsors on record
+    (``committed``) count as supporters in every simulation; their model P(Yea) stays in ``expected_by_model``.
+    Figures are rounded so that a rerun writes identical files."""
+    committed = np.zeros(len(p), dtype=bool) if committed is None else np.asarray(committed, dtype=bool)
+    counted = np.where(committed, 1.0, p)
+    supporters = int(committed.sum()) + simulate_supporters(p[~committed], scale, draws, seed)
     low, high = np.percentile(supporters, [5, 95])
     needed = thresholds(chamber, len(p))
     return {
+        "seats": SEATS[chamber],
         "members": int(len(p)),
-        "expected_supporters": float(p.sum()),
+        "vacancies": max(SEATS[chamber] - int(len(p)), 0),
+        "committed": int(committed.sum()),
+        "expected_supporters": round(float(counted.sum()), 2),
+        "expected_by_model": round(float(p.sum()), 2),
         "interval_90": [int(low), int(high)],
-        "likely_supporters": int((p >= 0.5).sum()),
+        "likely_supporters": int((counted >= 0.5).sum()),
+        "swing": int(((p >= 0.25) & (p <= 0.75) & ~committed).sum()),
         "thresholds": needed,
-        "p_pass": {name: float((supporters >= votes).mean()) for name, votes in needed.items()},
-        "shock_scale": scale,
+        "p_pass": {name: round(float((supporters >= votes).mean()), 4) for name, votes in needed.items()},
+        "shock_scale": round(scale, 4),
         "distribution": np.bincount(supporters, minlength=len(p) + 1).tolist(),
     }
 
@@ -93,8 +116,8 @@ def interval_coverage(backtest: pd.DataFrame, probability: str = "p_xgboost", dr
                 low, high = np.percentile(counts, [5, 95])
                 inside[name].append(bool(low <= actual <= high))
     return {
-        "coverage_90_shared_shock": float(np.mean(inside["shared_shock"])),
-        "coverage_90_independent": float(np.mean(inside["independent"])),
+        "coverage_90_shared_shock": round(float(np.mean(inside["shared_shock"])), 4),
+        "coverage_90_independent": round(float(np.mean(inside["independent"])), 4),
         "measures": len(inside["shared_shock"]),
-        "shock_scale_by_held_out_cut": scales,
+        "shock_scale_by_held_out_cut": {cut: round(scale, 4) for cut, scale in scales.items()},
     }

@@ -1,5 +1,7 @@
-"""DVC stage `evaluate`: rolling-origin backtest of the model and the three baselines, metrics and plots for
-DVC, the same logged to the train stage's MLflow run, and the champion chosen by pooled log loss.
+"""DVC stage `evaluate`: rolling-origin backtest of the model and the baselines, metrics and plots for DVC,
+the same logged to the train stage's MLflow run (named by date and parameters), the registered version
+described with its backtest headline, and the champion moved to it only by the pipeline's own run on the
+committed parameters (`models.tracking.promotion_decision`).
 
 For each cut year Y, everything is fitted on catalogued votes before 1 January Y and scored on the votes of
 year Y. Features are point-in-time already, so the only thing a cut changes is which votes train the model.
@@ -87,18 +89,44 @@ def check_bars(table: dict) -> dict:
     return bars
 
 
+def methods_of(predictions: pd.DataFrame) -> list[str]:
+    """Every method the backtest scored (its ``p_<method>`` columns), the model first."""
+    found = [c.removeprefix("p_") for c in predictions.columns if c.startswith("p_")]
+    return sorted(found, key=lambda m: (m != MODEL, found.index(m)))
+
+
+def rounded(value, digits: int = 4):
+    """Floats rounded (recursively) so that a rerun writes identical files: the last digits of a sum over
+    threads differ from run to run and would otherwise show as changes in git and dvc.lock."""
+    if isinstance(value, dict):
+        return {k: rounded(v, digits) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [rounded(v, digits) for v in value]
+    if isinstance(value, float | np.floating):
+        return round(float(value), digits)
+    return value
+
+
 def write_plot_data(predictions: pd.DataFrame, table: dict, model: support_model.SupportModel, bins: int) -> dict:
-    """CSV files for `dvc plots` and PNG figures for MLflow; returns the PNG paths."""
+    """Data for `dvc plots` (wide CSVs: one column per method, so each method is its own series), the
+    calibration by chamber the reports draw, and PNG figures (declared for `dvc plots` too, as they render
+    without a network, and logged to MLflow); returns the PNG paths."""
     PLOTS_DIR.mkdir(parents=True, exist_ok=True)
-    reliability = pd.concat(
+    methods = methods_of(predictions)
+    scopes = [("pooled", predictions)] + list(predictions.groupby("chamber"))
+    calibration = pd.concat(
         [
-            reliability_table(predictions[f"p_{m}"].to_numpy(), predictions["voted_yea"].to_numpy(), bins).assign(
-                method=m
+            reliability_table(part[f"p_{m}"].to_numpy(), part["voted_yea"].to_numpy(), bins).assign(
+                method=m, scope=scope
             )
-            for m in METHODS
+            for m in methods
+            for scope, part in scopes
         ],
         ignore_index=True,
     )
+    pooled = calibration[calibration["scope"] == "pooled"]
+    reliability = pooled.pivot(index="bin", columns="method", values="observed_rate")[methods].reset_index()
+    reliability.insert(1, "forecast_bin_centre", (reliability["bin"] + 0.5) / bins)
     fpr, tpr, _ = roc_curve(predictions["voted_yea"], predictions[f"p_{MODEL}"])
     roc = pd.DataFrame({"fpr": fpr, "tpr": tpr})
     gain = model.booster.get_score(importance_type="gain")
@@ -106,22 +134,24 @@ def write_plot_data(predictions: pd.DataFrame, table: dict, model: support_model
     by_cut = pd.DataFrame(
         [
             {"cut": int(key.removeprefix("cut_")), "method": m, **{k: v for k, v in entry["all"].items()}}
-            for m in METHODS
+            for m in methods
             for key, entry in table[m].items()
             if key.startswith("cut_")
         ]
     )
+    log_loss_by_cut = by_cut.pivot(index="cut", columns="method", values="log_loss")[methods].reset_index()
     for name, frame in (
+        ("calibration", calibration),
         ("reliability", reliability),
         ("roc", roc),
         ("importance", importance),
-        ("metric_by_cut", by_cut),
+        ("metric_by_cut", log_loss_by_cut),
     ):
-        write_atomic(PLOTS_DIR / f"{name}.csv", lambda tmp, f=frame: f.to_csv(tmp, index=False))
+        write_atomic(PLOTS_DIR / f"{name}.csv", lambda tmp, f=frame: f.round(6).to_csv(tmp, index=False))
 
     figures = {}
     fig, ax = plt.subplots(figsize=(5, 5))
-    for method, part in reliability.groupby("method"):
+    for method, part in pooled.groupby("method", sort=False):
         ax.plot(part["mean_forecast"], part["observed_rate"], marker="o", label=method)
     ax.plot([0, 1], [0, 1], "k--", lw=1)
     ax.set(xlabel="forecast P(Yea)", ylabel="observed Yea rate", title="Reliability (backtest)")
@@ -139,18 +169,39 @@ def write_plot_data(predictions: pd.DataFrame, table: dict, model: support_model
     fig.tight_layout()
     figures["importance.png"] = fig
     fig, ax = plt.subplots(figsize=(6, 4))
-    for method, part in by_cut.groupby("method"):
-        ax.plot(part["cut"], part["log_loss"], marker="o", label=method)
+    for method in methods:
+        ax.plot(log_loss_by_cut["cut"], log_loss_by_cut[method], marker="o", label=method)
     ax.set(xlabel="cut year (scored year)", ylabel="log loss", title="Log loss by cut")
     ax.legend()
     figures["metric_by_cut.png"] = fig
     paths = {}
     for name, fig in figures.items():
         path = PLOTS_DIR / name
-        write_atomic(path, lambda tmp, f=fig: f.savefig(tmp, format="png", dpi=110))
+        # no metadata: the PNG's bytes depend only on the figure, so reruns leave dvc.lock unchanged
+        write_atomic(path, lambda tmp, f=fig: f.savefig(tmp, format="png", dpi=110, metadata={"Software": None}))
         plt.close(fig)
         paths[name] = path
     return paths
+
+
+def headline(table: dict) -> dict:
+    """The few numbers `dvc metrics show` prints (a line that fits a terminal): each method's pooled log loss,
+    the model's within-party ranking and calibration; the details stay in metrics/metrics.json (with the bars
+    and the number of votes) and metrics/backtest_by_cut.json."""
+    ours = table[MODEL]["pooled"]
+    return rounded(
+        {
+            "log_loss": {m: table[m]["pooled"]["log_loss"] for m in table},
+            MODEL: {k: ours[k] for k in ("within_party_auc_R", "ece") if k in ours},
+        }
+    )
+
+
+def log_benchmark(stage: str, seconds: float) -> None:
+    """Timings go to a log beside the data (not to metrics, which must not change when nothing changed)."""
+    log = MODELS_DIR.parent / "benchmark.log"
+    with log.open("a") as out:
+        out.write(json.dumps({"stage": stage, "at": time.strftime("%Y-%m-%dT%H:%M:%S"), "seconds": seconds}) + "\n")
 
 
 def main() -> None:
@@ -168,19 +219,22 @@ def main() -> None:
     figures = write_plot_data(predictions, table, model, bins)
     predictions.to_parquet(MODELS_DIR / "backtest.parquet", index=False)
     seconds = round(time.perf_counter() - started, 2)
-    summary = {
-        "bars": bars,
-        "seconds": seconds,
-        **{m: {k: table[m][k] for k in ("pooled", "house", "senate") if k in table[m]} for m in METHODS},
-    }
+    methods = [m for m in methods_of(predictions) if m in table]
+    summary = rounded(
+        {"bars": bars, **{m: {k: table[m][k] for k in ("pooled", "house", "senate") if k in table[m]} for m in methods}}
+    )
+    write_json(headline(table), METRICS_DIR / "headline.json")
     write_json(summary, METRICS_DIR / "metrics.json")
-    write_json(table, METRICS_DIR / "backtest_by_cut.json")
+    write_json(rounded(table), METRICS_DIR / "backtest_by_cut.json")
+    log_benchmark("evaluate", seconds)
 
     run = json.loads((MODELS_DIR / "run.json").read_text())
     tracking.use_experiment(params["model"]["experiment"])
+    name = tracking.run_name(f"{config.as_of:%Y-%m-%d}", params["model"])
     with mlflow.start_run(run_id=run["run_id"]):
+        mlflow.set_tag("mlflow.runName", name)
         flat = {}
-        for method in METHODS:
+        for method in methods:
             for scope, entry in table[method].items():
                 items = (
                     entry.items()
@@ -188,21 +242,37 @@ def main() -> None:
                     else ((f"{scope}.{sub}.{k}", v) for sub, e in entry.items() for k, v in e.items())
                 )
                 for key, value in items:
-                    name = f"{method}.{key}" if scope.startswith("cut_") else f"{method}.{scope}.{key}"
+                    label = f"{method}.{key}" if scope.startswith("cut_") else f"{method}.{scope}.{key}"
                     if isinstance(value, int | float) and np.isfinite(value):
-                        flat[name] = float(value)
+                        flat[label] = float(value)
         flat["backtest_log_loss"] = table[MODEL]["pooled"]["log_loss"]
         mlflow.log_metrics(flat)
         mlflow.set_tags({f"bar.{k}": str(v) for k, v in bars.items()})
         for path in figures.values():
             mlflow.log_artifact(str(path), artifact_path="plots")
         mlflow.log_artifact(str(METRICS_DIR / "metrics.json"))
-    version, best = tracking.crown_champion(params["model"]["name"], "backtest_log_loss", run["experiment_id"])
     pooled = table[MODEL]["pooled"]
+    others = ", ".join(f"{m} {table[m]['pooled']['log_loss']:.3f}" for m in methods if m != MODEL)
+    version = str(run["registered_version"])
+    tracking.describe_version(
+        params["model"]["name"],
+        version,
+        f"{name}. Backtest {min(params['evaluate']['cut_years'])}-{max(params['evaluate']['cut_years'])}, "
+        f"{len(predictions)} out-of-sample votes: log loss {pooled['log_loss']:.3f} (baselines: {others}), "
+        f"within-party AUC among Republicans {pooled['within_party_auc_R']:.3f}, calibration error "
+        f"{pooled['ece']:.3f}.",
+    )
+    allowed, why = tracking.promotion_decision(params["model"])
+    first = not tracking.has_champion(params["model"]["name"]) and not tracking.in_experiment()
+    if allowed or first:
+        tracking.promote(params["model"]["name"], version)
+        crowned = f"version {version} is the champion ({why if allowed else 'the first version'})"
+    else:
+        crowned = f"champion unchanged: {why}"
     print(
         f"evaluate: {len(predictions)} backtest votes in {seconds} s; xgboost log loss {pooled['log_loss']:.4f}, "
         f"within-party AUC R {pooled['within_party_auc_R']:.3f}, ECE {pooled['ece']:.4f}; bars met: "
-        f"{bars['all_met']}; champion: version {version} (log loss {best:.4f})"
+        f"{bars['all_met']}; {crowned}"
     )
 
 

@@ -155,3 +155,73 @@ def download_champion(registered_name: str, destination: Path) -> Path:
     if not found:
         raise DataError(f"the {CHAMPION} of {registered_name} has no booster.json artifact")
     return found[0].parent
+
+
+def champion_info(registered_name: str) -> dict:
+    """Who the champion is: MLflow version, run id and name, and the version's description."""
+    client = MlflowClient()
+    try:
+        version = client.get_model_version_by_alias(registered_name, CHAMPION)
+    except mlflow.exceptions.MlflowException as exc:
+        raise DataError(f"no {CHAMPION} of {registered_name} in {tracking_uri()}: run `dvc repro` first") from exc
+    run_name = client.get_run(version.run_id).info.run_name if version.run_id else ""
+    return {
+        "uri": champion_uri(registered_name),
+        "version": str(version.version),
+        "run_id": version.run_id or "",
+        "run_name": run_name or "",
+        "description": version.description or "",
+    }
+
+
+def in_experiment() -> bool:
+    """True inside `dvc exp run` (DVC sets these variables for the stages an experiment runs)."""
+    return bool(os.environ.get("DVC_EXP_BASELINE_REV") or os.environ.get("DVC_EXP_NAME"))
+
+
+def committed_params(section: str) -> dict | None:
+    """``params.yaml``'s section as committed at git HEAD; None when there is no git history to ask."""
+    try:
+        text = subprocess.run(
+            ["git", "show", "HEAD:params.yaml"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return (yaml.safe_load(text) or {}).get(section)
+
+
+def promotion_decision(model_params: dict) -> tuple[bool, str]:
+    """Whether this pipeline run may move the champion, and why. Only the pipeline's own run on the committed
+    parameters does: never `dvc exp run`, never params edited but not committed (a model trained on them is
+    logged and registered, but the reports and the command line keep the champion)."""
+    if in_experiment():
+        return False, "a `dvc exp run` experiment never moves the champion"
+    committed = committed_params("model")
+    if committed is not None and committed != model_params:
+        return False, "params.yaml's model section differs from the committed one"
+    return True, "the pipeline's run on the committed parameters"
+
+
+def has_champion(registered_name: str) -> bool:
+    try:
+        MlflowClient().get_model_version_by_alias(registered_name, CHAMPION)
+        return True
+    except mlflow.exceptions.MlflowException:
+        return False
+
+
+def promote(registered_name: str, version: str) -> None:
+    MlflowClient().set_registered_model_alias(registered_name, CHAMPION, version)
+
+
+def describe_version(registered_name: str, version: str, description: str) -> None:
+    MlflowClient().update_model_version(registered_name, version, description=description)
+
+
+def run_name(as_of: str, model_params: dict) -> str:
+    """'2025-12-31 depth 2, 100 trees, lr 0.05, platt': date and the parameters that tell runs apart."""
+    xgb = model_params.get("xgboost", {})
+    return (
+        f"{as_of} depth {xgb.get('max_depth')}, {xgb.get('n_estimators')} trees, lr {xgb.get('learning_rate')}, "
+        f"{model_params.get('calibration')}, {len(model_params.get('features', []))} features"
+    )

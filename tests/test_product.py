@@ -1,18 +1,18 @@
-"""What a user opens: forecasts, whip counts, the HTML report (rendered in headless Chromium), the command line."""
+"""What a user opens: forecasts, whip counts, reasons, names, the command line (pages: tests/test_pages.py)."""
 
 from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from forecasts import cli, whip
-from pipeline.config import FEATURES_DIR, METRICS_DIR, REPORTS_DIR
+from forecasts import cli, names, reasons, whip
+from pipeline.config import FEATURES_DIR, METRICS_DIR, REPORTS_DIR, load_params
+from pipeline.errors import DataError
+from pipeline.tables import read_table
 
 NAMED = ("119hr6508", "119s2174", "119s3262", "119s2914", "119hr5793")
 
@@ -34,6 +34,9 @@ def test_every_directed_registry_bill_is_forecast_for_the_sitting_chamber(foreca
     per_bill = forecasts.groupby("bill_id").agg(n=("bioguide_id", "size"), chamber=("chamber", "first"))
     assert (per_bill.loc[per_bill["chamber"] == "senate", "n"] == 100).all()
     assert per_bill.loc[per_bill["chamber"] == "house", "n"].between(430, 441).all()
+    house = forecasts[forecasts["chamber"] == "house"]
+    assert set(house.loc[~house["voting"], "state"]) == {"DC", "PR", "GU", "AS", "MP", "VI"}
+    assert forecasts.loc[forecasts["chamber"] == "senate", "voting"].all()
     assert not forecasts.duplicated(["bill_id", "bioguide_id"]).any()
     assert forecasts["probability"].between(0, 1).all()
     assert (forecasts["reasons_for"].str.len() + forecasts["reasons_against"].str.len() > 0).all()
@@ -56,21 +59,138 @@ def test_low_history_members_are_flagged(forecasts):
     assert 20 < house["low_history"].sum() < 150  # the 2024 class and later specials
 
 
-def test_whip_counts(counts, forecasts):
+def test_whip_counts_are_over_voting_members_with_sponsors_committed(counts, forecasts):
     for bill in NAMED:
         count = counts[bill]
-        p = forecasts.loc[forecasts["bill_id"] == bill, "probability"]
-        assert count["expected_supporters"] == pytest.approx(p.sum())
+        rows = forecasts[(forecasts["bill_id"] == bill) & forecasts["voting"]]
+        committed = (rows["is_sponsor"] == 1) | (rows["is_cosponsor"] == 1)
+        assert count["members"] == len(rows) and count["committed"] == committed.sum() >= 1
+        assert count["seats"] == (435 if count["chamber"] == "house" else 100)
+        assert count["vacancies"] == count["seats"] - count["members"]
+        assert count["expected_supporters"] == pytest.approx(
+            committed.sum() + rows.loc[~committed, "probability"].sum(), abs=0.01
+        )
+        assert count["expected_by_model"] == pytest.approx(rows["probability"].sum(), abs=0.01)
         low, high = count["interval_90"]
-        assert low <= count["expected_supporters"] <= high
+        assert committed.sum() <= low <= count["expected_supporters"] <= high
         assert sum(count["distribution"]) > 0 and len(count["distribution"]) == count["members"] + 1
+        assert sum(count["distribution"][: committed.sum()]) == 0  # the committed back it in every simulation
+    house = counts["119hr6508"]
+    assert house["members"] <= 435 and house["thresholds"]["simple_majority"] == house["members"] // 2 + 1
     assert counts["119s2174"]["thresholds"] == {"simple_majority": 51, "two_thirds": 67, "cloture_60": 60}
     assert counts["119hr6508"]["p_pass"]["simple_majority"] < 0.5 < counts["119hr5793"]["p_pass"]["simple_majority"]
+
+
+def test_sponsors_and_cosponsors_on_record_are_marked(forecasts):
+    by_bill = forecasts.set_index(["bill_id", "bioguide_id"])
+    assert by_bill.loc[("119hr6508", "M001184"), "is_sponsor"] == 1  # Massie
+    assert by_bill.loc[("119s2174", "L000577"), "is_sponsor"] == 1  # Lee
+    assert by_bill.loc[("119s2914", "S001181"), "is_cosponsor"] == 1  # Shaheen, cosponsor since 2025-09-22
+    assert by_bill.loc[("119hr6508", "P000197"), ["is_sponsor", "is_cosponsor"]].sum() == 0  # Pelosi
+    assert (forecasts.groupby("bill_id")["is_sponsor"].sum() <= 1).all()
+
+
+def test_bills_and_members_have_the_names_a_reader_knows(counts):
+    assert counts["119hr6508"]["label"] == "H.R. 6508, NATO Act (Rep. Thomas Massie, R-KY)"
+    assert counts["119s2174"]["label"] == "S. 2174, NATO Act (Sen. Mike Lee, R-UT)"
+    assert names.bill_number("117hres1130") == "H.Res. 1130" and names.bill_number("116hjres41") == "H.J.Res. 41"
+    assert names.bill_number("not-a-bill") == "not-a-bill"
+    directory = names.member_directory(read_table("members"))
+    assert names.resolve_member("Massie", directory, "--sponsor") == "M001184"
+    assert names.resolve_member("m001184", directory, "--sponsor") == "M001184"
+    with pytest.raises(DataError, match="ambiguous"):
+        names.resolve_member("Lee", directory, "--sponsor")
+    with pytest.raises(DataError, match=r"did you mean M001184 \(Rep. Thomas Massie, R-KY\)"):
+        names.resolve_member("Masie", directory, "--sponsor")
+    assert names.last_name("Roger F. Wicker") == "Wicker" and names.last_name("Donald M. Payne, Jr.") == "Payne"
+
+
+def _reason_parts(column: pd.Series) -> pd.Series:
+    return column[column != ""].str.split("; ").explode()
+
+
+def test_reasons_speak_plainly_and_point_the_right_way(forecasts):
+    features = set(load_params()["model"]["features"]) | set(pd.read_parquet(FEATURES_DIR / "forecast.parquet"))
+    raw = {f for f in features if "_" in f}
+    families = {name for _, name in reasons.FAMILIES} | {reasons.OTHER}
+    for column in ("reasons_for", "reasons_against"):
+        parts = _reason_parts(forecasts[column])
+        assert not [p for p in parts if any(f in p for f in raw)]
+        heads = parts.str.replace(r" \(.*", "", regex=True)
+        allowed = heads.isin(families) | heads.str.startswith("agreement with ") | heads.str.contains("of this bill")
+        assert allowed.all(), sorted(set(heads[~allowed]))
+    # a share of alliance-side votes is only given where it points the way of the push
+    stance = forecasts["bill_id"].map(pd.read_parquet(FEATURES_DIR / "registry.parquet").set_index("bill_id")["stance"])
+    for column, sign in (("reasons_for", 1), ("reasons_against", -1)):
+        shares = forecasts[column].str.extractall(r"alliance side on (\d+)%")[0].astype(int)
+        rows = shares.index.get_level_values(0)
+        lean = (shares.to_numpy() - 50) * stance.loc[rows].to_numpy() * sign
+        assert (lean >= 0).all()
+    house = forecasts[forecasts["chamber"] == "house"]
+    senate = forecasts[forecasts["chamber"] == "senate"]
+    text = lambda frame: " ".join(frame["reasons_for"]) + " ".join(frame["reasons_against"])  # noqa: E731
+    assert not any(n in text(house) for n in ("Wicker", "Lee", "Bennet", "Ernst"))
+    assert not any(n in text(senate) for n in ("Massie", "Luna"))
+    assert not house["agreement_with_named_sponsors"].str.contains("Wicker|Lee|Bennet|Ernst").any()
+    assert not senate["agreement_with_named_sponsors"].str.contains("Massie|Luna").any()
+
+
+def test_unknown_and_new_features_fall_into_plain_families():
+    chambers = {"massie": "house", "lee": "senate"}
+    assert reasons.family("context_logit", "house", chambers) == "party's recent stance on such votes"
+    assert reasons.family("party_domain_recent", "house", chambers) == "party's recent stance on such votes"
+    assert reasons.family("party_similar_share", "senate", chambers) == "party's recent stance on such votes"
+    assert reasons.family("nominate_distance_sponsor", "house", chambers) == "agreement with the sponsor"
+    assert reasons.family("cosponsors_same_party_share", "house", chambers) == "who else cosponsors"
+    assert reasons.family("is_cosponsor", "house", chambers) == "sponsorship"
+    assert reasons.family("agree_massie", "house", chambers) == "agreement with Massie"
+    assert reasons.family("agree_massie", "senate", chambers) == "ideology"  # no named agreement across chambers
+    assert reasons.family("some_new_feature_2027", "house", chambers) == reasons.OTHER
+    row = pd.Series({"is_sponsor": 0, "is_cosponsor": 1, "backs_this_bill": 1, "alliance_share": 0.9})
+    assert reasons.phrase("sponsorship", row, -1, 0.4) == "cosponsor of this bill"
+    # 90% on the alliance side does not push toward a withdrawal bill: the share is left out, not contradicted
+    assert reasons.phrase("record on NATO votes", row, -1, 0.4) == "record on NATO votes"
+    assert (
+        reasons.phrase("record on NATO votes", row, -1, -0.4)
+        == "record on NATO votes (alliance side on 90% of NATO votes)"
+    )
+
+
+def test_past_bills_have_a_track_record():
+    record = {t["bill_id"]: t for t in json.loads((REPORTS_DIR / "track_record.json").read_text())}
+    nato_support = record["116hr676"]
+    assert (nato_support["yea"], nato_support["nay"], nato_support["result"]) == (357, 22, "Passed")
+    forecast = nato_support["forecast"]
+    assert forecast["model_fitted_before"] == "2019-01-01" and forecast["actual_yea_of_voters"] == 357
+    assert forecast["interval_90"][0] <= forecast["expected_yea"] <= forecast["interval_90"][1]
+    assert record["115hres397"]["forecast"] is None  # 2017: before the backtest's first year
+
+
+def test_metrics_files_hold_no_timings_and_rounded_figures():
+    for name in ("headline.json", "metrics.json", "whip.json", "backtest_by_cut.json"):
+        text = (METRICS_DIR / name).read_text()
+        assert '"seconds"' not in text
+        assert not re.search(r"\d\.\d{5,}", text), name
+    headline = json.loads((METRICS_DIR / "headline.json").read_text())
+    assert set(headline["log_loss"]) >= {"xgboost", "party_line"} and set(headline["xgboost"]) == {
+        "within_party_auc_R",
+        "ece",
+    }
 
 
 def test_thresholds():
     assert whip.thresholds("senate", 100) == {"simple_majority": 51, "two_thirds": 67, "cloture_60": 60}
     assert whip.thresholds("house", 435) == {"simple_majority": 218, "two_thirds": 290}
+
+
+def test_committed_members_back_the_bill_in_every_simulation():
+    p = np.full(10, 0.1)
+    committed = np.array([True] * 3 + [False] * 7)
+    count = whip.whip_count(p, "house", 1.5, committed, draws=4000)
+    assert count["committed"] == 3 and count["expected_supporters"] == pytest.approx(3.7)
+    assert count["expected_by_model"] == pytest.approx(1.0) and count["seats"] == 435 and count["vacancies"] == 425
+    assert sum(count["distribution"][:3]) == 0 and count["interval_90"][0] >= 3
+    assert count["thresholds"]["simple_majority"] == 6  # a majority of the 10 sitting
 
 
 def test_shock_scale_is_recovered_from_simulated_votes():
@@ -98,89 +218,68 @@ def test_interval_coverage_on_the_backtest():
     assert coverage["coverage_90_independent"] < coverage["coverage_90_shared_shock"]
 
 
-def _chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if not found:
-        pytest.fail("Chromium is needed to check the report (Debian package chromium; .ci/run installs it)")
-    return found
-
-
-def _render(path, tmp_path) -> str:
-    command = [
-        _chromium(),
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={tmp_path / 'profile'}",
-        "--virtual-time-budget=3000",
-        "--dump-dom",
-        path.as_uri(),
-    ]
-    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=True).stdout
-
-
-def test_bill_page_renders_with_table_and_charts(tmp_path, forecasts):
-    page = REPORTS_DIR / "bills" / "119hr6508.html"
-    dom = _render(page, tmp_path)
-    members = (forecasts["bill_id"] == "119hr6508").sum()
-    assert len(re.findall(r"<tr data-party=", dom)) == members
-    assert dom.count('class="dot"') > 300  # ideology against probability
-    assert dom.count('class="bar"') > 10  # tally distribution
-    assert 'aria-label="backtest calibration"' in dom
-    shown = re.search(r'<span id="shown">(\d+)</span>', dom)  # filled in by the page's script
-    assert shown and int(shown.group(1)) == members
-    assert "Massie" in dom and "P(simple majority)" in dom
-    assert ">nan<" not in dom  # missing values show blank
-    assert "Massie 100%" in dom  # Massie's own row: he agrees with himself
-
-
-def test_index_page_links_every_bill(tmp_path, counts):
-    dom = _render(REPORTS_DIR / "index.html", tmp_path)
-    for bill in counts:
-        assert f'href="bills/{bill}.html"' in dom
-        assert (REPORTS_DIR / "bills" / f"{bill}.html").exists()
-    summary = (REPORTS_DIR / "summary.md").read_text()
-    assert all(bill in summary for bill in NAMED)
-
-
 def test_cli_forecasts_a_registry_bill_as_of_an_earlier_date(tmp_path, capsys):
     assert cli.main(["forecast", "119s2914", "--as-of", "2025-10-01", "--out", str(tmp_path)]) == 0
-    output = capsys.readouterr().out
+    captured = capsys.readouterr()
+    output = captured.out
+    assert output.startswith("S. 2914, Eastern Flank Strategic Partnership Act of 2025 (Sen. Roger F. Wicker, R-MS)")
+    assert "forecast as of 2025-10-01" in output and "MLflow version " in output and "fingerprint " in output
     assert "119s2914 (senate)" in output and "P(cloture 60: 60 votes)" in output
+    assert "Likely supporters" in output and "Likely opponents" in output and "Swing members" in output
+    assert "computing every member's record as of 2025-10-01" in captured.err  # progress on stderr
     written = pd.read_parquet(tmp_path / "forecasts.parquet")
     assert len(written) == 100 and (tmp_path / "bills" / "119s2914.html").exists()
-    # Shaheen cosponsored on 2025-09-22 (before the date): she backs the bill in the features
-    assert written.set_index("bioguide_id").loc["S001181", "backs_this_bill"] == 1
+    # Shaheen cosponsored on 2025-09-22 (before the date): she is marked and counted as committed
+    shaheen = written.set_index("bioguide_id").loc["S001181"]
+    assert shaheen["backs_this_bill"] == 1 and shaheen["is_cosponsor"] == 1
+    assert "Jeanne Shaheen (D-NH) [cosponsor]" in output
 
 
-def _describe(bill_id: str, chamber: str, stance: str, sponsor: str, *extra: str) -> list[str]:
-    return ["describe", "--bill-id", bill_id, "--chamber", chamber, "--introduced", "2026-01-01",
+def _describe(bill_id: str, chamber: str, stance: str, sponsor: str, *extra: str, introduced="2026-01-01") -> list[str]:
+    return ["describe", "--bill-id", bill_id, "--chamber", chamber, "--introduced", introduced,
             "--stance", stance, "--sponsor", sponsor, *extra]  # fmt: skip
 
 
-def test_cli_describes_a_bill_introduced_tomorrow(tmp_path, capsys):
-    code = cli.main(_describe("119hr9999", "house", "-1", "M001184", "--cosponsors", "L000596", "--title",
-                              "To withdraw the United States from NATO", "--out", str(tmp_path)))  # fmt: skip
+def test_cli_describes_a_bill_with_members_by_name(tmp_path, capsys):
+    code = cli.main(_describe("119hr9999", "house", "-1", "Massie", "--cosponsors", "Luna", "--title",
+                              "To withdraw the United States from NATO", "--out", str(tmp_path),
+                              introduced="2025-12-20"))  # fmt: skip
     assert code == 0
     written = pd.read_parquet(tmp_path / "forecasts.parquet").set_index("bioguide_id")
+    assert written.loc["M001184", "is_sponsor"] == 1 and written.loc["L000596", "is_cosponsor"] == 1
     assert written.loc["M001184", "probability"] > written["probability"].median()
-    assert "119hr9999 (house)" in capsys.readouterr().out
+    output = capsys.readouterr().out
+    assert "119hr9999 (house)" in output and "Rep. Thomas Massie, R-KY" in output
+
+
+def test_cli_refuses_to_write_into_the_pipelines_outputs(capsys):
+    for out in (REPORTS_DIR, REPORTS_DIR / "bills", METRICS_DIR, REPORTS_DIR.parent):
+        assert cli.main(["forecast", "119hr6508", "--out", str(out)]) == 2
+        assert "inside the pipeline's outputs" in capsys.readouterr().err
+
+
+def test_cli_offers_only_the_two_stances(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(_describe("119hr9999", "house", "0", "M001184"))
+    assert exit_.value.code == 2 and "invalid choice: 0" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
         (["forecast", "119hr1"], "unknown bill '119hr1'"),
-        (["forecast", "119hr6508", "--as-of", "2025-12-01"], "unknown bill '119hr6508' as of 2025-12-01"),
+        (["forecast", "119hr6580"], "did you mean 119hr6508"),
+        (
+            ["forecast", "119hr6508", "--as-of", "2025-12-01"],
+            "119hr6508 (H.R. 6508) was not introduced yet as of 2025-12-01",
+        ),
         (["forecast", "119hr6508", "--as-of", "2030-01-01"], "outside the data"),
         (["forecast", "119hr6508", "--as-of", "not-a-date"], "is not a date"),
         (["forecast", "119s2151"], "takes no side"),
+        (_describe("119hr6508", "house", "-1", "M001184"), "already a registry bill"),
         (_describe("119hr9999", "house", "1", "Z999999"), "unknown member id 'Z999999'"),
+        (_describe("119hr9999", "house", "1", "Lee"), "is ambiguous"),
+        (_describe("119hr9999", "house", "1", "Masie"), "did you mean"),
         (_describe("119s9999", "house", "1", "M001184"), "does not fit bill type s"),
     ],
 )

@@ -1,0 +1,119 @@
+"""Names a reader knows: "H.R. 6508, NATO Act (Rep. Thomas Massie, R-KY)" instead of ``119hr6508`` and
+``M001184``, and member lookup by name for the command line."""
+
+from __future__ import annotations
+
+import difflib
+import re
+
+import pandas as pd
+
+from forecasts.whip import NON_VOTING_STATES
+from pipeline.errors import DataError
+
+BILL_TYPES = {
+    "hr": "H.R.",
+    "s": "S.",
+    "hres": "H.Res.",
+    "sres": "S.Res.",
+    "hjres": "H.J.Res.",
+    "sjres": "S.J.Res.",
+    "hconres": "H.Con.Res.",
+    "sconres": "S.Con.Res.",
+}
+BILL_ID = re.compile(r"^(\d+)([a-z]+?)(\d+)$")
+
+
+def bill_number(bill_id: str) -> str:
+    """'119hr6508' -> 'H.R. 6508'; an id of another shape is returned as it is."""
+    match = BILL_ID.match(bill_id)
+    if not match or match.group(2) not in BILL_TYPES:
+        return bill_id
+    return f"{BILL_TYPES[match.group(2)]} {match.group(3)}"
+
+
+def congress_of(bill_id: str) -> int | None:
+    match = BILL_ID.match(bill_id)
+    return int(match.group(1)) if match else None
+
+
+def ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def short_title(title: str, limit: int = 90) -> str:
+    """A title short enough for a headline (cut at a word, with an ellipsis)."""
+    title = " ".join(str(title).split())
+    if len(title) <= limit:
+        return title
+    return title[:limit].rsplit(" ", 1)[0].rstrip(",;") + "…"
+
+
+def member_directory(members: pd.DataFrame, congress: int | None = None) -> pd.DataFrame:
+    """One row per member (their latest congress, up to ``congress`` when given, so that a 2019 bill's sponsor
+    is named with the seat they held then): name, party, state, chamber, by bioguide id."""
+    if congress is not None and (members["congress"] <= congress).any():
+        members = members[members["congress"] <= congress]
+    latest = members.sort_values("congress").drop_duplicates("bioguide_id", keep="last")
+    return latest.set_index("bioguide_id")[["name", "party", "state", "chamber", "congress"]]
+
+
+def member_label(bioguide_id: str, directory: pd.DataFrame) -> str:
+    """'Rep. Thomas Massie, R-KY' (Sen., Del. for the non-voting delegates); the id when unknown."""
+    if bioguide_id not in directory.index:
+        return str(bioguide_id)
+    row = directory.loc[bioguide_id]
+    if row["chamber"] == "senate":
+        title = "Sen."
+    else:
+        title = "Del." if row["state"] in NON_VOTING_STATES else "Rep."
+    return f"{title} {row['name']}, {row['party']}-{row['state']}"
+
+
+def bill_label(bill_id: str, title: str, sponsor: str | None, directory: pd.DataFrame) -> str:
+    """'H.R. 6508, NATO Act (Rep. Thomas Massie, R-KY)'."""
+    sponsor_text = f" ({member_label(sponsor, directory)})" if sponsor and not pd.isna(sponsor) else ""
+    return f"{bill_number(bill_id)}, {short_title(title, 70)}{sponsor_text}"
+
+
+def last_name(name: str) -> str:
+    """Sort key for a member: the last word that is not a suffix ('Jr.', 'III')."""
+    words = [
+        w for w in str(name).replace(",", " ").split() if w.rstrip(".").lower() not in {"jr", "sr", "ii", "iii", "iv"}
+    ]
+    return words[-1] if words else str(name)
+
+
+def resolve_member(text: str, directory: pd.DataFrame, what: str) -> str:
+    """A bioguide id from an id or a (last) name: 'Massie' -> 'M001184'. Ambiguous or unknown names are
+    errors that list the candidates or the closest names."""
+    text = text.strip()
+    if text.upper() in directory.index:
+        return text.upper()
+    if re.fullmatch(r"[A-Za-z]\d{6}", text):
+        close = difflib.get_close_matches(text.upper(), list(directory.index), n=3, cutoff=0.7)
+        hint = f"; did you mean {', '.join(f'{c} ({member_label(c, directory)})' for c in close)}?" if close else ""
+        raise DataError(f"unknown member id {text!r} ({what}){hint}")
+    needle = text.lower()
+    names = directory["name"].astype(str)
+    exact = directory[(names.str.lower() == needle) | (names.map(last_name).str.lower() == needle)]
+    if len(exact) == 1:
+        return str(exact.index[0])
+    found = exact if len(exact) else directory[names.str.lower().str.contains(needle, regex=False)]
+    if len(found) == 1:
+        return str(found.index[0])
+    if len(found) > 1:
+        recent = found[found["congress"] == directory["congress"].max()]
+        if len(recent) == 1:
+            return str(recent.index[0])
+        choices = ", ".join(f"{i} ({member_label(i, directory)})" for i in (recent if len(recent) else found).index[:8])
+        raise DataError(f"{what} {text!r} is ambiguous: {choices}; give the bioguide id")
+    by_name = {}
+    for bioguide, name in names.dropna().items():
+        by_name.setdefault(name.lower(), bioguide)
+        by_name.setdefault(last_name(name).lower(), bioguide)
+    close = difflib.get_close_matches(needle, list(by_name), n=3, cutoff=0.75)
+    suggestions = list(dict.fromkeys(by_name[c] for c in close))
+    hint = f"; did you mean {', '.join(f'{i} ({member_label(i, directory)})' for i in suggestions)}?" if close else ""
+    raise DataError(f"unknown member {what} {text!r}{hint}")
