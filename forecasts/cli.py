@@ -21,13 +21,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.build import (
-    Context,
-    build_features,
-    forecast_measures,
-    forecast_pairs,
-    president_party_by_congress,
-)
+from features.build import Context, build_features, forecast_measures, forecast_pairs
+from features.context import PROCEDURES
 from features.registry import build_registry, load_additions
 from forecasts import names, predict, report
 from pipeline.config import FEATURES_DIR, METRICS_DIR, PROJECT_ROOT, REPORTS_DIR, DataConfig, load_params
@@ -35,7 +30,7 @@ from pipeline.errors import DataError
 from pipeline.ids import parse_date
 from pipeline.tables import cut_as_of, read_table
 
-TABLES = ("members", "rollcalls", "votes", "bills", "cosponsorships", "terms")
+TABLES = ("members", "rollcalls", "votes", "bills", "cosponsorships", "terms", "presidents")
 CLI_DIR = REPORTS_DIR / "cli"
 PIPELINE_OUTPUTS = ("data", "metrics", "plots", "reports", "models", "mlruns", "notebooks", "docs")
 
@@ -119,7 +114,7 @@ def run_forecast(bill_id: str, as_of: pd.Timestamp | None, additions: list[dict]
     with step(f"computing every member's record as of {as_of:%Y-%m-%d}"):
         ctx = Context(cut, registry, cosponsorships, catalog, params["features"])
         pairs = forecast_pairs(ctx, forecast_measures(chosen, as_of), cut["terms"])
-        features = build_features(ctx, pairs, president_party_by_congress(config))
+        features = build_features(ctx, pairs)
     with step("loading the champion model from MLflow"):
         model, info = predict.load_champion(params["model"])
     scale = json.loads((METRICS_DIR / "whip.json").read_text())["shock_scale"]  # fitted by the predict stage
@@ -155,6 +150,12 @@ def parser() -> argparse.ArgumentParser:
     new.add_argument("--sponsor", required=True, help="bioguide id or name, e.g. M001184 or Massie")
     new.add_argument("--cosponsors", default="", help="comma-separated bioguide ids or names")
     new.add_argument("--kind", default=None, choices=["passage", "resolution", "amendment", "treaty"])
+    new.add_argument(
+        "--procedure",
+        default=None,
+        choices=list(PROCEDURES),
+        help="the vote forecast, e.g. suspension or cloture (default: passage; amendment for an amendment id)",
+    )
     new.add_argument("--title", default="")
     for command in (known, new):
         command.add_argument("--as-of", default=None, help="YYYY-MM-DD; default: params.yaml data.as_of")
@@ -187,6 +188,8 @@ def describe_entry(args: argparse.Namespace, bill: str) -> dict:
     }
     if args.kind:
         entry["kind"] = args.kind
+    if args.procedure:
+        entry["procedure"] = args.procedure
     return entry
 
 
