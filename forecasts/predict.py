@@ -46,8 +46,9 @@ def fingerprint(folder) -> str:
     """A short content hash of the model files: the same model has the same fingerprint on every machine
     (MLflow's version numbers depend on how many runs a tracking store has seen)."""
     digest = hashlib.sha256()
-    for name in ("booster.json", "calibration.json"):
-        digest.update((folder / name).read_bytes())
+    for name in ("booster.json", "calibration.json", "context_booster.json", "context_commitment.json"):
+        if (folder / name).exists():  # the general model's files, where the model has one
+            digest.update((folder / name).read_bytes())
     return digest.hexdigest()[:10]
 
 

@@ -138,7 +138,8 @@ class CommitmentRates:
         cells = committed.groupby(COMMITMENT_KEYS, dropna=False)["voted_yea"].agg(["sum", "size"]).reset_index()
         prior = committed.groupby(["is_senate", "procedure"])["voted_yea"].mean().rename("prior").reset_index()
         cells = cells.merge(prior, on=["is_senate", "procedure"])
-        cells["rate"] = (cells["sum"] + pseudo_votes * cells["prior"]) / (cells["size"] + pseudo_votes)
+        # plus one Yea and one Nay (Laplace): a cell where everyone voted Yea is not a certainty
+        cells["rate"] = (cells["sum"] + pseudo_votes * cells["prior"] + 1) / (cells["size"] + pseudo_votes + 2)
         return cls(cells.rename(columns={"sum": "yea", "size": "votes"})[COMMITMENT_KEYS + ["yea", "votes", "rate"]])
 
     def lookup(self, frame: pd.DataFrame) -> np.ndarray:

@@ -14,6 +14,7 @@ import pandas as pd
 
 from features.context import CONTEXT_FEATURES
 from models import context_model
+from models.baselines import CLIP
 from models.metrics import headline_score
 from pipeline.config import FEATURES_DIR, METRICS_DIR, MODELS_DIR, DataConfig, load_params
 from pipeline.tables import write_json, write_parquet
@@ -41,7 +42,7 @@ def party_line_by_sponsor(general: pd.DataFrame, congresses: list[int]) -> np.nd
             found = rates.reindex(pd.MultiIndex.from_frame(general.loc[rows, key])).to_numpy()
             guess = np.where(np.isnan(found), guess, found)
         result[rows] = guess
-    return result
+    return np.clip(result, *CLIP)
 
 
 def general_backtest(general: pd.DataFrame, models: dict, congresses: list[int]) -> pd.DataFrame:

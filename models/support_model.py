@@ -144,7 +144,26 @@ class SupportModel:
             return own
         sign = np.where(frame["orientation"].to_numpy() == 1, 1.0, -1.0)
         general = self.context.contributions(frame).mul(sign * self.context_scale[0], axis=0)
-        return own.add(general, fill_value=0.0)
+        total = own.add(general, fill_value=0.0)
+        return self._add_commitment(total, frame, sign)
+
+    def _add_commitment(self, total: pd.DataFrame, frame: pd.DataFrame, sign: np.ndarray) -> pd.DataFrame:
+        """For a sponsor or cosponsor on record, what the commitment added is the sponsorship's: the step from
+        the booster's P(Yea) to the commitment rate, and any lift of the floor above the calibrated sum."""
+        committed = self.committed(frame)
+        if not committed.any():
+            return total
+        booster_yea = self.context.booster.predict(xgb.DMatrix(frame[self.context.features].astype(np.float32)))
+        step = self.context_scale[0] * sign * (_logit(self.context_p_yea(frame)) - _logit(booster_yea))
+        calibrated = self.calibration.apply(self.raw_alliance(frame))
+        lift = _logit(self.predict_alliance(frame)) - _logit(calibrated)
+        shift = np.where(committed, np.nan_to_num(step) + np.nan_to_num(lift), 0.0)
+        role = np.where(frame["is_sponsor"].to_numpy() == 1, "is_sponsor", "is_cosponsor")
+        for name in ("is_sponsor", "is_cosponsor"):
+            if name not in total.columns:
+                total[name] = 0.0
+            total[name] = total[name] + np.where(role == name, shift, 0.0)
+        return total
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)

@@ -153,7 +153,8 @@ def test_registry_takes_what_reaches_the_floor():
 
 
 def test_sponsors_and_cosponsors_on_record_back_their_bills():
-    """Issue 9: every sponsor at 0.95 or more, every cosponsor on record at 0.90 or more, on the named bills."""
+    """Issue 9: every sponsor at 0.95 or more, every cosponsor on record at 0.90 or more, on the named bills, and
+    the top reason names the sponsorship."""
     from pipeline.config import FEATURES_DIR, REPORTS_DIR
 
     forecasts = pd.read_parquet(REPORTS_DIR / "forecasts.parquet").set_index(["bill_id", "bioguide_id"])
@@ -163,10 +164,13 @@ def test_sponsors_and_cosponsors_on_record_back_their_bills():
     for bill, expected_cosponsors in named.items():
         sponsor = registry.loc[bill, "sponsor_bioguide_id"]
         assert forecasts.loc[(bill, sponsor), "probability"] >= 0.95, (bill, sponsor)
+        assert forecasts.loc[(bill, sponsor), "reasons_for"].split("; ")[0] == "sponsor of this bill"
         on_record = set(cosponsors.loc[cosponsors["measure_id"] == bill, "bioguide_id"])
         assert set(expected_cosponsors) <= on_record
         for member in on_record:
             assert forecasts.loc[(bill, member), "probability"] >= 0.90, (bill, member)
+            assert forecasts.loc[(bill, member), "reasons_for"].split("; ")[0] == "cosponsor of this bill"
+        assert forecasts.loc[(bill, sponsor), "probability"] < 1 - 1e-4  # confident, not certain
 
 
 def test_general_model_backtest_beats_party_line_by_sponsor_in_each_chamber():
