@@ -30,7 +30,7 @@ from features.registry import build_registry, load_additions
 from pipeline.config import FEATURES_DIR, METRICS_DIR, DataConfig, load_params
 from pipeline.errors import DataError
 from pipeline.ids import congress_of_date
-from pipeline.tables import read_table, write_json, write_parquet
+from pipeline.tables import log_timing, read_table, write_json, write_parquet
 
 DOMAINS = ("alliance", "tied")
 KINDS = ("passage", "amendment", "procedural", "treaty", "resolution")
@@ -589,9 +589,9 @@ def main() -> None:
             training.loc[training["sponsor_bioguide_id"].notna(), "measure_id"].nunique()
         ),
         "president_party_known_for_forecast": bool(forecast["president_party_controls_chamber"].notna().all()),
-        "seconds": round(time.perf_counter() - started, 2),
     }
     write_json(summary, METRICS_DIR / "features.json")
+    log_timing("features", round(time.perf_counter() - started, 2))
     print(f"features: {summary}")
 
 

@@ -7,7 +7,6 @@ registry bills (the backtest's forecast before their vote beside the actual resu
 from __future__ import annotations
 
 import hashlib
-import json
 import tempfile
 import time
 import zlib
@@ -19,7 +18,7 @@ from forecasts import names, whip
 from forecasts.reasons import SPONSOR_NAMES, top_reasons
 from models import support_model, tracking
 from pipeline.config import FEATURES_DIR, METRICS_DIR, MODELS_DIR, REPORTS_DIR, DataConfig, load_params
-from pipeline.tables import read_table, write_atomic, write_json, write_parquet
+from pipeline.tables import log_timing, read_table, write_atomic, write_json, write_parquet
 
 FORECAST_COLUMNS = [
     "bill_id",
@@ -257,12 +256,6 @@ def write_forecasts(forecasts: pd.DataFrame, counts: list[dict], directory) -> N
     write_json(counts, directory / "whip_counts.json")
 
 
-def log_benchmark(stage: str, seconds: float) -> None:
-    """Timings go to data/benchmark.log, not to metrics (which must not change when nothing changed)."""
-    with (MODELS_DIR.parent / "benchmark.log").open("a") as out:
-        out.write(json.dumps({"stage": stage, "at": time.strftime("%Y-%m-%dT%H:%M:%S"), "seconds": seconds}) + "\n")
-
-
 def main() -> None:
     started = time.perf_counter()
     params = load_params()
@@ -297,7 +290,7 @@ def main() -> None:
         {"fingerprint": info["fingerprint"], "run_name": info["run_name"], "shock_scale_by_held_out_cut": by_cut},
         REPORTS_DIR / "model.json",
     )
-    log_benchmark("predict", round(time.perf_counter() - started, 2))
+    log_timing("predict", round(time.perf_counter() - started, 2))
     uri = f"{info['uri']} (version {info['version']}, fingerprint {info['fingerprint']})"
     print(
         f"predict: {len(forecasts)} member forecasts for {len(counts)} bills from {uri}; shock scale "

@@ -27,7 +27,7 @@ from models.dataset import with_context, yea_probability  # noqa: E402
 from models.general import GENERAL_DIR  # noqa: E402
 from models.metrics import reliability_table, score  # noqa: E402
 from pipeline.config import FEATURES_DIR, METRICS_DIR, MODELS_DIR, PLOTS_DIR, DataConfig, load_params  # noqa: E402
-from pipeline.tables import write_atomic, write_json  # noqa: E402
+from pipeline.tables import log_timing, write_atomic, write_json  # noqa: E402
 
 MODEL = "xgboost"
 METHODS = (MODEL, *BASELINES)
@@ -197,13 +197,6 @@ def headline(table: dict) -> dict:
     )
 
 
-def log_benchmark(stage: str, seconds: float) -> None:
-    """Timings go to a log beside the data (not to metrics, which must not change when nothing changed)."""
-    log = MODELS_DIR.parent / "benchmark.log"
-    with log.open("a") as out:
-        out.write(json.dumps({"stage": stage, "at": time.strftime("%Y-%m-%dT%H:%M:%S"), "seconds": seconds}) + "\n")
-
-
 def main() -> None:
     started = time.perf_counter()
     params = load_params()
@@ -226,7 +219,7 @@ def main() -> None:
     write_json(headline(table), METRICS_DIR / "headline.json")
     write_json(summary, METRICS_DIR / "metrics.json")
     write_json(rounded(table), METRICS_DIR / "backtest_by_cut.json")
-    log_benchmark("evaluate", seconds)
+    log_timing("evaluate", seconds)
 
     run = json.loads((MODELS_DIR / "run.json").read_text())
     tracking.use_experiment(params["model"]["experiment"])

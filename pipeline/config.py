@@ -22,6 +22,7 @@ MODELS_DIR = PROJECT_ROOT / "data" / "models"
 METRICS_DIR = PROJECT_ROOT / "metrics"
 PLOTS_DIR = PROJECT_ROOT / "plots"
 REPORTS_DIR = PROJECT_ROOT / "reports"
+TIMINGS_LOG = PROJECT_ROOT / "data" / "benchmark.log"  # wall times of stage runs: not metrics, which must not move
 
 CHAMBERS = ("house", "senate")
 POSITIONS = ("yea", "nay", "present", "not_voting")

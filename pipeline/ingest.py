@@ -24,7 +24,7 @@ from pipeline.config import CHAMBERS, METRICS_DIR, PARAMS_FILE, POSITIONS, TABLE
 from pipeline.contract import check_bounds, check_snapshot
 from pipeline.errors import DataError, debug_requested, run_stage
 from pipeline.ids import bill_id, congress_first_year, rollcall_id
-from pipeline.tables import clean_stale, cut_as_of, publish_table_set, write_json
+from pipeline.tables import clean_stale, cut_as_of, log_timing, publish_table_set, write_json
 
 MEMBER_COLUMNS = [
     "bioguide_id",
@@ -514,9 +514,11 @@ def run(args: argparse.Namespace) -> None:
     report["inputs_checked"] = len(inputs)
     report["input_records"] = sum(entry["records"] for entry in inputs.values())
     publish_table_set(tables, args.tables, {"as_of": report["as_of"], "inputs": inputs})
+    seconds = report.pop("seconds")
     write_json(report, args.report)
+    log_timing("ingest", seconds)
     print(
-        f"ingest: {report['rows']} in {report['seconds']} s; "
+        f"ingest: {report['rows']} in {seconds} s; "
         f"unknown member ids {sum(map(len, report['unknown_member_ids_by_file'].values()))}, "
         f"tally mismatches {report['unitedstates_tally_mismatches']} (unitedstates), "
         f"{report['voteview_tally_mismatches']} (voteview)"

@@ -10,11 +10,12 @@ import json
 import os
 import shutil
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
 
-from pipeline.config import TABLES_DIR
+from pipeline.config import TABLES_DIR, TIMINGS_LOG
 from pipeline.errors import DataError
 from pipeline.ids import congress_of_date
 
@@ -205,3 +206,10 @@ def cut_as_of(tables: dict[str, pd.DataFrame], as_of: pd.Timestamp) -> dict[str,
     if "terms" in tables:  # terms begun by as_of (their scheduled end dates are known when they begin)
         cut["terms"] = tables["terms"][tables["terms"]["start"] <= as_of]
     return cut
+
+
+def log_timing(stage: str, seconds: float, log: Path = TIMINGS_LOG) -> None:
+    """Append a stage's wall time to the timings log (metrics files must be the same when nothing changed)."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("a") as out:
+        out.write(json.dumps({"stage": stage, "at": time.strftime("%Y-%m-%dT%H:%M:%S"), "seconds": seconds}) + "\n")

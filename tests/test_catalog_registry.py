@@ -159,8 +159,8 @@ def test_a_user_can_add_a_bill(tables):
             "unknown member id 'X000000'",
         ),
         (
-            {"bill_id": "119hr9999", "chamber": "senate", "introduced": "2026-01-02", "sponsor": "M001184"},
-            "does not fit bill type hr",
+            {"bill_id": "119hres9999", "chamber": "senate", "introduced": "2026-01-02", "sponsor": "M001184"},
+            "does not fit bill type hres",  # a House resolution is voted in the House only (a bill can go on)
         ),
         (
             {"bill_id": "119hr9999", "chamber": "house", "introduced": "someday", "sponsor": "M001184"},

@@ -280,7 +280,7 @@ def test_cli_offers_only_the_two_stances(capsys):
         (_describe("119hr9999", "house", "1", "Z999999"), "unknown member id 'Z999999'"),
         (_describe("119hr9999", "house", "1", "Lee"), "is ambiguous"),
         (_describe("119hr9999", "house", "1", "Masie"), "did you mean"),
-        (_describe("119s9999", "house", "1", "M001184"), "does not fit bill type s"),
+        (_describe("119sres9999", "house", "1", "M001184"), "does not fit bill type sres"),
     ],
 )
 def test_cli_errors(argv, message, capsys):
