@@ -174,6 +174,9 @@ def top_reasons(
             key = family(str(feature), chamber, sponsor_chambers)
             groups[key] = groups.get(key, 0.0) + float(value)
         ordered = sorted(groups.items(), key=lambda item: item[1])
+        if row.get("is_sponsor") == 1 or row.get("is_cosponsor") == 1:
+            # a public commitment to the bill is the first thing a whip asks about: it leads the reasons
+            ordered = [item for item in ordered if item[0] != "sponsorship"] + [("sponsorship", float("inf"))]
         pro = [phrase(k, row, stance, v, sides) for k, v in reversed(ordered) if v > floor][:n]
         con = [phrase(k, row, stance, v, sides) for k, v in ordered if v < -floor][:n]
         rows.append({"reasons_for": "; ".join(pro), "reasons_against": "; ".join(con)})
