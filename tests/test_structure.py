@@ -1,0 +1,56 @@
+"""The house rules that code review alone would let slip: what may import what, and how long a function may be."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import PROJECT_ROOT
+
+pytestmark = pytest.mark.unit
+
+ROOMS = ("pipeline", "features", "models", "forecasts")  # lowest first; [tool.importlinter] in pyproject.toml
+
+
+def _lint_imports(root: Path) -> subprocess.CompletedProcess:
+    """Run import-linter on the packages under ``root`` with the project's contract (pyproject.toml)."""
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    linter = Path(sys.executable).with_name("lint-imports")
+    return subprocess.run(
+        [str(linter), "--no-cache", str(PROJECT_ROOT / "pyproject.toml")],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_the_rooms_import_only_downwards():
+    done = _lint_imports(PROJECT_ROOT)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 kept, 0 broken" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("module", "imported"),
+    [
+        ("pipeline/ids.py", "features.history"),
+        ("features/history.py", "models.metrics"),
+        ("models/metrics.py", "forecasts"),
+    ],
+)
+def test_an_upward_import_breaks_the_contract(tmp_path, module, imported):
+    """The check is live: a copy of the code with one upward import fails it, naming the importer."""
+    for room in ROOMS:
+        shutil.copytree(PROJECT_ROOT / room, tmp_path / room, ignore=shutil.ignore_patterns("__pycache__"))
+    path = tmp_path / module
+    path.write_text(f"import {imported}  # noqa\n" + path.read_text())
+    done = _lint_imports(tmp_path)
+    assert done.returncode != 0
+    assert "BROKEN" in done.stdout and module.removesuffix(".py").replace("/", ".") in done.stdout
