@@ -10,6 +10,8 @@ from features.catalog import build_catalog, classify, load_overrides
 from features.registry import build_registry, parse_additions
 from pipeline.errors import DataError
 
+pytestmark = pytest.mark.pipeline  # the tables of `dvc repro`; the rule and parsing tests are unit tests
+
 
 @pytest.fixture(scope="module")
 def catalog(tables):
@@ -62,6 +64,7 @@ def test_every_override_is_applied_with_its_reason(catalog):
             assert catalog.loc[entry["rollcall_id"], "reason"] == "override: " + entry["reason"]
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("text", "kind", "orientation"),
     [
@@ -151,6 +154,7 @@ def test_a_user_can_add_a_bill(tables):
     assert len(registry) == 23
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("entry", "message"),
     [
@@ -159,8 +163,8 @@ def test_a_user_can_add_a_bill(tables):
             "unknown member id 'X000000'",
         ),
         (
-            {"bill_id": "119hr9999", "chamber": "senate", "introduced": "2026-01-02", "sponsor": "M001184"},
-            "does not fit bill type hr",
+            {"bill_id": "119hres9999", "chamber": "senate", "introduced": "2026-01-02", "sponsor": "M001184"},
+            "does not fit bill type hres",  # a House resolution never reaches the Senate floor (a House bill may)
         ),
         (
             {"bill_id": "119hr9999", "chamber": "house", "introduced": "someday", "sponsor": "M001184"},

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import nbformat
+import pytest
 from nbclient import NotebookClient
 
 from pipeline.config import PROJECT_ROOT
+
+pytestmark = pytest.mark.pipeline  # runs on the outputs of `dvc repro`
 
 
 def test_walkthrough_notebook_executes():
