@@ -8,6 +8,7 @@ year Y. Features are point-in-time already, so the only thing a cut changes is w
 from __future__ import annotations
 
 import json
+import logging
 import time
 
 import matplotlib
@@ -26,6 +27,8 @@ from models.general import GENERAL_DIR  # noqa: E402
 from models.metrics import reliability_table, score  # noqa: E402
 from pipeline.config import FEATURES_DIR, METRICS_DIR, MODELS_DIR, PLOTS_DIR, DataConfig, load_params  # noqa: E402
 from pipeline.tables import write_atomic, write_json  # noqa: E402
+
+log = logging.getLogger("natocast.evaluate")
 
 MODEL = "xgboost"
 METHODS = (MODEL, *BASELINES)
@@ -87,9 +90,8 @@ def check_bars(table: dict) -> dict:
     return bars
 
 
-def write_plot_data(predictions: pd.DataFrame, table: dict, model: support_model.SupportModel, bins: int) -> dict:
-    """CSV files for `dvc plots` and PNG figures for MLflow; returns the PNG paths."""
-    PLOTS_DIR.mkdir(parents=True, exist_ok=True)
+def plot_tables(predictions: pd.DataFrame, table: dict, model: support_model.SupportModel, bins: int) -> dict:
+    """The data behind each plot: reliability per method, the model's ROC, feature gain, metrics per cut."""
     reliability = pd.concat(
         [
             reliability_table(predictions[f"p_{m}"].to_numpy(), predictions["voted_yea"].to_numpy(), bins).assign(
@@ -100,7 +102,6 @@ def write_plot_data(predictions: pd.DataFrame, table: dict, model: support_model
         ignore_index=True,
     )
     fpr, tpr, _ = roc_curve(predictions["voted_yea"], predictions[f"p_{MODEL}"])
-    roc = pd.DataFrame({"fpr": fpr, "tpr": tpr})
     gain = model.booster.get_score(importance_type="gain")
     importance = pd.DataFrame({"feature": list(gain), "gain": list(gain.values())}).sort_values("gain", ascending=False)
     by_cut = pd.DataFrame(
@@ -111,41 +112,52 @@ def write_plot_data(predictions: pd.DataFrame, table: dict, model: support_model
             if key.startswith("cut_")
         ]
     )
-    for name, frame in (
-        ("reliability", reliability),
-        ("roc", roc),
-        ("importance", importance),
-        ("metric_by_cut", by_cut),
-    ):
-        write_atomic(PLOTS_DIR / f"{name}.csv", lambda tmp, f=frame: f.to_csv(tmp, index=False))
+    return {
+        "reliability": reliability,
+        "roc": pd.DataFrame({"fpr": fpr, "tpr": tpr}),
+        "importance": importance,
+        "metric_by_cut": by_cut,
+    }
 
+
+def _figures(tables: dict[str, pd.DataFrame]) -> dict:
+    """One matplotlib figure per plot table."""
     figures = {}
     fig, ax = plt.subplots(figsize=(5, 5))
-    for method, part in reliability.groupby("method"):
+    for method, part in tables["reliability"].groupby("method"):
         ax.plot(part["mean_forecast"], part["observed_rate"], marker="o", label=method)
     ax.plot([0, 1], [0, 1], "k--", lw=1)
     ax.set(xlabel="forecast P(Yea)", ylabel="observed Yea rate", title="Reliability (backtest)")
     ax.legend()
     figures["reliability.png"] = fig
     fig, ax = plt.subplots(figsize=(5, 5))
-    ax.plot(fpr, tpr)
+    ax.plot(tables["roc"]["fpr"], tables["roc"]["tpr"])
     ax.plot([0, 1], [0, 1], "k--", lw=1)
     ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC, XGBoost (backtest)")
     figures["roc.png"] = fig
     fig, ax = plt.subplots(figsize=(6, 7))
-    top = importance.head(20).iloc[::-1]
+    top = tables["importance"].head(20).iloc[::-1]
     ax.barh(top["feature"], top["gain"])
     ax.set(title="Feature importance (gain), final model")
     fig.tight_layout()
     figures["importance.png"] = fig
     fig, ax = plt.subplots(figsize=(6, 4))
-    for method, part in by_cut.groupby("method"):
+    for method, part in tables["metric_by_cut"].groupby("method"):
         ax.plot(part["cut"], part["log_loss"], marker="o", label=method)
     ax.set(xlabel="cut year (scored year)", ylabel="log loss", title="Log loss by cut")
     ax.legend()
     figures["metric_by_cut.png"] = fig
+    return figures
+
+
+def write_plot_data(predictions: pd.DataFrame, table: dict, model: support_model.SupportModel, bins: int) -> dict:
+    """CSV files for `dvc plots` and PNG figures for MLflow; returns the PNG paths."""
+    PLOTS_DIR.mkdir(parents=True, exist_ok=True)
+    tables = plot_tables(predictions, table, model, bins)
+    for name, frame in tables.items():
+        write_atomic(PLOTS_DIR / f"{name}.csv", lambda tmp, f=frame: f.to_csv(tmp, index=False))
     paths = {}
-    for name, fig in figures.items():
+    for name, fig in _figures(tables).items():
         path = PLOTS_DIR / name
         write_atomic(path, lambda tmp, f=fig: f.savefig(tmp, format="png", dpi=110))
         plt.close(fig)
@@ -153,7 +165,39 @@ def write_plot_data(predictions: pd.DataFrame, table: dict, model: support_model
     return paths
 
 
+def flat_metrics(table: dict) -> dict[str, float]:
+    """The metrics table as MLflow metric names (method.scope.metric, method.cut_Y.chamber.metric), finite only."""
+    flat = {}
+    for method in METHODS:
+        for scope, entry in table[method].items():
+            items = (
+                entry.items()
+                if not scope.startswith("cut_")
+                else ((f"{scope}.{sub}.{k}", v) for sub, e in entry.items() for k, v in e.items())
+            )
+            for key, value in items:
+                name = f"{method}.{key}" if scope.startswith("cut_") else f"{method}.{scope}.{key}"
+                if isinstance(value, int | float) and np.isfinite(value):
+                    flat[name] = float(value)
+    flat["backtest_log_loss"] = table[MODEL]["pooled"]["log_loss"]
+    return flat
+
+
+def log_to_run(params: dict, table: dict, bars: dict, figures: dict) -> tuple[int, float]:
+    """Metrics, bars and figures into the train stage's MLflow run; crowns the champion (version, its loss)."""
+    run = json.loads((MODELS_DIR / "run.json").read_text())
+    tracking.use_experiment(params["model"]["experiment"])
+    with mlflow.start_run(run_id=run["run_id"]):
+        mlflow.log_metrics(flat_metrics(table))
+        mlflow.set_tags({f"bar.{k}": str(v) for k, v in bars.items()})
+        for path in figures.values():
+            mlflow.log_artifact(str(path), artifact_path="plots")
+        mlflow.log_artifact(str(METRICS_DIR / "metrics.json"))
+    return tracking.crown_champion(params["model"]["name"], "backtest_log_loss", run["experiment_id"])
+
+
 def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     started = time.perf_counter()
     params = load_params()
     config = DataConfig.from_params(params)
@@ -175,35 +219,14 @@ def main() -> None:
     }
     write_json(summary, METRICS_DIR / "metrics.json")
     write_json(table, METRICS_DIR / "backtest_by_cut.json")
-
-    run = json.loads((MODELS_DIR / "run.json").read_text())
-    tracking.use_experiment(params["model"]["experiment"])
-    with mlflow.start_run(run_id=run["run_id"]):
-        flat = {}
-        for method in METHODS:
-            for scope, entry in table[method].items():
-                items = (
-                    entry.items()
-                    if not scope.startswith("cut_")
-                    else ((f"{scope}.{sub}.{k}", v) for sub, e in entry.items() for k, v in e.items())
-                )
-                for key, value in items:
-                    name = f"{method}.{key}" if scope.startswith("cut_") else f"{method}.{scope}.{key}"
-                    if isinstance(value, int | float) and np.isfinite(value):
-                        flat[name] = float(value)
-        flat["backtest_log_loss"] = table[MODEL]["pooled"]["log_loss"]
-        mlflow.log_metrics(flat)
-        mlflow.set_tags({f"bar.{k}": str(v) for k, v in bars.items()})
-        for path in figures.values():
-            mlflow.log_artifact(str(path), artifact_path="plots")
-        mlflow.log_artifact(str(METRICS_DIR / "metrics.json"))
-    version, best = tracking.crown_champion(params["model"]["name"], "backtest_log_loss", run["experiment_id"])
+    version, best = log_to_run(params, table, bars, figures)
     pooled = table[MODEL]["pooled"]
-    print(
-        f"evaluate: {len(predictions)} backtest votes in {seconds} s; xgboost log loss {pooled['log_loss']:.4f}, "
-        f"within-party AUC R {pooled['within_party_auc_R']:.3f}, ECE {pooled['ece']:.4f}; bars met: "
-        f"{bars['all_met']}; champion: version {version} (log loss {best:.4f})"
-    )
+    log.info(
+        "%d backtest votes in %s s; xgboost log loss %.4f, within-party AUC R %.3f, ECE %.4f; bars met: %s; "
+        "champion: version %s (log loss %.4f)",
+        len(predictions), seconds, pooled["log_loss"], pooled["within_party_auc_R"], pooled["ece"],
+        bars["all_met"], version, best,
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

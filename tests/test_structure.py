@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import shutil
 import subprocess
@@ -15,6 +16,8 @@ from pipeline.config import PROJECT_ROOT
 pytestmark = pytest.mark.unit
 
 ROOMS = ("pipeline", "features", "models", "forecasts")  # lowest first; [tool.importlinter] in pyproject.toml
+CHECKED_FOR_LENGTH = ("pipeline", "features", "models")
+MAX_FUNCTION_LINES = 50
 
 
 def _lint_imports(root: Path) -> subprocess.CompletedProcess:
@@ -54,3 +57,29 @@ def test_an_upward_import_breaks_the_contract(tmp_path, module, imported):
     done = _lint_imports(tmp_path)
     assert done.returncode != 0
     assert "BROKEN" in done.stdout and module.removesuffix(".py").replace("/", ".") in done.stdout
+
+
+def _long_functions(source: str, limit: int) -> list[tuple[str, int]]:
+    """(name, lines) of every function or method in ``source`` longer than ``limit`` lines, decorators excluded."""
+    return [
+        (node.name, node.end_lineno - node.lineno + 1)
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.end_lineno - node.lineno + 1 > limit
+    ]
+
+
+def test_the_length_check_sees_a_long_function():
+    body = "\n".join(f"    x{i} = {i}" for i in range(50))
+    assert _long_functions(f"def f():\n{body}\n", MAX_FUNCTION_LINES) == [("f", 51)]
+    assert _long_functions(f"class A:\n  def g(self):\n{body}\n", 50) == [("g", 51)]
+    assert _long_functions("def f():\n    return 1\n", MAX_FUNCTION_LINES) == []
+
+
+def test_no_function_is_longer_than_50_lines():
+    found = [
+        f"{path.relative_to(PROJECT_ROOT)}:{name} ({lines} lines)"
+        for room in CHECKED_FOR_LENGTH
+        for path in sorted((PROJECT_ROOT / room).rglob("*.py"))
+        for name, lines in _long_functions(path.read_text(), MAX_FUNCTION_LINES)
+    ]
+    assert not found, "split these along their jobs: " + ", ".join(found)
