@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from conftest import FIXTURE_SNAPSHOT, fixture_params
 
-from pipeline import billstatus, legislators, usvotes, voteview
+from pipeline import billstatus, bulkbills, legislators, usvotes, voteview
 from pipeline.config import DataConfig
 from pipeline.errors import DataError
 from pipeline.ingest import build_tables
@@ -137,3 +137,41 @@ def test_bills_and_cosponsorships(built):
     assert cosponsorships[["bill_id", "bioguide_id", "party", "state"]].values.tolist() == [
         ["119hr6508", "L000596", "R", "FL"]
     ]
+
+
+def test_current_terms_of_the_excerpt(excerpt_config):
+    terms = legislators.read_current_terms(excerpt_config)
+    assert set(terms["state"]) == {"CO", "FL", "IA", "KY", "MS", "UT"}  # the states the excerpt keeps
+    paul = terms[terms["bioguide_id"] == "P000603"]
+    assert set(paul["chamber"]) == {"senate"} and paul["start"].min() == pd.Timestamp("2011-01-05")
+    assert (terms["end"] > terms["start"]).all()
+
+
+def test_current_terms_with_a_member_lacking_terms(small_config):
+    path = small_config.snapshot_dir / "congress-legislators" / "legislators-current.yaml"
+    path.write_text("- id: {bioguide: X000001}\n  name: {first: No, last: Terms}\n")
+    with pytest.raises(DataError, match=r"legislators-current\.yaml: legislator X000001: missing or malformed"):
+        legislators.read_current_terms(small_config)
+
+
+def test_scraper_bill_json():
+    """The bulk archive's data.json layout: THOMAS ids become bioguide ids; a committee bill has no sponsor."""
+    record = {
+        "congress": "110", "bill_type": "hr", "number": "1",
+        "short_title": "A title", "introduced_at": "2007-01-05",
+        "sponsor": {"thomas_id": "940", "name": "Rahall"},
+        "cosponsors": [{"thomas_id": "00001", "sponsored_at": "2007-01-05", "withdrawn_at": "2007-02-01"}],
+    }  # fmt: skip
+    ids = {"00940": "R000011", "00001": "A000001"}
+    bill, cosponsors = bulkbills.parse_scraper_json(orjson.dumps(record), "here", ids)
+    assert (bill["bill_id"], bill["sponsor_bioguide_id"], bill["introduced"]) == (
+        "110hr1", "R000011", pd.Timestamp("2007-01-05"),
+    )  # fmt: skip
+    assert cosponsors[0]["bioguide_id"] == "A000001" and cosponsors[0]["original"]
+    assert cosponsors[0]["withdrawn"] == pd.Timestamp("2007-02-01")
+    committee, _ = bulkbills.parse_scraper_json(orjson.dumps({**record, "sponsor": None}), "here", ids)
+    assert committee["sponsor_bioguide_id"] is None
+    with pytest.raises(DataError, match=r"here: THOMAS id 00002 \(X\) is not in congress-legislators"):
+        bulkbills.parse_scraper_json(orjson.dumps({**record, "sponsor": {"thomas_id": 2, "name": "X"}}), "here", ids)
+    with pytest.raises(DataError, match="here: not a bill data.json"):
+        bulkbills.parse_scraper_json(b"{}", "here", ids)
