@@ -23,9 +23,9 @@ MAX_FUNCTION_LINES = 50
 def _lint_imports(root: Path) -> subprocess.CompletedProcess:
     """Run import-linter on the packages under ``root`` with the project's contract (pyproject.toml)."""
     env = {**os.environ, "PYTHONPATH": str(root)}
-    linter = Path(sys.executable).with_name("lint-imports")
+    command = "import sys; from importlinter.cli import lint_imports_command; sys.exit(lint_imports_command())"
     return subprocess.run(
-        [str(linter), "--no-cache", str(PROJECT_ROOT / "pyproject.toml")],
+        [sys.executable, "-c", command, "--no-cache", str(PROJECT_ROOT / "pyproject.toml")],
         cwd=root,
         env=env,
         capture_output=True,
