@@ -141,7 +141,7 @@ def test_champion_reloads_with_identical_predictions(training):
     with tempfile.TemporaryDirectory() as tmp:
         champion = support_model.load(tracking.download_champion(params["name"], Path(tmp)))
     sample = training.sample(300, random_state=1)
-    inputs = sample[local.features + ["orientation"]].astype(float)
+    inputs = sample[local.input_columns].astype(float)
     from_pyfunc = pyfunc.predict(inputs)["p_yea"].to_numpy()
     np.testing.assert_allclose(from_pyfunc, champion.predict_yea(sample), rtol=0, atol=1e-7)
     run = json.loads((MODELS_DIR / "run.json").read_text())
@@ -197,7 +197,7 @@ def test_tracking_against_a_real_mlflow_server(tmp_path, training, params):
         model = support_model.train(sample, params)
         model.save(tmp_path / "model")
         experiment = tracking.use_experiment("natocast-server-test")
-        example = sample[model.features + ["orientation"]].head(3).astype(float)
+        example = sample[model.input_columns].head(3).astype(float)
         with mlflow.start_run(experiment_id=experiment):
             tracking.log_model(tmp_path / "model", example, None, "natocast-server-test")
             mlflow.log_metric("backtest_log_loss", 0.5)
