@@ -8,6 +8,7 @@ The data dictionary of every column is in docs/features.md.
 
 from __future__ import annotations
 
+import logging
 import time
 
 import numpy as np
@@ -31,6 +32,8 @@ from pipeline.config import FEATURES_DIR, METRICS_DIR, DataConfig, load_params
 from pipeline.errors import DataError
 from pipeline.ids import congress_of_date
 from pipeline.tables import log_timing, read_table, write_json, write_parquet
+
+log = logging.getLogger("natocast.features")
 
 DOMAINS = ("alliance", "tied")
 KINDS = ("passage", "amendment", "procedural", "treaty", "resolution")
@@ -241,6 +244,19 @@ def add_catalog_record(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
     chosen = orientation != 0
     aligned = (ctx.vote_sign[chosen] == orientation[chosen]).astype(float)
     is_alliance = alliance_by_rollcall[ctx.vote_rollcall[chosen]]
+    sums = _member_catalog_sums(ctx, pairs, chosen, aligned, is_alliance)
+    total = _add_member_shares(ctx, pairs, sums)
+    party_sums = _party_catalog_sums(ctx, pairs, chosen, aligned, is_alliance)
+    pairs["party_catalog_share"] = (party_sums["aligned"] / party_sums["n"]).where(party_sums["n"] > 0).to_numpy()
+    _add_shrunk_shares(ctx, pairs, sums, party_sums, total)
+    return pairs
+
+
+def _member_catalog_sums(
+    ctx: Context, pairs: pd.DataFrame, chosen: np.ndarray, aligned: np.ndarray, is_alliance: np.ndarray
+) -> pd.DataFrame:
+    """Per pair: the member's directed votes before the measure, alliance-side ones, and both recency-weighted,
+    per domain (``alliance``: NATO itself, ``tied``: the votes tied to it)."""
     weight = recency_weights(ctx.vote_days[chosen], ctx.params["half_life_days"])
     values = {}
     for name, in_domain in (("alliance", is_alliance), ("tied", ~is_alliance)):
@@ -256,6 +272,11 @@ def add_catalog_record(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
     history = EventHistory(ctx.vote_member[chosen], ctx.vote_days[chosen], values)
     sums = history.sums_before(pairs["member_code"].to_numpy(), pairs["day"].to_numpy())
     sums.index = pairs.index
+    return sums
+
+
+def _add_member_shares(ctx: Context, pairs: pd.DataFrame, sums: pd.DataFrame) -> pd.Series:
+    """The member's own record per domain and overall; returns the number of catalogued votes behind it."""
     for name in DOMAINS:
         count = sums[f"{name}_n"]
         pairs[f"{name}_votes"] = count.astype(int)
@@ -266,8 +287,14 @@ def add_catalog_record(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
     # what the member's record says about a Yea on this measure: their alliance-side share, flipped for -1
     pairs["history_says_yea"] = np.where(pairs["orientation"] == 1, pairs["catalog_share"], 1 - pairs["catalog_share"])
     pairs["new_member"] = ((total < ctx.params["min_history"]) | (pairs["years_served"] < 2)).astype(np.int8)
-    # the same record for the member's party in the chamber (party as of each vote: switchers count where
-    # they sat); the party-line prior a member's own record departs from
+    return total
+
+
+def _party_catalog_sums(
+    ctx: Context, pairs: pd.DataFrame, chosen: np.ndarray, aligned: np.ndarray, is_alliance: np.ndarray
+) -> pd.DataFrame:
+    """The same record for the member's party in the chamber (party as of each vote: switchers count where
+    they sat); the party-line prior a member's own record departs from."""
     is_senate = (ctx.rollcall_chamber[ctx.vote_rollcall[chosen]] == "senate").astype(np.int64)
     vote_group = ctx.vote_party[chosen].astype(np.int64) * 2 + is_senate
     query_party = ctx.parties.get_indexer(pairs["party"].fillna("?"))
@@ -276,10 +303,14 @@ def add_catalog_record(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
     for name, in_domain in (("alliance", is_alliance), ("tied", ~is_alliance)):
         party_values.update({f"{name}_n": in_domain.astype(float), f"{name}_aligned": aligned * in_domain})
     party_history = EventHistory(vote_group, ctx.vote_days[chosen], party_values)
-    party_sums = party_history.sums_before(query_group, pairs["day"].to_numpy())
-    pairs["party_catalog_share"] = (party_sums["aligned"] / party_sums["n"]).where(party_sums["n"] > 0).to_numpy()
-    # the member's share shrunk toward the party's by pseudo-votes: a smooth prior for members with few votes;
-    # overall, and in the measure's own domain (a record on Ukraine aid says less about leaving NATO)
+    return party_history.sums_before(query_group, pairs["day"].to_numpy())
+
+
+def _add_shrunk_shares(
+    ctx: Context, pairs: pd.DataFrame, sums: pd.DataFrame, party_sums: pd.DataFrame, total: pd.Series
+) -> None:
+    """The member's share shrunk toward the party's by pseudo-votes: a smooth prior for members with few votes;
+    overall, and in the measure's own domain (a record on Ukraine aid says less about leaving NATO)."""
     pseudo = ctx.params["shrinkage_votes"]
     own = (sums["alliance_aligned"] + sums["tied_aligned"]).to_numpy()
     party_share = pairs["party_catalog_share"].fillna(pairs["party_catalog_share"].mean()).to_numpy()
@@ -289,7 +320,6 @@ def add_catalog_record(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
     party_domain = pick(party_sums, "aligned") / np.maximum(pick(party_sums, "n"), 1)
     party_domain = np.where(pick(party_sums, "n") > 0, party_domain, party_share)
     pairs["shrunk_domain_share"] = (pick(sums, "aligned") + pseudo * party_domain) / (pick(sums, "n") + pseudo)
-    return pairs
 
 
 def agreement_with(ctx: Context, reference: str, pairs: pd.DataFrame) -> pd.Series:
@@ -562,6 +592,7 @@ def load_context(params: dict) -> tuple[Context, pd.DataFrame]:
 
 
 def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     started = time.perf_counter()
     params = load_params()
     config = DataConfig.from_params(params)
@@ -592,7 +623,7 @@ def main() -> None:
     }
     write_json(summary, METRICS_DIR / "features.json")
     log_timing("features", round(time.perf_counter() - started, 2))
-    print(f"features: {summary}")
+    log.info("%s", summary)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ Voteview's ``vote_desc``/``dtl_desc``, treaty titles, and the title of the bill 
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
@@ -18,6 +19,8 @@ import yaml
 from pipeline.config import FEATURES_DIR
 from pipeline.errors import DataError
 from pipeline.tables import nato_bills, read_table, write_atomic, write_parquet
+
+log = logging.getLogger("natocast.catalog")
 
 OVERRIDES_FILE = Path(__file__).with_name("catalog_overrides.yaml")
 
@@ -222,10 +225,11 @@ def summarize(catalog: pd.DataFrame) -> str:
 
 
 def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     catalog = build_catalog(read_table("rollcalls"), read_table("bills"), load_overrides())
     write_parquet(catalog, FEATURES_DIR / "catalog.parquet")
     write_atomic(FEATURES_DIR / "catalog.md", lambda tmp: tmp.write_text(summarize(catalog)))
-    print(f"catalog: {len(catalog)} roll calls ({catalog['orientation'].value_counts().to_dict()} by orientation)")
+    log.info("%d roll calls (%s by orientation)", len(catalog), catalog["orientation"].value_counts().to_dict())
 
 
 if __name__ == "__main__":

@@ -219,61 +219,17 @@ def add_context_features(
     ``features.build.add_member_profile``) and the sponsor's (``features.build.add_sponsor_profile``)."""
     party = _party_of(members)
     measures = pairs.drop_duplicates("measure_id").set_index("measure_id")
-    sponsor_party = pd.Series(
-        _lookup(pd.DataFrame({"b": measures["sponsor_bioguide_id"], "c": measures["congress"]}), party),
-        index=measures.index,
-    )
-    majority = majority_party(members)
-    measure_majority = pd.Series(
-        _lookup(pd.DataFrame({"c": measures["congress"], "h": measures["chamber"]}), majority), index=measures.index
-    )
-    president = pd.Series(president_party_on(measures["date"], presidents), index=measures.index)
+    by_measure = _measure_parties(measures, members, presidents, bill_sponsors, party)
+    their = {name: pairs["measure_id"].map(values) for name, values in by_measure.items()}
     cosponsors = active_cosponsors(cosponsorships, measures.reset_index())
     balance = cosponsor_balance(cosponsors, party, measures["congress"]).reindex(measures.index, fill_value=0)
-
-    sponsor = pairs["sponsor_bioguide_id"]
-    member_party = pairs["party"]
-    their_sponsor_party = pairs["measure_id"].map(sponsor_party)
-    their_majority = pairs["measure_id"].map(measure_majority)
-    their_president = pairs["measure_id"].map(president)
-    known_sponsor = their_sponsor_party.notna()
-    pairs["is_senate"] = (pairs["chamber"] == "senate").astype(np.int8)
-    pairs["is_republican"] = (member_party == "R").astype(float).where(member_party.notna())
-    pairs["is_democrat"] = (member_party == "D").astype(float).where(member_party.notna())
-    pairs["is_sponsor"] = (pairs["bioguide_id"] == sponsor).astype(np.int8)
-    cosponsor_key = pd.MultiIndex.from_frame(cosponsors[["measure_id", "bioguide_id"]])
-    pairs["is_cosponsor"] = (
-        pd.MultiIndex.from_frame(pairs[["measure_id", "bioguide_id"]]).isin(cosponsor_key).astype(np.int8)
-    )
-    pairs["same_party_as_sponsor"] = (member_party == their_sponsor_party).astype(float).where(known_sponsor)
-    pairs["sponsor_is_republican"] = (their_sponsor_party == "R").astype(float).where(known_sponsor)
-    pairs["sponsor_in_majority"] = (their_sponsor_party == their_majority).astype(float).where(known_sponsor)
-    pairs["member_in_majority"] = (member_party == their_majority).astype(float).where(member_party.notna())
-    known_president = their_president.notna()
-    pairs["member_in_president_party"] = (member_party == their_president).astype(float).where(known_president)
-    pairs["sponsor_in_president_party"] = (
-        (their_sponsor_party == their_president).astype(float).where(known_president & known_sponsor)
-    )
-    total = balance[["R", "D", "I", "?"]].sum(axis=1)
-    pairs["cosponsors_log"] = np.log1p(pairs["measure_id"].map(total)).astype(float)
-    by_party = balance.stack().rename("n")
-    same = _lookup(pd.DataFrame({"m": pairs["measure_id"], "p": member_party.fillna("?")}), by_party)
-    n_total = pairs["measure_id"].map(total).to_numpy()
-    pairs["cosponsors_same_party_share"] = np.where(
-        n_total > 0, np.nan_to_num(same.astype(float)) / np.maximum(n_total, 1), np.nan
-    )
-    bipartisan = np.minimum(balance["R"], balance["D"]) / np.maximum(balance["R"] + balance["D"], 1)
-    pairs["cosponsors_bipartisan_share"] = pairs["measure_id"].map(bipartisan.where(total > 0)).astype(float)
+    _add_party_flags(pairs, their, cosponsors)
+    _add_cosponsor_balance(pairs, balance)
     # an amendment's author may be of the bill's side or against it: the bill's own sponsor tells which
-    bill_sponsor_party = pd.Series(
-        _lookup(pd.DataFrame({"b": measures["bill_id"].map(bill_sponsors), "c": measures["congress"]}), party),
-        index=measures.index,
-    )
-    their_bill_party = pairs["measure_id"].map(bill_sponsor_party)
-    known_bill = their_bill_party.notna()
-    pairs["same_party_as_bill_sponsor"] = (member_party == their_bill_party).astype(float).where(known_bill)
+    known_bill, known_sponsor = their["bill_sponsor"].notna(), their["sponsor"].notna()
+    pairs["same_party_as_bill_sponsor"] = (pairs["party"] == their["bill_sponsor"]).astype(float).where(known_bill)
     pairs["sponsor_with_bill_sponsor"] = (
-        (their_sponsor_party == their_bill_party).astype(float).where(known_bill & known_sponsor)
+        (their["sponsor"] == their["bill_sponsor"]).astype(float).where(known_bill & known_sponsor)
     )
     pairs = _add_sponsor_distance(pairs, members)
     pairs["agree_sponsor_prev"] = _lookup(
@@ -282,6 +238,65 @@ def add_context_features(
     for name in PROCEDURES:
         pairs[f"procedure_{name}"] = (pairs["procedure"] == name).astype(np.int8)
     return pairs
+
+
+def _measure_parties(
+    measures: pd.DataFrame, members: pd.DataFrame, presidents: pd.DataFrame, bill_sponsors: pd.Series, party: pd.Series
+) -> dict[str, pd.Series]:
+    """Per measure: the party of its sponsor, of the chamber's majority, of the President, of the bill's sponsor."""
+    majority = majority_party(members)
+    return {
+        "sponsor": pd.Series(
+            _lookup(pd.DataFrame({"b": measures["sponsor_bioguide_id"], "c": measures["congress"]}), party),
+            index=measures.index,
+        ),
+        "majority": pd.Series(
+            _lookup(pd.DataFrame({"c": measures["congress"], "h": measures["chamber"]}), majority),
+            index=measures.index,
+        ),
+        "president": pd.Series(president_party_on(measures["date"], presidents), index=measures.index),
+        "bill_sponsor": pd.Series(
+            _lookup(pd.DataFrame({"b": measures["bill_id"].map(bill_sponsors), "c": measures["congress"]}), party),
+            index=measures.index,
+        ),
+    }
+
+
+def _add_party_flags(pairs: pd.DataFrame, their: dict[str, pd.Series], cosponsors: pd.DataFrame) -> None:
+    """The member's party, role (sponsor, cosponsor) and party relation to sponsor, majority and President."""
+    member_party = pairs["party"]
+    known_sponsor = their["sponsor"].notna()
+    pairs["is_senate"] = (pairs["chamber"] == "senate").astype(np.int8)
+    pairs["is_republican"] = (member_party == "R").astype(float).where(member_party.notna())
+    pairs["is_democrat"] = (member_party == "D").astype(float).where(member_party.notna())
+    pairs["is_sponsor"] = (pairs["bioguide_id"] == pairs["sponsor_bioguide_id"]).astype(np.int8)
+    cosponsor_key = pd.MultiIndex.from_frame(cosponsors[["measure_id", "bioguide_id"]])
+    pairs["is_cosponsor"] = (
+        pd.MultiIndex.from_frame(pairs[["measure_id", "bioguide_id"]]).isin(cosponsor_key).astype(np.int8)
+    )
+    pairs["same_party_as_sponsor"] = (member_party == their["sponsor"]).astype(float).where(known_sponsor)
+    pairs["sponsor_is_republican"] = (their["sponsor"] == "R").astype(float).where(known_sponsor)
+    pairs["sponsor_in_majority"] = (their["sponsor"] == their["majority"]).astype(float).where(known_sponsor)
+    pairs["member_in_majority"] = (member_party == their["majority"]).astype(float).where(member_party.notna())
+    known_president = their["president"].notna()
+    pairs["member_in_president_party"] = (member_party == their["president"]).astype(float).where(known_president)
+    pairs["sponsor_in_president_party"] = (
+        (their["sponsor"] == their["president"]).astype(float).where(known_president & known_sponsor)
+    )
+
+
+def _add_cosponsor_balance(pairs: pd.DataFrame, balance: pd.DataFrame) -> None:
+    """How many active cosponsors, the share from the member's party, and how bipartisan they are."""
+    total = balance[["R", "D", "I", "?"]].sum(axis=1)
+    pairs["cosponsors_log"] = np.log1p(pairs["measure_id"].map(total)).astype(float)
+    by_party = balance.stack().rename("n")
+    same = _lookup(pd.DataFrame({"m": pairs["measure_id"], "p": pairs["party"].fillna("?")}), by_party)
+    n_total = pairs["measure_id"].map(total).to_numpy()
+    pairs["cosponsors_same_party_share"] = np.where(
+        n_total > 0, np.nan_to_num(same.astype(float)) / np.maximum(n_total, 1), np.nan
+    )
+    bipartisan = np.minimum(balance["R"], balance["D"]) / np.maximum(balance["R"] + balance["D"], 1)
+    pairs["cosponsors_bipartisan_share"] = pairs["measure_id"].map(bipartisan.where(total > 0)).astype(float)
 
 
 def _add_sponsor_distance(pairs: pd.DataFrame, members: pd.DataFrame) -> pd.DataFrame:

@@ -83,58 +83,15 @@ def parse_additions(entries: list[dict], known_members: set[str], where: str) ->
     rows, cosponsors = [], []
     for number, entry in enumerate(entries, start=1):
         label = f"{where}: entry {number}"
-        if not isinstance(entry, dict):
-            raise DataError(f"{label}: expected a mapping with bill_id, chamber, introduced, sponsor")
-        missing = [k for k in ("bill_id", "chamber", "introduced", "sponsor") if k not in entry]
-        if missing:
-            raise DataError(f"{label}: missing {', '.join(missing)}")
-        congress, bill_type, bill_number = split_bill_id(entry["bill_id"])
-        this_id = bill_id(congress, bill_type, bill_number)
-        chamber = str(entry["chamber"]).lower()  # where the vote is: a House bill can be voted in the Senate
-        if chamber not in ("house", "senate") or (bill_type in OWN_CHAMBER_TYPES and chamber[0] != bill_type[0]):
-            raise DataError(f"{label} ({this_id}): chamber {entry['chamber']!r} does not fit bill type {bill_type}")
-        introduced = parse_date(entry["introduced"], f"{label} ({this_id}) introduced")
-        for member in [entry["sponsor"], *[_cosponsor_id(c) for c in entry.get("cosponsors", [])]]:
-            if member not in known_members:
-                raise DataError(f"{label} ({this_id}): unknown member id {member!r} (not a bioguide id in the data)")
-        kind = entry.get("kind", bill_kind(bill_type))
-        vote = entry.get("procedure", default_procedure(kind))
-        if vote not in PROCEDURES:
-            raise DataError(f"{label} ({this_id}): procedure {vote!r} is not one of {', '.join(PROCEDURES)}")
-        title = entry.get("title", "")
-        if "stance" in entry:
-            if entry["stance"] not in (-1, 0, 1):
-                raise DataError(f"{label} ({this_id}): stance must be -1, 0 or 1, not {entry['stance']!r}")
-            stance, reason = (
-                int(entry["stance"]),
-                "user: " + str(entry.get("stance_reason", "set by the user")),
-            )
-        else:
-            stance, reason = bill_stance(title, kind)
-            reason = "rule: " + reason
-        rows.append(
-            {
-                "bill_id": this_id,
-                "congress": congress,
-                "chamber": chamber,
-                "kind": kind,
-                "title": title,
-                "sponsor_bioguide_id": entry["sponsor"],
-                "introduced": introduced,
-                "stance": stance,
-                "stance_reason": reason,
-                "domain": bill_domain(title, stance),
-                "procedure": vote,
-                "source": "user",
-            }
-        )
+        row = _addition_row(entry, known_members, label)
+        rows.append(row)
         for cosponsor in entry.get("cosponsors", []):
-            date = cosponsor.get("date", introduced) if isinstance(cosponsor, dict) else introduced
+            date = cosponsor.get("date", row["introduced"]) if isinstance(cosponsor, dict) else row["introduced"]
             cosponsors.append(
                 {
-                    "bill_id": this_id,
+                    "bill_id": row["bill_id"],
                     "bioguide_id": _cosponsor_id(cosponsor),
-                    "date": parse_date(date, f"{label} ({this_id}) cosponsor date"),
+                    "date": parse_date(date, f"{label} ({row['bill_id']}) cosponsor date"),
                     "original": True,
                     "withdrawn": pd.NaT,
                 }
@@ -143,6 +100,50 @@ def parse_additions(entries: list[dict], known_members: set[str], where: str) ->
         pd.DataFrame(rows, columns=REGISTRY_COLUMNS),
         pd.DataFrame(cosponsors, columns=["bill_id", "bioguide_id", "date", "original", "withdrawn"]),
     )
+
+
+def _addition_row(entry, known_members: set[str], label: str) -> dict:
+    """One user entry checked (fields, id, chamber, date, members, procedure, stance) -> its registry row."""
+    if not isinstance(entry, dict):
+        raise DataError(f"{label}: expected a mapping with bill_id, chamber, introduced, sponsor")
+    missing = [k for k in ("bill_id", "chamber", "introduced", "sponsor") if k not in entry]
+    if missing:
+        raise DataError(f"{label}: missing {', '.join(missing)}")
+    congress, bill_type, bill_number = split_bill_id(entry["bill_id"])
+    this_id = bill_id(congress, bill_type, bill_number)
+    chamber = str(entry["chamber"]).lower()  # where the vote is: a House bill can be voted in the Senate
+    if chamber not in ("house", "senate") or (bill_type in OWN_CHAMBER_TYPES and chamber[0] != bill_type[0]):
+        raise DataError(f"{label} ({this_id}): chamber {entry['chamber']!r} does not fit bill type {bill_type}")
+    introduced = parse_date(entry["introduced"], f"{label} ({this_id}) introduced")
+    for member in [entry["sponsor"], *[_cosponsor_id(c) for c in entry.get("cosponsors", [])]]:
+        if member not in known_members:
+            raise DataError(f"{label} ({this_id}): unknown member id {member!r} (not a bioguide id in the data)")
+    kind = entry.get("kind", bill_kind(bill_type))
+    vote = entry.get("procedure", default_procedure(kind))
+    if vote not in PROCEDURES:
+        raise DataError(f"{label} ({this_id}): procedure {vote!r} is not one of {', '.join(PROCEDURES)}")
+    title = entry.get("title", "")
+    if "stance" in entry:
+        if entry["stance"] not in (-1, 0, 1):
+            raise DataError(f"{label} ({this_id}): stance must be -1, 0 or 1, not {entry['stance']!r}")
+        stance, reason = int(entry["stance"]), "user: " + str(entry.get("stance_reason", "set by the user"))
+    else:
+        stance, reason = bill_stance(title, kind)
+        reason = "rule: " + reason
+    return {
+        "bill_id": this_id,
+        "congress": congress,
+        "chamber": chamber,
+        "kind": kind,
+        "title": title,
+        "sponsor_bioguide_id": entry["sponsor"],
+        "introduced": introduced,
+        "stance": stance,
+        "stance_reason": reason,
+        "domain": bill_domain(title, stance),
+        "procedure": vote,
+        "source": "user",
+    }
 
 
 def _cosponsor_id(cosponsor) -> str:

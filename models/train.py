@@ -5,6 +5,7 @@ JSON, and log it to MLflow (params, git commit, DVC data hashes, model with sign
 from __future__ import annotations
 
 import json
+import logging
 import time
 
 import mlflow
@@ -16,6 +17,8 @@ from models.dataset import with_context
 from models.general import GENERAL_DIR
 from pipeline.config import FEATURES_DIR, MODELS_DIR, DataConfig, load_params
 from pipeline.tables import write_json
+
+log = logging.getLogger("natocast.train")
 
 
 def flat_params(params: dict, prefix: str = "") -> dict[str, str]:
@@ -29,6 +32,7 @@ def flat_params(params: dict, prefix: str = "") -> dict[str, str]:
 
 
 def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     started = time.perf_counter()
     params = load_params()
     config = DataConfig.from_params(params)
@@ -73,7 +77,7 @@ def main() -> None:
         },
         MODELS_DIR / "run.json",
     )
-    print(f"train: {len(training)} rows, run {run.info.run_id}, version {info.registered_model_version}")
+    log.info("%d rows, run %s, version %s", len(training), run.info.run_id, info.registered_model_version)
 
 
 if __name__ == "__main__":

@@ -48,21 +48,22 @@ def _parse_billstatus(path: Path | str, content: bytes | None) -> tuple[dict, li
     bill = root.find("bill")
     if bill is None:
         raise DataError(f"{path}: no <bill> element (not a BILLSTATUS file)")
+    record = _bill_record(path, root, bill)
+    if record["sponsor_bioguide_id"] is None:
+        raise DataError(f"{path}: bill {record['bill_id']} has no sponsor bioguideId")
+    return record, _cosponsors(path, bill, record["bill_id"])
+
+
+def _bill_record(path: Path | str, root: ET.Element, bill: ET.Element) -> dict:
+    """The bill's fields, from either schema's element names."""
     bill_type = _text(bill, "type") or _text(bill, "billType")
     number = _text(bill, "number") or _text(bill, "billNumber")
     congress = _text(bill, "congress")
     if not (bill_type and number and congress):
         raise DataError(f"{path}: <bill> lacks type/billType, number/billNumber or congress")
-    this_id = bill_id(congress, bill_type, number)
     sponsor = bill.find("sponsors/item")
-    summaries = [TAG.sub(" ", s.text or "").strip() for s in bill.iter("summary")] + [
-        TAG.sub(" ", t.text or "").strip() for t in bill.findall("summaries/billSummaries/item/text")
-    ]
-    subjects = sorted(
-        {item.text.strip() for group in bill.iter("legislativeSubjects") for item in group.iter("name") if item.text}
-    )
-    record = {
-        "bill_id": this_id,
+    return {
+        "bill_id": bill_id(congress, bill_type, number),
         "congress": int(congress),
         "type": bill_type.lower(),
         "number": int(number),
@@ -75,8 +76,8 @@ def _parse_billstatus(path: Path | str, content: bytes | None) -> tuple[dict, li
         "sponsor_party": _text(sponsor, "party"),
         "introduced": _date(_text(bill, "introducedDate")),
         "policy_area": _text(bill, "policyArea/name"),
-        "subjects": "; ".join(subjects),
-        "summary": next((s for s in reversed(summaries) if s), None),
+        "subjects": "; ".join(_subjects(bill)),
+        "summary": _latest_summary(bill),
         "update_date": _text(bill, "updateDate"),
         "schema": _text(root, "version") or "1.0.0",
         "related_bills": "; ".join(
@@ -85,8 +86,23 @@ def _parse_billstatus(path: Path | str, content: bytes | None) -> tuple[dict, li
             if _text(item, "congress") and _text(item, "type") and _text(item, "number")
         ),
     }
-    if record["sponsor_bioguide_id"] is None:
-        raise DataError(f"{path}: bill {this_id} has no sponsor bioguideId")
+
+
+def _subjects(bill: ET.Element) -> list[str]:
+    return sorted(
+        {item.text.strip() for group in bill.iter("legislativeSubjects") for item in group.iter("name") if item.text}
+    )
+
+
+def _latest_summary(bill: ET.Element) -> str | None:
+    """The last non-empty summary text (old schema ``summary``, then current ``summaries/.../text``), tags removed."""
+    summaries = [TAG.sub(" ", s.text or "").strip() for s in bill.iter("summary")] + [
+        TAG.sub(" ", t.text or "").strip() for t in bill.findall("summaries/billSummaries/item/text")
+    ]
+    return next((s for s in reversed(summaries) if s), None)
+
+
+def _cosponsors(path: Path | str, bill: ET.Element, this_id: str) -> list[dict]:
     cosponsors = []
     for item in bill.findall("cosponsors/item"):
         bioguide = _text(item, "bioguideId")
@@ -103,7 +119,7 @@ def _parse_billstatus(path: Path | str, content: bytes | None) -> tuple[dict, li
                 "state": _text(item, "state"),
             }
         )
-    return record, cosponsors
+    return cosponsors
 
 
 def locate_bills(config: DataConfig) -> list[Path]:

@@ -157,18 +157,7 @@ def build_votes(
     is_candidate = mapped["position"] == "candidate"
     unmapped = mapped["bioguide_id"].isna() & ~is_vp
     unknown = ~is_vp & (unmapped | ~mapped["bioguide_id"].isin(valid_bioguide))
-    unknown_by_file: dict[str, list[str]] = {}
-    if unknown.any():
-        congress = mapped.loc[unknown, "rollcall_id"].map(by_id["congress"]).astype(int)
-        for value, ids in mapped.loc[unknown, "member_id"].astype(str).groupby(congress.to_numpy()):
-            unknown_by_file[source_of(int(value))] = sorted(set(ids))
-    for source, ids in unknown_by_file.items():
-        if len(ids) > max_unknown_ids:
-            shown = ", ".join(ids[:5]) + (", ..." if len(ids) > 5 else "")
-            raise DataError(
-                f"{source}: {len(ids)} member id(s) in neither the crosswalk nor Voteview ({shown}); at most "
-                f"{max_unknown_ids} allowed (params.yaml data.max_unknown_member_ids)"
-            )
+    unknown_by_file = _unknown_ids_by_file(mapped[unknown], by_id["congress"], source_of, max_unknown_ids)
     keep = ~(is_vp | is_candidate | unknown)
     left_out = {
         "vice_president_tiebreak_votes": int(is_vp.sum()),
@@ -190,7 +179,56 @@ def build_votes(
     return votes, dropped, left_out
 
 
+def _unknown_ids_by_file(
+    unknown: pd.DataFrame, congress_of: pd.Series, source_of: Callable[[int], str], max_unknown_ids: int
+) -> dict[str, list[str]]:
+    """The unknown member ids per source file; more than ``max_unknown_ids`` in one file is a DataError."""
+    unknown_by_file: dict[str, list[str]] = {}
+    if not unknown.empty:
+        congress = unknown["rollcall_id"].map(congress_of).astype(int)
+        for value, ids in unknown["member_id"].astype(str).groupby(congress.to_numpy()):
+            unknown_by_file[source_of(int(value))] = sorted(set(ids))
+    for source, ids in unknown_by_file.items():
+        if len(ids) > max_unknown_ids:
+            shown = ", ".join(ids[:5]) + (", ..." if len(ids) > 5 else "")
+            raise DataError(
+                f"{source}: {len(ids)} member id(s) in neither the crosswalk nor Voteview ({shown}); at most "
+                f"{max_unknown_ids} allowed (params.yaml data.max_unknown_member_ids)"
+            )
+    return unknown_by_file
+
+
 # --- roll calls --------------------------------------------------------------------------------------------
+
+
+VOTEVIEW_NAMES = {
+    "clerk_rollnumber": "number",
+    "session": "session_index",
+    "yea_count": "voteview_yea",
+    "nay_count": "voteview_nay",
+    "bill_number": "voteview_bill",
+    "vote_result": "voteview_result",
+    "vote_question": "voteview_question",
+    "date": "voteview_date",
+}
+VOTEVIEW_COLUMNS = [
+    "chamber",
+    "congress",
+    "session_index",
+    "number",
+    "rollnumber",
+    "voteview_yea",
+    "voteview_nay",
+    "voteview_bill",
+    "voteview_result",
+    "voteview_question",
+    "vote_desc",
+    "dtl_desc",
+    "voteview_date",
+    "nominate_mid_1",
+    "nominate_spread_1",
+]
+JOIN_KEYS = ["chamber", "congress", "session_index", "number"]
 
 
 def build_rollcalls(us_rollcalls: pd.DataFrame, vv_rollcalls: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
@@ -200,50 +238,12 @@ def build_rollcalls(us_rollcalls: pd.DataFrame, vv_rollcalls: pd.DataFrame) -> t
     rollcalls["date"] = pd.to_datetime(rollcalls["datetime"].str[:10])
     first_year = rollcalls["congress"].map(congress_first_year)
     rollcalls["session_index"] = rollcalls["session"] - first_year + 1
-    vv = vv_rollcalls.rename(
-        columns={
-            "clerk_rollnumber": "number",
-            "session": "session_index",
-            "yea_count": "voteview_yea",
-            "nay_count": "voteview_nay",
-            "bill_number": "voteview_bill",
-            "vote_result": "voteview_result",
-            "vote_question": "voteview_question",
-            "date": "voteview_date",
-        }
-    )
+    vv = vv_rollcalls.rename(columns=VOTEVIEW_NAMES)
     vv["chamber"] = vv["chamber"].str.lower()
-    vv_cols = [
-        "chamber",
-        "congress",
-        "session_index",
-        "number",
-        "rollnumber",
-        "voteview_yea",
-        "voteview_nay",
-        "voteview_bill",
-        "voteview_result",
-        "voteview_question",
-        "vote_desc",
-        "dtl_desc",
-        "voteview_date",
-        "nominate_mid_1",
-        "nominate_spread_1",
-    ]
-    keys = ["chamber", "congress", "session_index", "number"]
-    joined = rollcalls.merge(vv[vv_cols], on=keys, how="outer", indicator=True)
+    joined = rollcalls.merge(vv[VOTEVIEW_COLUMNS], on=JOIN_KEYS, how="outer", indicator=True)
     only_voteview = joined["_merge"] == "right_only"
     if only_voteview.any():
-        extra = joined.loc[only_voteview]
-        session_year = extra["congress"].map(congress_first_year) + extra["session_index"] - 1
-        joined.loc[only_voteview, "session"] = session_year
-        joined.loc[only_voteview, "date"] = pd.to_datetime(extra["voteview_date"])
-        joined.loc[only_voteview, "question"] = extra["voteview_question"]
-        joined.loc[only_voteview, "result"] = extra["voteview_result"]
-        joined.loc[only_voteview, "rollcall_id"] = [
-            rollcall_id(c, int(g), int(s), int(n))
-            for c, g, s, n in zip(extra["chamber"], extra["congress"], session_year, extra["number"], strict=True)
-        ]
+        _fill_from_voteview(joined, only_voteview)
     joined["source"] = (
         joined["_merge"]
         .map({"both": "unitedstates+voteview", "left_only": "unitedstates", "right_only": "voteview"})
@@ -268,6 +268,20 @@ def build_rollcalls(us_rollcalls: pd.DataFrame, vv_rollcalls: pd.DataFrame) -> t
     )
     joined = joined.rename(columns={"bill_type": "bill_type_raw"})
     return joined.sort_values(["date", "chamber", "session", "number"]).reset_index(drop=True), report
+
+
+def _fill_from_voteview(joined: pd.DataFrame, only_voteview: pd.Series) -> None:
+    """Session year, date, question, result and id of the roll calls only Voteview has (in place)."""
+    extra = joined.loc[only_voteview]
+    session_year = extra["congress"].map(congress_first_year) + extra["session_index"] - 1
+    joined.loc[only_voteview, "session"] = session_year
+    joined.loc[only_voteview, "date"] = pd.to_datetime(extra["voteview_date"])
+    joined.loc[only_voteview, "question"] = extra["voteview_question"]
+    joined.loc[only_voteview, "result"] = extra["voteview_result"]
+    joined.loc[only_voteview, "rollcall_id"] = [
+        rollcall_id(c, int(g), int(s), int(n))
+        for c, g, s, n in zip(extra["chamber"], extra["congress"], session_year, extra["number"], strict=True)
+    ]
 
 
 def _bill_of(rollcall: str, congress, bill_type, number) -> str | None:
@@ -421,36 +435,13 @@ def build_tables(config: DataConfig, workers: int = 2) -> tuple[dict[str, pd.Dat
     publishes nothing) when an input breaks the snapshot contract or the tables fall below ``data.bounds``."""
     started = time.perf_counter()
     contract = check_snapshot(config) if config.use_snapshot else None
-    per_congress = read_all(config, workers)
+    sources = _stack_sources(read_all(config, workers))
     crosswalk = legislators.read_crosswalk(config)
     bills, cosponsorships = all_bills(config, crosswalk)
-
-    def stack(key: str) -> pd.DataFrame:
-        frames = [frames[key] for frames in per_congress if frames.get(key) is not None]
-        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-
-    vv_members = pd.concat([stack("vv_members_house"), stack("vv_members_senate")], ignore_index=True)
-    vv_rollcalls = pd.concat([stack("vv_rollcalls_house"), stack("vv_rollcalls_senate")], ignore_index=True)
-    vv_votes = pd.concat([stack("vv_votes_house"), stack("vv_votes_senate")], ignore_index=True)
-    member_votes = pd.concat([f["member_votes"] for f in per_congress], ignore_index=True)  # same categories
-    rollcalls, rollcall_report = build_rollcalls(stack("us_rollcalls"), vv_rollcalls)
+    rollcalls, rollcall_report = build_rollcalls(sources["us_rollcalls"], sources["vv_rollcalls"])
     if rollcalls.empty:
         raise DataError(f"no roll calls for congresses {config.first_congress}-{config.last_congress}")
-
-    members = build_members(vv_members, crosswalk)
-    valid = set(members["bioguide_id"]) | set(crosswalk["bioguide_id"])
-    votes, dropped, left_out = build_votes(
-        member_votes, rollcalls, crosswalk, valid, config.max_unknown_member_ids, votes_source(config)
-    )
-    root = f"{config.snapshot_dir if config.use_snapshot else config.download_dir}/"
-    left_out["unknown_member_ids_by_file"] = {  # relative: the committed report stays the same on every machine
-        name.removeprefix(root): ids for name, ids in left_out["unknown_member_ids_by_file"].items()
-    }
-    members, added = add_members_seen_only_in_votes(members, votes, rollcalls, crosswalk)
-    votes = votes.drop(columns=["vote_state"])
-
-    rollcalls = add_tallies(rollcalls, votes)
-    rollcalls["amendment_author_id"] = sponsors.match_authors(rollcalls, members, crosswalk)
+    members, rollcalls, votes, dropped, left_out = _link_members_and_votes(config, sources, rollcalls, crosswalk)
     rollcalls = rollcalls.join(sponsors.rollcall_sponsors(rollcalls, bills))
     tables = {
         "members": members,
@@ -474,7 +465,56 @@ def build_tables(config: DataConfig, workers: int = 2) -> tuple[dict[str, pd.Dat
         "rows_dropped_by_as_of": {name: before[name] - len(tables[name]) for name in tables},
         **rollcall_report,
         **left_out,
-        "members_added_from_vote_records": added,
+        **_quality_of(tables, dropped, sources["vv_votes"]),
+        "inputs": contract.checked if contract else {},
+        "optional_inputs_absent": contract.absent_optional if contract else [],
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+    return tables, report
+
+
+def _stack_sources(per_congress: list[dict]) -> dict[str, pd.DataFrame]:
+    """The per-congress source frames stacked into one frame per kind (both chambers together for Voteview)."""
+
+    def stack(key: str) -> pd.DataFrame:
+        frames = [frames[key] for frames in per_congress if frames.get(key) is not None]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    return {
+        "us_rollcalls": stack("us_rollcalls"),
+        "vv_members": pd.concat([stack("vv_members_house"), stack("vv_members_senate")], ignore_index=True),
+        "vv_rollcalls": pd.concat([stack("vv_rollcalls_house"), stack("vv_rollcalls_senate")], ignore_index=True),
+        "vv_votes": pd.concat([stack("vv_votes_house"), stack("vv_votes_senate")], ignore_index=True),
+        "member_votes": pd.concat([f["member_votes"] for f in per_congress], ignore_index=True),  # same categories
+    }
+
+
+def _link_members_and_votes(
+    config: DataConfig, sources: dict[str, pd.DataFrame], rollcalls: pd.DataFrame, crosswalk: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
+    """Members, roll calls with tallies and amendment authors, votes under bioguide ids, the rows left out
+    per roll call and the report of why."""
+    members = build_members(sources["vv_members"], crosswalk)
+    valid = set(members["bioguide_id"]) | set(crosswalk["bioguide_id"])
+    votes, dropped, left_out = build_votes(
+        sources["member_votes"], rollcalls, crosswalk, valid, config.max_unknown_member_ids, votes_source(config)
+    )
+    root = f"{config.snapshot_dir if config.use_snapshot else config.download_dir}/"
+    left_out["unknown_member_ids_by_file"] = {  # relative: the committed report stays the same on every machine
+        name.removeprefix(root): ids for name, ids in left_out["unknown_member_ids_by_file"].items()
+    }
+    members, left_out["members_added_from_vote_records"] = add_members_seen_only_in_votes(
+        members, votes, rollcalls, crosswalk
+    )
+    votes = votes.drop(columns=["vote_state"])
+    rollcalls = add_tallies(rollcalls, votes)
+    rollcalls["amendment_author_id"] = sponsors.match_authors(rollcalls, members, crosswalk)
+    return members, rollcalls, votes, dropped, left_out
+
+
+def _quality_of(tables: dict[str, pd.DataFrame], dropped: pd.DataFrame, vv_votes: pd.DataFrame) -> dict:
+    """The checks of the published tables: coverage of sponsors, amendment text and ids, and both tallies."""
+    return {
         "rollcalls_with_known_sponsor": sponsors.sponsor_coverage(tables["rollcalls"]),
         **amendment_text_coverage(tables["rollcalls"]),
         "members_without_nominate": int(tables["members"]["nominate_dim1"].isna().sum()),
@@ -484,11 +524,7 @@ def build_tables(config: DataConfig, workers: int = 2) -> tuple[dict[str, pd.Dat
         "cosponsors_not_in_members": sorted(
             set(tables["cosponsorships"]["bioguide_id"]) - set(tables["members"]["bioguide_id"])
         ),
-        "inputs": contract.checked if contract else {},
-        "optional_inputs_absent": contract.absent_optional if contract else [],
-        "seconds": round(time.perf_counter() - started, 2),
     }
-    return tables, report
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

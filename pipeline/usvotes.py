@@ -42,79 +42,97 @@ def parse_records(records: Iterable[tuple[str, dict]]) -> tuple[pd.DataFrame, pd
     votes for a candidate (Speaker elections) get position ``candidate``, the Vice President's ``VP``.
     """
     rollcalls: list[dict] = []
-    vote_ids: list[str] = []
-    member_ids: list[str] = []
-    positions: list[str] = []
-    parties: list[str | None] = []
-    states: list[str | None] = []
+    columns = _VoteColumns()
     seen: dict[str, str] = {}
     for where, record in records:
         vote_id, options, numbers = _validate(where, record, seen)
         counts = {"yea": 0, "nay": 0, "present": 0, "not_voting": 0, "candidate": 0}
         for option, voters in options.items():
             position = OPTION_POSITIONS.get(option, "candidate")
-            n = len(voters)
-            counts[position] += n
-            vote_ids.extend([vote_id] * n)
-            positions.extend([position] * n)
-            if all(isinstance(voter, dict) for voter in voters):
-                ids = [voter.get("id") for voter in voters]
-                if not all(isinstance(member, str) and member for member in ids):
-                    raise DataError(f"{where}: roll call {vote_id}: a voter under {option!r} has no string 'id'")
-                member_ids.extend(ids)
-                parties.extend([voter.get("party") for voter in voters])
-                states.extend([voter.get("state") for voter in voters])
-            else:  # the Vice President breaking a tie is published as the bare string "VP"
-                for voter in voters:
-                    is_member = isinstance(voter, dict)
-                    if not is_member and voter != "VP":
-                        raise DataError(
-                            f"{where}: roll call {vote_id}: voter {str(voter)[:40]!r} under {option!r} "
-                            "is neither a member object nor 'VP'"
-                        )
-                    if is_member and not (isinstance(voter.get("id"), str) and voter["id"]):
-                        raise DataError(f"{where}: roll call {vote_id}: a voter under {option!r} has no string 'id'")
-                    member_ids.append(voter["id"] if is_member else "VP")
-                    parties.append(voter.get("party") if is_member else None)
-                    states.append(voter.get("state") if is_member else None)
-        bill = record.get("bill") or {}
-        amendment = record.get("amendment") or {}
-        rollcalls.append(
+            counts[position] += len(voters)
+            columns.add(where, vote_id, option, position, voters)
+        rollcalls.append(_rollcall_row(record, vote_id, numbers, counts))
+    return pd.DataFrame(rollcalls), columns.frame()
+
+
+class _VoteColumns:
+    """The member-vote columns, grown record by record as plain lists (far faster than frames per record)."""
+
+    def __init__(self) -> None:
+        self.vote_ids: list[str] = []
+        self.member_ids: list[str] = []
+        self.positions: list[str] = []
+        self.parties: list[str | None] = []
+        self.states: list[str | None] = []
+
+    def add(self, where: str, vote_id: str, option: str, position: str, voters: list) -> None:
+        """The voters under one option; a voter without a string id, or neither a member nor 'VP', is an error."""
+        n = len(voters)
+        self.vote_ids.extend([vote_id] * n)
+        self.positions.extend([position] * n)
+        if all(isinstance(voter, dict) for voter in voters):
+            ids = [voter.get("id") for voter in voters]
+            if not all(isinstance(member, str) and member for member in ids):
+                raise DataError(f"{where}: roll call {vote_id}: a voter under {option!r} has no string 'id'")
+            self.member_ids.extend(ids)
+            self.parties.extend([voter.get("party") for voter in voters])
+            self.states.extend([voter.get("state") for voter in voters])
+            return
+        for voter in voters:  # the Vice President breaking a tie is published as the bare string "VP"
+            is_member = isinstance(voter, dict)
+            if not is_member and voter != "VP":
+                raise DataError(
+                    f"{where}: roll call {vote_id}: voter {str(voter)[:40]!r} under {option!r} "
+                    "is neither a member object nor 'VP'"
+                )
+            if is_member and not (isinstance(voter.get("id"), str) and voter["id"]):
+                raise DataError(f"{where}: roll call {vote_id}: a voter under {option!r} has no string 'id'")
+            self.member_ids.append(voter["id"] if is_member else "VP")
+            self.parties.append(voter.get("party") if is_member else None)
+            self.states.append(voter.get("state") if is_member else None)
+
+    def frame(self) -> pd.DataFrame:
+        # object arrays, not pandas' default Arrow strings: 6 million short ids convert far faster this way
+        return pd.DataFrame(
             {
-                "rollcall_id": vote_id,
-                "chamber": "house" if record["chamber"] == "h" else "senate",
-                **numbers,
-                "datetime": record["date"],
-                "question": record.get("question"),
-                "type": record.get("type"),
-                "category": record.get("category"),
-                "requires": record.get("requires"),
-                "result": record.get("result"),
-                "subject": record.get("subject"),
-                "bill_type": bill.get("type"),
-                "bill_number": bill.get("number"),
-                "bill_congress": bill.get("congress"),
-                "amendment_type": amendment.get("type"),
-                "amendment_number": amendment.get("number"),
-                "amendment_author": amendment.get("author"),
-                "amendment_purpose": amendment.get("purpose"),
-                "treaty": (record.get("treaty") or {}).get("title"),
-                "nomination": (record.get("nomination") or {}).get("title"),
-                "source_url": record.get("source_url"),
-                **{f"published_{key}": value for key, value in counts.items()},
+                "rollcall_id": pd.Categorical(self.vote_ids),
+                "member_id": np.array(self.member_ids, dtype=object),
+                "position": pd.Categorical(
+                    self.positions, categories=["yea", "nay", "present", "not_voting", "candidate"]
+                ),
+                "vote_party": pd.Categorical(self.parties),
+                "vote_state": pd.Categorical(self.states),
             }
         )
-    # object arrays, not pandas' default Arrow strings: 6 million short ids convert far faster this way
-    member_votes = pd.DataFrame(
-        {
-            "rollcall_id": pd.Categorical(vote_ids),
-            "member_id": np.array(member_ids, dtype=object),
-            "position": pd.Categorical(positions, categories=["yea", "nay", "present", "not_voting", "candidate"]),
-            "vote_party": pd.Categorical(parties),
-            "vote_state": pd.Categorical(states),
-        }
-    )
-    return pd.DataFrame(rollcalls), member_votes
+
+
+def _rollcall_row(record: dict, vote_id: str, numbers: dict, counts: dict) -> dict:
+    """One validated record's roll-call fields, with the tallies its voter lists publish."""
+    bill = record.get("bill") or {}
+    amendment = record.get("amendment") or {}
+    return {
+        "rollcall_id": vote_id,
+        "chamber": "house" if record["chamber"] == "h" else "senate",
+        **numbers,
+        "datetime": record["date"],
+        "question": record.get("question"),
+        "type": record.get("type"),
+        "category": record.get("category"),
+        "requires": record.get("requires"),
+        "result": record.get("result"),
+        "subject": record.get("subject"),
+        "bill_type": bill.get("type"),
+        "bill_number": bill.get("number"),
+        "bill_congress": bill.get("congress"),
+        "amendment_type": amendment.get("type"),
+        "amendment_number": amendment.get("number"),
+        "amendment_author": amendment.get("author"),
+        "amendment_purpose": amendment.get("purpose"),
+        "treaty": (record.get("treaty") or {}).get("title"),
+        "nomination": (record.get("nomination") or {}).get("title"),
+        "source_url": record.get("source_url"),
+        **{f"published_{key}": value for key, value in counts.items()},
+    }
 
 
 VOTE_ID = re.compile(r"[hs][0-9]{1,4}-[0-9]{1,3}\.[0-9]{4}", re.ASCII)

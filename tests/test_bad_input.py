@@ -110,11 +110,13 @@ def test_congress_range_with_no_data(snapshot_copy):
         build_tables(replace(snapshot_copy, first_congress=130, last_congress=130), workers=1)
 
 
+@pytest.mark.unit
 def test_missing_snapshot_dir_with_source_snapshot(tmp_path):
     with pytest.raises(DataError, match="does not exist"):
         DataConfig(source="snapshot", snapshot_dir=tmp_path / "nowhere").use_snapshot  # noqa: B018
 
 
+@pytest.mark.unit
 def test_bad_params(tmp_path):
     params = {
         "data": {
@@ -136,6 +138,7 @@ def test_bad_params(tmp_path):
         DataConfig.from_params(params)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     "text",
     ["hr6508", "119xx12", "119hr", "", "H.R. 6508", "119hr6508\u00b2", "119hr" + "9" * 300, "\uff11\uff11\uff19hr1"],
@@ -145,12 +148,14 @@ def test_unknown_bill_id_forms(text):
         split_bill_id(text)
 
 
+@pytest.mark.unit
 def test_bill_id_forms_that_parse():
     assert split_bill_id("119hr6508") == (119, "hr", 6508)
     assert split_bill_id("119 H.Res. 135") == (119, "hres", 135)
     assert split_bill_id("119s2174") == (119, "s", 2174)
 
 
+@pytest.mark.unit
 def test_failed_write_leaves_no_partial_file(tmp_path):
     target = tmp_path / "table.parquet"
 

@@ -95,7 +95,7 @@ def _download_config(config, base: str, tmp_path: Path):
 def test_download_builds_the_same_tables_as_the_snapshot(mirror, config, tmp_path):
     handler = functools.partial(_Quiet, directory=str(mirror))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_port}"
     try:
         downloaded, report = build_tables(_download_config(config, base, tmp_path), workers=1)
@@ -282,7 +282,7 @@ def fault_server():
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     server.handle_error = lambda request, address: None  # clients hanging up on a slow answer are expected
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
     stopper = threading.Timer(LIFETIME_S, server.shutdown)
     stopper.daemon = True
     stopper.start()

@@ -13,6 +13,8 @@ from features.registry import build_registry
 from pipeline.config import load_params
 from pipeline.tables import cut_as_of
 
+pytestmark = pytest.mark.pipeline  # reads data/tables and the catalog (`dvc repro`); one unit test below
+
 
 def _context(tables) -> Context:
     registry, cosponsorships = build_registry(tables["bills"], tables["cosponsorships"], tables["members"], [])
@@ -31,6 +33,7 @@ def _features_of(ctx: Context, rollcall_id: str) -> pd.DataFrame:
     return build_features(ctx, pairs).sort_values("bioguide_id").reset_index(drop=True)
 
 
+@pytest.mark.unit
 def test_event_history_matches_brute_force():
     rng = np.random.default_rng(7)
     n = 2000

@@ -7,7 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from pipeline.config import PROJECT_ROOT
+
+pytestmark = pytest.mark.pipeline  # runs on the outputs of `dvc repro`
 
 
 def test_walkthrough_notebook_renders_with_charts(tmp_path):

@@ -1,0 +1,174 @@
+"""The feature functions on frames small enough to check by hand (unit tests: no pipeline run)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.context import active_cosponsors, president_party_on, procedure
+from features.history import EventHistory, recency_weights, to_days
+from features.precedent import add_party_domain_recent, add_party_similar_share, party_alignment, similar_rollcalls
+
+pytestmark = pytest.mark.unit
+
+
+def test_to_days_counts_from_2000():
+    assert to_days(pd.Series(pd.to_datetime(["2000-01-01", "2000-03-01", "2024-01-01"]))).tolist() == [0, 60, 8766]
+
+
+def test_event_history_window_and_strictly_before():
+    # member 0: events on days 10 (value 1), 20 (2), 30 (4); member 1: day 15 (8); an unknown member (-1): ignored
+    history = EventHistory(
+        np.array([0, 0, 0, 1, -1]), np.array([10, 20, 30, 15, 5]), {"v": np.array([1.0, 2.0, 4.0, 8.0, 100.0])}
+    )
+    codes, days = np.array([0, 0, 0, 1, 1, -1]), np.array([20, 31, 31, 15, 16, 40])
+    assert history.sums_before(codes, days)["v"].tolist() == [1.0, 7.0, 7.0, 0.0, 8.0, 0.0]
+    windowed = history.sums_before(codes, days, window_days=10)["v"].tolist()
+    assert windowed == [1.0, 4.0, 4.0, 0.0, 8.0, 0.0]  # [day - 10, day): day 31 sees day 30, not 20
+
+
+def test_recency_weights_halve_every_half_life():
+    weights = recency_weights(np.array([0, 30, 60]), half_life_days=30)
+    np.testing.assert_allclose(weights[1:] / weights[:-1], [2.0, 2.0])
+
+
+def _catalog() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "rollcall_id": ["a", "b", "c", "x"],
+            "orientation": [1, -1, 1, 0],  # x is undirected: never counted
+            "date": pd.to_datetime(["2020-01-01", "2020-01-31", "2020-03-01", "2020-01-15"]),
+            "chamber": "house",
+            "domain": "nato",
+            "description": [
+                "support the North Atlantic Treaty Organization",
+                "withdraw from the North Atlantic Treaty Organization",
+                "appropriations for highways",
+                "support the North Atlantic Treaty Organization",
+            ],
+        }
+    )
+
+
+def _votes() -> pd.DataFrame:
+    rows = [
+        ("a", "R1", "yea", "R"), ("a", "R2", "nay", "R"), ("a", "D1", "yea", "D"), ("a", "D2", "not_voting", "D"),
+        ("b", "R1", "yea", "R"), ("b", "R2", "yea", "R"), ("b", "D1", "nay", "D"),
+        ("x", "R1", "yea", "R"),
+    ]  # fmt: skip
+    return pd.DataFrame(rows, columns=["rollcall_id", "bioguide_id", "position", "vote_party"])
+
+
+def test_party_alignment_counts_alliance_side_votes_per_roll_call():
+    table = party_alignment(_votes(), _catalog()).set_index(["rollcall_id", "party"])
+    assert table.loc[("a", "R"), "votes"] == 2 and table.loc[("a", "R"), "aligned_share"] == 0.5
+    assert table.loc[("a", "D"), "votes"] == 1 and table.loc[("a", "D"), "aligned_share"] == 1.0  # absent: not cast
+    assert table.loc[("b", "R"), "aligned_share"] == 0.0  # Yea on a hostile measure is against the alliance
+    assert table.loc[("b", "D"), "aligned_share"] == 1.0
+    assert "x" not in table.index.get_level_values("rollcall_id")
+
+
+def test_party_domain_recent_weights_by_age_and_sees_only_the_past():
+    alignment = party_alignment(_votes(), _catalog())
+    pairs = pd.DataFrame(
+        {
+            "party": ["R", "R", "R", "D"],
+            "chamber": "house",
+            "domain": "nato",
+            "date": pd.to_datetime(["2020-01-01", "2020-01-31", "2020-03-01", "2020-03-01"]),
+        }
+    )
+    result = add_party_domain_recent(pairs, alignment, half_life_days=30)["party_domain_recent"].to_numpy()
+    assert np.isnan(result[0])  # nothing strictly before the first roll call
+    assert result[1] == pytest.approx(0.5)  # only "a" (same-day "b" not yet known)
+    # on 1 March: "a" is 60 days old (weight 1/4), "b" 30 days (weight 1/2); R shares 0.5 and 0.0
+    assert result[2] == pytest.approx((0.25 * 0.5 + 0.5 * 0.0) / 0.75)
+    assert result[3] == pytest.approx(1.0)
+
+
+def test_similar_rollcalls_are_earlier_in_the_same_chamber():
+    catalog = _catalog()
+    measures = pd.DataFrame(
+        {
+            "measure_id": ["m1", "m2", "m3"],
+            "text": ["North Atlantic Treaty Organization"] * 3,
+            "date": pd.to_datetime(["2020-02-15", "2020-01-01", "2020-02-15"]),
+            "chamber": ["house", "house", "senate"],
+        }
+    )
+    similar = similar_rollcalls(measures, catalog, k=5, min_similarity=0.1)
+    assert sorted(similar.loc[similar["measure_id"] == "m1", "rollcall_id"]) == ["a", "b"]  # not c: no shared word
+    assert set(similar["measure_id"]) == {"m1"}  # m2 precedes them all, m3 is in the other chamber
+    assert (similar["similarity"] > 0.1).all() and (similar["similarity"] <= 1 + 1e-9).all()
+
+
+def test_party_similar_share_is_similarity_weighted():
+    alignment = party_alignment(_votes(), _catalog())
+    similar = pd.DataFrame({"measure_id": ["m", "m"], "rollcall_id": ["a", "b"], "similarity": [0.6, 0.2]})
+    pairs = pd.DataFrame({"measure_id": ["m", "m", "m"], "party": ["R", "D", "I"]})
+    shares = add_party_similar_share(pairs, similar, alignment)["party_similar_share"].to_numpy()
+    assert shares[0] == pytest.approx((0.6 * 0.5 + 0.2 * 0.0) / 0.8)
+    assert shares[1] == pytest.approx(1.0)
+    assert np.isnan(shares[2])  # the party cast no votes on either
+
+
+def test_procedure_first_matching_rule_wins():
+    rows = pd.DataFrame(
+        {
+            "category": [
+                "passage-suspension",
+                "procedural",
+                "procedural",
+                "amendment",
+                "passage",
+                "passage",
+                "cloture",
+            ],
+            "question": [
+                "On Motion to Suspend the Rules and Pass",
+                "On Motion to Table the Amendment",
+                "On Ordering the Previous Question",
+                "On the Amendment",
+                "On Passage",
+                "On Agreeing to the Resolution",
+                "On the Cloture Motion",
+            ],
+            "type": None,
+            "description": None,
+            "bill_type_raw": [None, None, None, None, "hr", "hres", "s"],
+        }
+    )
+    assert procedure(rows).tolist() == [
+        "suspension", "table_amendment", "previous_question", "amendment", "passage", "resolution", "cloture",
+    ]  # fmt: skip
+
+
+def test_president_party_on_a_date():
+    presidents = pd.DataFrame(
+        {
+            "office": ["president", "vice_president", "president"],
+            "party": ["D", "R", "R"],
+            "start": pd.to_datetime(["2021-01-20", "2021-01-20", "2025-01-20"]),
+        }
+    )
+    dates = pd.Series(pd.to_datetime(["2020-06-01", "2021-01-20", "2025-01-19", "2025-01-20"]))
+    assert president_party_on(dates, presidents).tolist() == [None, "D", "D", "R"]
+    assert np.isnan(president_party_on(dates, presidents.iloc[:0]).astype(float)).all()
+
+
+def test_active_cosponsors_joined_before_and_not_withdrawn():
+    cosponsorships = pd.DataFrame(
+        {
+            "bill_id": ["b", "b", "b", "b"],
+            "bioguide_id": ["early", "same_day", "withdrew", "withdrew_later"],
+            "date": pd.to_datetime(["2025-01-01", "2025-03-01", "2025-01-01", "2025-01-01"]),
+            "withdrawn": pd.to_datetime([None, None, "2025-02-01", "2025-04-01"]),
+        }
+    )
+    measures = pd.DataFrame(
+        {"measure_id": ["m", "n"], "bill_id": ["b", None], "date": pd.to_datetime(["2025-03-01"] * 2)}
+    )
+    active = active_cosponsors(cosponsorships, measures)
+    assert sorted(active["bioguide_id"]) == ["early", "withdrew_later"]
+    assert set(active["measure_id"]) == {"m"}
