@@ -144,12 +144,14 @@ class CommitmentRates:
 
     def lookup(self, frame: pd.DataFrame) -> np.ndarray:
         """The rate of each committed row's cell (NaN for rows not committed or cells never seen)."""
+        committed = ((frame["is_sponsor"] == 1) | (frame["is_cosponsor"] == 1)).to_numpy()
+        if not committed.any():
+            return np.full(len(frame), np.nan)
         if "procedure" not in frame.columns:  # numeric inputs (MLflow's signature): from the one-hot columns
             one_hot = frame[[c for c in frame.columns if c.startswith("procedure_")]]
             frame = frame.assign(procedure=one_hot.idxmax(axis=1).str.removeprefix("procedure_"))
         keys = frame[COMMITMENT_KEYS].astype({"is_senate": int, "is_sponsor": int})
         found = keys.merge(self.rates, on=COMMITMENT_KEYS, how="left")["rate"].to_numpy(dtype=float)
-        committed = ((frame["is_sponsor"] == 1) | (frame["is_cosponsor"] == 1)).to_numpy()
         return np.where(committed, found, np.nan)
 
     def save(self, path: Path) -> None:
@@ -159,6 +161,7 @@ class CommitmentRates:
 
 def load_commitment(path: Path) -> CommitmentRates:
     try:
-        return CommitmentRates(pd.DataFrame(json.loads(Path(path).read_text())))
+        records = json.loads(Path(path).read_text())
+        return CommitmentRates(pd.DataFrame(records, columns=COMMITMENT_KEYS + ["yea", "votes", "rate"]))
     except (OSError, ValueError) as exc:
         raise ModelError(f"commitment rates {path} cannot be read ({exc}): run `dvc repro` first") from exc

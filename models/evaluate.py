@@ -10,6 +10,7 @@ year Y. Features are point-in-time already, so the only thing a cut changes is w
 from __future__ import annotations
 
 import json
+import logging
 import time
 
 import matplotlib
@@ -29,6 +30,7 @@ from models.metrics import reliability_table, score  # noqa: E402
 from pipeline.config import FEATURES_DIR, METRICS_DIR, MODELS_DIR, PLOTS_DIR, DataConfig, load_params  # noqa: E402
 from pipeline.tables import log_timing, write_atomic, write_json  # noqa: E402
 
+log = logging.getLogger("natocast.evaluate")
 MODEL = "xgboost"
 METHODS = (MODEL, *BASELINES)
 
@@ -107,11 +109,9 @@ def rounded(value, digits: int = 4):
     return value
 
 
-def write_plot_data(predictions: pd.DataFrame, table: dict, model: support_model.SupportModel, bins: int) -> dict:
-    """Data for `dvc plots` (wide CSVs: one column per method, so each method is its own series), the
-    calibration by chamber the reports draw, and PNG figures (declared for `dvc plots` too, as they render
-    without a network, and logged to MLflow); returns the PNG paths."""
-    PLOTS_DIR.mkdir(parents=True, exist_ok=True)
+def plot_frames(predictions: pd.DataFrame, table: dict, model: support_model.SupportModel, bins: int) -> dict:
+    """The data behind each plot: calibration by scope, reliability (wide: one column per method, so each method
+    is its own series in `dvc plots`), the model's ROC, feature gain, log loss per cut (wide)."""
     methods = methods_of(predictions)
     scopes = [("pooled", predictions)] + list(predictions.groupby("chamber"))
     calibration = pd.concat(
@@ -128,7 +128,6 @@ def write_plot_data(predictions: pd.DataFrame, table: dict, model: support_model
     reliability = pooled.pivot(index="bin", columns="method", values="observed_rate")[methods].reset_index()
     reliability.insert(1, "forecast_bin_centre", (reliability["bin"] + 0.5) / bins)
     fpr, tpr, _ = roc_curve(predictions["voted_yea"], predictions[f"p_{MODEL}"])
-    roc = pd.DataFrame({"fpr": fpr, "tpr": tpr})
     gain = model.booster.get_score(importance_type="gain")
     importance = pd.DataFrame({"feature": list(gain), "gain": list(gain.values())}).sort_values("gain", ascending=False)
     by_cut = pd.DataFrame(
@@ -139,18 +138,20 @@ def write_plot_data(predictions: pd.DataFrame, table: dict, model: support_model
             if key.startswith("cut_")
         ]
     )
-    log_loss_by_cut = by_cut.pivot(index="cut", columns="method", values="log_loss")[methods].reset_index()
-    for name, frame in (
-        ("calibration", calibration),
-        ("reliability", reliability),
-        ("roc", roc),
-        ("importance", importance),
-        ("metric_by_cut", log_loss_by_cut),
-    ):
-        write_atomic(PLOTS_DIR / f"{name}.csv", lambda tmp, f=frame: f.round(6).to_csv(tmp, index=False))
+    return {
+        "calibration": calibration,
+        "reliability": reliability,
+        "roc": pd.DataFrame({"fpr": fpr, "tpr": tpr}),
+        "importance": importance,
+        "metric_by_cut": by_cut.pivot(index="cut", columns="method", values="log_loss")[methods].reset_index(),
+    }
 
+
+def draw_figures(frames: dict[str, pd.DataFrame]) -> dict:
+    """One PNG figure per plot (they render without a network, unlike DVC's Vega pages)."""
     figures = {}
     fig, ax = plt.subplots(figsize=(5, 5))
+    pooled = frames["calibration"][frames["calibration"]["scope"] == "pooled"]
     for method, part in pooled.groupby("method", sort=False):
         ax.plot(part["mean_forecast"], part["observed_rate"], marker="o", label=method)
     ax.plot([0, 1], [0, 1], "k--", lw=1)
@@ -158,24 +159,34 @@ def write_plot_data(predictions: pd.DataFrame, table: dict, model: support_model
     ax.legend()
     figures["reliability.png"] = fig
     fig, ax = plt.subplots(figsize=(5, 5))
-    ax.plot(fpr, tpr)
+    ax.plot(frames["roc"]["fpr"], frames["roc"]["tpr"])
     ax.plot([0, 1], [0, 1], "k--", lw=1)
     ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC, XGBoost (backtest)")
     figures["roc.png"] = fig
     fig, ax = plt.subplots(figsize=(6, 7))
-    top = importance.head(20).iloc[::-1]
+    top = frames["importance"].head(20).iloc[::-1]
     ax.barh(top["feature"], top["gain"])
     ax.set(title="Feature importance (gain), final model")
     fig.tight_layout()
     figures["importance.png"] = fig
     fig, ax = plt.subplots(figsize=(6, 4))
-    for method in methods:
-        ax.plot(log_loss_by_cut["cut"], log_loss_by_cut[method], marker="o", label=method)
+    by_cut = frames["metric_by_cut"]
+    for method in by_cut.columns.drop("cut"):
+        ax.plot(by_cut["cut"], by_cut[method], marker="o", label=method)
     ax.set(xlabel="cut year (scored year)", ylabel="log loss", title="Log loss by cut")
     ax.legend()
     figures["metric_by_cut.png"] = fig
+    return figures
+
+
+def write_plot_data(predictions: pd.DataFrame, table: dict, model: support_model.SupportModel, bins: int) -> dict:
+    """CSVs for `dvc plots` and the reports, PNG figures for `dvc plots` and MLflow; returns the PNG paths."""
+    PLOTS_DIR.mkdir(parents=True, exist_ok=True)
+    frames = plot_frames(predictions, table, model, bins)
+    for name, frame in frames.items():
+        write_atomic(PLOTS_DIR / f"{name}.csv", lambda tmp, f=frame: f.round(6).to_csv(tmp, index=False))
     paths = {}
-    for name, fig in figures.items():
+    for name, fig in draw_figures(frames).items():
         path = PLOTS_DIR / name
         # no metadata: the PNG's bytes depend only on the figure, so reruns leave dvc.lock unchanged
         write_atomic(path, lambda tmp, f=fig: f.savefig(tmp, format="png", dpi=110, metadata={"Software": None}))
@@ -197,7 +208,71 @@ def headline(table: dict) -> dict:
     )
 
 
+def write_metrics(predictions: pd.DataFrame, table: dict, bars: dict) -> list[str]:
+    """The headline (declared as DVC metrics), the details and the per-cut table, rounded; returns the methods."""
+    methods = [m for m in methods_of(predictions) if m in table]
+    summary = rounded(
+        {"bars": bars, **{m: {k: table[m][k] for k in ("pooled", "house", "senate") if k in table[m]} for m in methods}}
+    )
+    write_json(headline(table), METRICS_DIR / "headline.json")
+    write_json(summary, METRICS_DIR / "metrics.json")
+    write_json(rounded(table), METRICS_DIR / "backtest_by_cut.json")
+    return methods
+
+
+def flat_metrics(table: dict, methods: list[str]) -> dict[str, float]:
+    """Every finite metric as an MLflow metric name: ``xgboost.pooled.log_loss``, ``xgboost.cut_2024.house.ece``."""
+    flat = {}
+    for method in methods:
+        for scope, entry in table[method].items():
+            items = (
+                entry.items()
+                if not scope.startswith("cut_")
+                else ((f"{scope}.{sub}.{k}", v) for sub, e in entry.items() for k, v in e.items())
+            )
+            for key, value in items:
+                label = f"{method}.{key}" if scope.startswith("cut_") else f"{method}.{scope}.{key}"
+                if isinstance(value, int | float) and np.isfinite(value):
+                    flat[label] = float(value)
+    flat["backtest_log_loss"] = table[MODEL]["pooled"]["log_loss"]
+    return flat
+
+
+def log_run(run: dict, name: str, table: dict, methods: list[str], bars: dict, figures: dict) -> None:
+    """The backtest's metrics, bars and figures, logged to the train stage's MLflow run."""
+    with mlflow.start_run(run_id=run["run_id"]):
+        mlflow.set_tag("mlflow.runName", name)
+        mlflow.log_metrics(flat_metrics(table, methods))
+        mlflow.set_tags({f"bar.{k}": str(v) for k, v in bars.items()})
+        for path in figures.values():
+            mlflow.log_artifact(str(path), artifact_path="plots")
+        mlflow.log_artifact(str(METRICS_DIR / "metrics.json"))
+
+
+def describe_and_promote(params: dict, run: dict, name: str, table: dict, methods: list[str], votes: int) -> str:
+    """The version's description (its backtest headline), then the champion rule: only the pipeline's own run
+    on the committed parameters moves the champion (or the very first version of an empty store)."""
+    pooled = table[MODEL]["pooled"]
+    others = ", ".join(f"{m} {table[m]['pooled']['log_loss']:.3f}" for m in methods if m != MODEL)
+    version = str(run["registered_version"])
+    cuts = params["evaluate"]["cut_years"]
+    tracking.describe_version(
+        params["model"]["name"],
+        version,
+        f"{name}. Backtest {min(cuts)}-{max(cuts)}, {votes} out-of-sample votes: log loss {pooled['log_loss']:.3f} "
+        f"(baselines: {others}), within-party AUC among Republicans {pooled['within_party_auc_R']:.3f}, "
+        f"calibration error {pooled['ece']:.3f}.",
+    )
+    allowed, why = tracking.promotion_decision(params["model"])
+    first = not tracking.has_champion(params["model"]["name"]) and not tracking.in_experiment()
+    if allowed or first:
+        tracking.promote(params["model"]["name"], version)
+        return f"version {version} is the champion ({why if allowed else 'the first version'})"
+    return f"champion unchanged: {why}"
+
+
 def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     started = time.perf_counter()
     params = load_params()
     config = DataConfig.from_params(params)
@@ -208,65 +283,22 @@ def main() -> None:
     bins = params["evaluate"]["ece_bins"]
     table = metrics_table(predictions, bins)
     bars = check_bars(table)
-    model = support_model.load(MODELS_DIR)
-    figures = write_plot_data(predictions, table, model, bins)
+    figures = write_plot_data(predictions, table, support_model.load(MODELS_DIR), bins)
     predictions.to_parquet(MODELS_DIR / "backtest.parquet", index=False)
+    methods = write_metrics(predictions, table, bars)
     seconds = round(time.perf_counter() - started, 2)
-    methods = [m for m in methods_of(predictions) if m in table]
-    summary = rounded(
-        {"bars": bars, **{m: {k: table[m][k] for k in ("pooled", "house", "senate") if k in table[m]} for m in methods}}
-    )
-    write_json(headline(table), METRICS_DIR / "headline.json")
-    write_json(summary, METRICS_DIR / "metrics.json")
-    write_json(rounded(table), METRICS_DIR / "backtest_by_cut.json")
     log_timing("evaluate", seconds)
-
     run = json.loads((MODELS_DIR / "run.json").read_text())
     tracking.use_experiment(params["model"]["experiment"])
     name = tracking.run_name(f"{config.as_of:%Y-%m-%d}", params["model"])
-    with mlflow.start_run(run_id=run["run_id"]):
-        mlflow.set_tag("mlflow.runName", name)
-        flat = {}
-        for method in methods:
-            for scope, entry in table[method].items():
-                items = (
-                    entry.items()
-                    if not scope.startswith("cut_")
-                    else ((f"{scope}.{sub}.{k}", v) for sub, e in entry.items() for k, v in e.items())
-                )
-                for key, value in items:
-                    label = f"{method}.{key}" if scope.startswith("cut_") else f"{method}.{scope}.{key}"
-                    if isinstance(value, int | float) and np.isfinite(value):
-                        flat[label] = float(value)
-        flat["backtest_log_loss"] = table[MODEL]["pooled"]["log_loss"]
-        mlflow.log_metrics(flat)
-        mlflow.set_tags({f"bar.{k}": str(v) for k, v in bars.items()})
-        for path in figures.values():
-            mlflow.log_artifact(str(path), artifact_path="plots")
-        mlflow.log_artifact(str(METRICS_DIR / "metrics.json"))
+    log_run(run, name, table, methods, bars, figures)
+    crowned = describe_and_promote(params, run, name, table, methods, len(predictions))
     pooled = table[MODEL]["pooled"]
-    others = ", ".join(f"{m} {table[m]['pooled']['log_loss']:.3f}" for m in methods if m != MODEL)
-    version = str(run["registered_version"])
-    tracking.describe_version(
-        params["model"]["name"],
-        version,
-        f"{name}. Backtest {min(params['evaluate']['cut_years'])}-{max(params['evaluate']['cut_years'])}, "
-        f"{len(predictions)} out-of-sample votes: log loss {pooled['log_loss']:.3f} (baselines: {others}), "
-        f"within-party AUC among Republicans {pooled['within_party_auc_R']:.3f}, calibration error "
-        f"{pooled['ece']:.3f}.",
-    )
-    allowed, why = tracking.promotion_decision(params["model"])
-    first = not tracking.has_champion(params["model"]["name"]) and not tracking.in_experiment()
-    if allowed or first:
-        tracking.promote(params["model"]["name"], version)
-        crowned = f"version {version} is the champion ({why if allowed else 'the first version'})"
-    else:
-        crowned = f"champion unchanged: {why}"
-    print(
-        f"evaluate: {len(predictions)} backtest votes in {seconds} s; xgboost log loss {pooled['log_loss']:.4f}, "
-        f"within-party AUC R {pooled['within_party_auc_R']:.3f}, ECE {pooled['ece']:.4f}; bars met: "
-        f"{bars['all_met']}; {crowned}"
-    )
+    log.info(
+        "%d backtest votes in %s s; xgboost log loss %.4f, within-party AUC R %.3f, ECE %.4f; bars met: %s; %s",
+        len(predictions), seconds, pooled["log_loss"], pooled["within_party_auc_R"], pooled["ece"],
+        bars["all_met"], crowned,
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -84,6 +84,7 @@ GENERAL_PARAMS = {
     "seed": 3,
     "nthread": 1,
     "min_measures": 2,
+    "commitment_pseudo_votes": 4,
     "xgboost": {"n_estimators": 20, "max_depth": 2, "learning_rate": 0.3},
 }
 
@@ -102,8 +103,35 @@ def _general_rows(n: int = 400) -> pd.DataFrame:
             "measure_id": np.arange(n) // 10,
             "congress": np.where(np.arange(n) < n // 2, 117, 118),
             "date": pd.Timestamp("2021-06-01") + pd.to_timedelta(np.where(np.arange(n) < n // 2, 0, 800), unit="D"),
+            # nobody on record behind these measures: the commitment table has nothing to say
+            "is_senate": 0,
+            "procedure": "passage",
+            "is_sponsor": 0,
+            "is_cosponsor": 0,
+            "same_party_as_sponsor": same_party.astype(float),
         }
     )
+
+
+def test_commitment_rates_are_shrunk_and_smoothed_cell_rates():
+    """Cosponsors (not sponsors) of the sponsor's party, House passage: 9 Yea of 10; the chamber x procedure
+    prior over all committed votes is 10 of 12; with 4 pseudo-votes and one Yea and one Nay added:
+    (9 + 4 * 10/12 + 1) / (10 + 4 + 2)."""
+    rows = pd.DataFrame(
+        {
+            "is_senate": 0,
+            "procedure": "passage",
+            "is_sponsor": [0] * 10 + [1, 1] + [0] * 3,
+            "is_cosponsor": [1] * 10 + [0, 0] + [0] * 3,
+            "same_party_as_sponsor": 1.0,
+            "voted_yea": [1] * 9 + [0] + [1, 0] + [0] * 3,
+        }
+    )
+    rates = context_model.CommitmentRates.fit(rows, pseudo_votes=4)
+    found = rates.lookup(rows)
+    assert found[0] == pytest.approx((9 + 4 * 10 / 12 + 1) / 16)
+    assert found[10] == pytest.approx((1 + 4 * 10 / 12 + 1) / (2 + 4 + 2))
+    assert np.isnan(found[12:]).all()  # not on record behind the measure: no commitment rate
 
 
 def test_general_model_learns_and_round_trips_through_json(tmp_path):
