@@ -9,6 +9,7 @@ The data dictionary of every column is in docs/features.md.
 from __future__ import annotations
 
 import logging
+import sys
 import time
 
 import numpy as np
@@ -29,7 +30,7 @@ from features.history import EventHistory, recency_weights, to_days
 from features.precedent import add_party_domain_recent, add_party_similar_share, party_alignment, similar_rollcalls
 from features.registry import build_registry, load_additions
 from pipeline.config import FEATURES_DIR, METRICS_DIR, DataConfig, load_params
-from pipeline.errors import DataError
+from pipeline.errors import DataError, debug_requested, run_stage
 from pipeline.ids import congress_of_date
 from pipeline.tables import log_timing, read_table, write_json, write_parquet
 
@@ -627,4 +628,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_stage("features", main, debug_requested(sys.argv[1:])))  # bad input: one line, status 2

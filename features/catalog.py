@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 from pathlib import Path
 
 import pandas as pd
 import yaml
 
 from pipeline.config import FEATURES_DIR
-from pipeline.errors import DataError
+from pipeline.errors import DataError, debug_requested, run_stage
 from pipeline.tables import nato_bills, read_table, write_atomic, write_parquet
 
 log = logging.getLogger("natocast.catalog")
@@ -233,4 +234,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_stage("catalog", main, debug_requested(sys.argv[1:])))  # bad input: one line, status 2

@@ -7,6 +7,7 @@ registry bills (the backtest's forecast before their vote beside the actual resu
 from __future__ import annotations
 
 import hashlib
+import sys
 import tempfile
 import time
 import zlib
@@ -18,6 +19,7 @@ from forecasts import names, whip
 from forecasts.reasons import SPONSOR_NAMES, top_reasons
 from models import support_model, tracking
 from pipeline.config import FEATURES_DIR, METRICS_DIR, MODELS_DIR, REPORTS_DIR, DataConfig, load_params
+from pipeline.errors import debug_requested, run_stage
 from pipeline.tables import log_timing, read_table, write_atomic, write_json, write_parquet
 
 FORECAST_COLUMNS = [
@@ -306,4 +308,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_stage("predict", main, debug_requested(sys.argv[1:])))  # bad input: one line, status 2

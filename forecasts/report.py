@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from pathlib import Path
 
 import jinja2
@@ -19,6 +20,7 @@ import pandas as pd
 from forecasts import names
 from models import tracking
 from pipeline.config import METRICS_DIR, PLOTS_DIR, REPORTS_DIR, load_params
+from pipeline.errors import debug_requested, run_stage
 from pipeline.tables import write_atomic
 
 PARTY_COLOURS = {"R": "#c0392b", "D": "#2471a3", "I": "#7d3c98"}
@@ -431,4 +433,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_stage("report", main, debug_requested(sys.argv[1:])))  # bad input: one line, status 2

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import time
 
 import matplotlib
@@ -28,6 +29,7 @@ from models.dataset import with_context, yea_probability  # noqa: E402
 from models.general import GENERAL_DIR  # noqa: E402
 from models.metrics import reliability_table, score  # noqa: E402
 from pipeline.config import FEATURES_DIR, METRICS_DIR, MODELS_DIR, PLOTS_DIR, DataConfig, load_params  # noqa: E402
+from pipeline.errors import debug_requested, run_stage
 from pipeline.tables import log_timing, write_atomic, write_json  # noqa: E402
 
 log = logging.getLogger("natocast.evaluate")
@@ -302,4 +304,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_stage("evaluate", main, debug_requested(sys.argv[1:])))  # bad input: one line, status 2

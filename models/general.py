@@ -8,6 +8,7 @@ cosponsors get the Yea rate they show, and fits the final model on everything up
 from __future__ import annotations
 
 import logging
+import sys
 
 import numpy as np
 import pandas as pd
@@ -17,6 +18,7 @@ from models import context_model
 from models.baselines import CLIP
 from models.metrics import headline_score
 from pipeline.config import FEATURES_DIR, METRICS_DIR, MODELS_DIR, DataConfig, load_params
+from pipeline.errors import debug_requested, run_stage
 from pipeline.tables import write_json, write_parquet
 
 log = logging.getLogger("natocast.general")
@@ -123,4 +125,4 @@ def _rounded(value, digits: int = 4):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_stage("general", main, debug_requested(sys.argv[1:])))  # bad input: one line, status 2

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import time
 
 import mlflow
@@ -16,6 +17,7 @@ from models import context_model, support_model, tracking
 from models.dataset import with_context
 from models.general import GENERAL_DIR
 from pipeline.config import FEATURES_DIR, MODELS_DIR, DataConfig, load_params
+from pipeline.errors import debug_requested, run_stage
 from pipeline.tables import write_json
 
 log = logging.getLogger("natocast.train")
@@ -81,4 +83,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_stage("train", main, debug_requested(sys.argv[1:])))  # bad input: one line, status 2

@@ -20,7 +20,16 @@ import numpy as np
 import pandas as pd
 
 from pipeline import billstatus, bulkbills, legislators, sponsors, usvotes, voteview
-from pipeline.config import CHAMBERS, METRICS_DIR, PARAMS_FILE, POSITIONS, TABLES_DIR, DataConfig, load_params
+from pipeline.config import (
+    CHAMBERS,
+    METRICS_DIR,
+    PARAMS_FILE,
+    POSITIONS,
+    TABLES_DIR,
+    TIMINGS_LOG,
+    DataConfig,
+    load_params,
+)
 from pipeline.contract import check_bounds, check_snapshot
 from pipeline.errors import DataError, debug_requested, run_stage
 from pipeline.ids import bill_id, congress_first_year, rollcall_id
@@ -552,7 +561,7 @@ def run(args: argparse.Namespace) -> None:
     publish_table_set(tables, args.tables, {"as_of": report["as_of"], "inputs": inputs})
     seconds = report.pop("seconds")
     write_json(report, args.report)
-    log_timing("ingest", seconds)
+    log_timing("ingest", seconds, args.tables.parent / TIMINGS_LOG.name)  # beside the table set it wrote
     print(
         f"ingest: {report['rows']} in {seconds} s; "
         f"unknown member ids {sum(map(len, report['unknown_member_ids_by_file'].values()))}, "

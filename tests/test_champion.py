@@ -78,7 +78,8 @@ def test_dvc_exp_run_does_not_move_the_champion(tmp_path):
         timeout=1500,
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    assert "champion unchanged: a `dvc exp run` experiment never moves the champion" in run.stdout
+    said = run.stdout + run.stderr  # the stage logs to stderr
+    assert "champion unchanged: a `dvc exp run` experiment never moves the champion" in said
     after = client.get_model_version_by_alias(name, tracking.CHAMPION).version
     assert after == before
     added = client.search_model_versions(f"name='{name}'")
