@@ -7,6 +7,8 @@ import http.server
 import os
 import shutil
 import stat
+import subprocess
+import sys
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -19,6 +21,14 @@ from pipeline.config import TABLES_DIR, DataConfig, load_params
 
 TABLE_NAMES = ("members", "rollcalls", "votes", "bills", "cosponsorships", "terms", "presidents")
 FIXTURE_SNAPSHOT = Path(__file__).parent / "fixtures" / "snapshot"  # scripts/make_fixtures.py writes it
+
+
+def pytest_configure(config) -> None:
+    """Cut the small excerpt out of ../shared/data when it is not there yet (a fresh clone): it is generated, not
+    committed, because the snapshot's files are never copied into the repository."""
+    if not (FIXTURE_SNAPSHOT / "fixture.yaml").exists():
+        script = Path(__file__).parent.parent / "scripts" / "make_fixtures.py"
+        subprocess.run([sys.executable, str(script), "--out", str(FIXTURE_SNAPSHOT)], check=True)
 
 
 def fixture_params(snapshot_dir: Path = FIXTURE_SNAPSHOT) -> dict:
