@@ -76,7 +76,7 @@ class DataConfig:
             raise DataError(f"params.yaml data.congresses: first {first} is after last {last}")
         return cls(
             source=data["source"],
-            snapshot_dir=snapshot.resolve(),
+            snapshot_dir=Path(os.path.normpath(snapshot)),  # not resolve(): a symlinked ../shared stays ../shared
             download_dir=download,
             first_congress=int(first),
             last_congress=int(last),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import os
 import sys
 import tarfile
 import xml.etree.ElementTree as ET
@@ -328,7 +329,10 @@ def fingerprint(config: DataConfig) -> dict:
             files[item.relpath] = digest.hexdigest()
         else:
             absent.append(item.relpath)
-    return {"source": "snapshot", "snapshot_dir": str(config.snapshot_dir), "files": files, "absent": absent}
+    # Relative to the project, so the same checkout beside the same snapshot gives the same fingerprint on every
+    # machine (an absolute path would put the clone's location into dvc.lock).
+    where = os.path.relpath(config.snapshot_dir, PROJECT_ROOT)
+    return {"source": "snapshot", "snapshot_dir": where, "files": files, "absent": absent}
 
 
 def main(argv: list[str] | None = None) -> int:

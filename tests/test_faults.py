@@ -402,6 +402,8 @@ def test_dvc_sees_the_snapshot_the_ingest_reads(small_snapshot, small_config):
     assert changed == {"voteview/H119_rollcalls.csv"}
     elsewhere = fingerprint(DataConfig.from_params(fixture_params(FIXTURE_SNAPSHOT)))
     assert elsewhere["snapshot_dir"] != before["snapshot_dir"]
+    # dvc.lock holds the fingerprint's hash: a clone elsewhere beside the same snapshot must not change it
+    assert not Path(before["snapshot_dir"]).is_absolute() and not Path(elsewhere["snapshot_dir"]).is_absolute()
 
 
 def test_publish_without_rename_exchange_and_recovery_between_renames(tmp_path, monkeypatch):
