@@ -15,6 +15,7 @@ import time
 import numpy as np
 import pandas as pd
 
+from features import nominate
 from features.context import (
     CONTEXT_FEATURES,
     active_cosponsors,
@@ -198,7 +199,7 @@ def forecast_pairs(ctx: Context, measures: pd.DataFrame, terms: pd.DataFrame) ->
 
 def add_member_profile(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
     """Party, state, DW-NOMINATE (from the latest earlier congress: scores of the sitting congress are
-    estimated from its later votes), years served before the measure's congress."""
+    estimated from its later votes), congresses served before the measure's."""
     members = ctx.members
     current = members.sort_values("congress").drop_duplicates(["bioguide_id", "congress"], keep="last")
     current = current.rename(columns={"congress": "member_congress"})
@@ -211,26 +212,13 @@ def add_member_profile(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
         by="bioguide_id",
         direction="backward",
     ).set_index("index")
-    before = pd.merge_asof(
-        pairs[["congress", "bioguide_id"]].reset_index(),
-        current.dropna(subset=["nominate_dim1"])[["member_congress", "bioguide_id", "nominate_dim1", "nominate_dim2"]],
-        left_on="congress",
-        right_on="member_congress",
-        by="bioguide_id",
-        direction="backward",
-        allow_exact_matches=False,
-    ).set_index("index")
     pairs = pairs.sort_index()
     pairs["party"] = on_or_before["party"].reindex(pairs.index)
     pairs["state"] = on_or_before["state"].reindex(pairs.index)
     pairs["name"] = on_or_before["name"].reindex(pairs.index)
-    pairs["nominate_dim1"] = before["nominate_dim1"].reindex(pairs.index)
-    pairs["nominate_dim2"] = before["nominate_dim2"].reindex(pairs.index)
-    served = members.groupby("bioguide_id")["congress"].apply(lambda c: np.sort(c.unique()))
-    pairs["years_served"] = [
-        2 * int(np.searchsorted(served.get(m, np.array([])), c))
-        for m, c in zip(pairs["bioguide_id"], pairs["congress"], strict=True)
-    ]
+    before = nominate.lagged_scores(nominate.scored_congresses(members), pairs["bioguide_id"], pairs["congress"])
+    pairs[nominate.SCORES] = before
+    pairs["congresses_served"] = nominate.congresses_served_before(members, pairs["bioguide_id"], pairs["congress"])
     pairs["is_republican"] = (pairs["party"] == "R").astype(float).where(pairs["party"].notna())
     pairs["is_senate"] = (pairs["chamber"] == "senate").astype(np.int8)
     return pairs
@@ -286,8 +274,7 @@ def _add_member_shares(ctx: Context, pairs: pd.DataFrame, sums: pd.DataFrame) ->
     total = sums["alliance_n"] + sums["tied_n"]
     pairs["catalog_share"] = ((sums["alliance_aligned"] + sums["tied_aligned"]) / total).where(total > 0)
     # what the member's record says about a Yea on this measure: their alliance-side share, flipped for -1
-    pairs["history_says_yea"] = np.where(pairs["orientation"] == 1, pairs["catalog_share"], 1 - pairs["catalog_share"])
-    pairs["new_member"] = ((total < ctx.params["min_history"]) | (pairs["years_served"] < 2)).astype(np.int8)
+    pairs["new_member"] = ((total < ctx.params["min_history"]) | (pairs["congresses_served"] < 1)).astype(np.int8)
     return total
 
 
@@ -346,33 +333,15 @@ def agreement_with(ctx: Context, reference: str, pairs: pd.DataFrame) -> pd.Seri
 
 def add_sponsor_agreement(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
     """Agreement with each named sponsor and with the measure's own sponsor; DW-NOMINATE distance to each."""
-    lagged = ctx.members.dropna(subset=["nominate_dim1"]).sort_values("congress")
+    scored = nominate.scored_congresses(ctx.members)
     for name, bioguide in ctx.params["named_sponsors"].items():
         pairs[f"agree_{name}"] = agreement_with(ctx, bioguide, pairs)
-        scores = lagged[lagged["bioguide_id"] == bioguide]
-        pairs[f"distance_{name}"] = _distance(pairs, scores)
+        theirs = nominate.lagged_scores(scored, pd.Series(bioguide, index=pairs.index), pairs["congress"])
+        pairs[f"distance_{name}"] = nominate.distance(pairs, theirs)
     pairs["agree_sponsor"] = np.nan
     for sponsor, rows in pairs.dropna(subset=["sponsor_bioguide_id"]).groupby("sponsor_bioguide_id"):
         pairs.loc[rows.index, "agree_sponsor"] = agreement_with(ctx, sponsor, rows)
     return pairs
-
-
-def _lagged_scores(scores: pd.DataFrame, congresses: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """One member's (dim1, dim2) from the latest congress before each of ``congresses`` (NaN if none):
-    the scores of the sitting congress are estimated from votes still to come."""
-    if scores.empty:
-        return np.full(len(congresses), np.nan), np.full(len(congresses), np.nan)
-    position = np.searchsorted(scores["congress"].to_numpy(), congresses, side="left") - 1
-    found = position >= 0
-    dim1 = np.where(found, scores["nominate_dim1"].to_numpy()[np.maximum(position, 0)], np.nan)
-    dim2 = np.where(found, scores["nominate_dim2"].to_numpy()[np.maximum(position, 0)], np.nan)
-    return dim1, dim2
-
-
-def _distance(pairs: pd.DataFrame, scores: pd.DataFrame) -> pd.Series:
-    """Euclidean DW-NOMINATE distance to one member's lagged scores."""
-    dim1, dim2 = _lagged_scores(scores, pairs["congress"].to_numpy())
-    return pd.Series(np.hypot(pairs["nominate_dim1"] - dim1, pairs["nominate_dim2"] - dim2), index=pairs.index)
 
 
 def loyalty_history(ctx: Context) -> EventHistory:
@@ -433,16 +402,11 @@ def add_sponsor_profile(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
     pairs["sponsor_followed_by_party"] = (
         pairs["measure_id"].map(pd.Series(share.to_numpy(), index=measures["measure_id"])).astype(float)
     )
-    lagged = ctx.members.dropna(subset=["nominate_dim1"]).sort_values("congress")
-    dims = {"sponsor_dim1": np.full(len(measures), np.nan), "sponsor_dim2": np.full(len(measures), np.nan)}
-    for sponsor, rows in (
-        measures.reset_index(drop=True).dropna(subset=["sponsor_bioguide_id"]).groupby("sponsor_bioguide_id")
-    ):
-        dim1, dim2 = _lagged_scores(lagged[lagged["bioguide_id"] == sponsor], rows["congress"].to_numpy())
-        dims["sponsor_dim1"][rows.index] = dim1
-        dims["sponsor_dim2"][rows.index] = dim2
-    for name, values in dims.items():
-        pairs[name] = pairs["measure_id"].map(pd.Series(values, index=measures["measure_id"].to_numpy()))
+    dims = nominate.lagged_scores(
+        nominate.scored_congresses(ctx.members), measures["sponsor_bioguide_id"], measures["congress"]
+    ).set_axis(measures["measure_id"].to_numpy())
+    pairs["sponsor_dim1"] = pairs["measure_id"].map(dims["nominate_dim1"])
+    pairs["sponsor_dim2"] = pairs["measure_id"].map(dims["nominate_dim2"])
     return pairs
 
 
@@ -478,40 +442,7 @@ def add_sponsorship_signals(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
     backs = active.groupby(merged["index"]).any().reindex(pairs.index, fill_value=False)
     known = pairs["bill_id"].isin(registry.index)
     pairs["backs_this_bill"] = backs.astype(float).where(known)
-    cosponsor_counts = _cosponsor_balance(ctx, pairs[known])
-    pairs = pairs.join(cosponsor_counts)
     return pairs
-
-
-def _cosponsor_balance(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
-    """Number of cosponsors of the measure's bill before its date and the Republican share among them."""
-    measures = pairs[["bill_id", "date"]].drop_duplicates()
-    party = (
-        ctx.members.sort_values("congress")
-        .drop_duplicates("bioguide_id", keep="last")
-        .set_index("bioguide_id")["party"]
-    )
-    rows = []
-    for bill, date in measures.itertuples(index=False):
-        active = ctx.cosponsorships[
-            (ctx.cosponsorships["bill_id"] == bill)
-            & (ctx.cosponsorships["date"] < date)
-            & ~(ctx.cosponsorships["withdrawn"] < date)
-        ]
-        parties = active["bioguide_id"].map(party)
-        rows.append(
-            {
-                "bill_id": bill,
-                "date": date,
-                "n_cosponsors": len(active),
-                "cosponsors_republican_share": (parties == "R").mean() if len(active) else np.nan,
-            }
-        )
-    if not rows:
-        return pd.DataFrame(columns=["n_cosponsors", "cosponsors_republican_share"], index=pairs.index)
-    table = pd.DataFrame(rows)
-    merged = pairs[["bill_id", "date"]].reset_index().merge(table, on=["bill_id", "date"]).set_index("index")
-    return merged[["n_cosponsors", "cosponsors_republican_share"]]
 
 
 def add_measure_context(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from features import nominate
+
 PROCEDURES = (
     "passage",
     "suspension",
@@ -300,24 +302,10 @@ def _add_cosponsor_balance(pairs: pd.DataFrame, balance: pd.DataFrame) -> None:
 
 
 def _add_sponsor_distance(pairs: pd.DataFrame, members: pd.DataFrame) -> pd.DataFrame:
-    """DW-NOMINATE distance between the member and the sponsor, both from the latest congress before the
-    measure's (scores of the sitting congress are estimated from votes still to come)."""
-    scored = members.dropna(subset=["nominate_dim1"]).sort_values("congress")
-    scored = scored.drop_duplicates(["bioguide_id", "congress"], keep="last")
-    query = pairs[["congress", "sponsor_bioguide_id"]].reset_index().sort_values("congress")
-    found = pd.merge_asof(
-        query,
-        scored[["congress", "bioguide_id", "nominate_dim1", "nominate_dim2"]].rename(
-            columns={"bioguide_id": "sponsor_bioguide_id", "congress": "scored_congress"}
-        ),
-        left_on="congress",
-        right_on="scored_congress",
-        by="sponsor_bioguide_id",
-        direction="backward",
-        allow_exact_matches=False,
-    ).set_index("index")
-    found = found.reindex(pairs.index)
-    pairs["sponsor_distance"] = np.hypot(
-        pairs["nominate_dim1"] - found["nominate_dim1"], pairs["nominate_dim2"] - found["nominate_dim2"]
+    """DW-NOMINATE distance between the member and the sponsor, the sponsor's from the latest congress before the
+    measure's like the member's own."""
+    sponsor = nominate.lagged_scores(
+        nominate.scored_congresses(members), pairs["sponsor_bioguide_id"], pairs["congress"]
     )
+    pairs["sponsor_distance"] = nominate.distance(pairs, sponsor)
     return pairs

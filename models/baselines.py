@@ -1,6 +1,7 @@
 """The simple answers the model must beat, fitted on the same training rows and scored the same way.
 
-All three predict the alliance-side probability; P(Yea) follows from the orientation as for the model.
+All three predict the alliance-side probability, clipped to ``evaluate.baseline_clip`` (a baseline that says 0 or 1
+would be scored infinitely wrong by one surprise); P(Yea) follows from the orientation as for the model.
 """
 
 from __future__ import annotations
@@ -11,20 +12,18 @@ from sklearn.linear_model import LogisticRegression
 
 from models.dataset import alliance_side
 
-CLIP = (0.01, 0.99)
-
 
 def _party(frame: pd.DataFrame) -> pd.Series:
     return frame["party"].where(frame["party"].isin(["R", "D"]), "other")
 
 
-def party_line(train: pd.DataFrame, test: pd.DataFrame) -> np.ndarray:
+def party_line(train: pd.DataFrame, test: pd.DataFrame, clip: tuple[float, float]) -> np.ndarray:
     """(a) How often the member's party took the alliance side on past measures of the same orientation."""
     target = pd.Series(alliance_side(train["voted_yea"], train["orientation"]), index=train.index)
     rates = target.groupby([_party(train), train["orientation"]]).mean()
     overall = target.mean()
     keys = pd.MultiIndex.from_arrays([_party(test), test["orientation"]])
-    return np.clip(rates.reindex(keys).fillna(overall).to_numpy(), *CLIP)
+    return np.clip(rates.reindex(keys).fillna(overall).to_numpy(), *clip)
 
 
 def _ideology_design(frame: pd.DataFrame, fill: pd.Series) -> np.ndarray:
@@ -35,22 +34,22 @@ def _ideology_design(frame: pd.DataFrame, fill: pd.Series) -> np.ndarray:
     return np.column_stack([(party == "R").astype(float), dims.to_numpy(), frame["orientation"].to_numpy()])
 
 
-def ideology_logistic(train: pd.DataFrame, test: pd.DataFrame) -> np.ndarray:
+def ideology_logistic(train: pd.DataFrame, test: pd.DataFrame, clip: tuple[float, float]) -> np.ndarray:
     """(b) Logistic regression on party and DW-NOMINATE dim1/dim2 (new members: their party's mean)."""
     fill = train.groupby(_party(train))[["nominate_dim1", "nominate_dim2"]].mean().fillna(0.0)
     target = alliance_side(train["voted_yea"], train["orientation"])
     model = LogisticRegression(max_iter=1000).fit(_ideology_design(train, fill), target)
-    return np.clip(model.predict_proba(_ideology_design(test, fill))[:, 1], *CLIP)
+    return np.clip(model.predict_proba(_ideology_design(test, fill))[:, 1], *clip)
 
 
-def shrunk_share(test: pd.DataFrame) -> np.ndarray:
+def shrunk_share(test: pd.DataFrame, clip: tuple[float, float]) -> np.ndarray:
     """(c) The member's own alliance-side share before the measure, shrunk toward their party's share in the
     chamber by ``features.shrinkage_votes`` pseudo-votes (features/build.py computes it point-in-time)."""
-    return np.clip(test["shrunk_catalog_share"].to_numpy(dtype=float), *CLIP)
+    return np.clip(test["shrunk_catalog_share"].to_numpy(dtype=float), *clip)
 
 
 BASELINES = {
-    "party_line": lambda train, test, params: party_line(train, test),
-    "ideology_logistic": lambda train, test, params: ideology_logistic(train, test),
-    "shrunk_share": lambda train, test, params: shrunk_share(test),
+    "party_line": party_line,
+    "ideology_logistic": ideology_logistic,
+    "shrunk_share": lambda train, test, clip: shrunk_share(test, clip),
 }

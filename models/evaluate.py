@@ -37,7 +37,9 @@ MODEL = "xgboost"
 METHODS = (MODEL, *BASELINES)
 
 
-def backtest(training: pd.DataFrame, cut_years: list[int], model_params: dict) -> pd.DataFrame:
+def backtest(
+    training: pd.DataFrame, cut_years: list[int], model_params: dict, clip: tuple[float, float]
+) -> pd.DataFrame:
     """Out-of-sample P(Yea) of every method for every vote in each cut's following year."""
     scored = []
     for year in cut_years:
@@ -53,7 +55,7 @@ def backtest(training: pd.DataFrame, cut_years: list[int], model_params: dict) -
         model = support_model.train(train, model_params)
         predictions[f"p_{MODEL}"] = model.predict_yea(test)
         for name, baseline in BASELINES.items():
-            predictions[f"p_{name}"] = yea_probability(baseline(train, test, model_params), test["orientation"])
+            predictions[f"p_{name}"] = yea_probability(baseline(train, test, clip), test["orientation"])
         scored.append(predictions)
     if not scored:
         return pd.DataFrame()
@@ -281,7 +283,10 @@ def main() -> None:
     training = pd.read_parquet(FEATURES_DIR / "training.parquet")
     training = training[training["date"] <= config.as_of]
     training = with_context(training, pd.read_parquet(GENERAL_DIR / "context_out_of_time.parquet"))
-    predictions = backtest(training, params["evaluate"]["cut_years"], params["model"])
+    evaluation = params["evaluate"]
+    predictions = backtest(
+        training, evaluation["cut_years"], support_model.model_settings(params), tuple(evaluation["baseline_clip"])
+    )
     bins = params["evaluate"]["ece_bins"]
     table = metrics_table(predictions, bins)
     bars = check_bars(table)

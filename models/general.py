@@ -15,7 +15,6 @@ import pandas as pd
 
 from features.context import CONTEXT_FEATURES
 from models import context_model
-from models.baselines import CLIP
 from models.metrics import headline_score
 from pipeline.config import FEATURES_DIR, METRICS_DIR, MODELS_DIR, DataConfig, load_params
 from pipeline.errors import debug_requested, run_stage
@@ -25,7 +24,7 @@ log = logging.getLogger("natocast.general")
 GENERAL_DIR = MODELS_DIR / "general"
 
 
-def party_line_by_sponsor(general: pd.DataFrame, congresses: list[int]) -> np.ndarray:
+def party_line_by_sponsor(general: pd.DataFrame, congresses: list[int], clip: tuple[float, float]) -> np.ndarray:
     """Baseline: the Yea rate of the member's party on earlier roll calls sponsored by each party, per chamber
     and procedure (falling back to party and sponsor's party, then to the overall rate), before each congress."""
     result = np.full(len(general), np.nan)
@@ -44,16 +43,18 @@ def party_line_by_sponsor(general: pd.DataFrame, congresses: list[int]) -> np.nd
             found = rates.reindex(pd.MultiIndex.from_frame(general.loc[rows, key])).to_numpy()
             guess = np.where(np.isnan(found), guess, found)
         result[rows] = guess
-    return np.clip(result, *CLIP)
+    return np.clip(result, *clip)
 
 
-def general_backtest(general: pd.DataFrame, models: dict, congresses: list[int]) -> pd.DataFrame:
+def general_backtest(
+    general: pd.DataFrame, models: dict, congresses: list[int], clip: tuple[float, float]
+) -> pd.DataFrame:
     """Out-of-time P(Yea) of the model and the baseline for every general row a model exists for."""
     scored = general[["measure_id", "bioguide_id", "date", "congress", "chamber", "party", "voted_yea"]].copy()
     scored["is_cosponsor"] = general["is_cosponsor"].to_numpy()
     scored["is_sponsor"] = general["is_sponsor"].to_numpy()
     scored["p_general"] = context_model.out_of_time_yea(general, models)
-    scored["p_party_line_by_sponsor"] = party_line_by_sponsor(general, congresses)
+    scored["p_party_line_by_sponsor"] = party_line_by_sponsor(general, congresses, clip)
     scored = scored.dropna(subset=["p_general", "p_party_line_by_sponsor"])
     scored["year"] = scored["date"].dt.year
     return scored
@@ -92,7 +93,7 @@ def main() -> None:
     congresses = sorted(set(general["congress"]) | set(training["congress"]))
     models = context_model.fit_by_congress(general, congresses, CONTEXT_FEATURES, settings)
     log.info("fitted %d models by congress (%s)", len(models), ", ".join(map(str, models)))
-    scored = general_backtest(general, models, congresses)
+    scored = general_backtest(general, models, congresses, tuple(params["evaluate"]["baseline_clip"]))
     metrics = backtest_metrics(scored, params["evaluate"]["ece_bins"])
     context = training[["measure_id", "bioguide_id"]].assign(
         context_p_yea=context_model.out_of_time_yea(training, models)

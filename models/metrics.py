@@ -7,24 +7,20 @@ import pandas as pd
 from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
 
 
-def expected_calibration_error(p: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
-    """Share-weighted mean |observed rate - mean forecast| over equal-width probability bins."""
-    edges = np.linspace(0, 1, bins + 1)
-    which = np.clip(np.digitize(p, edges[1:-1]), 0, bins - 1)
-    total = 0.0
-    for b in range(bins):
-        chosen = which == b
-        if chosen.any():
-            total += chosen.mean() * abs(y[chosen].mean() - p[chosen].mean())
-    return float(total)
-
-
 def reliability_table(p: np.ndarray, y: np.ndarray, bins: int = 10) -> pd.DataFrame:
+    """Mean forecast, observed rate and votes in each non-empty equal-width probability bin."""
     edges = np.linspace(0, 1, bins + 1)
     which = np.clip(np.digitize(p, edges[1:-1]), 0, bins - 1)
     frame = pd.DataFrame({"bin": which, "p": p, "y": y})
     table = frame.groupby("bin").agg(mean_forecast=("p", "mean"), observed_rate=("y", "mean"), votes=("y", "size"))
     return table.reset_index()
+
+
+def expected_calibration_error(p: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
+    """Share-weighted mean |observed rate - mean forecast| over the bins of ``reliability_table``."""
+    table = reliability_table(p, y, bins)
+    gaps = (table["observed_rate"] - table["mean_forecast"]).abs()
+    return float((gaps * table["votes"]).sum() / table["votes"].sum()) if len(table) else 0.0
 
 
 def within_party_auc(frame: pd.DataFrame, party: str) -> float:

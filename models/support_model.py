@@ -21,8 +21,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import xgboost as xgb
+from scipy.special import expit, logit
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GroupKFold
 
 from models.context_model import ContextModel
 from models.context_model import load as load_context
@@ -30,12 +32,22 @@ from models.dataset import alliance_side, feature_matrix, time_split, yea_probab
 from pipeline.errors import DataError
 from pipeline.tables import write_atomic
 
-EPS = 1e-6
+EPS = 1e-6  # a numerical guard, not a setting: log-odds of exactly 0 or 1 are infinite
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, EPS, 1 - EPS)
-    return np.log(p / (1 - p))
+    return logit(np.clip(p, EPS, 1 - EPS))
+
+
+def model_settings(params: dict) -> dict:
+    """``params['model']`` with the booster's features complete: ``model.features`` plus, when
+    ``model.named_sponsor_distances``, the DW-NOMINATE distance to each of ``features.named_sponsors`` (named
+    sponsors are declared once, there)."""
+    settings = dict(params["model"])
+    if settings.get("named_sponsor_distances", False):
+        named = [f"distance_{name}" for name in params["features"]["named_sponsors"]]
+        settings["features"] = [*settings["features"], *[c for c in named if c not in settings["features"]]]
+    return settings
 
 
 @dataclass
@@ -62,7 +74,7 @@ class Calibration:
 
     def apply(self, raw: np.ndarray) -> np.ndarray:
         if self.method == "platt":
-            return 1 / (1 + np.exp(-(self.coef * _logit(raw) + self.intercept)))
+            return expit(self.coef * _logit(raw) + self.intercept)
         if self.method == "isotonic":
             return np.interp(raw, self.x, self.y)
         return raw
@@ -215,8 +227,7 @@ def fit_booster(
             "(" + ",".join("1" if name in monotone_increasing else "0" for name in features) + ")"
         )
     rounds = settings.pop("n_estimators")
-    nthread = settings.pop("nthread", 2)
-    settings.update(objective="binary:logistic", eval_metric="logloss", tree_method="hist", seed=seed, nthread=nthread)
+    settings.update(objective="binary:logistic", eval_metric="logloss", tree_method="hist", seed=seed)
     base = base or SupportModel(None, Calibration("identity"), features)
     matrix = base._matrix(frame)
     matrix.set_label(alliance_side(frame["voted_yea"], frame["orientation"]))
@@ -253,15 +264,11 @@ def train(frame: pd.DataFrame, model_params: dict, context: ContextModel | None 
     base = SupportModel(None, Calibration("identity"), features, context, scale)
     if model_params.get("calibration_fit", "time") == "crossfit":
         folds = int(model_params.get("calibration_folds", 5))
-        measures = frame["measure_id"].unique()
-        if len(measures) >= folds:
-            fold_of = pd.Series(np.arange(len(measures)) % folds, index=measures)
-            fold = frame["measure_id"].map(fold_of).to_numpy()
+        if frame["measure_id"].nunique() >= folds:
             raw = np.empty(len(frame))
-            for k in range(folds):
-                held = fold == k
-                booster = fit_booster(frame[~held], features, model_params["xgboost"], seed, monotone, base)
-                raw[held] = _with_booster(base, booster).raw_alliance(frame[held])
+            for kept, held in GroupKFold(n_splits=folds).split(frame, groups=frame["measure_id"]):
+                booster = fit_booster(frame.iloc[kept], features, model_params["xgboost"], seed, monotone, base)
+                raw[held] = _with_booster(base, booster).raw_alliance(frame.iloc[held])
             calibration = Calibration.fit(model_params["calibration"], raw, target)
         else:
             calibration = Calibration("identity")

@@ -23,14 +23,10 @@ from pipeline.tables import write_json
 log = logging.getLogger("natocast.train")
 
 
-def flat_params(params: dict, prefix: str = "") -> dict[str, str]:
-    flat = {}
-    for key, value in params.items():
-        if isinstance(value, dict):
-            flat.update(flat_params(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = json.dumps(value) if isinstance(value, list) else str(value)
-    return flat
+def flat_params(params: dict) -> dict[str, str]:
+    """Nested parameters as MLflow's flat ``a.b.c`` names; lists as JSON."""
+    row = pd.json_normalize(params, sep=".").iloc[0]
+    return {key: json.dumps(value) if isinstance(value, list) else str(value) for key, value in row.items()}
 
 
 def main() -> None:
@@ -38,7 +34,7 @@ def main() -> None:
     started = time.perf_counter()
     params = load_params()
     config = DataConfig.from_params(params)
-    model_params = params["model"]
+    model_params = support_model.model_settings(params)
     training = pd.read_parquet(FEATURES_DIR / "training.parquet")
     training = training[training["date"] <= config.as_of]
     training = with_context(training, pd.read_parquet(GENERAL_DIR / "context_out_of_time.parquet"))

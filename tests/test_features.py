@@ -104,15 +104,15 @@ def test_known_values_on_hr676(context):
     features = _features_of(context, "h44-116.2019").set_index("bioguide_id")
     massie = features.loc["M001184"]
     assert massie["voted_yea"] == 0 and massie["party"] == "R" and massie["agree_massie"] == 1.0
-    assert massie["years_served"] == 8  # elected Nov 2012: congresses 112-115 before the 116th
+    assert massie["congresses_served"] == 4  # elected Nov 2012: congresses 112-115 before the 116th
     hoyer = features.loc["H000874"]  # the Speaker (Pelosi) did not vote
     assert hoyer["voted_yea"] == 1 and hoyer["backs_this_bill"] == 0
     assert hoyer["agree_massie"] < 0.5 < massie["agree_massie"]
     panetta = features.loc["P000613"]
     assert panetta["backs_this_bill"] == 1 and panetta["agree_sponsor"] == 1.0  # the sponsor himself
     # 10 of its 19 cosponsors (5 D, 5 R) had signed on before the vote on 2019-01-22
-    assert features["n_cosponsors"].iloc[0] == 10
-    assert features["cosponsors_republican_share"].iloc[0] == 0.5
+    assert np.expm1(features["cosponsors_log"]).round().eq(10).all()
+    assert (features["cosponsors_bipartisan_share"] == 0.5).all()
     # the Senate's Lee never shares a roll call with a House member: missing, not zero
     assert features["agree_lee"].isna().all()
 
@@ -120,7 +120,7 @@ def test_known_values_on_hr676(context):
 def test_new_members_get_full_rows_with_missing_values(context):
     """On 2019-01-17 (H.J.Res. 30, the first catalogued vote of the 116th) the class of 2018 had no record."""
     features = _features_of(context, "h42-116.2019")
-    freshmen = features[features["years_served"] == 0]
+    freshmen = features[features["congresses_served"] == 0]
     assert len(freshmen) > 50
     assert (freshmen["new_member"] == 1).all()
     assert (freshmen["alliance_votes"] + freshmen["tied_votes"] == 0).all()
@@ -128,5 +128,5 @@ def test_new_members_get_full_rows_with_missing_values(context):
     assert freshmen["nominate_dim1"].isna().all()  # no earlier congress: no score that saw the future
     assert freshmen["shrunk_catalog_share"].notna().all()  # the party's share stands in for the member's
     assert freshmen["party"].notna().all()
-    veterans = features[features["years_served"] > 0]
+    veterans = features[features["congresses_served"] > 0]
     assert veterans["catalog_share"].notna().mean() > 0.9

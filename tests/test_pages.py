@@ -12,6 +12,7 @@ import subprocess
 import pandas as pd
 import pytest
 
+from models.support_model import model_settings
 from pipeline.config import FEATURES_DIR, REPORTS_DIR, load_params
 
 pytestmark = pytest.mark.pipeline
@@ -73,7 +74,7 @@ def render(page, tmp_path, width: int, query: str = "") -> dict:
 
 def raw_feature_names() -> set[str]:
     """Every model feature and feature-table column with an underscore (what a reader must never see)."""
-    features = set(load_params()["model"]["features"])
+    features = set(model_settings(load_params())["features"])
     columns = pd.read_parquet(FEATURES_DIR / "forecast.parquet").columns
     return {name for name in features | set(columns) if "_" in name}
 

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from forecasts import cli, names, reasons, whip
+from models.support_model import model_settings
 from pipeline.config import FEATURES_DIR, METRICS_DIR, REPORTS_DIR, load_params
 from pipeline.errors import DataError
 from pipeline.tables import read_table
@@ -110,7 +111,7 @@ def _reason_parts(column: pd.Series) -> pd.Series:
 
 
 def test_reasons_speak_plainly_and_point_the_right_way(forecasts):
-    features = set(load_params()["model"]["features"]) | set(pd.read_parquet(FEATURES_DIR / "forecast.parquet"))
+    features = set(model_settings(load_params())["features"]) | set(pd.read_parquet(FEATURES_DIR / "forecast.parquet"))
     raw = {f for f in features if "_" in f}
     families = {name for _, name in reasons.FAMILIES} | {reasons.OTHER}
     for column in ("reasons_for", "reasons_against"):

@@ -84,3 +84,39 @@ def test_no_function_is_longer_than_50_lines():
         for name, lines in _long_functions(path.read_text(), MAX_FUNCTION_LINES)
     ]
     assert not found, "split these along their jobs: " + ", ".join(found)
+
+
+def stage_code_not_in_deps(dvc_yaml: dict, graph) -> dict[str, list[str]]:
+    """For each stage run as ``python -m <module>``, the project's modules it imports (transitively) whose files no
+    dependency of the stage covers: editing one of them would not rerun the stage."""
+    missing = {}
+    for name, stage in dvc_yaml["stages"].items():
+        words = stage["cmd"].split()
+        if words[:2] != ["python", "-m"]:
+            continue
+        module = words[2]
+        deps = [str(d) for d in stage.get("deps", [])]
+        imported = {module} | graph.find_upstream_modules(module)
+        uncovered = []
+        for other in sorted(imported):
+            path = other.replace(".", "/")
+            path = f"{path}/__init__.py" if (PROJECT_ROOT / path).is_dir() else f"{path}.py"
+            if not any(path == d or path.startswith(d.rstrip("/") + "/") for d in deps):
+                uncovered.append(path)
+        if uncovered:
+            missing[name] = uncovered
+    return missing
+
+
+def test_every_stage_depends_on_the_code_it_runs():
+    """`dvc repro` reruns a stage when one of its deps changes, so the deps must cover every project module the
+    stage imports; otherwise a code change leaves stale outputs that look current."""
+    import grimp
+    import yaml
+
+    graph = grimp.build_graph(*ROOMS, include_external_packages=False, cache_dir=None)
+    dvc_yaml = yaml.safe_load((PROJECT_ROOT / "dvc.yaml").read_text())
+    assert stage_code_not_in_deps(dvc_yaml, graph) == {}
+    # the check is live: without its own module a stage is reported
+    dvc_yaml["stages"]["catalog"]["deps"] = [d for d in dvc_yaml["stages"]["catalog"]["deps"] if not d.endswith(".py")]
+    assert "features/catalog.py" in stage_code_not_in_deps(dvc_yaml, graph)["catalog"]
