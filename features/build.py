@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -30,7 +31,7 @@ from features.context import (
 from features.history import EventHistory, recency_weights, to_days
 from features.precedent import add_party_domain_recent, add_party_similar_share, party_alignment, similar_rollcalls
 from features.registry import build_registry, load_additions
-from pipeline.config import FEATURES_DIR, METRICS_DIR, DataConfig, load_params
+from pipeline.config import FEATURES_DIR, TABLES_DIR, DataConfig, load_params, stage_arguments
 from pipeline.errors import DataError, debug_requested, run_stage
 from pipeline.ids import congress_of_date
 from pipeline.tables import log_timing, read_table, write_json, write_parquet
@@ -513,32 +514,37 @@ def general_pairs(ctx: Context, measures: pd.DataFrame, share: float, seed: int)
     return pairs[keep + ["voted_yea"] + [c for c in CONTEXT_FEATURES if c not in keep]]
 
 
-def load_context(params: dict) -> tuple[Context, pd.DataFrame]:
+def load_context(
+    params: dict, tables_dir: Path = TABLES_DIR, features_dir: Path = FEATURES_DIR
+) -> tuple[Context, pd.DataFrame]:
+    """The tables, the registry and the catalog the features are built from; the terms apart."""
     names = ("members", "rollcalls", "votes", "bills", "cosponsorships", "presidents")
-    tables = {name: read_table(name) for name in names}
+    tables = {name: read_table(name, tables_dir) for name in names}
     registry, cosponsorships = build_registry(
         tables["bills"], tables["cosponsorships"], tables["members"], load_additions()
     )
-    catalog = pd.read_parquet(FEATURES_DIR / "catalog.parquet")
-    return Context(tables, registry, cosponsorships, catalog, params["features"]), read_table("terms")
+    catalog = pd.read_parquet(features_dir / "catalog.parquet")
+    return Context(tables, registry, cosponsorships, catalog, params["features"]), read_table("terms", tables_dir)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """DVC stage `features`: the training, forecast and general feature tables and the registry."""
+    args = stage_arguments("build the feature tables", "tables", "features", "metrics", argv=argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     started = time.perf_counter()
     params = load_params()
     config = DataConfig.from_params(params)
-    ctx, terms = load_context(params)
+    ctx, terms = load_context(params, args.tables, args.features)
     measures = training_measures(ctx.catalog, ctx.registry, ctx.rollcalls)
     training = build_features(ctx, training_pairs(ctx, measures))
     forecast = build_features(ctx, forecast_pairs(ctx, forecast_measures(ctx.registry, config.as_of), terms))
     sampling = params["features"]["general"]
     general = general_pairs(ctx, general_measures(ctx.rollcalls), sampling["sample_share"], sampling["seed"])
     general = general[general["date"] <= config.as_of]
-    write_parquet(general, FEATURES_DIR / "general.parquet")
-    write_parquet(ctx.registry, FEATURES_DIR / "registry.parquet")
-    write_parquet(training, FEATURES_DIR / "training.parquet")
-    write_parquet(forecast, FEATURES_DIR / "forecast.parquet")
+    write_parquet(general, args.features / "general.parquet")
+    write_parquet(ctx.registry, args.features / "registry.parquet")
+    write_parquet(training, args.features / "training.parquet")
+    write_parquet(forecast, args.features / "forecast.parquet")
     summary = {
         "training_rows": len(training),
         "training_measures": int(training["measure_id"].nunique()),
@@ -553,7 +559,7 @@ def main() -> None:
         ),
         "president_party_known_for_forecast": bool(forecast["president_party_controls_chamber"].notna().all()),
     }
-    write_json(summary, METRICS_DIR / "features.json")
+    write_json(summary, args.metrics / "features.json")
     log_timing("features", round(time.perf_counter() - started, 2))
     log.info("%s", summary)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from pipeline.config import FEATURES_DIR
+from pipeline.config import stage_arguments
 from pipeline.errors import DataError, debug_requested, run_stage
 from pipeline.tables import nato_bills, read_table, write_atomic, write_parquet
 
@@ -225,11 +225,13 @@ def summarize(catalog: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """DVC stage `catalog`: the directed NATO roll calls from the tables."""
+    args = stage_arguments("catalog the NATO roll calls", "tables", "features", argv=argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
-    catalog = build_catalog(read_table("rollcalls"), read_table("bills"), load_overrides())
-    write_parquet(catalog, FEATURES_DIR / "catalog.parquet")
-    write_atomic(FEATURES_DIR / "catalog.md", lambda tmp: tmp.write_text(summarize(catalog)))
+    catalog = build_catalog(read_table("rollcalls", args.tables), read_table("bills", args.tables), load_overrides())
+    write_parquet(catalog, args.features / "catalog.parquet")
+    write_atomic(args.features / "catalog.md", lambda tmp: tmp.write_text(summarize(catalog)))
     log.info("%d roll calls (%s by orientation)", len(catalog), catalog["orientation"].value_counts().to_dict())
 
 

@@ -13,6 +13,7 @@ import json
 import logging
 import sys
 import time
+from pathlib import Path
 
 import matplotlib
 
@@ -26,9 +27,8 @@ from sklearn.metrics import roc_curve  # noqa: E402
 from models import support_model, tracking  # noqa: E402
 from models.baselines import BASELINES  # noqa: E402
 from models.dataset import with_context, yea_probability  # noqa: E402
-from models.general import GENERAL_DIR  # noqa: E402
 from models.metrics import reliability_table, score  # noqa: E402
-from pipeline.config import FEATURES_DIR, METRICS_DIR, MODELS_DIR, PLOTS_DIR, DataConfig, load_params  # noqa: E402
+from pipeline.config import DataConfig, load_params, stage_arguments  # noqa: E402
 from pipeline.errors import debug_requested, run_stage
 from pipeline.tables import log_timing, write_atomic, write_json  # noqa: E402
 
@@ -183,15 +183,17 @@ def draw_figures(frames: dict[str, pd.DataFrame]) -> dict:
     return figures
 
 
-def write_plot_data(predictions: pd.DataFrame, table: dict, model: support_model.SupportModel, bins: int) -> dict:
+def write_plot_data(
+    predictions: pd.DataFrame, table: dict, model: support_model.SupportModel, bins: int, plots: Path
+) -> dict:
     """CSVs for `dvc plots` and the reports, PNG figures for `dvc plots` and MLflow; returns the PNG paths."""
-    PLOTS_DIR.mkdir(parents=True, exist_ok=True)
+    plots.mkdir(parents=True, exist_ok=True)
     frames = plot_frames(predictions, table, model, bins)
     for name, frame in frames.items():
-        write_atomic(PLOTS_DIR / f"{name}.csv", lambda tmp, f=frame: f.round(6).to_csv(tmp, index=False))
+        write_atomic(plots / f"{name}.csv", lambda tmp, f=frame: f.round(6).to_csv(tmp, index=False))
     paths = {}
     for name, fig in draw_figures(frames).items():
-        path = PLOTS_DIR / name
+        path = plots / name
         # no metadata: the PNG's bytes depend only on the figure, so reruns leave dvc.lock unchanged
         write_atomic(path, lambda tmp, f=fig: f.savefig(tmp, format="png", dpi=110, metadata={"Software": None}))
         plt.close(fig)
@@ -212,15 +214,15 @@ def headline(table: dict) -> dict:
     )
 
 
-def write_metrics(predictions: pd.DataFrame, table: dict, bars: dict) -> list[str]:
+def write_metrics(predictions: pd.DataFrame, table: dict, bars: dict, metrics: Path) -> list[str]:
     """The headline (declared as DVC metrics), the details and the per-cut table, rounded; returns the methods."""
     methods = [m for m in methods_of(predictions) if m in table]
     summary = rounded(
         {"bars": bars, **{m: {k: table[m][k] for k in ("pooled", "house", "senate") if k in table[m]} for m in methods}}
     )
-    write_json(headline(table), METRICS_DIR / "headline.json")
-    write_json(summary, METRICS_DIR / "metrics.json")
-    write_json(rounded(table), METRICS_DIR / "backtest_by_cut.json")
+    write_json(headline(table), metrics / "headline.json")
+    write_json(summary, metrics / "metrics.json")
+    write_json(rounded(table), metrics / "backtest_by_cut.json")
     return methods
 
 
@@ -242,7 +244,7 @@ def flat_metrics(table: dict, methods: list[str]) -> dict[str, float]:
     return flat
 
 
-def log_run(run: dict, name: str, table: dict, methods: list[str], bars: dict, figures: dict) -> None:
+def log_run(run: dict, name: str, table: dict, methods: list[str], bars: dict, figures: dict, details: Path) -> None:
     """The backtest's metrics, bars and figures, logged to the train stage's MLflow run."""
     with mlflow.start_run(run_id=run["run_id"]):
         mlflow.set_tag("mlflow.runName", name)
@@ -250,7 +252,7 @@ def log_run(run: dict, name: str, table: dict, methods: list[str], bars: dict, f
         mlflow.set_tags({f"bar.{k}": str(v) for k, v in bars.items()})
         for path in figures.values():
             mlflow.log_artifact(str(path), artifact_path="plots")
-        mlflow.log_artifact(str(METRICS_DIR / "metrics.json"))
+        mlflow.log_artifact(str(details))
 
 
 def describe_and_promote(params: dict, run: dict, name: str, table: dict, methods: list[str], votes: int) -> str:
@@ -275,14 +277,16 @@ def describe_and_promote(params: dict, run: dict, name: str, table: dict, method
     return f"champion unchanged: {why}"
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """DVC stage `evaluate`: the rolling backtest of the model and the baselines, metrics, plots, the champion."""
+    args = stage_arguments("backtest the support model", "features", "models", "metrics", "plots", argv=argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     started = time.perf_counter()
     params = load_params()
     config = DataConfig.from_params(params)
-    training = pd.read_parquet(FEATURES_DIR / "training.parquet")
+    training = pd.read_parquet(args.features / "training.parquet")
     training = training[training["date"] <= config.as_of]
-    training = with_context(training, pd.read_parquet(GENERAL_DIR / "context_out_of_time.parquet"))
+    training = with_context(training, pd.read_parquet(args.models / "general" / "context_out_of_time.parquet"))
     evaluation = params["evaluate"]
     predictions = backtest(
         training, evaluation["cut_years"], support_model.model_settings(params), tuple(evaluation["baseline_clip"])
@@ -290,15 +294,15 @@ def main() -> None:
     bins = params["evaluate"]["ece_bins"]
     table = metrics_table(predictions, bins)
     bars = check_bars(table)
-    figures = write_plot_data(predictions, table, support_model.load(MODELS_DIR), bins)
-    predictions.to_parquet(MODELS_DIR / "backtest.parquet", index=False)
-    methods = write_metrics(predictions, table, bars)
+    figures = write_plot_data(predictions, table, support_model.load(args.models), bins, args.plots)
+    predictions.to_parquet(args.models / "backtest.parquet", index=False)
+    methods = write_metrics(predictions, table, bars, args.metrics)
     seconds = round(time.perf_counter() - started, 2)
     log_timing("evaluate", seconds)
-    run = json.loads((MODELS_DIR / "run.json").read_text())
+    run = json.loads((args.models / "run.json").read_text())
     tracking.use_experiment(params["model"]["experiment"])
     name = tracking.run_name(f"{config.as_of:%Y-%m-%d}", params["model"])
-    log_run(run, name, table, methods, bars, figures)
+    log_run(run, name, table, methods, bars, figures, args.metrics / "metrics.json")
     crowned = describe_and_promote(params, run, name, table, methods, len(predictions))
     pooled = table[MODEL]["pooled"]
     log.info(

@@ -16,7 +16,7 @@ import pandas as pd
 from features.context import CONTEXT_FEATURES
 from models import context_model
 from models.metrics import headline_score
-from pipeline.config import FEATURES_DIR, METRICS_DIR, MODELS_DIR, DataConfig, load_params
+from pipeline.config import MODELS_DIR, DataConfig, load_params, stage_arguments
 from pipeline.errors import debug_requested, run_stage
 from pipeline.tables import write_json, write_parquet
 
@@ -82,14 +82,17 @@ def backtest_metrics(scored: pd.DataFrame, bins: int) -> dict:
     return table
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """DVC stage `general`: the general vote model, fitted per congress (out of time) and on everything."""
+    args = stage_arguments("fit the general vote model", "features", "models", "metrics", argv=argv)
+    general_dir = args.models / "general"
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     params = load_params()
     config = DataConfig.from_params(params)
     settings = params["general_model"]
-    general = pd.read_parquet(FEATURES_DIR / "general.parquet")
+    general = pd.read_parquet(args.features / "general.parquet")
     general = general[general["date"] <= config.as_of]
-    training = pd.read_parquet(FEATURES_DIR / "training.parquet")
+    training = pd.read_parquet(args.features / "training.parquet")
     congresses = sorted(set(general["congress"]) | set(training["congress"]))
     models = context_model.fit_by_congress(general, congresses, CONTEXT_FEATURES, settings)
     log.info("fitted %d models by congress (%s)", len(models), ", ".join(map(str, models)))
@@ -98,16 +101,16 @@ def main() -> None:
     context = training[["measure_id", "bioguide_id"]].assign(
         context_p_yea=context_model.out_of_time_yea(training, models)
     )
-    write_parquet(context, GENERAL_DIR / "context_out_of_time.parquet")
-    write_parquet(scored, GENERAL_DIR / "backtest.parquet")
+    write_parquet(context, general_dir / "context_out_of_time.parquet")
+    write_parquet(scored, general_dir / "backtest.parquet")
     final = context_model.fit(general, CONTEXT_FEATURES, settings)
-    final.save(GENERAL_DIR / "context_booster.json")
+    final.save(general_dir / "context_booster.json")
     metrics["rows"] = {
         "general": len(general),
         "backtest": len(scored),
         "final_fit": min(len(general), settings["max_rows"]),
     }
-    write_json(_rounded(metrics), METRICS_DIR / "general.json")
+    write_json(_rounded(metrics), args.metrics / "general.json")
     pooled, baseline = metrics["general"]["pooled"], metrics["party_line_by_sponsor"]["pooled"]
     log.info(
         "backtest over %d votes: log loss %.4f (party line by sponsor %.4f); cosponsors mean P(Yea) %.3f vs %.3f",

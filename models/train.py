@@ -15,8 +15,7 @@ from mlflow.models import infer_signature
 
 from models import context_model, support_model, tracking
 from models.dataset import with_context
-from models.general import GENERAL_DIR
-from pipeline.config import FEATURES_DIR, MODELS_DIR, DataConfig, load_params
+from pipeline.config import DataConfig, load_params, stage_arguments
 from pipeline.errors import debug_requested, run_stage
 from pipeline.tables import write_json
 
@@ -29,18 +28,21 @@ def flat_params(params: dict) -> dict[str, str]:
     return {key: json.dumps(value) if isinstance(value, list) else str(value) for key, value in row.items()}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """DVC stage `train`: the NATO support model on every training vote, logged and registered in MLflow."""
+    args = stage_arguments("train the support model", "features", "models", argv=argv)
+    general_dir = args.models / "general"
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     started = time.perf_counter()
     params = load_params()
     config = DataConfig.from_params(params)
     model_params = support_model.model_settings(params)
-    training = pd.read_parquet(FEATURES_DIR / "training.parquet")
+    training = pd.read_parquet(args.features / "training.parquet")
     training = training[training["date"] <= config.as_of]
-    training = with_context(training, pd.read_parquet(GENERAL_DIR / "context_out_of_time.parquet"))
-    context = context_model.load(GENERAL_DIR / "context_booster.json")
+    training = with_context(training, pd.read_parquet(general_dir / "context_out_of_time.parquet"))
+    context = context_model.load(general_dir / "context_booster.json")
     model = support_model.train(training, model_params, context)
-    model.save(MODELS_DIR)
+    model.save(args.models)
 
     experiment_id = tracking.use_experiment(model_params["experiment"])
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"as of {config.as_of:%Y-%m-%d}") as run:
@@ -63,7 +65,7 @@ def main() -> None:
             example,
             pd.DataFrame({"p_yea": model.predict_yea(example), "p_alliance_side": model.predict_alliance(example)}),
         )
-        info = tracking.log_model(MODELS_DIR, example, signature, model_params["name"])
+        info = tracking.log_model(args.models, example, signature, model_params["name"])
         mlflow.log_metrics({"train_rows": len(training), "train_measures": training["measure_id"].nunique()})
     write_json(
         {
@@ -73,7 +75,7 @@ def main() -> None:
             "tracking_uri": tracking.tracking_uri(),
             "seconds": round(time.perf_counter() - started, 2),
         },
-        MODELS_DIR / "run.json",
+        args.models / "run.json",
     )
     log.info("%d rows, run %s, version %s", len(training), run.info.run_id, info.registered_model_version)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,12 +17,21 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PARAMS_FILE = PROJECT_ROOT / "params.yaml"
 SNAPSHOT_ENV = "NATOCAST_SNAPSHOT_DIR"
 
-TABLES_DIR = PROJECT_ROOT / "data" / "tables"
-FEATURES_DIR = PROJECT_ROOT / "data" / "features"
-MODELS_DIR = PROJECT_ROOT / "data" / "models"
-METRICS_DIR = PROJECT_ROOT / "metrics"
-PLOTS_DIR = PROJECT_ROOT / "plots"
-REPORTS_DIR = PROJECT_ROOT / "reports"
+
+def _project_paths() -> dict[str, Path]:
+    """params.yaml ``paths``: the one place the stages' directories are named (dvc.yaml interpolates them)."""
+    with open(PARAMS_FILE) as f:
+        paths = yaml.safe_load(f)["paths"]
+    return {name: PROJECT_ROOT / value for name, value in paths.items()}
+
+
+PATHS = _project_paths()
+TABLES_DIR = PATHS["tables"]
+FEATURES_DIR = PATHS["features"]
+MODELS_DIR = PATHS["models"]
+METRICS_DIR = PATHS["metrics"]
+PLOTS_DIR = PATHS["plots"]
+REPORTS_DIR = PATHS["reports"]
 TIMINGS_LOG = PROJECT_ROOT / "data" / "benchmark.log"  # wall times of stage runs: not metrics, which must not move
 
 CHAMBERS = ("house", "senate")
@@ -116,3 +126,13 @@ def _bounds(overrides: dict) -> dict:
             raise DataError(f"params.yaml data.bounds.{name}: expected one of {', '.join(bounds)} with house/senate")
         bounds[name].update({chamber: int(value) for chamber, value in values.items()})
     return bounds
+
+
+def stage_arguments(description: str, *directories: str, argv: list[str] | None = None) -> argparse.Namespace:
+    """A stage's directories as dvc.yaml passes them (``--tables data/tables``), each defaulting to params.yaml
+    ``paths`` for a run by hand; ``--debug`` keeps the traceback of bad input."""
+    parser = argparse.ArgumentParser(description=description)
+    for name in directories:
+        parser.add_argument(f"--{name}", type=Path, default=PATHS[name], help=f"default {PATHS[name]}")
+    parser.add_argument("--debug", action="store_true", help="print the traceback of an error")
+    return parser.parse_args(argv)

@@ -120,3 +120,28 @@ def test_every_stage_depends_on_the_code_it_runs():
     # the check is live: without its own module a stage is reported
     dvc_yaml["stages"]["catalog"]["deps"] = [d for d in dvc_yaml["stages"]["catalog"]["deps"] if not d.endswith(".py")]
     assert "features/catalog.py" in stage_code_not_in_deps(dvc_yaml, graph)["catalog"]
+
+
+def test_stage_paths_come_from_params():
+    """A stage's directories are named once, in params.yaml `paths`: dvc.yaml passes `--<name> ${paths.<name>}`
+    and the stage's defaults (for runs by hand, the CLI and tests) read the same entry."""
+    import re
+
+    import yaml
+
+    from pipeline.config import PATHS, load_params, stage_arguments
+
+    dvc_yaml = yaml.safe_load((PROJECT_ROOT / "dvc.yaml").read_text())
+    passed = 0
+    for name, stage in dvc_yaml["stages"].items():
+        for flag, value in re.findall(r"--(\w+) (\S+)", stage["cmd"]):
+            if flag in PATHS:
+                assert value == f"${{paths.{flag}}}", (name, flag, value)
+                passed += 1
+    assert passed >= 12
+    assert {name: PROJECT_ROOT / path for name, path in load_params()["paths"].items()} == PATHS
+    assert stage_arguments("x", "tables", argv=["--tables", "elsewhere"]).tables == Path("elsewhere")
+    assert stage_arguments("x", "tables", argv=[]).tables == PATHS["tables"]
+    # dvc.yaml's top-level plots cannot be interpolated: they must name files under paths.plots
+    plot_files = [p if isinstance(p, str) else next(iter(next(iter(p.values()))["y"])) for p in dvc_yaml["plots"]]
+    assert all(f.startswith(load_params()["paths"]["plots"] + "/") for f in plot_files), plot_files
