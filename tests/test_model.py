@@ -35,7 +35,7 @@ def training() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def params() -> dict:
-    return load_params()["model"]
+    return support_model.model_settings(load_params())
 
 
 def test_alliance_side_target_and_back():
@@ -87,7 +87,7 @@ def test_baselines_give_probabilities(training, params):
     train = training[training["date"] < "2022-01-01"]
     test = training[(training["date"] >= "2022-01-01") & (training["date"] < "2023-01-01")]
     for name, baseline in BASELINES.items():
-        p = baseline(train, test, params)
+        p = baseline(train, test, tuple(load_params()["evaluate"]["baseline_clip"]))
         assert len(p) == len(test) and np.all((p > 0) & (p < 1)), name
 
 
