@@ -130,7 +130,7 @@ def detail(name: str, row: pd.Series, stance: int, sides: dict[str, int] | None 
         value = row.get("party_loyalty")
         return (f"votes with the party {value:.0%} of the time", 0.0) if not _missing(value) else None
     elif name == "the kind of vote":
-        kinds = [c.removeprefix("kind_") for c in row.index if c.startswith("kind_") and row.get(c) == 1]
+        kinds = [c.removeprefix("kind_") for c in row.keys() if c.startswith("kind_") and row.get(c) == 1]
         about = "NATO itself" if row.get("domain_alliance") == 1 else "a measure tied to NATO"
         return (f"{kinds[0]} vote on {about}" if kinds else f"a vote on {about}"), 0.0
     if lean is None:
@@ -163,16 +163,19 @@ def top_reasons(
     Pushes smaller than ``floor`` (log-odds) are left out as noise."""
     sponsor_chambers = sponsor_chambers or {}
     toward_support = contributions.mul(orientation, axis=0)
+    columns = [c for c in toward_support.columns if c not in ("bias", "BIAS")]
+    families = {
+        chamber: [family(str(c), chamber, sponsor_chambers) for c in columns]
+        for chamber in features["chamber"].unique()
+    }
+    values = toward_support[columns].to_numpy(dtype=float)
+    records = features.loc[contributions.index].to_dict("records")  # plain rows: no pandas lookup per member
     rows = []
-    for index, contribution in toward_support.iterrows():
-        row = features.loc[index]
+    for contribution, row in zip(values, records, strict=True):
         chamber, stance = row["chamber"], int(row["orientation"])
         groups: dict[str, float] = {}
-        for feature, value in contribution.items():
-            if feature in ("bias", "BIAS"):
-                continue
-            key = family(str(feature), chamber, sponsor_chambers)
-            groups[key] = groups.get(key, 0.0) + float(value)
+        for key, value in zip(families[chamber], contribution.tolist(), strict=True):
+            groups[key] = groups.get(key, 0.0) + value
         ordered = sorted(groups.items(), key=lambda item: item[1])
         if row.get("is_sponsor") == 1 or row.get("is_cosponsor") == 1:
             # a public commitment to the bill is the first thing a whip asks about: it leads the reasons
