@@ -239,12 +239,6 @@ def compute(tables: dict[str, pd.DataFrame], catalog: pd.DataFrame, params: dict
         pairs = forecast_pairs(ctx, template_measures(as_of, chamber), cut["terms"])
         rows.append(add_member_record(ctx, prepare_pairs(ctx, pairs)))
     day = int(to_days([as_of + pd.Timedelta(days=1)])[0])
-    window = params["features"]["window_days"]
-    in_window = ctx.vote_days >= day - window  # agreement with a sponsor looks back this far, no further
-    codes = np.arange(len(ctx.member_index))
-    congress = int(rows[0]["congress"].iloc[0])
-    agreement = ctx.agreement[ctx.agreement.index.get_level_values("congress") == congress].reset_index()
-    alliance = catalog.loc[(catalog["domain"] == "alliance") & (catalog["orientation"] != 0), "rollcall_id"]
     nato = set(nato_bills(tables["bills"])["bill_id"])
     frames = {
         "rows": pd.concat(rows, ignore_index=True),
@@ -252,15 +246,34 @@ def compute(tables: dict[str, pd.DataFrame], catalog: pd.DataFrame, params: dict
         "members_full": tables["members"],
         "presidents": cut["presidents"],
         "catalog": catalog,
-        "party_alignment": ctx.party_alignment,
-        "agreement": agreement,
         "bills": nato_bills(cut["bills"]),
         "bills_full": nato_bills(tables["bills"]),
         "cosponsorships": cut["cosponsorships"][cut["cosponsorships"]["bill_id"].isin(nato)],
         "cosponsorships_full": tables["cosponsorships"][tables["cosponsorships"]["bill_id"].isin(nato)],
-        "alliance_votes": cut["votes"].loc[
-            cut["votes"]["rollcall_id"].isin(alliance), ["rollcall_id", "bioguide_id", "position"]
-        ],
+        **_context_frames(ctx, cut["votes"], day, int(rows[0]["congress"].iloc[0])),
+    }
+    meta = {
+        "format": FORMAT,
+        "as_of": f"{as_of:%Y-%m-%d}",
+        "day": day,
+        "first_rollcall": f"{tables['rollcalls']['date'].min():%Y-%m-%d}",
+        "parties": list(ctx.parties),
+    }
+    return MemberState(meta, params["features"], {k: v.reset_index(drop=True) for k, v in frames.items()})
+
+
+def _context_frames(ctx: Context, votes: pd.DataFrame, day: int, congress: int) -> dict[str, pd.DataFrame]:
+    """The parts of the full Context a measure of ``day`` reads: votes of the trailing window, the sitting
+    congress's agreement table, loyalty and party following summed at the day, the alliance votes."""
+    window = ctx.params["window_days"]
+    in_window = ctx.vote_days >= day - window  # agreement with a sponsor looks back this far, no further
+    codes = np.arange(len(ctx.member_index))
+    catalog = ctx.catalog
+    alliance = catalog.loc[(catalog["domain"] == "alliance") & (catalog["orientation"] != 0), "rollcall_id"]
+    return {
+        "party_alignment": ctx.party_alignment,
+        "agreement": ctx.agreement[ctx.agreement.index.get_level_values("congress") == congress].reset_index(),
+        "alliance_votes": votes.loc[votes["rollcall_id"].isin(alliance), ["rollcall_id", "bioguide_id", "position"]],
         "member_index": pd.DataFrame(
             {
                 "bioguide_id": ctx.member_index.to_numpy(),
@@ -271,16 +284,8 @@ def compute(tables: dict[str, pd.DataFrame], catalog: pd.DataFrame, params: dict
         "rollcalls": pd.DataFrame(
             {"rollcall_id": ctx.rollcall_index.to_numpy(), "day": ctx.rollcall_days, "chamber": ctx.rollcall_chamber}
         ),
+        "votes": pd.DataFrame({name: getattr(ctx, name)[in_window] for name in VOTE_ARRAYS}),
     }
-    frames["votes"] = pd.DataFrame({name: getattr(ctx, name)[in_window] for name in VOTE_ARRAYS})
-    meta = {
-        "format": FORMAT,
-        "as_of": f"{as_of:%Y-%m-%d}",
-        "day": day,
-        "first_rollcall": f"{tables['rollcalls']['date'].min():%Y-%m-%d}",
-        "parties": list(ctx.parties),
-    }
-    return MemberState(meta, params["features"], {k: v.reset_index(drop=True) for k, v in frames.items()})
 
 
 def compute_from_disk(params: dict, as_of: pd.Timestamp) -> MemberState:

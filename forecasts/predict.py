@@ -152,9 +152,13 @@ def sponsorship(features: pd.DataFrame) -> pd.DataFrame:
 
 
 def forecast(
-    model: support_model.SupportModel, features: pd.DataFrame, named: dict[str, str] | None = None
+    model: support_model.SupportModel,
+    features: pd.DataFrame,
+    named: dict[str, str] | None = None,
+    reasons: bool = True,
 ) -> pd.DataFrame:
-    """Per member and bill: P(support) = P(Yea on the bill), low-history flag, sponsorship and reasons."""
+    """Per member and bill: P(support) = P(Yea on the bill), low-history flag, sponsorship and reasons (left
+    empty when ``reasons`` is false: the model's per-feature contributions are most of a forecast's time)."""
     # the general model's P(Yea), computed once (every later call of the model reads the column), and its log-odds
     features = features.assign(context_p_yea=model.context_p_yea(features))
     features = features.assign(context_logit=model.context_logit(features))  # the general model's, for reasons
@@ -172,9 +176,12 @@ def forecast(
     chambers = named_sponsor_chambers(features, named or {})
     with_flags = features.assign(is_sponsor=result["is_sponsor"], is_cosponsor=result["is_cosponsor"])
     sides = named_sponsor_sides(features, named or {}) if "catalog_share" in features else {}
-    reasons = top_reasons(model.contributions(features), with_flags, features["orientation"], chambers, sides)
+    if reasons:
+        words = top_reasons(model.contributions(features), with_flags, features["orientation"], chambers, sides)
+    else:
+        words = pd.DataFrame({"reasons_for": "", "reasons_against": ""}, index=features.index)
     result["agreement_with_named_sponsors"] = agreement_text(features, chambers)
-    return result.join(reasons)
+    return result.join(words)
 
 
 def agreement_text(features: pd.DataFrame, chambers: dict[str, str]) -> pd.Series:
@@ -205,10 +212,11 @@ def forecast_bills(
     scale: float,
     members: pd.DataFrame,
     named: dict[str, str] | None = None,
+    reasons: bool = True,
 ) -> tuple[pd.DataFrame, list[dict]]:
     """Member forecasts (with reasons and last alliance vote) and the whip count of every bill in ``features``:
     what the predict stage and the command line both produce."""
-    forecasts = forecast(model, features, named)
+    forecasts = forecast(model, features, named, reasons)
     forecasts["last_alliance_vote"] = forecasts["bioguide_id"].map(last_alliance_votes(features, votes, catalog))
     return forecasts, whip_counts(forecasts, registry, scale, members)
 

@@ -79,11 +79,16 @@ import json, sys, time
 sys.path.insert(0, {root!r})
 from forecasts.api import Forecaster
 forecaster, times = Forecaster(), {{}}
-for name, bill in (("registry", "119hr6508"), ("described", {described!r})):
+for name, bill, reasons in (
+    ("registry", "119hr6508", True),
+    ("described", {described!r}, True),
+    ("registry_no_reasons", "119hr6508", False),
+    ("described_no_reasons", {described!r}, False),
+):
     runs = []
     for _ in range({runs} + 1):
         started = time.perf_counter()
-        forecaster.forecast(bill)
+        forecaster.forecast(bill, reasons=reasons)
         runs.append(time.perf_counter() - started)
     times[name] = runs
 print(json.dumps(times))
@@ -107,6 +112,8 @@ def measure(runs: int = 3) -> dict:
         "api_registry_first_call_s": round(warm_times["registry"][0], 3),
         "api_registry_warm_s": median(warm_times["registry"][1:]),
         "api_described_warm_s": median(warm_times["described"][1:]),
+        "api_registry_warm_no_reasons_s": median(warm_times["registry_no_reasons"][1:]),
+        "api_described_warm_no_reasons_s": median(warm_times["described_no_reasons"][1:]),
         "runs": runs,
     }
 

@@ -223,3 +223,10 @@ def test_the_fast_path_does_not_import_mlflow():
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_without_reasons_the_probabilities_and_count_are_the_same(forecaster):
+    full, quick = forecaster.forecast(DESCRIBED), forecaster.forecast(DESCRIBED, reasons=False)
+    np.testing.assert_array_equal(full["forecasts"]["probability"], quick["forecasts"]["probability"])
+    assert {k: v for k, v in full.items() if k != "forecasts"} == {k: v for k, v in quick.items() if k != "forecasts"}
+    assert (quick["forecasts"]["reasons_for"] == "").all() and full["forecasts"]["reasons_for"].str.len().gt(0).any()
