@@ -159,6 +159,18 @@ class MemberState:
             where,
         )
 
+    def registry_as_of(self, as_of: pd.Timestamp, additions: list[dict]) -> pd.DataFrame:
+        """The registry as of any date up to the state's, from the bills introduced by then (``cut_as_of``'s rule
+        for bills): which bills exist and their stances, without computing that date's state."""
+        bills = self.frames["bills_full"]
+        return build_registry(
+            bills[bills["introduced"] <= as_of],
+            self.frames["cosponsorships_full"],
+            self.frames["members_full"],
+            load_additions() + additions,
+            "the bill description",
+        )[0]
+
     def features(self, measures: pd.DataFrame, registry: pd.DataFrame, cosponsorships: pd.DataFrame) -> pd.DataFrame:
         """Every feature of (member, measure) for measures dated the day after the state's date: the member rows
         of the measure's chamber, orientation and domain, then the measure's own features."""

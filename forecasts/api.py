@@ -114,6 +114,20 @@ class Forecaster:
         """The members table (every congress): names, states, parties."""
         return self.state(self.config.as_of).frames["members_full"]
 
+    def check_bill(self, bill_id: str, as_of: pd.Timestamp, additions: list[dict]) -> None:
+        """A bill must be in the registry as of the date and take a side toward the alliance."""
+        pipeline = self.state(self.config.as_of)
+        full = pipeline.registry(additions, cut=False)[0]
+        registry = pipeline.registry_as_of(as_of, additions)
+        if bill_id not in set(registry["bill_id"]):
+            raise unknown_bill(bill_id, as_of, registry, full)
+        chosen = registry[registry["bill_id"] == bill_id]
+        if int(chosen["stance"].iloc[0]) == 0:
+            raise DataError(
+                f"{bill_id} takes no side toward the alliance ({chosen['stance_reason'].iloc[0]}): describe it under "
+                "a new id with `natocast describe --stance 1` (for the alliance) or `--stance -1` (against it)"
+            )
+
     def forecast(self, bill: str | dict, as_of: str | pd.Timestamp | None = None, reasons: bool = True) -> dict:
         """Forecast a registry bill (its id) or a described bill (a registry entry, as in
         features/registry_additions.yaml) as of a date (default: the pipeline's). Returns the bill's whip count
@@ -125,16 +139,10 @@ class Forecaster:
         check_as_of(as_of, self.first_rollcall(), self.config.as_of)
         additions = [bill] if isinstance(bill, dict) else []
         bill_id = bill["bill_id"] if isinstance(bill, dict) else bill
+        self.check_bill(bill_id, as_of, additions)  # before a new date's state is computed: errors come at once
         state = self.state(as_of)
         registry, cosponsorships = state.registry(additions)
-        if bill_id not in set(registry["bill_id"]):
-            raise unknown_bill(bill_id, as_of, registry, state.registry(additions, cut=False)[0])
         chosen = registry[registry["bill_id"] == bill_id]
-        if int(chosen["stance"].iloc[0]) == 0:
-            raise DataError(
-                f"{bill_id} takes no side toward the alliance ({chosen['stance_reason'].iloc[0]}): describe it under "
-                "a new id with `natocast describe --stance 1` (for the alliance) or `--stance -1` (against it)"
-            )
         features = state.features(forecast_measures(chosen, as_of), registry, cosponsorships)
         model, info, scale = self.model()
         with step("forecasting and simulating the count", self.progress):
