@@ -146,30 +146,29 @@ class MemberState:
         self.rollcall_index = pd.Index(self.frames["rollcalls"]["rollcall_id"].to_numpy())
         agreement = self.frames["agreement"]
         self.agreement = agreement.set_index(["congress", "chamber", "bioguide_id", "other"])["agree"]
+        self._registries: dict[str, tuple[pd.DataFrame, pd.DataFrame]] = {}
+
+    def _registry(self, bills: pd.DataFrame, cosponsorships: pd.DataFrame, additions: list[dict], where: str, key):
+        """build_registry, remembered per bills, user entries (the additions file's and the call's) and label."""
+        entries = load_additions() + additions
+        memo = json.dumps([key, where, entries], sort_keys=True, default=str)
+        if memo not in self._registries:
+            self._registries[memo] = build_registry(bills, cosponsorships, self.frames["members_full"], entries, where)
+        return self._registries[memo]
 
     def registry(self, additions: list[dict], cut: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
         """(registry, cosponsorships) as of the date (``cut``) or of all the data, with the user's bills."""
         suffix = "" if cut else "_full"
         where = "the bill description" if cut else ADDITIONS_LABEL
-        return build_registry(
-            self.frames["bills" + suffix],
-            self.frames["cosponsorships" + suffix],
-            self.frames["members_full"],
-            load_additions() + additions,
-            where,
-        )
+        bills, cosponsorships = self.frames["bills" + suffix], self.frames["cosponsorships" + suffix]
+        return self._registry(bills, cosponsorships, additions, where, suffix)
 
     def registry_as_of(self, as_of: pd.Timestamp, additions: list[dict]) -> pd.DataFrame:
         """The registry as of any date up to the state's, from the bills introduced by then (``cut_as_of``'s rule
         for bills): which bills exist and their stances, without computing that date's state."""
         bills = self.frames["bills_full"]
-        return build_registry(
-            bills[bills["introduced"] <= as_of],
-            self.frames["cosponsorships_full"],
-            self.frames["members_full"],
-            load_additions() + additions,
-            "the bill description",
-        )[0]
+        cut = bills[bills["introduced"] <= as_of]
+        return self._registry(cut, self.frames["cosponsorships_full"], additions, "the bill description", str(as_of))[0]
 
     def features(self, measures: pd.DataFrame, registry: pd.DataFrame, cosponsorships: pd.DataFrame) -> pd.DataFrame:
         """Every feature of (member, measure) for measures dated the day after the state's date: the member rows
@@ -325,6 +324,9 @@ def state_as_of(params: dict, as_of: pd.Timestamp, on_compute=None) -> tuple[Mem
     state.meta["key"] = key
     directory = cache_path(as_of, key)
     state.save(directory)
+    for stale in CACHE_DIR.glob("*-*"):  # states of other inputs can never be used again
+        if not stale.name.endswith(f"-{key}") and not stale.name.startswith("."):
+            shutil.rmtree(stale, ignore_errors=True)
     return state, f"computed and cached in {_shown(directory)}"
 
 

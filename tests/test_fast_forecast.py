@@ -155,6 +155,7 @@ def test_described_bill_from_the_state_equals_the_recomputed_forecast(forecaster
 def test_another_date_is_computed_once_cached_and_equals_the_recomputed_forecast(tmp_path, monkeypatch):
     as_of = pd.Timestamp("2025-10-01")
     monkeypatch.setattr(member_state, "CACHE_DIR", tmp_path / "cache")
+    (tmp_path / "cache" / "2025-10-01-0123456789abcdef").mkdir(parents=True)  # a state of other inputs: removed
     first = api.Forecaster()
     result = first.forecast("119s2914", as_of)
     cached = list((tmp_path / "cache").iterdir())
