@@ -11,6 +11,7 @@ way as the family's push, so a reason never contradicts itself.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import pandas as pd
 
@@ -80,14 +81,14 @@ def family(feature: str, chamber: str, sponsor_chambers: dict[str, str]) -> str:
     return OTHER
 
 
-def _share_detail(row: pd.Series, column: str, what: str) -> tuple[str, float] | None:
+def _share_detail(row: Mapping, column: str, what: str) -> tuple[str, float] | None:
     value = row.get(column)
     if _missing(value):
         return None
     return f"alliance side on {value:.0%} of {what}", value - 0.5
 
 
-def detail(name: str, row: pd.Series, stance: int, sides: dict[str, int] | None = None) -> tuple[str, float] | None:
+def detail(name: str, row: Mapping, stance: int, sides: dict[str, int] | None = None) -> tuple[str, float] | None:
     """(words, lean) for a family: the lean's sign says whether the detail favours backing the bill (> 0) or
     not (< 0); 0 when it favours neither (then it is shown either way). None: no detail to add. ``sides``: the
     side (+1 alliance, -1 against) each named member of the fight takes, for agreement with them."""
@@ -139,7 +140,7 @@ def detail(name: str, row: pd.Series, stance: int, sides: dict[str, int] | None 
     return words, toward_alliance * stance
 
 
-def phrase(name: str, row: pd.Series, stance: int, push: float, sides: dict[str, int] | None = None) -> str:
+def phrase(name: str, row: Mapping, stance: int, push: float, sides: dict[str, int] | None = None) -> str:
     """A family in words, with its detail when the detail agrees with the direction of the push."""
     found = detail(name, row, stance, sides)
     if found is None:
