@@ -219,7 +219,7 @@ def test_the_model_comes_from_data_models_only_when_it_is_the_champion(tmp_path,
 
 def test_the_fast_path_does_not_import_mlflow():
     code = (
-        "import sys; from forecasts import cli, api; api.Forecaster().forecast('119hr6508'); "
+        "import sys; from forecasts import cli, forecast; forecast('119hr6508'); forecast('119s2174'); "
         "print('mlflow' in sys.modules)"
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True)
