@@ -72,13 +72,7 @@ class Context:
         self.cosponsorships = cosponsorships
         self.catalog = catalog
         self.presidents = tables["presidents"]
-        self.bill_sponsors = (
-            pd.concat(
-                [tables["bills"][["bill_id", "sponsor_bioguide_id"]], registry[["bill_id", "sponsor_bioguide_id"]]]
-            )
-            .drop_duplicates("bill_id", keep="last")
-            .set_index("bill_id")["sponsor_bioguide_id"]
-        )
+        self.bill_sponsors = bill_sponsors(tables["bills"], registry)
         votes = tables["votes"]
         self.agreement = previous_congress_agreement(votes, self.rollcalls)
         self.party_alignment = party_alignment(votes, catalog)
@@ -106,6 +100,15 @@ class Context:
         known = position >= 0  # roll calls not in the tables (cut earlier) are ignored, never written at -1
         array[position[known]] = values.to_numpy()[known]
         return array
+
+
+def bill_sponsors(bills: pd.DataFrame, registry: pd.DataFrame) -> pd.Series:
+    """Sponsor by bill id: BILLSTATUS's, a registry entry (a described bill) overriding it."""
+    return (
+        pd.concat([bills[["bill_id", "sponsor_bioguide_id"]], registry[["bill_id", "sponsor_bioguide_id"]]])
+        .drop_duplicates("bill_id", keep="last")
+        .set_index("bill_id")["sponsor_bioguide_id"]
+    )
 
 
 # --- measures ----------------------------------------------------------------------------------------------
@@ -339,6 +342,11 @@ def add_sponsor_agreement(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
         pairs[f"agree_{name}"] = agreement_with(ctx, bioguide, pairs)
         theirs = nominate.lagged_scores(scored, pd.Series(bioguide, index=pairs.index), pairs["congress"])
         pairs[f"distance_{name}"] = nominate.distance(pairs, theirs)
+    return add_own_sponsor_agreement(ctx, pairs)
+
+
+def add_own_sponsor_agreement(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
+    """Agreement with the measure's own sponsor (NaN where the sponsor is unknown)."""
     pairs["agree_sponsor"] = np.nan
     for sponsor, rows in pairs.dropna(subset=["sponsor_bioguide_id"]).groupby("sponsor_bioguide_id"):
         pairs.loc[rows.index, "agree_sponsor"] = agreement_with(ctx, sponsor, rows)
@@ -476,23 +484,39 @@ def add_party_precedent(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
 def build_features(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
     """Every feature of NATO (member, measure) pairs: the member's record, agreement with sponsors, the
     measure's context (sponsorship, parties, procedure) and the party's precedent."""
+    pairs = add_member_record(ctx, prepare_pairs(ctx, pairs))
+    return add_measure_features(ctx, pairs).drop(columns=["member_code", "day"])
+
+
+def prepare_pairs(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
+    """Ids as strings, the member's integer code and the measure's day: what every feature function reads."""
     pairs = pairs.reset_index(drop=True)
     pairs["bioguide_id"] = pairs["bioguide_id"].astype(str)
     pairs["measure_id"] = pairs["measure_id"].astype(str)
     pairs["member_code"] = ctx.member_codes(pairs["bioguide_id"])
     pairs["day"] = to_days(pairs["date"])
+    return pairs
+
+
+def add_member_record(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
+    """The member's side: profile, catalogued record, agreement with the named sponsors, loyalty. These depend
+    on the measure only through its chamber, date, orientation and domain (the member state precomputes them,
+    features/member_state.py); agreement with the measure's own sponsor is recomputed per measure."""
     pairs = add_member_profile(ctx, pairs)
     pairs = add_catalog_record(ctx, pairs)
     pairs = add_sponsor_agreement(ctx, pairs)
-    pairs = add_party_loyalty(ctx, pairs)
+    return add_party_loyalty(ctx, pairs)
+
+
+def add_measure_features(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
+    """The measure's side: sponsorship, kind and context, the sponsor's profile, the party's precedent."""
     pairs = add_sponsorship_signals(ctx, pairs)
     pairs = add_measure_context(ctx, pairs)
     pairs = add_sponsor_profile(ctx, pairs)
     pairs = add_context_features(
         pairs, ctx.members, ctx.cosponsorships, ctx.presidents, ctx.agreement, ctx.bill_sponsors
     )
-    pairs = add_party_precedent(ctx, pairs)
-    return pairs.drop(columns=["member_code", "day"])
+    return add_party_precedent(ctx, pairs)
 
 
 def general_pairs(ctx: Context, measures: pd.DataFrame, share: float, seed: int) -> pd.DataFrame:

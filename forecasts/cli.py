@@ -5,52 +5,29 @@
     natocast describe --bill-id 119hr9999 --chamber house --introduced 2026-01-02 --stance -1 \\
         --sponsor M001184 --cosponsors L000596 --title "To withdraw from NATO"
 
-Features are recomputed from the canonical tables cut at the date (nothing later is used), the champion model
-comes from the MLflow registry, and the report is written like the pipeline's.
+Every member's record comes from the member state as of the date (features/member_state.py: the pipeline's for
+its as_of; any other date computed once from the tables cut at the date, nothing later, and cached), the bill's
+own features are computed on top of it, the champion model is read from data/models (or MLflow when those files
+are not the champion's), and the report is written like the pipeline's. The same in Python: forecasts/api.py.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import difflib
-import json
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
 
-from features.build import Context, build_features, forecast_measures, forecast_pairs
 from features.context import PROCEDURES
-from features.registry import build_registry, load_additions
 from forecasts import names, predict, report
-from pipeline.config import FEATURES_DIR, METRICS_DIR, PROJECT_ROOT, REPORTS_DIR, DataConfig, load_params
+from forecasts.api import Forecaster, check_as_of, step, unknown_bill  # noqa: F401 (check_as_of, unknown_bill: API)
+from pipeline.config import PROJECT_ROOT, REPORTS_DIR
 from pipeline.errors import DataError
 from pipeline.ids import parse_date
-from pipeline.tables import cut_as_of, read_table
 
-TABLES = ("members", "rollcalls", "votes", "bills", "cosponsorships", "terms", "presidents")
 CLI_DIR = REPORTS_DIR / "cli"
 PIPELINE_OUTPUTS = ("data", "metrics", "plots", "reports", "models", "mlruns", "notebooks", "docs")
-
-
-@contextlib.contextmanager
-def step(message: str):
-    """Progress on stderr: what is being done and, when it took over a second, how long it took."""
-    print(f"natocast: {message}...", file=sys.stderr, flush=True)
-    started = time.perf_counter()
-    yield
-    seconds = time.perf_counter() - started
-    if seconds >= 1:
-        print(f"natocast: {message}: {seconds:.1f} s", file=sys.stderr, flush=True)
-
-
-def check_as_of(as_of: pd.Timestamp, rollcalls: pd.DataFrame, data_end: pd.Timestamp) -> None:
-    """The tables run from the first roll call to the pipeline's as_of: a forecast date must fall inside."""
-    first = rollcalls["date"].min()
-    if not first < as_of <= data_end:
-        raise DataError(f"--as-of {as_of:%Y-%m-%d} is outside the data ({first:%Y-%m-%d} to {data_end:%Y-%m-%d})")
 
 
 def check_out(out: Path) -> Path:
@@ -69,72 +46,21 @@ def check_out(out: Path) -> Path:
     return out
 
 
-def unknown_bill(bill_id: str, as_of: pd.Timestamp, registry: pd.DataFrame, full: pd.DataFrame) -> DataError:
-    """The clearest error for a bill id the registry does not hold as of the date."""
-    later = full[full["bill_id"] == bill_id]
-    if not later.empty:
-        introduced = pd.Timestamp(later["introduced"].iloc[0])
-        return DataError(
-            f"{bill_id} ({names.bill_number(bill_id)}) was not introduced yet as of {as_of:%Y-%m-%d} "
-            f"(introduced {introduced:%Y-%m-%d}); unknown bill {bill_id!r} as of {as_of:%Y-%m-%d}"
-        )
-    close = difflib.get_close_matches(bill_id, list(full["bill_id"]), n=3, cutoff=0.6)
-    hint = f"; did you mean {', '.join(close)}?" if close else ""
-    return DataError(
-        f"unknown bill {bill_id!r} as of {as_of:%Y-%m-%d}{hint} Known bills: {', '.join(sorted(registry['bill_id']))}"
-        " (describe a new one with `natocast describe`)"
-    )
-
-
-def run_forecast(bill_id: str, as_of: pd.Timestamp | None, additions: list[dict], out: Path) -> dict:
+def run_forecast(
+    bill_id: str, as_of: pd.Timestamp | None, additions: list[dict], out: Path, forecaster: Forecaster | None = None
+) -> dict:
     """Forecast one bill as of a date; write the report into ``out``; return its whip count, the member
     forecasts and the model that made them."""
-    params = load_params()
-    config = DataConfig.from_params(params)
-    as_of = as_of or config.as_of
-    with step("reading the tables"):
-        tables = {name: read_table(name) for name in TABLES}
-    check_as_of(as_of, tables["rollcalls"], config.as_of)
-    cut = cut_as_of(tables, as_of)
-    user_bills = load_additions() + additions
-    full, _ = build_registry(tables["bills"], tables["cosponsorships"], tables["members"], user_bills)
-    registry, cosponsorships = build_registry(
-        cut["bills"], cut["cosponsorships"], tables["members"], user_bills, "the bill description"
-    )
-    if bill_id not in set(registry["bill_id"]):
-        raise unknown_bill(bill_id, as_of, registry, full)
-    chosen = registry[registry["bill_id"] == bill_id]
-    if int(chosen["stance"].iloc[0]) == 0:
-        raise DataError(
-            f"{bill_id} takes no side toward the alliance ({chosen['stance_reason'].iloc[0]}): describe it under a "
-            "new id with `natocast describe --stance 1` (for the alliance) or `--stance -1` (against it)"
-        )
-    catalog = pd.read_parquet(FEATURES_DIR / "catalog.parquet")
-    catalog = catalog[catalog["date"] <= as_of]
-    with step(f"computing every member's record as of {as_of:%Y-%m-%d}"):
-        ctx = Context(cut, registry, cosponsorships, catalog, params["features"])
-        pairs = forecast_pairs(ctx, forecast_measures(chosen, as_of), cut["terms"])
-        features = build_features(ctx, pairs)
-    with step("loading the champion model from MLflow"):
-        model, info = predict.load_champion(params["model"])
-    scale = json.loads((METRICS_DIR / "whip.json").read_text())["shock_scale"]  # fitted by the predict stage
-    with step("forecasting and simulating the count"):
-        forecasts, counts = predict.forecast_bills(
-            model,
-            features,
-            cut["votes"],
-            catalog,
-            registry,
-            scale,
-            tables["members"],
-            params["features"].get("named_sponsors", {}),
-        )
+    forecaster = forecaster or Forecaster(progress=True)
+    count = forecaster.forecast(additions[0] if additions else bill_id, as_of)
     with step(f"writing the report to {out}"):
         out.mkdir(parents=True, exist_ok=True)
+        forecasts = count["forecasts"]
+        counts = [{k: v for k, v in count.items() if k not in ("forecasts", "model", "as_of")}]
         predict.write_forecasts(forecasts, counts, out)
-        meta = report.report_meta(info) | {"as_of": f"{as_of:%Y-%m-%d}"}
+        meta = report.report_meta(count["model"]) | {"as_of": count["as_of"]}
         report.write_report(forecasts, counts, meta, out)
-    return counts[0] | {"forecasts": forecasts, "model": info, "as_of": f"{as_of:%Y-%m-%d}"}
+    return count
 
 
 def parser() -> argparse.ArgumentParser:
@@ -163,13 +89,10 @@ def parser() -> argparse.ArgumentParser:
     return main
 
 
-def describe_entry(args: argparse.Namespace, bill: str) -> dict:
+def describe_entry(args: argparse.Namespace, bill: str, forecaster: Forecaster) -> dict:
     """The registry entry of a described bill, with sponsor and cosponsors resolved from ids or names."""
-    directory = names.member_directory(read_table("members"))
-    registry, _ = build_registry(
-        read_table("bills"), read_table("cosponsorships"), read_table("members"), load_additions()
-    )
-    if bill in set(registry["bill_id"]):
+    directory = names.member_directory(forecaster.members())
+    if bill in set(forecaster.full_registry()["bill_id"]):
         raise DataError(
             f"{bill} is already a registry bill ({names.bill_number(bill)}): forecast it with `natocast forecast "
             f"{bill}`, or describe a new bill under an id of its own"
@@ -236,10 +159,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         as_of = parse_date(args.as_of, "--as-of") if args.as_of else None
         bill = args.bill_id.lower().replace(".", "").replace(" ", "")
-        additions = [describe_entry(args, bill)] if args.command == "describe" else []
+        forecaster = Forecaster(progress=True)
+        additions = [describe_entry(args, bill, forecaster)] if args.command == "describe" else []
         label = f"{bill}-{as_of:%Y-%m-%d}" if as_of else bill
         out = check_out(Path(args.out)) if args.out else CLI_DIR / label
-        count = run_forecast(bill, as_of, additions, out)
+        count = run_forecast(bill, as_of, additions, out, forecaster)
     except DataError as exc:
         print(f"natocast: error: {exc}", file=sys.stderr)
         return 2

@@ -7,6 +7,7 @@ registry bills (the backtest's forecast before their vote beside the actual resu
 from __future__ import annotations
 
 import hashlib
+import json
 import sys
 import tempfile
 import time
@@ -17,7 +18,7 @@ import pandas as pd
 
 from forecasts import names, whip
 from forecasts.reasons import SPONSOR_NAMES, top_reasons
-from models import support_model, tracking
+from models import support_model
 from pipeline.config import FEATURES_DIR, METRICS_DIR, MODELS_DIR, REPORTS_DIR, DataConfig, load_params
 from pipeline.errors import debug_requested, run_stage
 from pipeline.tables import log_timing, read_table, write_atomic, write_json, write_parquet
@@ -53,15 +54,44 @@ def fingerprint(folder) -> str:
     return digest.hexdigest()[:10]
 
 
+CHAMPION_RECORD = MODELS_DIR / "champion.json"  # who the champion was when the predict stage last ran
+
+
 def load_champion(model_params: dict) -> tuple[support_model.SupportModel, dict]:
     """The champion's model files from the registry (read as JSON, not unpickled) and who it is: MLflow
     version, run, run name and content fingerprint."""
+    from models import tracking  # MLflow takes seconds to import: only where the registry is asked
+
     tracking.use_experiment(model_params["experiment"])
     with tempfile.TemporaryDirectory() as tmp:
         folder = tracking.download_champion(model_params["name"], tmp)
         model = support_model.load(folder)
         info = tracking.champion_info(model_params["name"]) | {"fingerprint": fingerprint(folder)}
     return model, info
+
+
+def record_champion(info: dict, name: str) -> None:
+    """Note the champion (MLflow version, run, fingerprint) beside the model files in data/models, so that callers
+    can load those files directly when they are the champion's. Not tracked by DVC: versions are per store."""
+    write_json(info | {"name": name}, CHAMPION_RECORD)
+
+
+def load_model(model_params: dict) -> tuple[support_model.SupportModel, dict, str | None]:
+    """(model, info, note): the model files in data/models when their fingerprint is the champion's recorded by
+    the predict stage (no MLflow import, no download), else the champion from MLflow with a note saying why."""
+    if CHAMPION_RECORD.exists():
+        record = json.loads(CHAMPION_RECORD.read_text())
+        found = fingerprint(MODELS_DIR)
+        if record.get("name") == model_params["name"] and record.get("fingerprint") == found:
+            return support_model.load(MODELS_DIR), {k: v for k, v in record.items() if k != "name"}, None
+        note = (
+            f"data/models holds model {found}, not the champion {record.get('fingerprint')} recorded by the predict "
+            "stage (e.g. after `dvc exp run`): the champion is loaded from MLflow"
+        )
+    else:
+        note = f"no champion recorded in {CHAMPION_RECORD} (run `dvc repro`): the champion is loaded from MLflow"
+    model, info = load_champion(model_params)
+    return model, info, note
 
 
 def last_alliance_votes(features: pd.DataFrame, votes: pd.DataFrame, catalog: pd.DataFrame) -> pd.Series:
@@ -122,9 +152,15 @@ def sponsorship(features: pd.DataFrame) -> pd.DataFrame:
 
 
 def forecast(
-    model: support_model.SupportModel, features: pd.DataFrame, named: dict[str, str] | None = None
+    model: support_model.SupportModel,
+    features: pd.DataFrame,
+    named: dict[str, str] | None = None,
+    reasons: bool = True,
 ) -> pd.DataFrame:
-    """Per member and bill: P(support) = P(Yea on the bill), low-history flag, sponsorship and reasons."""
+    """Per member and bill: P(support) = P(Yea on the bill), low-history flag, sponsorship and reasons (left
+    empty when ``reasons`` is false: the model's per-feature contributions are most of a forecast's time)."""
+    # the general model's P(Yea), computed once (every later call of the model reads the column), and its log-odds
+    features = features.assign(context_p_yea=model.context_p_yea(features))
     features = features.assign(context_logit=model.context_logit(features))  # the general model's, for reasons
     columns = ["measure_id", "bioguide_id", "name", "party", "state", "chamber", "nominate_dim1", "orientation"]
     result = features[columns].rename(columns={"measure_id": "bill_id"})
@@ -140,9 +176,12 @@ def forecast(
     chambers = named_sponsor_chambers(features, named or {})
     with_flags = features.assign(is_sponsor=result["is_sponsor"], is_cosponsor=result["is_cosponsor"])
     sides = named_sponsor_sides(features, named or {}) if "catalog_share" in features else {}
-    reasons = top_reasons(model.contributions(features), with_flags, features["orientation"], chambers, sides)
+    if reasons:
+        words = top_reasons(model.contributions(features), with_flags, features["orientation"], chambers, sides)
+    else:
+        words = pd.DataFrame({"reasons_for": "", "reasons_against": ""}, index=features.index)
     result["agreement_with_named_sponsors"] = agreement_text(features, chambers)
-    return result.join(reasons)
+    return result.join(words)
 
 
 def agreement_text(features: pd.DataFrame, chambers: dict[str, str]) -> pd.Series:
@@ -158,7 +197,7 @@ def agreement_text(features: pd.DataFrame, chambers: dict[str, str]) -> pd.Serie
     return pd.Series(
         [
             ", ".join(f"{label[c]} {row[c]:.0%}" for c in columns if seat[c] == row["chamber"] and pd.notna(row[c]))
-            for _, row in features[columns + ["chamber"]].iterrows()
+            for row in features[columns + ["chamber"]].to_dict("records")
         ],
         index=features.index,
     )
@@ -173,10 +212,11 @@ def forecast_bills(
     scale: float,
     members: pd.DataFrame,
     named: dict[str, str] | None = None,
+    reasons: bool = True,
 ) -> tuple[pd.DataFrame, list[dict]]:
     """Member forecasts (with reasons and last alliance vote) and the whip count of every bill in ``features``:
     what the predict stage and the command line both produce."""
-    forecasts = forecast(model, features, named)
+    forecasts = forecast(model, features, named, reasons)
     forecasts["last_alliance_vote"] = forecasts["bioguide_id"].map(last_alliance_votes(features, votes, catalog))
     return forecasts, whip_counts(forecasts, registry, scale, members)
 
@@ -263,6 +303,7 @@ def main() -> None:
     params = load_params()
     config = DataConfig.from_params(params)
     model, info = load_champion(params["model"])
+    record_champion(info, params["model"]["name"])
     features = pd.read_parquet(FEATURES_DIR / "forecast.parquet")
     registry = pd.read_parquet(FEATURES_DIR / "registry.parquet")
     catalog = pd.read_parquet(FEATURES_DIR / "catalog.parquet")

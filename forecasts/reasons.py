@@ -11,6 +11,7 @@ way as the family's push, so a reason never contradicts itself.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import pandas as pd
 
@@ -80,14 +81,14 @@ def family(feature: str, chamber: str, sponsor_chambers: dict[str, str]) -> str:
     return OTHER
 
 
-def _share_detail(row: pd.Series, column: str, what: str) -> tuple[str, float] | None:
+def _share_detail(row: Mapping, column: str, what: str) -> tuple[str, float] | None:
     value = row.get(column)
     if _missing(value):
         return None
     return f"alliance side on {value:.0%} of {what}", value - 0.5
 
 
-def detail(name: str, row: pd.Series, stance: int, sides: dict[str, int] | None = None) -> tuple[str, float] | None:
+def detail(name: str, row: Mapping, stance: int, sides: dict[str, int] | None = None) -> tuple[str, float] | None:
     """(words, lean) for a family: the lean's sign says whether the detail favours backing the bill (> 0) or
     not (< 0); 0 when it favours neither (then it is shown either way). None: no detail to add. ``sides``: the
     side (+1 alliance, -1 against) each named member of the fight takes, for agreement with them."""
@@ -130,7 +131,7 @@ def detail(name: str, row: pd.Series, stance: int, sides: dict[str, int] | None 
         value = row.get("party_loyalty")
         return (f"votes with the party {value:.0%} of the time", 0.0) if not _missing(value) else None
     elif name == "the kind of vote":
-        kinds = [c.removeprefix("kind_") for c in row.index if c.startswith("kind_") and row.get(c) == 1]
+        kinds = [c.removeprefix("kind_") for c in row.keys() if c.startswith("kind_") and row.get(c) == 1]
         about = "NATO itself" if row.get("domain_alliance") == 1 else "a measure tied to NATO"
         return (f"{kinds[0]} vote on {about}" if kinds else f"a vote on {about}"), 0.0
     if lean is None:
@@ -139,7 +140,7 @@ def detail(name: str, row: pd.Series, stance: int, sides: dict[str, int] | None 
     return words, toward_alliance * stance
 
 
-def phrase(name: str, row: pd.Series, stance: int, push: float, sides: dict[str, int] | None = None) -> str:
+def phrase(name: str, row: Mapping, stance: int, push: float, sides: dict[str, int] | None = None) -> str:
     """A family in words, with its detail when the detail agrees with the direction of the push."""
     found = detail(name, row, stance, sides)
     if found is None:
@@ -163,16 +164,19 @@ def top_reasons(
     Pushes smaller than ``floor`` (log-odds) are left out as noise."""
     sponsor_chambers = sponsor_chambers or {}
     toward_support = contributions.mul(orientation, axis=0)
+    columns = [c for c in toward_support.columns if c not in ("bias", "BIAS")]
+    families = {
+        chamber: [family(str(c), chamber, sponsor_chambers) for c in columns]
+        for chamber in features["chamber"].unique()
+    }
+    values = toward_support[columns].to_numpy(dtype=float)
+    records = features.loc[contributions.index].to_dict("records")  # plain rows: no pandas lookup per member
     rows = []
-    for index, contribution in toward_support.iterrows():
-        row = features.loc[index]
+    for contribution, row in zip(values, records, strict=True):
         chamber, stance = row["chamber"], int(row["orientation"])
         groups: dict[str, float] = {}
-        for feature, value in contribution.items():
-            if feature in ("bias", "BIAS"):
-                continue
-            key = family(str(feature), chamber, sponsor_chambers)
-            groups[key] = groups.get(key, 0.0) + float(value)
+        for key, value in zip(families[chamber], contribution.tolist(), strict=True):
+            groups[key] = groups.get(key, 0.0) + value
         ordered = sorted(groups.items(), key=lambda item: item[1])
         if row.get("is_sponsor") == 1 or row.get("is_cosponsor") == 1:
             # a public commitment to the bill is the first thing a whip asks about: it leads the reasons

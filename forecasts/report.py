@@ -13,12 +13,10 @@ import sys
 from pathlib import Path
 
 import jinja2
-import mlflow
 import numpy as np
 import pandas as pd
 
 from forecasts import names
-from models import tracking
 from pipeline.config import METRICS_DIR, PLOTS_DIR, REPORTS_DIR, load_params
 from pipeline.errors import debug_requested, run_stage
 from pipeline.tables import write_atomic
@@ -421,6 +419,10 @@ def main() -> None:
     counts = json.loads((REPORTS_DIR / "whip_counts.json").read_text())
     record = json.loads((REPORTS_DIR / "track_record.json").read_text())
     written = write_report(forecasts, counts, report_meta(), REPORTS_DIR, record)
+    import mlflow  # seconds to import: only the stage logs to MLflow, not the command line
+
+    from models import tracking
+
     tracking.use_experiment(params["model"]["experiment"])
     champion = tracking.champion_info(params["model"]["name"])
     if champion["run_id"]:

@@ -12,7 +12,6 @@ import math
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import minimize_scalar
 from scipy.special import expit, logit
 
 NODES, WEIGHTS = np.polynomial.hermite_e.hermegauss(40)  # for E over z ~ N(0, 1)
@@ -38,6 +37,8 @@ def fit_shock_scale(backtest: pd.DataFrame, probability: str = "p_xgboost") -> f
 
     def negative(scale: float) -> float:
         return -sum(measure_log_likelihood(p, y, scale) for p, y in groups)
+
+    from scipy.optimize import minimize_scalar  # the predict stage fits the scale; forecasts only read it
 
     return float(minimize_scalar(negative, bounds=(0.0, 6.0), method="bounded").x)
 

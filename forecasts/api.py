@@ -1,0 +1,176 @@
+"""Python API: forecast a registry bill, or a bill described as a registry entry, as of any date in the data.
+
+    from forecasts.api import forecast
+    result = forecast("119hr6508")                      # the pipeline's as_of
+    result = forecast({"bill_id": "119hr9999", "chamber": "house", "introduced": "2025-12-20", "stance": -1,
+                       "sponsor": "M001184", "cosponsors": ["L000596"], "title": "To withdraw from NATO"})
+
+A ``Forecaster`` keeps what it loaded (the member state of each date, the champion model, the whip scale), so a
+second call in the same process costs one bill's features, one predict call and the whip simulation. The member
+state (features/member_state.py) holds every sitting member's record; the model comes from data/models when it
+is the champion the predict stage recorded (forecasts/predict.py: ``load_model``), else from MLflow.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import json
+import sys
+import time
+
+import pandas as pd
+
+from features import member_state
+from features.build import forecast_measures
+from forecasts import names, predict
+from pipeline.config import METRICS_DIR, TABLES_DIR, DataConfig, load_params
+from pipeline.errors import DataError
+from pipeline.ids import parse_date
+
+
+@contextlib.contextmanager
+def step(message: str, show: bool = True):
+    """Progress on stderr: what is being done and, when it took over a second, how long it took."""
+    if show:
+        print(f"natocast: {message}...", file=sys.stderr, flush=True)
+    started = time.perf_counter()
+    yield
+    seconds = time.perf_counter() - started
+    if show and seconds >= 1:
+        print(f"natocast: {message}: {seconds:.1f} s", file=sys.stderr, flush=True)
+
+
+def check_as_of(as_of: pd.Timestamp, first: pd.Timestamp, data_end: pd.Timestamp) -> None:
+    """The tables run from the first roll call to the pipeline's as_of: a forecast date must fall inside."""
+    if not first < as_of <= data_end:
+        raise DataError(f"--as-of {as_of:%Y-%m-%d} is outside the data ({first:%Y-%m-%d} to {data_end:%Y-%m-%d})")
+
+
+def unknown_bill(bill_id: str, as_of: pd.Timestamp, registry: pd.DataFrame, full: pd.DataFrame) -> DataError:
+    """The clearest error for a bill id the registry does not hold as of the date."""
+    later = full[full["bill_id"] == bill_id]
+    if not later.empty:
+        introduced = pd.Timestamp(later["introduced"].iloc[0])
+        return DataError(
+            f"{bill_id} ({names.bill_number(bill_id)}) was not introduced yet as of {as_of:%Y-%m-%d} "
+            f"(introduced {introduced:%Y-%m-%d}); unknown bill {bill_id!r} as of {as_of:%Y-%m-%d}"
+        )
+    close = difflib.get_close_matches(bill_id, list(full["bill_id"]), n=3, cutoff=0.6)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    return DataError(
+        f"unknown bill {bill_id!r} as of {as_of:%Y-%m-%d}{hint} Known bills: {', '.join(sorted(registry['bill_id']))}"
+        " (describe a new one with `natocast describe`)"
+    )
+
+
+class Forecaster:
+    """Forecasts with everything loaded once per process: member states by date, the model, the whip scale."""
+
+    def __init__(self, progress: bool = False):
+        self.progress = progress
+        self.params = load_params()
+        self.config = DataConfig.from_params(self.params)
+        self._states: dict[pd.Timestamp, member_state.MemberState] = {}
+        self._model = None
+        self._first_rollcall = None
+
+    def state(self, as_of: pd.Timestamp) -> member_state.MemberState:
+        """The member state as of a date: kept in memory, else read from disk, else computed once and cached."""
+        if as_of not in self._states:
+            message = f"computing every member's record as of {as_of:%Y-%m-%d}"
+            state, source = member_state.state_as_of(
+                self.params, as_of, lambda: step(message + " from the tables (once; then cached)", self.progress)
+            )
+            if self.progress:
+                print(f"natocast: {message}: member state from {source}", file=sys.stderr, flush=True)
+            self._states[as_of] = state
+        return self._states[as_of]
+
+    def model(self) -> tuple:
+        """(model, info, scale): the champion and the whip's shock scale (fitted by the predict stage)."""
+        if self._model is None:
+            with step("loading the champion model", self.progress):
+                model, info, note = predict.load_model(self.params["model"])
+            if note:
+                print(f"natocast: note: {note}", file=sys.stderr, flush=True)
+            scale = json.loads((METRICS_DIR / "whip.json").read_text())["shock_scale"]
+            self._model = (model, info, scale)
+        return self._model
+
+    def first_rollcall(self) -> pd.Timestamp:
+        if self._first_rollcall is None:
+            path = TABLES_DIR / "rollcalls.parquet"
+            if not path.exists():
+                raise DataError(f"table {path} is missing: run `dvc repro` (or the stage that writes it) first")
+            self._first_rollcall = pd.read_parquet(path, columns=["date"])["date"].min()
+        return self._first_rollcall
+
+    def full_registry(self, additions: list[dict] | None = None) -> pd.DataFrame:
+        """Every registry bill of the data (not cut at a date), with the user's bills."""
+        return self.state(self.config.as_of).registry(additions or [], cut=False)[0]
+
+    def members(self) -> pd.DataFrame:
+        """The members table (every congress): names, states, parties."""
+        return self.state(self.config.as_of).frames["members_full"]
+
+    def check_bill(self, bill_id: str, as_of: pd.Timestamp, additions: list[dict]) -> None:
+        """A bill must be in the registry as of the date and take a side toward the alliance."""
+        pipeline = self.state(self.config.as_of)
+        full = pipeline.registry(additions, cut=False)[0]
+        registry = pipeline.registry_as_of(as_of, additions)
+        if bill_id not in set(registry["bill_id"]):
+            raise unknown_bill(bill_id, as_of, registry, full)
+        chosen = registry[registry["bill_id"] == bill_id]
+        if int(chosen["stance"].iloc[0]) == 0:
+            raise DataError(
+                f"{bill_id} takes no side toward the alliance ({chosen['stance_reason'].iloc[0]}): describe it under "
+                "a new id with `natocast describe --stance 1` (for the alliance) or `--stance -1` (against it)"
+            )
+
+    def forecast(self, bill: str | dict, as_of: str | pd.Timestamp | None = None, reasons: bool = True) -> dict:
+        """Forecast a registry bill (its id) or a described bill (a registry entry, as in
+        features/registry_additions.yaml) as of a date (default: the pipeline's). Returns the bill's whip count
+        with the member forecasts (``forecasts``), the model (``model``) and the date (``as_of``). Without
+        ``reasons`` the same probabilities and count come faster, with the reasons columns empty."""
+        if isinstance(as_of, str):
+            as_of = parse_date(as_of, "--as-of")
+        as_of = as_of or self.config.as_of
+        check_as_of(as_of, self.first_rollcall(), self.config.as_of)
+        additions = [bill] if isinstance(bill, dict) else []
+        bill_id = bill["bill_id"] if isinstance(bill, dict) else bill
+        self.check_bill(bill_id, as_of, additions)  # before a new date's state is computed: errors come at once
+        state = self.state(as_of)
+        registry, cosponsorships = state.registry(additions)
+        chosen = registry[registry["bill_id"] == bill_id]
+        features = state.features(forecast_measures(chosen, as_of), registry, cosponsorships)
+        model, info, scale = self.model()
+        with step("forecasting and simulating the count", self.progress):
+            forecasts, counts = predict.forecast_bills(
+                model,
+                features,
+                state.frames["alliance_votes"],
+                state.frames["catalog"],
+                registry,
+                scale,
+                state.frames["members_full"],
+                self.params["features"].get("named_sponsors", {}),
+                reasons,
+            )
+        return counts[0] | {"forecasts": forecasts, "model": info, "as_of": f"{as_of:%Y-%m-%d}"}
+
+
+_DEFAULT: Forecaster | None = None
+
+
+def default() -> Forecaster:
+    """The process's forecaster (created on first use)."""
+    global _DEFAULT
+    if _DEFAULT is None:
+        _DEFAULT = Forecaster()
+    return _DEFAULT
+
+
+def forecast(bill: str | dict, as_of: str | pd.Timestamp | None = None, reasons: bool = True) -> dict:
+    """``Forecaster.forecast`` on the process's forecaster: a second call reuses what the first loaded."""
+    return default().forecast(bill, as_of, reasons)

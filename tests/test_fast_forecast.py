@@ -1,0 +1,233 @@
+"""The fast forecast path (issue 12, items 2 and 3): a forecast from the member state equals the forecast from
+features recomputed on the tables cut at the date, the model comes from data/models only when it is the champion,
+and the command line does not import MLflow. On the real snapshot and the pipeline's outputs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features import member_state
+from features.build import Context, build_features, forecast_measures, forecast_pairs
+from features.registry import build_registry, load_additions
+from forecasts import api, predict
+from pipeline.config import FEATURES_DIR, MODELS_DIR, PROJECT_ROOT, DataConfig, load_params
+from pipeline.errors import DataError
+from pipeline.tables import cut_as_of, read_table
+
+REGISTRY_BILLS = ("119hr6508", "119s2174", "119s3262", "119s2914", "119hr5793")
+DESCRIBED = {  # introduced before the date: Massie and Luna back it on the record (backed_anti_bills moves)
+    "bill_id": "119hr9999",
+    "chamber": "house",
+    "introduced": "2025-12-20",
+    "stance": -1,
+    "stance_reason": "given in the test",
+    "sponsor": "M001184",
+    "cosponsors": ["L000596", "G000596"],
+    "title": "To withdraw the United States from the North Atlantic Treaty Organization",
+}
+
+
+class SlowWay:
+    """The forecast as the command line made it before the member state: every table cut at the date, a full
+    Context, build_features over the bill's sitting members."""
+
+    def __init__(self, as_of: pd.Timestamp):
+        self.params = load_params()
+        self.as_of = as_of
+        self.tables = {name: read_table(name) for name in member_state.TABLES}
+        self.cut = cut_as_of(self.tables, as_of)
+        catalog = pd.read_parquet(FEATURES_DIR / "catalog.parquet")
+        self.catalog = catalog[catalog["date"] <= as_of]
+        registry, cosponsorships = self.registry([])
+        self.ctx = Context(self.cut, registry, cosponsorships, self.catalog, self.params["features"])
+
+    def registry(self, additions: list[dict]):
+        return build_registry(
+            self.cut["bills"],
+            self.cut["cosponsorships"],
+            self.tables["members"],
+            load_additions() + additions,
+            "the bill description",
+        )
+
+    def features(self, bill_id: str, additions: list[dict]) -> pd.DataFrame:
+        registry, cosponsorships = self.registry(additions)
+        ctx = Context.__new__(Context)  # the full context with this call's registry (as the CLI built it)
+        ctx.__dict__.update(self.ctx.__dict__)
+        ctx.registry, ctx.cosponsorships = registry, cosponsorships
+        from features.build import bill_sponsors
+
+        ctx.bill_sponsors = bill_sponsors(self.cut["bills"], registry)
+        chosen = registry[registry["bill_id"] == bill_id]
+        return build_features(ctx, forecast_pairs(ctx, forecast_measures(chosen, self.as_of), self.cut["terms"]))
+
+    def forecast(self, bill_id: str, additions: list[dict], forecaster: api.Forecaster) -> dict:
+        model, _, scale = forecaster.model()
+        registry, _ = self.registry(additions)
+        forecasts, counts = predict.forecast_bills(
+            model,
+            self.features(bill_id, additions),
+            self.cut["votes"],
+            self.catalog,
+            registry,
+            scale,
+            self.tables["members"],
+            self.params["features"]["named_sponsors"],
+        )
+        return counts[0] | {"forecasts": forecasts}
+
+
+def assert_same_features(slow: pd.DataFrame, fast: pd.DataFrame) -> None:
+    assert list(slow.columns) == list(fast.columns) and len(slow) == len(fast)
+    for column in slow.columns:
+        a, b = slow[column], fast[column]
+        if a.dtype.kind in "fiub" and b.dtype.kind in "fiub":
+            np.testing.assert_allclose(
+                a.to_numpy(float), b.to_numpy(float), rtol=1e-9, atol=1e-12, equal_nan=True, err_msg=column
+            )
+        else:
+            assert a.astype(str).tolist() == b.astype(str).tolist(), column
+
+
+def assert_same_forecast(slow: dict, fast: dict) -> None:
+    a = slow["forecasts"].reset_index(drop=True)
+    b = fast["forecasts"].reset_index(drop=True)
+    assert a["bioguide_id"].tolist() == b["bioguide_id"].tolist()
+    np.testing.assert_allclose(a["probability"], b["probability"], rtol=1e-9, atol=1e-12)
+    for column in ("reasons_for", "reasons_against", "last_alliance_vote", "is_sponsor", "is_cosponsor", "voting"):
+        assert a[column].astype(str).tolist() == b[column].astype(str).tolist(), column
+    for key in ("members", "committed", "interval_90", "likely_supporters", "swing", "thresholds", "label"):
+        assert slow[key] == fast[key], key
+    assert slow["expected_supporters"] == pytest.approx(fast["expected_supporters"], abs=0.01)
+    assert slow["p_pass"] == pytest.approx(fast["p_pass"], abs=1e-3)
+
+
+@pytest.fixture(scope="module")
+def forecaster() -> api.Forecaster:
+    return api.Forecaster()
+
+
+@pytest.fixture(scope="module")
+def pipeline_date() -> pd.Timestamp:
+    return DataConfig.from_params(load_params()).as_of
+
+
+@pytest.fixture(scope="module")
+def slow(pipeline_date) -> SlowWay:
+    return SlowWay(pipeline_date)
+
+
+def test_the_pipeline_writes_the_state_of_its_date(pipeline_date):
+    meta = json.loads((member_state.STATE_DIR / "meta.json").read_text())
+    assert meta["as_of"] == f"{pipeline_date:%Y-%m-%d}" and meta["key"] == member_state.input_key(load_params())
+    state = member_state.load(member_state.STATE_DIR, load_params())
+    rows = state.frames["rows"]
+    seated = rows.drop_duplicates(["chamber", "bioguide_id"])["chamber"].value_counts()
+    assert seated["senate"] == 100 and 430 <= seated["house"] <= 441
+    # every sitting member once per (orientation, domain); no vote on or after the measure's day
+    assert (rows.groupby(["chamber", "orientation", "domain"]).size().unstack().nunique(axis=1) == 1).all()
+    assert state.frames["votes"]["vote_days"].max() < state.meta["day"]
+
+
+@pytest.mark.parametrize("bill_id", REGISTRY_BILLS)
+def test_registry_bill_from_the_state_equals_the_recomputed_forecast(bill_id, forecaster, slow, pipeline_date):
+    state = forecaster.state(pipeline_date)
+    registry, cosponsorships = state.registry([])
+    fast = state.features(forecast_measures(registry[registry["bill_id"] == bill_id], pipeline_date), registry,
+                          cosponsorships)  # fmt: skip
+    assert_same_features(slow.features(bill_id, []), fast)
+    assert_same_forecast(slow.forecast(bill_id, [], forecaster), forecaster.forecast(bill_id))
+
+
+def test_described_bill_from_the_state_equals_the_recomputed_forecast(forecaster, slow):
+    fast = forecaster.forecast(DESCRIBED)
+    assert_same_forecast(slow.forecast(DESCRIBED["bill_id"], [DESCRIBED], forecaster), fast)
+    members = fast["forecasts"].set_index("bioguide_id")
+    assert members.loc["M001184", "is_sponsor"] == 1 and members.loc["L000596", "is_cosponsor"] == 1
+
+
+def test_another_date_is_computed_once_cached_and_equals_the_recomputed_forecast(tmp_path, monkeypatch):
+    as_of = pd.Timestamp("2025-10-01")
+    monkeypatch.setattr(member_state, "CACHE_DIR", tmp_path / "cache")
+    (tmp_path / "cache" / "2025-10-01-0123456789abcdef").mkdir(parents=True)  # a state of other inputs: removed
+    first = api.Forecaster()
+    result = first.forecast("119s2914", as_of)
+    cached = list((tmp_path / "cache").iterdir())
+    assert [p.name for p in cached] == [f"2025-10-01-{member_state.input_key(load_params())}"]
+    assert not [p for p in (tmp_path / "cache").glob(".*")]  # no staging folder left behind
+    second = api.Forecaster()
+    state, source = member_state.state_as_of(second.params, as_of)
+    assert source == str(cached[0])
+    assert_same_forecast(result, second.forecast("119s2914", as_of))
+    slow = SlowWay(as_of)
+    assert_same_forecast(slow.forecast("119s2914", [], second), result)
+    assert result["forecasts"].set_index("bioguide_id").loc["S001181", "is_cosponsor"] == 1  # Shaheen, 2025-09-22
+
+
+def test_the_cache_key_follows_the_inputs():
+    params = load_params()
+    changed = json.loads(json.dumps(params))
+    changed["features"]["window_days"] = 365
+    assert member_state.input_key(params) == member_state.input_key(load_params())
+    assert member_state.input_key(params) != member_state.input_key(changed)
+
+
+def test_the_state_answers_only_for_its_own_day(forecaster, pipeline_date):
+    state = forecaster.state(pipeline_date)
+    ctx = member_state.StateContext(state, *state.registry([]))
+    codes = np.array([0, 1])
+    with pytest.raises(DataError, match="its own day"):
+        ctx.loyalty.sums_before(codes, np.array([state.meta["day"] - 1] * 2), state.params["window_days"])
+    registry, cosponsorships = state.registry([])
+    earlier = forecast_measures(registry[registry["bill_id"] == "119hr6508"], pipeline_date - pd.Timedelta(days=1))
+    with pytest.raises(DataError, match="cannot serve"):
+        state.features(earlier, registry, cosponsorships)
+
+
+def test_bad_input_gets_the_same_errors(forecaster):
+    with pytest.raises(DataError, match="did you mean 119hr6508"):
+        forecaster.forecast("119hr6580")
+    with pytest.raises(DataError, match="outside the data"):
+        forecaster.forecast("119hr6508", "2030-01-01")
+    with pytest.raises(DataError, match="takes no side"):
+        forecaster.forecast("119s2151")
+
+
+def test_the_model_comes_from_data_models_only_when_it_is_the_champion(tmp_path, monkeypatch):
+    params = load_params()["model"]
+    model, info, note = predict.load_model(params)
+    record = json.loads(predict.CHAMPION_RECORD.read_text())
+    assert note is None and info["fingerprint"] == record["fingerprint"] == predict.fingerprint(MODELS_DIR)
+    assert info["version"] == record["version"] and info["run_name"]
+    wrong = tmp_path / "champion.json"
+    wrong.write_text(json.dumps(record | {"fingerprint": "0000000000"}))
+    monkeypatch.setattr(predict, "CHAMPION_RECORD", wrong)
+    from_mlflow, mlflow_info, note = predict.load_model(params)
+    assert "not the champion 0000000000" in note and "loaded from MLflow" in note
+    assert mlflow_info["version"] == record["version"]
+    frame = pd.read_parquet(FEATURES_DIR / "forecast.parquet").head(50)
+    np.testing.assert_allclose(model.predict_yea(frame), from_mlflow.predict_yea(frame))
+    monkeypatch.setattr(predict, "CHAMPION_RECORD", tmp_path / "missing.json")
+    assert "no champion recorded" in predict.load_model(params)[2]
+
+
+def test_the_fast_path_does_not_import_mlflow():
+    code = (
+        "import sys; from forecasts import cli, forecast; forecast('119hr6508'); forecast('119s2174'); "
+        "print('mlflow' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
+
+
+def test_without_reasons_the_probabilities_and_count_are_the_same(forecaster):
+    full, quick = forecaster.forecast(DESCRIBED), forecaster.forecast(DESCRIBED, reasons=False)
+    np.testing.assert_array_equal(full["forecasts"]["probability"], quick["forecasts"]["probability"])
+    assert {k: v for k, v in full.items() if k != "forecasts"} == {k: v for k, v in quick.items() if k != "forecasts"}
+    assert (quick["forecasts"]["reasons_for"] == "").all() and full["forecasts"]["reasons_for"].str.len().gt(0).any()
