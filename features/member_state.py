@@ -45,7 +45,7 @@ from features.build import (
 )
 from features.history import to_days
 from features.registry import build_registry, load_additions
-from pipeline.config import FEATURES_DIR, PROJECT_ROOT, TABLES_DIR, DataConfig, load_params
+from pipeline.config import FEATURES_DIR, PROJECT_ROOT, TABLES_DIR, DataConfig, load_params, stage_arguments
 from pipeline.errors import DataError, debug_requested, run_stage
 from pipeline.tables import SET_MANIFEST, cut_as_of, log_timing, nato_bills, read_table, write_parquet
 
@@ -78,11 +78,11 @@ VOTE_ARRAYS = ("vote_rollcall", "vote_member", "vote_sign", "vote_days", "vote_p
 SUMS = ("n", "with")
 
 
-def input_key(params: dict) -> str:
+def input_key(params: dict, tables_dir: Path = TABLES_DIR, features_dir: Path = FEATURES_DIR) -> str:
     """What a state depends on: the published table set (its manifest holds every table's sha256), the catalog,
     the feature parameters and the feature code. A state with another key is stale."""
     digest = hashlib.sha256(f"format {FORMAT}".encode())
-    for path in [TABLES_DIR / SET_MANIFEST, FEATURES_DIR / "catalog.parquet"]:
+    for path in [tables_dir / SET_MANIFEST, features_dir / "catalog.parquet"]:
         if not path.exists():
             raise DataError(f"{path} is missing: run `dvc repro` first")
         digest.update(path.read_bytes())
@@ -299,9 +299,11 @@ def _context_frames(ctx: Context, votes: pd.DataFrame, day: int, congress: int) 
     }
 
 
-def compute_from_disk(params: dict, as_of: pd.Timestamp) -> MemberState:
-    tables = {name: read_table(name) for name in TABLES}
-    return compute(tables, pd.read_parquet(FEATURES_DIR / "catalog.parquet"), params, as_of)
+def compute_from_disk(
+    params: dict, as_of: pd.Timestamp, tables_dir: Path = TABLES_DIR, features_dir: Path = FEATURES_DIR
+) -> MemberState:
+    tables = {name: read_table(name, tables_dir) for name in TABLES}
+    return compute(tables, pd.read_parquet(features_dir / "catalog.parquet"), params, as_of)
 
 
 def cache_path(as_of: pd.Timestamp, key: str) -> Path:
@@ -342,14 +344,16 @@ class _nothing:
         return False
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """DVC stage `member_state`: the state as of ``data.as_of``, in ``<features>/member_state``."""
+    args = stage_arguments("the members' state as of data.as_of", "tables", "features", argv=argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     started = time.perf_counter()
     params = load_params()
     config = DataConfig.from_params(params)
-    state = compute_from_disk(params, config.as_of)
-    state.meta["key"] = input_key(params)
-    state.save(STATE_DIR)
+    state = compute_from_disk(params, config.as_of, args.tables, args.features)
+    state.meta["key"] = input_key(params, args.tables, args.features)
+    state.save(args.features / "member_state")
     rows = state.frames["rows"]
     sitting = rows.drop_duplicates(["chamber", "bioguide_id"])["chamber"].value_counts().to_dict()
     log_timing("member_state", round(time.perf_counter() - started, 2))
@@ -358,7 +362,7 @@ def main() -> None:
         state.meta["as_of"],
         sitting,
         len(state.frames["votes"]),
-        STATE_DIR,
+        args.features / "member_state",
     )
 
 

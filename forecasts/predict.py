@@ -12,6 +12,7 @@ import sys
 import tempfile
 import time
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,7 +20,7 @@ import pandas as pd
 from forecasts import names, whip
 from forecasts.reasons import SPONSOR_NAMES, top_reasons
 from models import support_model
-from pipeline.config import FEATURES_DIR, METRICS_DIR, MODELS_DIR, REPORTS_DIR, DataConfig, load_params
+from pipeline.config import MODELS_DIR, DataConfig, load_params, stage_arguments
 from pipeline.errors import debug_requested, run_stage
 from pipeline.tables import log_timing, read_table, write_atomic, write_json, write_parquet
 
@@ -70,10 +71,10 @@ def load_champion(model_params: dict) -> tuple[support_model.SupportModel, dict]
     return model, info
 
 
-def record_champion(info: dict, name: str) -> None:
+def record_champion(info: dict, name: str, path: Path = CHAMPION_RECORD) -> None:
     """Note the champion (MLflow version, run, fingerprint) beside the model files in data/models, so that callers
     can load those files directly when they are the champion's. Not tracked by DVC: versions are per store."""
-    write_json(info | {"name": name}, CHAMPION_RECORD)
+    write_json(info | {"name": name}, path)
 
 
 def load_model(model_params: dict) -> tuple[support_model.SupportModel, dict, str | None]:
@@ -298,23 +299,28 @@ def write_forecasts(forecasts: pd.DataFrame, counts: list[dict], directory) -> N
     write_json(counts, directory / "whip_counts.json")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """DVC stage `predict`: the champion's forecasts and whip counts for every registry bill."""
+    args = stage_arguments(
+        "forecast the registry bills", "tables", "features", "models", "metrics", "reports", argv=argv
+    )
     started = time.perf_counter()
     params = load_params()
     config = DataConfig.from_params(params)
     model, info = load_champion(params["model"])
-    record_champion(info, params["model"]["name"])
-    features = pd.read_parquet(FEATURES_DIR / "forecast.parquet")
-    registry = pd.read_parquet(FEATURES_DIR / "registry.parquet")
-    catalog = pd.read_parquet(FEATURES_DIR / "catalog.parquet")
-    backtest = pd.read_parquet(MODELS_DIR / "backtest.parquet")
+    record_champion(info, params["model"]["name"], args.models / CHAMPION_RECORD.name)
+    features = pd.read_parquet(args.features / "forecast.parquet")
+    registry = pd.read_parquet(args.features / "registry.parquet")
+    catalog = pd.read_parquet(args.features / "catalog.parquet")
+    backtest = pd.read_parquet(args.models / "backtest.parquet")
     scale = whip.fit_shock_scale(backtest)
-    members = read_table("members")
+    members = read_table("members", args.tables)
     named = params["features"].get("named_sponsors", {})
-    forecasts, counts = forecast_bills(model, features, read_table("votes"), catalog, registry, scale, members, named)
-    write_forecasts(forecasts, counts, REPORTS_DIR)
-    record = track_record(registry, read_table("rollcalls"), backtest, scale, config.as_of)
-    write_json(record, REPORTS_DIR / "track_record.json")
+    votes = read_table("votes", args.tables)
+    forecasts, counts = forecast_bills(model, features, votes, catalog, registry, scale, members, named)
+    write_forecasts(forecasts, counts, args.reports)
+    record = track_record(registry, read_table("rollcalls", args.tables), backtest, scale, config.as_of)
+    write_json(record, args.reports / "track_record.json")
     coverage = whip.interval_coverage(backtest)
     by_cut = coverage.pop("shock_scale_by_held_out_cut")
     # Only what a rerun of the same model reproduces exactly: no timings, no MLflow version or run id.
@@ -326,12 +332,12 @@ def main() -> None:
             "bills": len(counts),
             "rows": len(forecasts),
         },
-        METRICS_DIR / "whip.json",
+        args.metrics / "whip.json",
     )
     # the model in use, named the same on every machine (MLflow's version numbers are not)
     write_json(
         {"fingerprint": info["fingerprint"], "run_name": info["run_name"], "shock_scale_by_held_out_cut": by_cut},
-        REPORTS_DIR / "model.json",
+        args.reports / "model.json",
     )
     log_timing("predict", round(time.perf_counter() - started, 2))
     uri = f"{info['uri']} (version {info['version']}, fingerprint {info['fingerprint']})"

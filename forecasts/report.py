@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from forecasts import names
-from pipeline.config import METRICS_DIR, PLOTS_DIR, REPORTS_DIR, load_params
+from pipeline.config import METRICS_DIR, PLOTS_DIR, REPORTS_DIR, load_params, stage_arguments
 from pipeline.errors import debug_requested, run_stage
 from pipeline.tables import write_atomic
 
@@ -359,10 +359,15 @@ def index_context(counts: list[dict], record: list[dict], meta: dict) -> dict:
 
 
 def write_report(
-    forecasts: pd.DataFrame, counts: list[dict], meta: dict, directory: Path, record: list[dict] | None = None
+    forecasts: pd.DataFrame,
+    counts: list[dict],
+    meta: dict,
+    directory: Path,
+    record: list[dict] | None = None,
+    plots: Path = PLOTS_DIR,
 ) -> list:
     """Write the pages (and each bill's CSV); returns their paths."""
-    calibration = pd.read_csv(PLOTS_DIR / "calibration.csv")
+    calibration = pd.read_csv(plots / "calibration.csv")
     written = []
     for count in counts:
         members = forecasts[forecasts["bill_id"] == count["bill_id"]]
@@ -383,18 +388,18 @@ def write_report(
     return written
 
 
-def report_meta(model: dict | None = None) -> dict:
+def report_meta(model: dict | None = None, metrics_dir: Path = METRICS_DIR, reports: Path = REPORTS_DIR) -> dict:
     """As-of date, the model in use (content fingerprint and run name: the same on every machine) and its
     backtest headline. ``model`` (from `predict.load_champion`) adds the MLflow version for the CLI."""
-    whip = json.loads((METRICS_DIR / "whip.json").read_text())
-    metrics = json.loads((METRICS_DIR / "metrics.json").read_text())
+    whip = json.loads((metrics_dir / "whip.json").read_text())
+    metrics = json.loads((metrics_dir / "metrics.json").read_text())
     ours = metrics["xgboost"]["pooled"]
     baselines = {
         m: v["pooled"]["log_loss"] for m, v in metrics.items() if m not in ("bars", "xgboost") and "pooled" in v
     }
     best = min(baselines, key=baselines.get) if baselines else None
     params = load_params()
-    model = model or json.loads((REPORTS_DIR / "model.json").read_text())
+    model = model or json.loads((reports / "model.json").read_text())
     label = f"(fingerprint {model['fingerprint']}"
     if model.get("version"):
         label += f", MLflow version {model['version']}"
@@ -413,12 +418,16 @@ def report_meta(model: dict | None = None) -> dict:
     }
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """DVC stage `report`: the pages from the predict stage's forecasts, logged to the champion's MLflow run."""
+    args = stage_arguments("write the pages", "metrics", "plots", "reports", argv=argv)
     params = load_params()
-    forecasts = pd.read_parquet(REPORTS_DIR / "forecasts.parquet")
-    counts = json.loads((REPORTS_DIR / "whip_counts.json").read_text())
-    record = json.loads((REPORTS_DIR / "track_record.json").read_text())
-    written = write_report(forecasts, counts, report_meta(), REPORTS_DIR, record)
+    reports = args.reports
+    forecasts = pd.read_parquet(reports / "forecasts.parquet")
+    counts = json.loads((reports / "whip_counts.json").read_text())
+    record = json.loads((reports / "track_record.json").read_text())
+    meta = report_meta(metrics_dir=args.metrics, reports=reports)
+    written = write_report(forecasts, counts, meta, reports, record, args.plots)
     import mlflow  # seconds to import: only the stage logs to MLflow, not the command line
 
     from models import tracking
@@ -430,8 +439,8 @@ def main() -> None:
             for path in written:
                 folder = "reports" + ("/bills" if path.parent.name == "bills" else "")
                 mlflow.log_artifact(str(path), artifact_path=folder)
-            mlflow.log_artifact(str(REPORTS_DIR / "forecasts.csv"), artifact_path="reports")
-    print(f"report: {len(written)} files in {REPORTS_DIR} (open {REPORTS_DIR / 'index.html'})")
+            mlflow.log_artifact(str(reports / "forecasts.csv"), artifact_path="reports")
+    print(f"report: {len(written)} files in {reports} (open {reports / 'index.html'})")
 
 
 if __name__ == "__main__":
