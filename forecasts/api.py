@@ -156,6 +156,7 @@ class Forecaster:
                 state.frames["members_full"],
                 self.params["features"].get("named_sponsors", {}),
                 reasons,
+                self.params["whip"]["draws"],
             )
         return counts[0] | {"forecasts": forecasts, "model": info, "as_of": f"{as_of:%Y-%m-%d}"}
 

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from forecasts import names, whip
-from forecasts.reasons import SPONSOR_NAMES, top_reasons
+from forecasts.reasons import sponsor_label, top_reasons
 from models import support_model
 from pipeline.config import MODELS_DIR, DataConfig, load_params, stage_arguments
 from pipeline.errors import debug_requested, run_stage
@@ -188,12 +188,8 @@ def forecast(
 def agreement_text(features: pd.DataFrame, chambers: dict[str, str]) -> pd.Series:
     """'Massie 49%, Luna 52%': how often each member votes with the named members of the fight who sit in
     their own chamber (agreement across chambers is not measured on shared roll calls)."""
-    columns = [
-        c
-        for c in features.columns
-        if c.startswith("agree_") and c.removeprefix("agree_") in SPONSOR_NAMES and c.removeprefix("agree_") in chambers
-    ]
-    label = {c: SPONSOR_NAMES[c.removeprefix("agree_")] for c in columns}
+    columns = [c for c in features.columns if c.startswith("agree_") and c.removeprefix("agree_") in chambers]
+    label = {c: sponsor_label(c.removeprefix("agree_")) for c in columns}
     seat = {c: chambers[c.removeprefix("agree_")] for c in columns}
     return pd.Series(
         [
@@ -214,15 +210,18 @@ def forecast_bills(
     members: pd.DataFrame,
     named: dict[str, str] | None = None,
     reasons: bool = True,
+    draws: int = 20000,
 ) -> tuple[pd.DataFrame, list[dict]]:
     """Member forecasts (with reasons and last alliance vote) and the whip count of every bill in ``features``:
     what the predict stage and the command line both produce."""
     forecasts = forecast(model, features, named, reasons)
     forecasts["last_alliance_vote"] = forecasts["bioguide_id"].map(last_alliance_votes(features, votes, catalog))
-    return forecasts, whip_counts(forecasts, registry, scale, members)
+    return forecasts, whip_counts(forecasts, registry, scale, members, draws)
 
 
-def whip_counts(forecasts: pd.DataFrame, registry: pd.DataFrame, scale: float, members: pd.DataFrame) -> list[dict]:
+def whip_counts(
+    forecasts: pd.DataFrame, registry: pd.DataFrame, scale: float, members: pd.DataFrame, draws: int = 20000
+) -> list[dict]:
     """Each bill's count over its chamber's voting members, sponsors and cosponsors counted as committed."""
     titles = registry.set_index("bill_id")
     counts = []
@@ -235,6 +234,7 @@ def whip_counts(forecasts: pd.DataFrame, registry: pd.DataFrame, scale: float, m
             group["chamber"].iloc[0],
             scale,
             committed.to_numpy(),
+            draws=draws,
             seed=zlib.crc32(bill.encode()),  # the same draws for a bill in the pipeline and the CLI
         )
         sponsor = titles.loc[bill, "sponsor_bioguide_id"]
@@ -258,7 +258,12 @@ def whip_counts(forecasts: pd.DataFrame, registry: pd.DataFrame, scale: float, m
 
 
 def track_record(
-    registry: pd.DataFrame, rollcalls: pd.DataFrame, backtest: pd.DataFrame, scale: float, as_of: pd.Timestamp
+    registry: pd.DataFrame,
+    rollcalls: pd.DataFrame,
+    backtest: pd.DataFrame,
+    scale: float,
+    as_of: pd.Timestamp,
+    draws: int = 20000,
 ) -> list[dict]:
     """Registry bills that came to a recorded vote before ``as_of``: the actual result beside the backtest's
     out-of-sample forecast of that roll call (a model fitted on earlier years, features as of the day before
@@ -280,7 +285,7 @@ def track_record(
         scored = backtest[backtest["measure_id"] == last["rollcall_id"]]
         if not scored.empty:
             p = scored["p_xgboost"].to_numpy()
-            low, high = np.percentile(whip.simulate_supporters(p, scale, 20000, seed=number), [5, 95])
+            low, high = np.percentile(whip.simulate_supporters(p, scale, draws, seed=number), [5, 95])
             entry["forecast"] = {
                 "expected_yea": round(float(p.sum()), 1),
                 "interval_90": [int(low), int(high)],
@@ -317,11 +322,12 @@ def main(argv: list[str] | None = None) -> None:
     members = read_table("members", args.tables)
     named = params["features"].get("named_sponsors", {})
     votes = read_table("votes", args.tables)
-    forecasts, counts = forecast_bills(model, features, votes, catalog, registry, scale, members, named)
+    draws = params["whip"]["draws"]
+    forecasts, counts = forecast_bills(model, features, votes, catalog, registry, scale, members, named, True, draws)
     write_forecasts(forecasts, counts, args.reports)
-    record = track_record(registry, read_table("rollcalls", args.tables), backtest, scale, config.as_of)
+    record = track_record(registry, read_table("rollcalls", args.tables), backtest, scale, config.as_of, draws)
     write_json(record, args.reports / "track_record.json")
-    coverage = whip.interval_coverage(backtest)
+    coverage = whip.interval_coverage(backtest, draws=params["whip"]["coverage_draws"])
     by_cut = coverage.pop("shock_scale_by_held_out_cut")
     # Only what a rerun of the same model reproduces exactly: no timings, no MLflow version or run id.
     write_json(

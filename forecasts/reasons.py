@@ -15,14 +15,13 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-SPONSOR_NAMES = {
-    "massie": "Massie",
-    "luna": "Luna",
-    "lee": "Lee",
-    "wicker": "Wicker",
-    "bennet": "Bennet",
-    "ernst": "Ernst",
-}
+
+def sponsor_label(key: str) -> str:
+    """The display name of a named sponsor: its key in params.yaml ``features.named_sponsors`` ('massie' ->
+    'Massie'), so that adding a named sponsor is one edit there."""
+    return key.replace("_", " ").title()
+
+
 OTHER = "other parts of the voting record"
 # (prefix or exact name, family): first match wins, so exact names come before prefixes.
 FAMILIES: list[tuple[str, str]] = [
@@ -32,23 +31,27 @@ FAMILIES: list[tuple[str, str]] = [
     ("shrunk_domain_share", "record on votes like this one"),
     ("shrunk_catalog_share", "record on NATO and Ukraine/Russia votes"),
     ("catalog_share", "record on NATO and Ukraine/Russia votes"),
-    ("history_says_yea", "record on NATO and Ukraine/Russia votes"),
     ("context_", "party's recent stance on such votes"),
     ("party_domain", "party's recent stance on such votes"),
     ("party_similar", "party's recent stance on such votes"),
     ("party_recent", "party's recent stance on such votes"),
     ("party_catalog_share", "party's record on such votes"),
     ("is_republican", "party"),
+    ("is_democrat", "party"),
+    ("member_in_majority", "party"),
     ("party_loyalty", "party loyalty"),
     ("member_in_president_party", "party"),
     ("president_party", "party"),
-    ("same_party_as_sponsor", "party of the sponsor"),
+    ("same_party_as_", "party of the sponsor"),
     ("sponsor_is_republican", "party of the sponsor"),
+    ("sponsor_in_", "party of the sponsor"),
+    ("sponsor_with_bill_sponsor", "party of the sponsor"),
+    ("sponsor_party_loyalty", "who the sponsor is"),
+    ("sponsor_followed_by_party", "who the sponsor is"),
     ("cosponsors_", "who else cosponsors"),
-    ("n_cosponsors", "who else cosponsors"),
-    ("nominate_distance_sponsor", "agreement with the sponsor"),
+    ("sponsor_distance", "agreement with the sponsor"),
     ("agree_sponsor", "agreement with the sponsor"),
-    ("sponsor_dim1", "ideology"),
+    ("sponsor_dim", "ideology"),
     ("nominate_", "ideology"),
     ("distance_", "ideology"),
     ("is_sponsor", "sponsorship"),
@@ -56,10 +59,11 @@ FAMILIES: list[tuple[str, str]] = [
     ("backs_this_bill", "sponsorship"),
     ("backed_", "bills cosponsored before"),
     ("kind_", "the kind of vote"),
+    ("procedure_", "the kind of vote"),
     ("domain_alliance", "the kind of vote"),
     ("is_senate", "the kind of vote"),
     ("new_member", "length of voting record"),
-    ("years_served", "length of voting record"),
+    ("congresses_served", "length of voting record"),
 ]
 
 
@@ -72,8 +76,8 @@ def family(feature: str, chamber: str, sponsor_chambers: dict[str, str]) -> str:
     names them only when they sit in the member's chamber; otherwise it counts as ideology."""
     if feature.startswith("agree_") and feature != "agree_sponsor":
         key = feature.removeprefix("agree_")
-        if key in SPONSOR_NAMES and sponsor_chambers.get(key) == chamber:
-            return f"agreement with {SPONSOR_NAMES[key]}"
+        if sponsor_chambers.get(key) == chamber:  # the named sponsors sitting in some chamber
+            return f"agreement with {sponsor_label(key)}"
         return "ideology"
     for prefix, name in FAMILIES:
         if feature == prefix or feature.startswith(prefix):

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from features.context import CONTEXT_FEATURES
 from forecasts import cli, names, reasons, whip
 from models.support_model import model_settings
 from pipeline.config import FEATURES_DIR, METRICS_DIR, REPORTS_DIR, load_params
@@ -141,12 +142,16 @@ def test_unknown_and_new_features_fall_into_plain_families():
     assert reasons.family("context_logit", "house", chambers) == "party's recent stance on such votes"
     assert reasons.family("party_domain_recent", "house", chambers) == "party's recent stance on such votes"
     assert reasons.family("party_similar_share", "senate", chambers) == "party's recent stance on such votes"
-    assert reasons.family("nominate_distance_sponsor", "house", chambers) == "agreement with the sponsor"
+    assert reasons.family("sponsor_distance", "house", chambers) == "agreement with the sponsor"
     assert reasons.family("cosponsors_same_party_share", "house", chambers) == "who else cosponsors"
     assert reasons.family("is_cosponsor", "house", chambers) == "sponsorship"
     assert reasons.family("agree_massie", "house", chambers) == "agreement with Massie"
     assert reasons.family("agree_massie", "senate", chambers) == "ideology"  # no named agreement across chambers
     assert reasons.family("some_new_feature_2027", "house", chambers) == reasons.OTHER
+    assert reasons.family("agree_new_sponsor", "house", {"new_sponsor": "house"}) == "agreement with New Sponsor"
+    # every input of either model has a plain family: none reads "other parts of the voting record"
+    inputs = set(CONTEXT_FEATURES) | set(model_settings(load_params())["features"])
+    assert [f for f in sorted(inputs) if reasons.family(f, "house", chambers) == reasons.OTHER] == []
     row = pd.Series({"is_sponsor": 0, "is_cosponsor": 1, "backs_this_bill": 1, "alliance_share": 0.9})
     assert reasons.phrase("sponsorship", row, -1, 0.4) == "cosponsor of this bill"
     # 90% on the alliance side does not push toward a withdrawal bill: the share is left out, not contradicted
