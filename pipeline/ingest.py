@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
 
-from pipeline import billstatus, bulkbills, legislators, sponsors, usvotes, voteview
+from pipeline import billstatus, bulkbills, engine, legislators, sponsors, usvotes, voteview
 from pipeline.config import (
     CHAMBERS,
     METRICS_DIR,
@@ -51,22 +52,20 @@ MEMBER_COLUMNS = [
 ]
 
 
-def read_congress(config: DataConfig, congress: int) -> dict[str, pd.DataFrame | None]:
-    """Every raw frame of one congress (run in a worker process)."""
-    us_rollcalls, member_votes = usvotes.read_congress(config, congress)
-    frames: dict[str, pd.DataFrame | None] = {"us_rollcalls": us_rollcalls, "member_votes": member_votes}
-    for chamber in CHAMBERS:
-        frames[f"vv_members_{chamber}"] = voteview.read(config, "members", chamber, congress)
-        frames[f"vv_rollcalls_{chamber}"] = voteview.read(config, "rollcalls", chamber, congress)
-        frames[f"vv_votes_{chamber}"] = voteview.read_optional(config, "votes", chamber, congress)
-    return frames
-
-
-def read_all(config: DataConfig, workers: int = 2) -> list[dict]:
-    if workers <= 1 or len(config.congresses) == 1:
-        return [read_congress(config, congress) for congress in config.congresses]
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(read_congress, [config] * len(config.congresses), config.congresses))
+def read_voteview(config: DataConfig) -> dict[str, pd.DataFrame]:
+    """Voteview's member, roll-call and (where published) member-vote files of every configured congress, stacked
+    per kind: the House's congresses, then the Senate's."""
+    stacked = {}
+    for kind in ("members", "rollcalls", "votes"):
+        parts = []
+        for chamber in CHAMBERS:
+            for congress in config.congresses:
+                read = voteview.read_optional if kind == "votes" else voteview.read
+                frame = read(config, kind, chamber, congress)
+                if frame is not None:
+                    parts.append(frame)
+        stacked[f"vv_{kind}"] = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    return stacked
 
 
 # --- members -----------------------------------------------------------------------------------------------
@@ -99,14 +98,11 @@ def build_members(vv_members: pd.DataFrame, crosswalk: pd.DataFrame) -> pd.DataF
 
 
 def add_members_seen_only_in_votes(
-    members: pd.DataFrame, votes: pd.DataFrame, rollcalls: pd.DataFrame, crosswalk: pd.DataFrame
+    members: pd.DataFrame, seen: pd.DataFrame, crosswalk: pd.DataFrame
 ) -> tuple[pd.DataFrame, int]:
     """Members who cast votes but are not in Voteview's file for that congress (e.g. sworn in after its
-    last update) get a row from the vote records and the crosswalk, without NOMINATE scores."""
-    seen = votes[["rollcall_id", "bioguide_id", "vote_party", "vote_state"]].merge(
-        rollcalls[["rollcall_id", "congress", "chamber"]], on="rollcall_id"
-    )
-    seen = seen.drop_duplicates(["bioguide_id", "congress", "chamber"], keep="last")
+    last update) get a row from the vote records and the crosswalk, without NOMINATE scores. ``seen``: one row
+    per voter, congress and chamber with the party and state of their last vote (``voters_seen``)."""
     known = members.set_index(["bioguide_id", "congress", "chamber"]).index
     extra = seen[~seen.set_index(["bioguide_id", "congress", "chamber"]).index.isin(known)]
     if extra.empty:
@@ -137,66 +133,52 @@ def add_members_seen_only_in_votes(
 # --- votes -------------------------------------------------------------------------------------------------
 
 
-def map_member_ids(member_votes: pd.DataFrame, chambers: pd.Series, crosswalk: pd.DataFrame) -> pd.DataFrame:
-    """Source member ids -> bioguide ids: House records carry bioguide ids, Senate records LIS ids."""
-    lis_to_bioguide = crosswalk.dropna(subset=["lis_id"]).set_index("lis_id")["bioguide_id"]
-    is_senate = chambers.to_numpy() == "senate"
-    bioguide = member_votes["member_id"].where(~is_senate, member_votes["member_id"].map(lis_to_bioguide))
-    return member_votes.assign(bioguide_id=bioguide)
-
-
 def build_votes(
-    member_votes: pd.DataFrame,
-    rollcalls: pd.DataFrame,
+    con: duckdb.DuckDBPyConnection,
     crosswalk: pd.DataFrame,
     valid_bioguide: set[str],
     max_unknown_ids: int = 0,
     source_of: Callable[[int], str] = str,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """Member votes with bioguide ids and positions yea/nay/present/not_voting; the rows left out, counted
-    per roll call and position; and a summary of why they were left out.
+    """Member votes (the engine's ``us_voters``) with bioguide ids and positions yea/nay/present/not_voting; the
+    rows left out, counted per roll call and position; and a summary of why they were left out. Leaves the kept
+    votes in the engine's table ``votes`` (with congress, chamber and state) for the steps after.
 
-    A member id found in neither the crosswalk nor Voteview is never made into a member: its votes are dropped
-    and listed per source file (``source_of(congress)``), and more than ``max_unknown_ids`` distinct such ids in
-    one file fail the ingest (a wrong crosswalk or a corrupt file, not a stray record)."""
-    by_id = rollcalls.set_index("rollcall_id")
-    chambers = member_votes["rollcall_id"].map(by_id["chamber"]).astype(str)
-    mapped = map_member_ids(member_votes, chambers, crosswalk)
-    is_vp = mapped["member_id"] == "VP"
-    is_candidate = mapped["position"] == "candidate"
-    unmapped = mapped["bioguide_id"].isna() & ~is_vp
-    unknown = ~is_vp & (unmapped | ~mapped["bioguide_id"].isin(valid_bioguide))
-    unknown_by_file = _unknown_ids_by_file(mapped[unknown], by_id["congress"], source_of, max_unknown_ids)
-    keep = ~(is_vp | is_candidate | unknown)
-    left_out = {
-        "vice_president_tiebreak_votes": int(is_vp.sum()),
-        "speaker_election_candidate_votes": int((is_candidate & ~is_vp & ~unknown).sum()),
-        "unmapped_member_votes": int(unmapped.sum()),
-        "unmapped_member_ids": sorted(mapped.loc[unmapped, "member_id"].astype(str).unique().tolist()),
-        "unknown_member_votes": int(unknown.sum()),
-        "unknown_member_ids_by_file": unknown_by_file,
-    }
-    votes = mapped.loc[keep, ["rollcall_id", "bioguide_id", "position", "vote_party", "vote_state"]]
-    votes = votes.assign(position=votes["position"].cat.remove_categories(["candidate"]))
-    duplicated = votes.duplicated(["rollcall_id", "bioguide_id"], keep="first")
-    left_out["duplicate_member_votes"] = int(duplicated.sum())
-    keep[votes.index[duplicated]] = False
-    votes = votes[~duplicated].reset_index(drop=True)
-    votes["rollcall_id"] = votes["rollcall_id"].astype(str)
-    dropped_rows = mapped.loc[~keep, ["rollcall_id", "position"]]
-    dropped = pd.crosstab(dropped_rows["rollcall_id"].astype(str), dropped_rows["position"].astype(str))
-    return votes, dropped, left_out
-
-
-def _unknown_ids_by_file(
-    unknown: pd.DataFrame, congress_of: pd.Series, source_of: Callable[[int], str], max_unknown_ids: int
-) -> dict[str, list[str]]:
-    """The unknown member ids per source file; more than ``max_unknown_ids`` in one file is a DataError."""
-    unknown_by_file: dict[str, list[str]] = {}
-    if not unknown.empty:
-        congress = unknown["rollcall_id"].map(congress_of).astype(int)
-        for value, ids in unknown["member_id"].astype(str).groupby(congress.to_numpy()):
-            unknown_by_file[source_of(int(value))] = sorted(set(ids))
+    House records carry bioguide ids, Senate records LIS ids (mapped through the crosswalk). A member id found
+    in neither the crosswalk nor Voteview is never made into a member: its votes are dropped and listed per
+    source file (``source_of(congress)``), and more than ``max_unknown_ids`` distinct such ids in one file fail
+    the ingest (a wrong crosswalk or a corrupt file, not a stray record). The Vice President's tie-breaks and
+    Speaker-election candidate votes are counted and left out; a repeated (roll call, member) keeps its first."""
+    lis = crosswalk.dropna(subset=["lis_id"]).drop_duplicates("lis_id")[["lis_id", "bioguide_id"]]
+    con.register("crosswalk_lis", lis)
+    con.register("valid_bioguide", pd.DataFrame({"bioguide_id": sorted(valid_bioguide)}))
+    # In source order (``ord``: the joins do not keep it). status: 0 kept, 1 the Vice President, 2 a Speaker-election
+    # candidate vote, 3 an unknown member id
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE mapped AS
+        WITH ids AS (
+            SELECT v.rowid AS ord, v.rollcall_id, v.congress, v.chamber, v.member_id, v.position, v.vote_party, v.vote_state,
+                   CASE WHEN v.chamber = 'senate' THEN l.bioguide_id ELSE v.member_id END AS bioguide_id
+            FROM us_voters v LEFT JOIN crosswalk_lis l ON v.chamber = 'senate' AND l.lis_id = v.member_id)
+        SELECT *, CAST(CASE WHEN member_id = 'VP' THEN 1
+                            WHEN bioguide_id IS NULL OR bioguide_id NOT IN (SELECT bioguide_id FROM valid_bioguide)
+                                THEN 3
+                            WHEN position = 'candidate' THEN 2 ELSE 0 END AS TINYINT) AS status
+        FROM ids ORDER BY ord"""
+    )
+    con.execute("DROP TABLE us_voters")  # its rows live on in ``mapped``: memory stays at one copy
+    counts = con.execute(
+        """SELECT count(*) FILTER (status = 1), count(*) FILTER (status = 2),
+                  count(*) FILTER (bioguide_id IS NULL AND status <> 1), count(*) FILTER (status = 3)
+           FROM mapped"""
+    ).fetchall()[0]
+    unmapped_ids = con.execute(
+        "SELECT DISTINCT member_id FROM mapped WHERE bioguide_id IS NULL AND status <> 1"
+    ).fetchall()
+    unknown = con.execute(
+        "SELECT congress, list_sort(list(DISTINCT member_id)) FROM mapped WHERE status = 3 GROUP BY congress"
+    ).fetchall()
+    unknown_by_file = {source_of(int(congress)): ids for congress, ids in sorted(unknown)}
     for source, ids in unknown_by_file.items():
         if len(ids) > max_unknown_ids:
             shown = ", ".join(ids[:5]) + (", ..." if len(ids) > 5 else "")
@@ -204,7 +186,63 @@ def _unknown_ids_by_file(
                 f"{source}: {len(ids)} member id(s) in neither the crosswalk nor Voteview ({shown}); at most "
                 f"{max_unknown_ids} allowed (params.yaml data.max_unknown_member_ids)"
             )
-    return unknown_by_file
+    duplicates = _mark_duplicates(con)
+    left_out = {
+        "vice_president_tiebreak_votes": counts[0],
+        "speaker_election_candidate_votes": counts[1],
+        "unmapped_member_votes": counts[2],
+        "unmapped_member_ids": sorted(row[0] for row in unmapped_ids),
+        "unknown_member_votes": counts[3],
+        "unknown_member_ids_by_file": unknown_by_file,
+        "duplicate_member_votes": duplicates,
+    }
+    votes = engine.frame(con.sql("SELECT rollcall_id, bioguide_id, position, vote_party FROM mapped WHERE status = 0"))
+    votes["position"] = votes["position"].cat.remove_categories(["candidate"])
+    dropped = engine.frame(
+        con.sql(
+            "SELECT rollcall_id, position::VARCHAR AS position, count(*) AS n FROM mapped "
+            "WHERE status <> 0 GROUP BY ALL"
+        )
+    )
+    dropped = dropped.pivot(index="rollcall_id", columns="position", values="n").fillna(0).astype(int)
+    return votes, dropped, left_out
+
+
+def _mark_duplicates(con: duckdb.DuckDBPyConnection) -> int:
+    """A second kept vote of a member on one roll call (status 4: left out, the first is kept); how many."""
+    repeated = con.execute(
+        "SELECT count(*) FROM (SELECT rollcall_id FROM mapped WHERE status = 0 GROUP BY rollcall_id "
+        "HAVING count(*) > count(DISTINCT bioguide_id))"
+    ).fetchall()[0][0]
+    if not repeated:
+        return 0
+    con.execute(
+        """UPDATE mapped SET status = 4 WHERE rowid IN (
+            SELECT rowid FROM (
+                SELECT rowid, row_number() OVER (PARTITION BY rollcall_id, bioguide_id ORDER BY rowid) AS nth
+                FROM mapped WHERE status = 0)
+            WHERE nth > 1)"""
+    )
+    return con.execute("SELECT count(*) FROM mapped WHERE status = 4").fetchall()[0][0]
+
+
+def voters_seen(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Every voter of the kept votes per congress and chamber, with the party and state of their last vote."""
+    return engine.frame(
+        con.sql(
+            """SELECT bioguide_id, congress, chamber, arg_max_null(vote_party, rowid) AS vote_party,
+                      arg_max_null(vote_state, rowid) AS vote_state
+               FROM mapped WHERE status = 0 GROUP BY ALL"""
+        )
+    )
+
+
+def tallies(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Yea, nay, present and not-voting counts of the kept votes per roll call."""
+    counts = ", ".join(f"count(*) FILTER (position = '{p}') AS {p}_count" for p in POSITIONS)
+    return engine.frame(
+        con.sql(f"SELECT rollcall_id, {counts} FROM mapped WHERE status = 0 GROUP BY rollcall_id")
+    ).set_index("rollcall_id")
 
 
 # --- roll calls --------------------------------------------------------------------------------------------
@@ -334,9 +372,8 @@ def amendment_text_coverage(rollcalls: pd.DataFrame) -> dict:
     return {"house_amendment_rollcalls": int(len(house)), "house_amendments_without_purpose_text": int(no_text.sum())}
 
 
-def add_tallies(rollcalls: pd.DataFrame, votes: pd.DataFrame) -> pd.DataFrame:
-    counts = pd.crosstab(votes["rollcall_id"], votes["position"]).reindex(columns=list(POSITIONS), fill_value=0)
-    counts.columns = [f"{p}_count" for p in POSITIONS]
+def add_tallies(rollcalls: pd.DataFrame, counts: pd.DataFrame) -> pd.DataFrame:
+    """The roll calls with the tallies of the votes table (0 where a roll call kept no votes)."""
     merged = rollcalls.drop(columns=[c for c in counts.columns if c in rollcalls]).merge(
         counts, left_on="rollcall_id", right_index=True, how="left"
     )
@@ -439,18 +476,24 @@ def all_bills(config: DataConfig, crosswalk: pd.DataFrame) -> tuple[pd.DataFrame
     )
 
 
-def build_tables(config: DataConfig, workers: int = 2) -> tuple[dict[str, pd.DataFrame], dict]:
+def build_tables(config: DataConfig, workers: int = engine.THREADS) -> tuple[dict[str, pd.DataFrame], dict]:
     """Every canonical table of ``config``'s congresses and the data-quality report. Raises DataError (and so
-    publishes nothing) when an input breaks the snapshot contract or the tables fall below ``data.bounds``."""
+    publishes nothing) when an input breaks the snapshot contract or the tables fall below ``data.bounds``.
+    ``workers``: DuckDB's threads."""
     started = time.perf_counter()
     contract = check_snapshot(config) if config.use_snapshot else None
-    sources = _stack_sources(read_all(config, workers))
-    crosswalk = legislators.read_crosswalk(config)
-    bills, cosponsorships = all_bills(config, crosswalk)
-    rollcalls, rollcall_report = build_rollcalls(sources["us_rollcalls"], sources["vv_rollcalls"])
-    if rollcalls.empty:
-        raise DataError(f"no roll calls for congresses {config.first_congress}-{config.last_congress}")
-    members, rollcalls, votes, dropped, left_out = _link_members_and_votes(config, sources, rollcalls, crosswalk)
+    with tempfile.TemporaryDirectory(prefix="natocast-ingest-") as scratch, engine.connect(workers) as con:
+        paths, names = usvotes.record_files(config, Path(scratch))
+        usvotes.load(con, paths, names)
+        sources = read_voteview(config)
+        crosswalk = legislators.read_crosswalk(config)
+        bills, cosponsorships = all_bills(config, crosswalk)
+        rollcalls, rollcall_report = build_rollcalls(usvotes.rollcall_frame(con), sources["vv_rollcalls"])
+        if rollcalls.empty:
+            raise DataError(f"no roll calls for congresses {config.first_congress}-{config.last_congress}")
+        members, rollcalls, votes, dropped, left_out = _link_members_and_votes(
+            config, con, sources, rollcalls, crosswalk
+        )
     rollcalls = rollcalls.join(sponsors.rollcall_sponsors(rollcalls, bills))
     tables = {
         "members": members,
@@ -482,41 +525,26 @@ def build_tables(config: DataConfig, workers: int = 2) -> tuple[dict[str, pd.Dat
     return tables, report
 
 
-def _stack_sources(per_congress: list[dict]) -> dict[str, pd.DataFrame]:
-    """The per-congress source frames stacked into one frame per kind (both chambers together for Voteview)."""
-
-    def stack(key: str) -> pd.DataFrame:
-        frames = [frames[key] for frames in per_congress if frames.get(key) is not None]
-        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-
-    return {
-        "us_rollcalls": stack("us_rollcalls"),
-        "vv_members": pd.concat([stack("vv_members_house"), stack("vv_members_senate")], ignore_index=True),
-        "vv_rollcalls": pd.concat([stack("vv_rollcalls_house"), stack("vv_rollcalls_senate")], ignore_index=True),
-        "vv_votes": pd.concat([stack("vv_votes_house"), stack("vv_votes_senate")], ignore_index=True),
-        "member_votes": pd.concat([f["member_votes"] for f in per_congress], ignore_index=True),  # same categories
-    }
-
-
 def _link_members_and_votes(
-    config: DataConfig, sources: dict[str, pd.DataFrame], rollcalls: pd.DataFrame, crosswalk: pd.DataFrame
+    config: DataConfig,
+    con: duckdb.DuckDBPyConnection,
+    sources: dict[str, pd.DataFrame],
+    rollcalls: pd.DataFrame,
+    crosswalk: pd.DataFrame,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
     """Members, roll calls with tallies and amendment authors, votes under bioguide ids, the rows left out
     per roll call and the report of why."""
     members = build_members(sources["vv_members"], crosswalk)
     valid = set(members["bioguide_id"]) | set(crosswalk["bioguide_id"])
-    votes, dropped, left_out = build_votes(
-        sources["member_votes"], rollcalls, crosswalk, valid, config.max_unknown_member_ids, votes_source(config)
-    )
+    votes, dropped, left_out = build_votes(con, crosswalk, valid, config.max_unknown_member_ids, votes_source(config))
     root = f"{config.snapshot_dir if config.use_snapshot else config.download_dir}/"
     left_out["unknown_member_ids_by_file"] = {  # relative: the committed report stays the same on every machine
         name.removeprefix(root): ids for name, ids in left_out["unknown_member_ids_by_file"].items()
     }
     members, left_out["members_added_from_vote_records"] = add_members_seen_only_in_votes(
-        members, votes, rollcalls, crosswalk
+        members, voters_seen(con), crosswalk
     )
-    votes = votes.drop(columns=["vote_state"])
-    rollcalls = add_tallies(rollcalls, votes)
+    rollcalls = add_tallies(rollcalls, tallies(con))
     rollcalls["amendment_author_id"] = sponsors.match_authors(rollcalls, members, crosswalk)
     return members, rollcalls, votes, dropped, left_out
 
@@ -541,7 +569,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--params", type=Path, default=PARAMS_FILE, help="parameters file (default params.yaml)")
     parser.add_argument("--tables", type=Path, default=TABLES_DIR, help="table set directory (default data/tables)")
     parser.add_argument("--report", type=Path, default=METRICS_DIR / "data_quality.json", help="data-quality report")
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=engine.THREADS, help="DuckDB threads (default 2)")
     parser.add_argument("--debug", action="store_true", help="print tracebacks (also NATOCAST_DEBUG=1)")
     return parser.parse_args(argv)
 
