@@ -157,7 +157,8 @@ def build_votes(
     con.execute(
         """CREATE OR REPLACE TEMP TABLE mapped AS
         WITH ids AS (
-            SELECT v.rowid AS ord, v.rollcall_id, v.congress, v.chamber, v.member_id, v.position, v.vote_party, v.vote_state,
+            SELECT v.rowid AS ord, v.rollcall_id, v.congress, v.chamber, v.member_id, v.position, v.vote_party,
+                   v.vote_state,
                    CASE WHEN v.chamber = 'senate' THEN l.bioguide_id ELSE v.member_id END AS bioguide_id
             FROM us_voters v LEFT JOIN crosswalk_lis l ON v.chamber = 'senate' AND l.lis_id = v.member_id)
         SELECT *, CAST(CASE WHEN member_id = 'VP' THEN 1
@@ -210,9 +211,9 @@ def build_votes(
 
 def _mark_duplicates(con: duckdb.DuckDBPyConnection) -> int:
     """A second kept vote of a member on one roll call (status 4: left out, the first is kept); how many."""
-    repeated = con.execute(
-        "SELECT count(*) FROM (SELECT rollcall_id FROM mapped WHERE status = 0 GROUP BY rollcall_id "
-        "HAVING count(*) > count(DISTINCT bioguide_id))"
+    repeated = con.execute(  # one 64-bit hash per pair: a cheap test (a collision only runs the exact pass below)
+        "SELECT coalesce(max(n), 0) > 1 FROM (SELECT count(*) AS n FROM mapped WHERE status = 0 "
+        "GROUP BY hash(rollcall_id, bioguide_id))"
     ).fetchall()[0][0]
     if not repeated:
         return 0
@@ -415,38 +416,34 @@ def check_tallies(rollcalls: pd.DataFrame, dropped_per_rollcall: pd.DataFrame) -
     }
 
 
-def compare_voteview_positions(
-    votes: pd.DataFrame, rollcalls: pd.DataFrame, vv_votes: pd.DataFrame, members: pd.DataFrame
-) -> dict:
-    """Where Voteview has member votes, how often its cast code agrees with the clerk's record."""
+def compare_voteview_positions(con: duckdb.DuckDBPyConnection, vv_votes: pd.DataFrame, members: pd.DataFrame) -> dict:
+    """Where Voteview has member votes, how often its cast code agrees with the clerk's record (the engine's kept
+    votes in ``mapped``, the roll calls in ``rollcalls``)."""
     if vv_votes.empty:
         return {"voteview_member_votes_compared": 0}
-    icpsr_to_bioguide = members.dropna(subset=["icpsr"]).drop_duplicates(["icpsr", "congress", "chamber"])
-    vv = vv_votes.assign(
-        chamber=vv_votes["chamber"].str.lower(), position=voteview.cast_position(vv_votes["cast_code"])
-    ).dropna(subset=["position"])
-    vv = vv.merge(
-        icpsr_to_bioguide[["icpsr", "congress", "chamber", "bioguide_id"]],
-        on=["icpsr", "congress", "chamber"],
-        how="left",
-    )
-    vv = vv.merge(
-        rollcalls[["rollcall_id", "chamber", "congress", "rollnumber"]].dropna(subset=["rollnumber"]),
-        on=["chamber", "congress", "rollnumber"],
-        how="inner",
-    )
-    both = vv.merge(
-        votes[["rollcall_id", "bioguide_id", "position"]],
-        on=["rollcall_id", "bioguide_id"],
-        how="left",
-        suffixes=("_voteview", ""),
-    )
-    compared = both.dropna(subset=["position"])
-    agree = compared["position"].astype(str) == compared["position_voteview"].astype(str)
+    icpsr = members.dropna(subset=["icpsr"]).drop_duplicates(["icpsr", "congress", "chamber"])
+    con.register("vv_votes", vv_votes[["congress", "chamber", "rollnumber", "icpsr", "cast_code"]])
+    con.register("icpsr_ids", icpsr[["icpsr", "congress", "chamber", "bioguide_id"]].astype({"icpsr": "int64"}))
+    casts = " ".join(f"WHEN {code} THEN '{position}'" for code, position in voteview.CAST_POSITIONS.items())
+    compared, disagreeing, without = con.execute(
+        f"""WITH vv AS (
+                SELECT v.congress, lower(v.chamber) AS chamber, v.rollnumber, i.bioguide_id,
+                       CASE CAST(v.cast_code AS INTEGER) {casts} END AS position
+                FROM vv_votes v
+                LEFT JOIN icpsr_ids i ON i.icpsr = v.icpsr AND i.congress = v.congress
+                    AND i.chamber = lower(v.chamber)),
+            matched AS (
+                SELECT r.rollcall_id, vv.bioguide_id, vv.position
+                FROM vv JOIN rollcall_numbers r USING (chamber, congress, rollnumber)
+                WHERE vv.position IS NOT NULL),
+            clerk AS (SELECT rollcall_id, bioguide_id, position::VARCHAR AS position FROM mapped WHERE status = 0)
+            SELECT count(c.position), count(c.position) FILTER (c.position <> m.position), count(*) - count(c.position)
+            FROM matched m LEFT JOIN clerk c ON c.rollcall_id = m.rollcall_id AND c.bioguide_id = m.bioguide_id"""
+    ).fetchall()[0]
     return {
-        "voteview_member_votes_compared": int(len(compared)),
-        "voteview_member_votes_disagreeing": int((~agree).sum()),
-        "voteview_member_votes_without_clerk_row": int(both["position"].isna().sum()),
+        "voteview_member_votes_compared": compared,
+        "voteview_member_votes_disagreeing": disagreeing,
+        "voteview_member_votes_without_clerk_row": without,
     }
 
 
@@ -494,22 +491,24 @@ def build_tables(config: DataConfig, workers: int = engine.THREADS) -> tuple[dic
         members, rollcalls, votes, dropped, left_out = _link_members_and_votes(
             config, con, sources, rollcalls, crosswalk
         )
-    rollcalls = rollcalls.join(sponsors.rollcall_sponsors(rollcalls, bills))
-    tables = {
-        "members": members,
-        "rollcalls": rollcalls,
-        "votes": votes,
-        "bills": bills,
-        "cosponsorships": cosponsorships,
-        "terms": legislators.read_current_terms(config),
-        "presidents": legislators.read_presidents(config),
-    }
-    before = {name: len(frame) for name, frame in tables.items()}
-    tables = cut_as_of(tables, config.as_of)
-    problems = check_bounds(tables, config)
-    if problems:
-        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
-        raise DataError(f"table set below params.yaml data.bounds, not published: {'; '.join(problems[:3])}{more}")
+        rollcalls = rollcalls.join(sponsors.rollcall_sponsors(rollcalls, bills))
+        tables = {
+            "members": members,
+            "rollcalls": rollcalls,
+            "votes": votes,
+            "bills": bills,
+            "cosponsorships": cosponsorships,
+            "terms": legislators.read_current_terms(config),
+            "presidents": legislators.read_presidents(config),
+        }
+        before = {name: len(frame) for name, frame in tables.items()}
+        tables = cut_as_of(tables, config.as_of)
+        problems = check_bounds(tables, config)
+        if problems:
+            more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+            raise DataError(f"table set below params.yaml data.bounds, not published: {'; '.join(problems[:3])}{more}")
+        con.register("rollcall_numbers", tables["rollcalls"][["rollcall_id", "chamber", "congress", "rollnumber"]])
+        quality = _quality_of(con, tables, dropped, sources["vv_votes"])
     report = {
         "as_of": str(config.as_of.date()),
         "congresses": [config.first_congress, config.last_congress],
@@ -517,7 +516,7 @@ def build_tables(config: DataConfig, workers: int = engine.THREADS) -> tuple[dic
         "rows_dropped_by_as_of": {name: before[name] - len(tables[name]) for name in tables},
         **rollcall_report,
         **left_out,
-        **_quality_of(tables, dropped, sources["vv_votes"]),
+        **quality,
         "inputs": contract.checked if contract else {},
         "optional_inputs_absent": contract.absent_optional if contract else [],
         "seconds": round(time.perf_counter() - started, 2),
@@ -549,7 +548,9 @@ def _link_members_and_votes(
     return members, rollcalls, votes, dropped, left_out
 
 
-def _quality_of(tables: dict[str, pd.DataFrame], dropped: pd.DataFrame, vv_votes: pd.DataFrame) -> dict:
+def _quality_of(
+    con: duckdb.DuckDBPyConnection, tables: dict[str, pd.DataFrame], dropped: pd.DataFrame, vv_votes: pd.DataFrame
+) -> dict:
     """The checks of the published tables: coverage of sponsors, amendment text and ids, and both tallies."""
     return {
         "rollcalls_with_known_sponsor": sponsors.sponsor_coverage(tables["rollcalls"]),
@@ -557,7 +558,7 @@ def _quality_of(tables: dict[str, pd.DataFrame], dropped: pd.DataFrame, vv_votes
         "members_without_nominate": int(tables["members"]["nominate_dim1"].isna().sum()),
         "members_without_icpsr": int(tables["members"]["icpsr"].isna().sum()),
         **check_tallies(tables["rollcalls"], dropped),
-        **compare_voteview_positions(tables["votes"], tables["rollcalls"], vv_votes, tables["members"]),
+        **compare_voteview_positions(con, vv_votes, tables["members"]),
         "cosponsors_not_in_members": sorted(
             set(tables["cosponsorships"]["bioguide_id"]) - set(tables["members"]["bioguide_id"])
         ),
