@@ -478,10 +478,13 @@ def build_tables(config: DataConfig, workers: int = engine.THREADS) -> tuple[dic
     publishes nothing) when an input breaks the snapshot contract or the tables fall below ``data.bounds``.
     ``workers``: DuckDB's threads."""
     started = time.perf_counter()
-    contract = check_snapshot(config) if config.use_snapshot else None
+    contract = check_snapshot(config, deferred=("jsonl",)) if config.use_snapshot else None
     with tempfile.TemporaryDirectory(prefix="natocast-ingest-") as scratch, engine.connect(workers) as con:
         paths, names = usvotes.record_files(config, Path(scratch))
         usvotes.load(con, paths, names)
+        if contract:
+            counts = usvotes.records_per_file(con)
+            contract.settle({str(paths[i].relative_to(config.snapshot_dir)): n for i, n in counts.items()}, config)
         sources = read_voteview(config)
         crosswalk = legislators.read_crosswalk(config)
         bills, cosponsorships = all_bills(config, crosswalk)

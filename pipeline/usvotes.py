@@ -159,6 +159,11 @@ def _read(files: str, columns: dict[str, str]) -> str:
     return f"read_json({files}, format = 'newline_delimited', filename = true, columns = {typed})"
 
 
+def records_per_file(con: duckdb.DuckDBPyConnection) -> dict[int, int]:
+    """How many roll-call records ``load`` read from each file (by its index in ``paths``)."""
+    return dict(con.execute("SELECT file, count(*) FROM us_records GROUP BY file").fetchall())
+
+
 def _first_line(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
 
