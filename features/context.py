@@ -305,6 +305,8 @@ def _add_sponsor_distance(pairs: pd.DataFrame, members: pd.DataFrame) -> pd.Data
     scored = members.dropna(subset=["nominate_dim1"]).sort_values("congress")
     scored = scored.drop_duplicates(["bioguide_id", "congress"], keep="last")
     query = pairs[["congress", "sponsor_bioguide_id"]].reset_index().sort_values("congress")
+    # a measure set without any known sponsor (e.g. data.congresses [118, 119]) leaves the ids an object column
+    query["sponsor_bioguide_id"] = query["sponsor_bioguide_id"].astype(scored["bioguide_id"].dtype)
     found = pd.merge_asof(
         query,
         scored[["congress", "bioguide_id", "nominate_dim1", "nominate_dim2"]].rename(
