@@ -218,9 +218,9 @@ def check_snapshot(
     config: DataConfig, declarations: list[Declaration] | None = None, deferred: tuple[str, ...] = ()
 ) -> ContractReport:
     """Check every expected input of the snapshot; raise one DataError naming the first bad file. Inputs of a
-    format in ``deferred`` are only checked to exist and be non-empty here: the reader opens them anyway (DuckDB
-    reads the vote bundles straight from the gzip), counts their records and hands the counts to ``settle``,
-    so the 433 MiB of JSON are not decompressed twice."""
+    source in ``deferred`` are only checked to exist and be non-empty here: their reader opens them anyway
+    (DuckDB reads the vote bundles straight from the gzip), checks their columns, counts their records and hands
+    the counts to ``settle``, so the 433 MiB of JSON and the Voteview CSVs are not decompressed twice."""
     checked, absent, later = {}, [], {}
     for item in expected_inputs(config, declarations):
         path = config.snapshot_dir / item.relpath
@@ -229,8 +229,8 @@ def check_snapshot(
                 absent.append(item.relpath)
                 continue
             raise DataError(f"snapshot file {path} is missing (expected: {item.declaration.what})")
-        checked[item.relpath] = check_file(path, item, config, count=item.declaration.format not in deferred)
-        if item.declaration.format in deferred:
+        checked[item.relpath] = check_file(path, item, config, count=item.declaration.source not in deferred)
+        if item.declaration.source in deferred:
             later[item.relpath] = (path, item)
     return ContractReport(checked, absent, later)
 

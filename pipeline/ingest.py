@@ -52,10 +52,10 @@ MEMBER_COLUMNS = [
 ]
 
 
-def read_voteview(config: DataConfig) -> dict[str, pd.DataFrame]:
+def read_voteview(config: DataConfig) -> tuple[dict[str, pd.DataFrame], dict[str, int]]:
     """Voteview's member, roll-call and (where published) member-vote files of every configured congress, stacked
-    per kind: the House's congresses, then the Senate's."""
-    stacked = {}
+    per kind (the House's congresses, then the Senate's), and the records read from each file (by path)."""
+    stacked, counts = {}, {}
     for kind in ("members", "rollcalls", "votes"):
         parts = []
         for chamber in CHAMBERS:
@@ -64,8 +64,9 @@ def read_voteview(config: DataConfig) -> dict[str, pd.DataFrame]:
                 frame = read(config, kind, chamber, congress)
                 if frame is not None:
                     parts.append(frame)
+                    counts[str(voteview.locate_file(config, kind, chamber, congress))] = len(frame)
         stacked[f"vv_{kind}"] = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
-    return stacked
+    return stacked, counts
 
 
 # --- members -----------------------------------------------------------------------------------------------
@@ -478,14 +479,14 @@ def build_tables(config: DataConfig, workers: int = engine.THREADS) -> tuple[dic
     publishes nothing) when an input breaks the snapshot contract or the tables fall below ``data.bounds``.
     ``workers``: DuckDB's threads."""
     started = time.perf_counter()
-    contract = check_snapshot(config, deferred=("jsonl",)) if config.use_snapshot else None
+    contract = check_snapshot(config, deferred=("unitedstates-votes", "voteview")) if config.use_snapshot else None
     with tempfile.TemporaryDirectory(prefix="natocast-ingest-") as scratch, engine.connect(workers) as con:
         paths, names = usvotes.record_files(config, Path(scratch))
         usvotes.load(con, paths, names)
+        sources, counts = read_voteview(config)
         if contract:
-            counts = usvotes.records_per_file(con)
-            contract.settle({str(paths[i].relative_to(config.snapshot_dir)): n for i, n in counts.items()}, config)
-        sources = read_voteview(config)
+            counts |= {str(paths[i]): n for i, n in usvotes.records_per_file(con).items()}
+            contract.settle({str(Path(p).relative_to(config.snapshot_dir)): n for p, n in counts.items()}, config)
         crosswalk = legislators.read_crosswalk(config)
         bills, cosponsorships = all_bills(config, crosswalk)
         rollcalls, rollcall_report = build_rollcalls(usvotes.rollcall_frame(con), sources["vv_rollcalls"])
