@@ -107,9 +107,12 @@ def read_archive(path: Path, thomas_to_bioguide: dict[str, str]) -> tuple[list[d
     return bills, cosponsorships
 
 
-def read_bulk_bills(config: DataConfig, crosswalk: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(bills, cosponsorships) of every archive for the configured congresses. Only the snapshot has these
-    archives (they pack scraper output, not one public file): in download mode the source is skipped, said."""
+def read_bulk_bills(
+    config: DataConfig, crosswalk: pd.DataFrame, counts: dict[str, int] | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(bills, cosponsorships) of every archive for the configured congresses; ``counts`` receives the records
+    read from each archive (by path). Only the snapshot has these archives (they pack scraper output, not one
+    public file): in download mode the source is skipped, said."""
     folder = config.snapshot_dir / "billstatus-bulk"
     if not config.use_snapshot or not folder.is_dir():
         print(f"ingest: billstatus-bulk skipped ({folder} is not available in this mode): sponsors of other bills")
@@ -121,6 +124,8 @@ def read_bulk_bills(config: DataConfig, crosswalk: pd.DataFrame) -> tuple[pd.Dat
         congress = int(ARCHIVE.search(path.name).group(1))
         if congress in config.congresses:
             more_bills, more_cosponsors = read_archive(path, thomas_to_bioguide)
+            if counts is not None:
+                counts[str(path)] = len(more_bills)
             bills.extend(more_bills)
             cosponsorships.extend(more_cosponsors)
     return pd.DataFrame(bills), pd.DataFrame(cosponsorships, columns=COSPONSOR_COLUMNS)

@@ -10,10 +10,12 @@ bioguide id; what cannot be mapped is counted in the report, never silently drop
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import sys
 import tempfile
 import time
 from collections.abc import Callable
+from multiprocessing.pool import AsyncResult
 from pathlib import Path
 
 import duckdb
@@ -458,11 +460,18 @@ def votes_source(config: DataConfig) -> Callable[[int], str]:
     return lambda congress: str(config.download_dir / "unitedstates-votes" / str(congress))
 
 
-def all_bills(config: DataConfig, crosswalk: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+def all_bills(
+    config: DataConfig, crosswalk: pd.DataFrame, counts: dict[str, int] | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The NATO-related BILLSTATUS bills (collection ``nato``: the registry's) and the bulk bills that reached a
-    roll call (collection ``bulk``: sponsorship signals); a bill in both keeps its newer NATO record."""
-    nato, nato_cosponsors = billstatus.read_bills(config)
-    bulk, bulk_cosponsors = bulkbills.read_bulk_bills(config, crosswalk)
+    roll call (collection ``bulk``: sponsorship signals); a bill in both keeps its newer NATO record. ``counts``
+    receives the records of each bulk archive (by path)."""
+    return combine_bills(*billstatus.read_bills(config), *bulkbills.read_bulk_bills(config, crosswalk, counts))
+
+
+def combine_bills(
+    nato: pd.DataFrame, nato_cosponsors: pd.DataFrame, bulk: pd.DataFrame, bulk_cosponsors: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     nato = nato.assign(collection="nato")
     if bulk.empty:
         return nato, nato_cosponsors
@@ -474,21 +483,45 @@ def all_bills(config: DataConfig, crosswalk: pd.DataFrame) -> tuple[pd.DataFrame
     )
 
 
+def read_bills(config: DataConfig) -> tuple[tuple[pd.DataFrame, ...], dict[str, int]]:
+    """The frames ``combine_bills`` takes, read with their own crosswalk, and the records of each bulk archive:
+    run in a second process while the engine reads the votes (parsing some 100 MB of bill XML and JSON is
+    Python's work, done on the other core). Combined by the caller, so the tables are built as in one process."""
+    counts: dict[str, int] = {}
+    bulk = bulkbills.read_bulk_bills(config, legislators.read_crosswalk(config), counts)
+    return (*billstatus.read_bills(config), *bulk), counts
+
+
 def build_tables(config: DataConfig, workers: int = engine.THREADS) -> tuple[dict[str, pd.DataFrame], dict]:
     """Every canonical table of ``config``'s congresses and the data-quality report. Raises DataError (and so
     publishes nothing) when an input breaks the snapshot contract or the tables fall below ``data.bounds``.
     ``workers``: DuckDB's threads."""
     started = time.perf_counter()
-    contract = check_snapshot(config, deferred=("unitedstates-votes", "voteview")) if config.use_snapshot else None
+    beside = multiprocessing.get_context("spawn").Pool(1) if workers > 1 else None
+    try:
+        bills_read = beside.apply_async(read_bills, (config,)) if beside else None
+        return _build_tables(config, workers, started, bills_read)
+    finally:
+        if beside:
+            beside.terminate()
+
+
+def _build_tables(
+    config: DataConfig, workers: int, started: float, bills_read: AsyncResult | None
+) -> tuple[dict[str, pd.DataFrame], dict]:
+    deferred = ("unitedstates-votes", "voteview", "billstatus-bulk")
+    contract = check_snapshot(config, deferred=deferred) if config.use_snapshot else None
     with tempfile.TemporaryDirectory(prefix="natocast-ingest-") as scratch, engine.connect(workers) as con:
         paths, names = usvotes.record_files(config, Path(scratch))
         usvotes.load(con, paths, names)
         sources, counts = read_voteview(config)
-        if contract:
-            counts |= {str(paths[i]): n for i, n in usvotes.records_per_file(con).items()}
-            contract.settle({str(Path(p).relative_to(config.snapshot_dir)): n for p, n in counts.items()}, config)
+        counts |= {str(paths[i]): n for i, n in usvotes.records_per_file(con).items()}
         crosswalk = legislators.read_crosswalk(config)
-        bills, cosponsorships = all_bills(config, crosswalk)
+        frames, bulk_counts = bills_read.get() if bills_read else read_bills(config)
+        bills, cosponsorships = combine_bills(*frames)
+        if contract:
+            counts |= bulk_counts
+            contract.settle({str(Path(p).relative_to(config.snapshot_dir)): n for p, n in counts.items()}, config)
         rollcalls, rollcall_report = build_rollcalls(usvotes.rollcall_frame(con), sources["vv_rollcalls"])
         if rollcalls.empty:
             raise DataError(f"no roll calls for congresses {config.first_congress}-{config.last_congress}")
