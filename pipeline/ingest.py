@@ -5,6 +5,11 @@ Voteview adds its continuous roll numbers, its descriptions where it has them (i
 amendments blank: the report counts them), its own published tally (checked against ours) and the members'
 DW-NOMINATE scores. Every member vote is mapped to a
 bioguide id; what cannot be mapped is counted in the report, never silently dropped.
+
+The six million member votes never pass through Python one by one: DuckDB (``pipeline.engine``) reads the vote
+records straight from their gzipped JSON lines, and the id mapping, the votes left out, the tallies and the
+comparison with Voteview's own member votes are SQL over its tables; pandas handles the tables of thousands of
+rows (members, roll calls, bills). The bills' XML and JSON are parsed in a second process meanwhile.
 """
 
 from __future__ import annotations

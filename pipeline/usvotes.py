@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import tempfile
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -377,7 +378,7 @@ def record_files(config: DataConfig, scratch: Path) -> tuple[list[Path], list[st
 
 def read_congress(config: DataConfig, congress: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """All roll calls of one congress, from the snapshot bundle or a downloaded tree: (rollcalls, member_votes)."""
-    one = DataConfig(**{**config.__dict__, "first_congress": congress, "last_congress": congress})
+    one = replace(config, first_congress=congress, last_congress=congress)
     with tempfile.TemporaryDirectory(prefix="natocast-records-") as tmp:
         paths, names = record_files(one, Path(tmp))
         con = engine.connect()
