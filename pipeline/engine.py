@@ -44,7 +44,11 @@ def file_list(paths) -> str:
     return "[" + ", ".join(quote(str(path)) for path in paths) + "]"
 
 
-def create_enum(con: duckdb.DuckDBPyConnection, name: str, values: list[str]) -> None:
-    """A DuckDB ENUM type (one byte per value; read into pandas as a categorical with these categories)."""
-    if not con.execute("SELECT 1 FROM duckdb_types() WHERE type_name = ?", [name]).fetchall():
+def create_enum(con: duckdb.DuckDBPyConnection, name: str, values: list[str], replace: bool = False) -> None:
+    """A DuckDB ENUM type (one byte per value; read into pandas as a categorical with these categories);
+    ``replace``: anew even if it exists (a lookup table as a type)."""
+    exists = con.execute("SELECT 1 FROM duckdb_types() WHERE type_name = ?", [name]).fetchall()
+    if exists and replace:
+        con.execute(f"DROP TYPE {name}")
+    if not exists or replace:
         con.execute(f"CREATE TYPE {name} AS ENUM ({', '.join(quote(value) for value in values)})")
