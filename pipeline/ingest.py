@@ -503,7 +503,7 @@ def build_tables(config: DataConfig, workers: int = engine.THREADS) -> tuple[dic
     publishes nothing) when an input breaks the snapshot contract or the tables fall below ``data.bounds``.
     ``workers``: DuckDB's threads."""
     started = time.perf_counter()
-    beside = multiprocessing.get_context("spawn").Pool(1) if workers > 1 else None
+    beside = multiprocessing.get_context("fork").Pool(1) if workers > 1 else None  # before DuckDB starts
     try:
         bills_read = beside.apply_async(read_bills, (config,)) if beside else None
         return _build_tables(config, workers, started, bills_read)
