@@ -38,7 +38,7 @@ from pipeline.config import (
     DataConfig,
     load_params,
 )
-from pipeline.contract import check_bounds, check_snapshot
+from pipeline.contract import ContractReport, check_bounds, check_snapshot
 from pipeline.errors import DataError, debug_requested, run_stage
 from pipeline.ids import bill_id, congress_first_year, rollcall_id
 from pipeline.tables import clean_stale, cut_as_of, log_timing, publish_table_set, write_json
@@ -149,14 +149,32 @@ def build_votes(
     source_of: Callable[[int], str] = str,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Member votes (the engine's ``us_voters``) with bioguide ids and positions yea/nay/present/not_voting; the
-    rows left out, counted per roll call and position; and a summary of why they were left out. Leaves the kept
-    votes in the engine's table ``votes`` (with congress, chamber and state) for the steps after.
+    rows left out, counted per roll call and position; and a summary of why they were left out. Leaves every voter
+    in the engine's table ``mapped`` (status 0: kept, with congress, chamber and state) for the steps after.
 
     House records carry bioguide ids, Senate records LIS ids (mapped through the crosswalk). A member id found
     in neither the crosswalk nor Voteview is never made into a member: its votes are dropped and listed per
     source file (``source_of(congress)``), and more than ``max_unknown_ids`` distinct such ids in one file fail
     the ingest (a wrong crosswalk or a corrupt file, not a stray record). The Vice President's tie-breaks and
     Speaker-election candidate votes are counted and left out; a repeated (roll call, member) keeps its first."""
+    _map_member_ids(con, crosswalk, valid_bioguide)
+    left_out = _left_out(con, max_unknown_ids, source_of)
+    left_out["duplicate_member_votes"] = _mark_duplicates(con)
+    votes = engine.frame(con.sql("SELECT rollcall_id, bioguide_id, position, vote_party FROM mapped WHERE status = 0"))
+    votes["position"] = votes["position"].cat.remove_categories(["candidate"])
+    dropped = engine.frame(
+        con.sql(
+            "SELECT rollcall_id, position::VARCHAR AS position, count(*) AS n FROM mapped "
+            "WHERE status <> 0 GROUP BY ALL"
+        )
+    )
+    dropped = dropped.pivot(index="rollcall_id", columns="position", values="n").fillna(0).astype(int)
+    return votes, dropped, left_out
+
+
+def _map_member_ids(con: duckdb.DuckDBPyConnection, crosswalk: pd.DataFrame, valid_bioguide: set[str]) -> None:
+    """``us_voters`` -> ``mapped``: each voter with a bioguide id (House: as recorded; Senate: the LIS id through
+    the crosswalk) and a status."""
     lis = crosswalk.dropna(subset=["lis_id"]).drop_duplicates("lis_id")
     # Lookups as ENUM casts (a hash lookup per row that keeps the rows in source order, unlike a join): a LIS
     # id's position in ``lis_t`` indexes the list of bioguide ids; a bioguide id is valid when it casts.
@@ -177,6 +195,10 @@ def build_votes(
         {"bioguide": lis["bioguide_id"].tolist()},
     )
     con.execute("DROP TABLE us_voters")  # its rows live on in ``mapped``: memory stays at one copy
+
+
+def _left_out(con: duckdb.DuckDBPyConnection, max_unknown_ids: int, source_of: Callable[[int], str]) -> dict:
+    """Counts of the votes left out and why; more than ``max_unknown_ids`` unknown ids in one file: DataError."""
     counts = con.execute(
         """SELECT count(*) FILTER (status = 1), count(*) FILTER (status = 2),
                   count(*) FILTER (bioguide_id IS NULL AND status <> 1), count(*) FILTER (status = 3)
@@ -196,26 +218,14 @@ def build_votes(
                 f"{source}: {len(ids)} member id(s) in neither the crosswalk nor Voteview ({shown}); at most "
                 f"{max_unknown_ids} allowed (params.yaml data.max_unknown_member_ids)"
             )
-    duplicates = _mark_duplicates(con)
-    left_out = {
+    return {
         "vice_president_tiebreak_votes": counts[0],
         "speaker_election_candidate_votes": counts[1],
         "unmapped_member_votes": counts[2],
         "unmapped_member_ids": sorted(row[0] for row in unmapped_ids),
         "unknown_member_votes": counts[3],
         "unknown_member_ids_by_file": unknown_by_file,
-        "duplicate_member_votes": duplicates,
     }
-    votes = engine.frame(con.sql("SELECT rollcall_id, bioguide_id, position, vote_party FROM mapped WHERE status = 0"))
-    votes["position"] = votes["position"].cat.remove_categories(["candidate"])
-    dropped = engine.frame(
-        con.sql(
-            "SELECT rollcall_id, position::VARCHAR AS position, count(*) AS n FROM mapped "
-            "WHERE status <> 0 GROUP BY ALL"
-        )
-    )
-    dropped = dropped.pivot(index="rollcall_id", columns="position", values="n").fillna(0).astype(int)
-    return votes, dropped, left_out
 
 
 def _mark_duplicates(con: duckdb.DuckDBPyConnection) -> int:
@@ -518,16 +528,7 @@ def _build_tables(
     deferred = ("unitedstates-votes", "voteview", "billstatus-bulk")
     contract = check_snapshot(config, deferred=deferred) if config.use_snapshot else None
     with tempfile.TemporaryDirectory(prefix="natocast-ingest-") as scratch, engine.connect(workers) as con:
-        paths, names = usvotes.record_files(config, Path(scratch))
-        usvotes.load(con, paths, names)
-        sources, counts = read_voteview(config)
-        counts |= {str(paths[i]): n for i, n in usvotes.records_per_file(con).items()}
-        crosswalk = legislators.read_crosswalk(config)
-        frames, bulk_counts = bills_read.get() if bills_read else read_bills(config)
-        bills, cosponsorships = combine_bills(*frames)
-        if contract:
-            counts |= bulk_counts
-            contract.settle({str(Path(p).relative_to(config.snapshot_dir)): n for p, n in counts.items()}, config)
+        sources, crosswalk, bills, cosponsorships = _read_sources(config, con, Path(scratch), contract, bills_read)
         rollcalls, rollcall_report = build_rollcalls(usvotes.rollcall_frame(con), sources["vv_rollcalls"])
         if rollcalls.empty:
             raise DataError(f"no roll calls for congresses {config.first_congress}-{config.last_congress}")
@@ -565,6 +566,28 @@ def _build_tables(
         "seconds": round(time.perf_counter() - started, 2),
     }
     return tables, report
+
+
+def _read_sources(
+    config: DataConfig,
+    con: duckdb.DuckDBPyConnection,
+    scratch: Path,
+    contract: ContractReport | None,
+    bills_read: AsyncResult | None,
+) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Every source read (the vote records into the engine), and the contract's deferred record counts settled:
+    (Voteview frames, crosswalk, bills, cosponsorships)."""
+    paths, names = usvotes.record_files(config, scratch)
+    usvotes.load(con, paths, names)
+    sources, counts = read_voteview(config)
+    counts |= {str(paths[i]): n for i, n in usvotes.records_per_file(con).items()}
+    crosswalk = legislators.read_crosswalk(config)
+    frames, bulk_counts = bills_read.get() if bills_read else read_bills(config)
+    bills, cosponsorships = combine_bills(*frames)
+    if contract:
+        counts |= bulk_counts
+        contract.settle({str(Path(p).relative_to(config.snapshot_dir)): n for p, n in counts.items()}, config)
+    return sources, crosswalk, bills, cosponsorships
 
 
 def _link_members_and_votes(

@@ -122,27 +122,7 @@ def load(con: duckdb.DuckDBPyConnection, paths: list[Path], names: list[str] | N
             "UNION ALL (SELECT any_value(file) FROM us_records GROUP BY vote_id HAVING count(*) > 1) LIMIT 1"
         ).fetchall()
         if not bad:
-            con.execute(
-                f"""CREATE OR REPLACE TABLE us_voters AS
-                WITH options AS (
-                    SELECT list_position({files}, filename) - 1 AS file, vote_id->>'$' AS rollcall_id,
-                           CAST(CASE chamber->>'$' WHEN 'h' THEN 'house' ELSE 'senate' END AS chamber_t) AS chamber,
-                           TRY_CAST(congress->>'$' AS SMALLINT) AS congress,
-                           unnest(coalesce(map_entries(votes), [{{'key': NULL, 'value': NULL}}])) AS entry
-                    FROM {_read(files, {"vote_id": "JSON", "chamber": "JSON", "congress": "JSON", **VOTES})}),
-                voters AS (
-                    SELECT file, rollcall_id, chamber, congress, entry.key AS option,
-                           unnest(coalesce(entry.value, ['null'::JSON])) AS voter
-                    FROM options),
-                fields AS (
-                    SELECT file, rollcall_id, chamber, congress, option, voter::VARCHAR = '"VP"' AS is_vp,
-                           json_extract_string(voter, ['$.id', '$.party', '$.state']) AS f
-                    FROM voters)
-                SELECT file, rollcall_id, chamber, congress, CAST({POSITION_SQL} AS position_t) AS position,
-                       CASE WHEN is_vp THEN 'VP' ELSE f[1] END AS member_id,
-                       f[2] AS vote_party, f[3] AS vote_state
-                FROM fields"""
-            )
+            con.execute(f"CREATE OR REPLACE TABLE us_voters AS {_voters_sql(files)}")
             bad = con.execute("SELECT file FROM us_voters WHERE member_id IS NULL OR member_id = '' LIMIT 1").fetchall()
     except (duckdb.IOException, duckdb.InvalidInputException, duckdb.ConversionException) as exc:  # unreadable
         for path, name in zip(paths, names, strict=True):
@@ -152,6 +132,28 @@ def load(con: duckdb.DuckDBPyConnection, paths: list[Path], names: list[str] | N
         file = bad[0][0]
         diagnose(paths[file], names[file])
         raise DataError(f"{names[file]}: a roll-call record breaks the format (found by SQL, not located)")
+
+
+def _voters_sql(files: str) -> str:
+    """SQL: one row per voter of the record files, unnested from each record's options in order."""
+    return f"""
+        WITH options AS (
+            SELECT list_position({files}, filename) - 1 AS file, vote_id->>'$' AS rollcall_id,
+                   CAST(CASE chamber->>'$' WHEN 'h' THEN 'house' ELSE 'senate' END AS chamber_t) AS chamber,
+                   TRY_CAST(congress->>'$' AS SMALLINT) AS congress,
+                   unnest(coalesce(map_entries(votes), [{{'key': NULL, 'value': NULL}}])) AS entry
+            FROM {_read(files, {"vote_id": "JSON", "chamber": "JSON", "congress": "JSON", **VOTES})}),
+        voters AS (
+            SELECT file, rollcall_id, chamber, congress, entry.key AS option,
+                   unnest(coalesce(entry.value, ['null'::JSON])) AS voter
+            FROM options),
+        fields AS (
+            SELECT file, rollcall_id, chamber, congress, option, voter::VARCHAR = '"VP"' AS is_vp,
+                   json_extract_string(voter, ['$.id', '$.party', '$.state']) AS f
+            FROM voters)
+        SELECT file, rollcall_id, chamber, congress, CAST({POSITION_SQL} AS position_t) AS position,
+               CASE WHEN is_vp THEN 'VP' ELSE f[1] END AS member_id, f[2] AS vote_party, f[3] AS vote_state
+        FROM fields"""
 
 
 def _read(files: str, columns: dict[str, str]) -> str:
