@@ -20,7 +20,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from multiprocessing.pool import AsyncResult
 from pathlib import Path
 
 import duckdb
@@ -476,18 +475,11 @@ def votes_source(config: DataConfig) -> Callable[[int], str]:
     return lambda congress: str(config.download_dir / "unitedstates-votes" / str(congress))
 
 
-def all_bills(
-    config: DataConfig, crosswalk: pd.DataFrame, counts: dict[str, int] | None = None
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The NATO-related BILLSTATUS bills (collection ``nato``: the registry's) and the bulk bills that reached a
-    roll call (collection ``bulk``: sponsorship signals); a bill in both keeps its newer NATO record. ``counts``
-    receives the records of each bulk archive (by path)."""
-    return combine_bills(*billstatus.read_bills(config), *bulkbills.read_bulk_bills(config, crosswalk, counts))
-
-
 def combine_bills(
     nato: pd.DataFrame, nato_cosponsors: pd.DataFrame, bulk: pd.DataFrame, bulk_cosponsors: pd.DataFrame
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The NATO-related BILLSTATUS bills (collection ``nato``: the registry's) and the bulk bills that reached a
+    roll call (collection ``bulk``: sponsorship signals); a bill in both keeps its newer NATO record."""
     nato = nato.assign(collection="nato")
     if bulk.empty:
         return nato, nato_cosponsors
@@ -499,23 +491,30 @@ def combine_bills(
     )
 
 
-def read_bills(config: DataConfig) -> tuple[tuple[pd.DataFrame, ...], dict[str, int]]:
-    """The frames ``combine_bills`` takes, read with their own crosswalk, and the records of each bulk archive:
-    run in a second process while the engine reads the votes (parsing some 100 MB of bill XML and JSON is
-    Python's work, done on the other core). Combined by the caller, so the tables are built as in one process."""
-    counts: dict[str, int] = {}
-    bulk = bulkbills.read_bulk_bills(config, legislators.read_crosswalk(config), counts)
-    return (*billstatus.read_bills(config), *bulk), counts
+def read_bills(config: DataConfig, part: int = 0, parts: int = 1) -> tuple[tuple | None, list[bulkbills.Archive]]:
+    """Part ``part`` of ``parts`` of the bulk archives' records (read with its own crosswalk), and in part 0 the
+    NATO BILLSTATUS frames: run in two more processes while the engine reads the votes (parsing some 100 MB of
+    bill XML and JSON is Python's work). The caller builds the frames, as in one process."""
+    archives = bulkbills.read_archives(config, legislators.read_crosswalk(config), part, parts)
+    return (billstatus.read_bills(config) if part == 0 else None), archives
 
 
 def build_tables(config: DataConfig, workers: int = engine.THREADS) -> tuple[dict[str, pd.DataFrame], dict]:
     """Every canonical table of ``config``'s congresses and the data-quality report. Raises DataError (and so
     publishes nothing) when an input breaks the snapshot contract or the tables fall below ``data.bounds``.
-    ``workers``: DuckDB's threads."""
+    ``workers``: DuckDB's threads (and, above 1, the bills are read by two processes meanwhile)."""
     started = time.perf_counter()
-    beside = multiprocessing.get_context("fork").Pool(1) if workers > 1 else None  # before DuckDB starts
+    beside = multiprocessing.get_context("fork").Pool(2) if workers > 1 else None  # before DuckDB starts
+
+    def bills_read() -> tuple[tuple, list[bulkbills.Archive]]:
+        if beside is None:
+            return read_bills(config)
+        parts = [result.get() for result in results]
+        beside.terminate()  # their memory is returned before the votes are mapped
+        return parts[0][0], [archive for _, archives in parts for archive in archives]
+
     try:
-        bills_read = beside.apply_async(read_bills, (config,)) if beside else None
+        results = [beside.apply_async(read_bills, (config, part, 2)) for part in range(2)] if beside else []
         return _build_tables(config, workers, started, bills_read)
     finally:
         if beside:
@@ -523,7 +522,7 @@ def build_tables(config: DataConfig, workers: int = engine.THREADS) -> tuple[dic
 
 
 def _build_tables(
-    config: DataConfig, workers: int, started: float, bills_read: AsyncResult | None
+    config: DataConfig, workers: int, started: float, bills_read: Callable[[], tuple]
 ) -> tuple[dict[str, pd.DataFrame], dict]:
     deferred = ("unitedstates-votes", "voteview", "billstatus-bulk")
     contract = check_snapshot(config, deferred=deferred) if config.use_snapshot else None
@@ -573,7 +572,7 @@ def _read_sources(
     con: duckdb.DuckDBPyConnection,
     scratch: Path,
     contract: ContractReport | None,
-    bills_read: AsyncResult | None,
+    bills_read: Callable[[], tuple],
 ) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Every source read (the vote records into the engine), and the contract's deferred record counts settled:
     (Voteview frames, crosswalk, bills, cosponsorships)."""
@@ -582,8 +581,9 @@ def _read_sources(
     sources, counts = read_voteview(config)
     counts |= {str(paths[i]): n for i, n in usvotes.records_per_file(con).items()}
     crosswalk = legislators.read_crosswalk(config)
-    frames, bulk_counts = bills_read.get() if bills_read else read_bills(config)
-    bills, cosponsorships = combine_bills(*frames)
+    nato, archives = bills_read()
+    bills, cosponsorships = combine_bills(*nato, *bulkbills.bulk_frames(archives))
+    bulk_counts = {path: len(records) for path, records, _ in archives}
     if contract:
         counts |= bulk_counts
         contract.settle({str(Path(p).relative_to(config.snapshot_dir)): n for p, n in counts.items()}, config)
