@@ -502,9 +502,11 @@ def read_bills(config: DataConfig, part: int = 0, parts: int = 1) -> tuple[tuple
 def build_tables(config: DataConfig, workers: int = engine.THREADS) -> tuple[dict[str, pd.DataFrame], dict]:
     """Every canonical table of ``config``'s congresses and the data-quality report. Raises DataError (and so
     publishes nothing) when an input breaks the snapshot contract or the tables fall below ``data.bounds``.
-    ``workers``: DuckDB's threads (and, above 1, the bills are read by two processes meanwhile)."""
+    ``workers``: DuckDB's threads (and, above 1, the bills are read by two processes meanwhile: spawned, not
+    forked, since a fork can inherit a lock another thread holds and hang; a script calling this needs the
+    usual ``if __name__ == "__main__"`` guard)."""
     started = time.perf_counter()
-    beside = multiprocessing.get_context("fork").Pool(2) if workers > 1 else None  # before DuckDB starts
+    beside = multiprocessing.get_context("spawn").Pool(2) if workers > 1 else None
 
     def bills_read() -> tuple[tuple, list[bulkbills.Archive]]:
         if beside is None:
