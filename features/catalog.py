@@ -155,11 +155,16 @@ def apply_overrides(catalog: pd.DataFrame, rollcalls: pd.DataFrame, overrides: l
     """Reviewed corrections: set orientation/domain/kind, add a roll call the rules missed, or drop one."""
     catalog = catalog.set_index("rollcall_id", drop=False)
     all_rollcalls = rollcalls.set_index("rollcall_id", drop=False)
+    first, last = int(rollcalls["congress"].min()), int(rollcalls["congress"].max())
+    outside = []
     for entry in overrides:
         rid = entry["rollcall_id"]
         if rid not in all_rollcalls.index:
             if _session_year(rid) > rollcalls["date"].max().year:
                 continue  # a roll call after the tables' as_of: not yet known
+            if not first <= _congress(rid) <= last:
+                outside.append(rid)  # the tables hold a narrower range of congresses (params.yaml data.congresses)
+                continue
             raise DataError(f"{OVERRIDES_FILE.name}: roll call {rid} is not in the rollcalls table")
         if entry.get("exclude"):
             catalog = catalog.drop(index=rid, errors="ignore")
@@ -172,8 +177,17 @@ def apply_overrides(catalog: pd.DataFrame, rollcalls: pd.DataFrame, overrides: l
             if field in entry:
                 catalog.loc[rid, field] = entry[field]
         catalog.loc[rid, "reason"] = "override: " + entry["reason"]
+    if outside:
+        shown = ", ".join(outside[:5]) + (", ..." if len(outside) > 5 else "")
+        print(f"catalog: {len(outside)} override(s) outside congresses {first}-{last} skipped: {shown}")
     catalog["orientation"] = catalog["orientation"].astype(int)
     return catalog.reset_index(drop=True)
+
+
+def _congress(rollcall_id: str) -> int:
+    """``h303-118.2023`` -> 118 (0 when the id is not of that form)."""
+    congress = rollcall_id.rpartition("-")[2].partition(".")[0]
+    return int(congress) if congress.isdigit() else 0
 
 
 def _session_year(rollcall_id: str) -> int:

@@ -31,6 +31,8 @@ def _latest_before(table: pd.DataFrame, bioguide_ids: pd.Series, congresses: pd.
             "position": np.arange(len(congresses)),
         }
     ).sort_values("congress", kind="stable")
+    # one key type on both sides (a query without any known id would otherwise be a column of another type)
+    query["bioguide_id"] = query["bioguide_id"].astype(table["bioguide_id"].dtype)
     found = pd.merge_asof(
         query,
         table.rename(columns={"congress": "found_congress"}).astype({"found_congress": np.int64}),

@@ -150,6 +150,15 @@ def _cosponsor_id(cosponsor) -> str:
     return cosponsor["bioguide_id"] if isinstance(cosponsor, dict) else str(cosponsor)
 
 
+def _entry_congress(entry) -> int:
+    """The congress of a registry_additions.yaml entry's bill id (0 when it has none: ``parse_additions`` says
+    what is wrong with it)."""
+    try:
+        return split_bill_id(entry["bill_id"])[0]
+    except (DataError, KeyError, TypeError):
+        return 0
+
+
 def load_additions(path: Path = ADDITIONS_FILE) -> list[dict]:
     if not path.exists():
         return []
@@ -166,9 +175,19 @@ def build_registry(
     additions: list[dict],
     where: str = ADDITIONS_FILE.name,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(registry, cosponsorships of registry bills). A user entry with the id of a BILLSTATUS bill replaces it."""
+    """(registry, cosponsorships of registry bills). A user entry with the id of a BILLSTATUS bill replaces it.
+    Bills and entries of congresses outside the tables' range (params.yaml data.congresses) are skipped, said."""
     known = set(members["bioguide_id"])
-    added, added_cosponsors = parse_additions(additions, known, where)
+    first, last = int(members["congress"].min()), int(members["congress"].max())
+    inside = [entry for entry in additions if _entry_congress(entry) in (0, *range(first, last + 1))]
+    outside = [str(entry["bill_id"]) for entry in additions if entry not in inside]
+    in_range = bills["congress"].between(first, last)
+    outside += sorted(nato_bills(bills[~in_range])["bill_id"])
+    if outside:
+        shown = ", ".join(outside[:5]) + (", ..." if len(outside) > 5 else "")
+        print(f"registry: {len(outside)} bill(s) outside congresses {first}-{last} skipped: {shown}")
+    bills = bills[in_range]
+    added, added_cosponsors = parse_additions(inside, known, where)
     registry = registry_from_bills(bills)
     registry = pd.concat([registry[~registry["bill_id"].isin(added["bill_id"])], added], ignore_index=True)
     cosponsors = cosponsorships[~cosponsorships["bill_id"].isin(added["bill_id"])]

@@ -107,20 +107,30 @@ def read_archive(path: Path, thomas_to_bioguide: dict[str, str]) -> tuple[list[d
     return bills, cosponsorships
 
 
-def read_bulk_bills(config: DataConfig, crosswalk: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(bills, cosponsorships) of every archive for the configured congresses. Only the snapshot has these
-    archives (they pack scraper output, not one public file): in download mode the source is skipped, said."""
+Archive = tuple[str, list[dict], list[dict]]  # (path, bill records, cosponsorship records)
+
+
+def read_archives(config: DataConfig, crosswalk: pd.DataFrame, part: int = 0, parts: int = 1) -> list[Archive]:
+    """The records of the configured congresses' archives, in path order: those numbered ``part`` modulo
+    ``parts`` (so that processes can share the work). Only the snapshot has these archives (they pack scraper
+    output, not one public file): in download mode the source is skipped, said (by part 0)."""
     folder = config.snapshot_dir / "billstatus-bulk"
     if not config.use_snapshot or not folder.is_dir():
-        print(f"ingest: billstatus-bulk skipped ({folder} is not available in this mode): sponsors of other bills")
-        return pd.DataFrame(), pd.DataFrame(columns=COSPONSOR_COLUMNS)
+        if part == 0:
+            print(f"ingest: billstatus-bulk skipped ({folder} is not available in this mode): sponsors of other bills")
+        return []
     thomas = crosswalk.dropna(subset=["thomas_id"])
     thomas_to_bioguide = dict(zip(thomas["thomas_id"].str.zfill(5), thomas["bioguide_id"], strict=True))
+    paths = [
+        p for p in sorted(folder.glob("bills-*.tar.gz")) if int(ARCHIVE.search(p.name).group(1)) in config.congresses
+    ]
+    return [(str(path), *read_archive(path, thomas_to_bioguide)) for path in paths[part::parts]]
+
+
+def bulk_frames(archives: list[Archive]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(bills, cosponsorships) of the archives' records, in path order."""
     bills, cosponsorships = [], []
-    for path in sorted(folder.glob("bills-*.tar.gz")):
-        congress = int(ARCHIVE.search(path.name).group(1))
-        if congress in config.congresses:
-            more_bills, more_cosponsors = read_archive(path, thomas_to_bioguide)
-            bills.extend(more_bills)
-            cosponsorships.extend(more_cosponsors)
+    for _, more_bills, more_cosponsors in sorted(archives, key=lambda archive: archive[0]):
+        bills.extend(more_bills)
+        cosponsorships.extend(more_cosponsors)
     return pd.DataFrame(bills), pd.DataFrame(cosponsorships, columns=COSPONSOR_COLUMNS)

@@ -5,21 +5,28 @@ Voteview adds its continuous roll numbers, its descriptions where it has them (i
 amendments blank: the report counts them), its own published tally (checked against ours) and the members'
 DW-NOMINATE scores. Every member vote is mapped to a
 bioguide id; what cannot be mapped is counted in the report, never silently dropped.
+
+The six million member votes never pass through Python one by one: DuckDB (``pipeline.engine``) reads the vote
+records straight from their gzipped JSON lines, and the id mapping, the votes left out, the tallies and the
+comparison with Voteview's own member votes are SQL over its tables; pandas handles the tables of thousands of
+rows (members, roll calls, bills). The bills' XML and JSON are parsed in a second process meanwhile.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import sys
+import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
 
-from pipeline import billstatus, bulkbills, legislators, sponsors, usvotes, voteview
+from pipeline import billstatus, bulkbills, engine, legislators, sponsors, usvotes, voteview
 from pipeline.config import (
     CHAMBERS,
     METRICS_DIR,
@@ -30,7 +37,7 @@ from pipeline.config import (
     DataConfig,
     load_params,
 )
-from pipeline.contract import check_bounds, check_snapshot
+from pipeline.contract import ContractReport, check_bounds, check_snapshot
 from pipeline.errors import DataError, debug_requested, run_stage
 from pipeline.ids import bill_id, congress_first_year, rollcall_id
 from pipeline.tables import clean_stale, cut_as_of, log_timing, publish_table_set, write_json
@@ -51,22 +58,21 @@ MEMBER_COLUMNS = [
 ]
 
 
-def read_congress(config: DataConfig, congress: int) -> dict[str, pd.DataFrame | None]:
-    """Every raw frame of one congress (run in a worker process)."""
-    us_rollcalls, member_votes = usvotes.read_congress(config, congress)
-    frames: dict[str, pd.DataFrame | None] = {"us_rollcalls": us_rollcalls, "member_votes": member_votes}
-    for chamber in CHAMBERS:
-        frames[f"vv_members_{chamber}"] = voteview.read(config, "members", chamber, congress)
-        frames[f"vv_rollcalls_{chamber}"] = voteview.read(config, "rollcalls", chamber, congress)
-        frames[f"vv_votes_{chamber}"] = voteview.read_optional(config, "votes", chamber, congress)
-    return frames
-
-
-def read_all(config: DataConfig, workers: int = 2) -> list[dict]:
-    if workers <= 1 or len(config.congresses) == 1:
-        return [read_congress(config, congress) for congress in config.congresses]
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(read_congress, [config] * len(config.congresses), config.congresses))
+def read_voteview(config: DataConfig) -> tuple[dict[str, pd.DataFrame], dict[str, int]]:
+    """Voteview's member, roll-call and (where published) member-vote files of every configured congress, stacked
+    per kind (the House's congresses, then the Senate's), and the records read from each file (by path)."""
+    stacked, counts = {}, {}
+    for kind in ("members", "rollcalls", "votes"):
+        parts = []
+        for chamber in CHAMBERS:
+            for congress in config.congresses:
+                read = voteview.read_optional if kind == "votes" else voteview.read
+                frame = read(config, kind, chamber, congress)
+                if frame is not None:
+                    parts.append(frame)
+                    counts[str(voteview.locate_file(config, kind, chamber, congress))] = len(frame)
+        stacked[f"vv_{kind}"] = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    return stacked, counts
 
 
 # --- members -----------------------------------------------------------------------------------------------
@@ -99,14 +105,11 @@ def build_members(vv_members: pd.DataFrame, crosswalk: pd.DataFrame) -> pd.DataF
 
 
 def add_members_seen_only_in_votes(
-    members: pd.DataFrame, votes: pd.DataFrame, rollcalls: pd.DataFrame, crosswalk: pd.DataFrame
+    members: pd.DataFrame, seen: pd.DataFrame, crosswalk: pd.DataFrame
 ) -> tuple[pd.DataFrame, int]:
     """Members who cast votes but are not in Voteview's file for that congress (e.g. sworn in after its
-    last update) get a row from the vote records and the crosswalk, without NOMINATE scores."""
-    seen = votes[["rollcall_id", "bioguide_id", "vote_party", "vote_state"]].merge(
-        rollcalls[["rollcall_id", "congress", "chamber"]], on="rollcall_id"
-    )
-    seen = seen.drop_duplicates(["bioguide_id", "congress", "chamber"], keep="last")
+    last update) get a row from the vote records and the crosswalk, without NOMINATE scores. ``seen``: one row
+    per voter, congress and chamber with the party and state of their last vote (``voters_seen``)."""
     known = members.set_index(["bioguide_id", "congress", "chamber"]).index
     extra = seen[~seen.set_index(["bioguide_id", "congress", "chamber"]).index.isin(known)]
     if extra.empty:
@@ -137,66 +140,76 @@ def add_members_seen_only_in_votes(
 # --- votes -------------------------------------------------------------------------------------------------
 
 
-def map_member_ids(member_votes: pd.DataFrame, chambers: pd.Series, crosswalk: pd.DataFrame) -> pd.DataFrame:
-    """Source member ids -> bioguide ids: House records carry bioguide ids, Senate records LIS ids."""
-    lis_to_bioguide = crosswalk.dropna(subset=["lis_id"]).set_index("lis_id")["bioguide_id"]
-    is_senate = chambers.to_numpy() == "senate"
-    bioguide = member_votes["member_id"].where(~is_senate, member_votes["member_id"].map(lis_to_bioguide))
-    return member_votes.assign(bioguide_id=bioguide)
-
-
 def build_votes(
-    member_votes: pd.DataFrame,
-    rollcalls: pd.DataFrame,
+    con: duckdb.DuckDBPyConnection,
     crosswalk: pd.DataFrame,
     valid_bioguide: set[str],
     max_unknown_ids: int = 0,
     source_of: Callable[[int], str] = str,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """Member votes with bioguide ids and positions yea/nay/present/not_voting; the rows left out, counted
-    per roll call and position; and a summary of why they were left out.
+    """Member votes (the engine's ``us_voters``) with bioguide ids and positions yea/nay/present/not_voting; the
+    rows left out, counted per roll call and position; and a summary of why they were left out. Leaves every voter
+    in the engine's table ``mapped`` (status 0: kept, with congress, chamber and state) for the steps after.
 
-    A member id found in neither the crosswalk nor Voteview is never made into a member: its votes are dropped
-    and listed per source file (``source_of(congress)``), and more than ``max_unknown_ids`` distinct such ids in
-    one file fail the ingest (a wrong crosswalk or a corrupt file, not a stray record)."""
-    by_id = rollcalls.set_index("rollcall_id")
-    chambers = member_votes["rollcall_id"].map(by_id["chamber"]).astype(str)
-    mapped = map_member_ids(member_votes, chambers, crosswalk)
-    is_vp = mapped["member_id"] == "VP"
-    is_candidate = mapped["position"] == "candidate"
-    unmapped = mapped["bioguide_id"].isna() & ~is_vp
-    unknown = ~is_vp & (unmapped | ~mapped["bioguide_id"].isin(valid_bioguide))
-    unknown_by_file = _unknown_ids_by_file(mapped[unknown], by_id["congress"], source_of, max_unknown_ids)
-    keep = ~(is_vp | is_candidate | unknown)
-    left_out = {
-        "vice_president_tiebreak_votes": int(is_vp.sum()),
-        "speaker_election_candidate_votes": int((is_candidate & ~is_vp & ~unknown).sum()),
-        "unmapped_member_votes": int(unmapped.sum()),
-        "unmapped_member_ids": sorted(mapped.loc[unmapped, "member_id"].astype(str).unique().tolist()),
-        "unknown_member_votes": int(unknown.sum()),
-        "unknown_member_ids_by_file": unknown_by_file,
-    }
-    votes = mapped.loc[keep, ["rollcall_id", "bioguide_id", "position", "vote_party", "vote_state"]]
-    votes = votes.assign(position=votes["position"].cat.remove_categories(["candidate"]))
-    duplicated = votes.duplicated(["rollcall_id", "bioguide_id"], keep="first")
-    left_out["duplicate_member_votes"] = int(duplicated.sum())
-    keep[votes.index[duplicated]] = False
-    votes = votes[~duplicated].reset_index(drop=True)
-    votes["rollcall_id"] = votes["rollcall_id"].astype(str)
-    dropped_rows = mapped.loc[~keep, ["rollcall_id", "position"]]
-    dropped = pd.crosstab(dropped_rows["rollcall_id"].astype(str), dropped_rows["position"].astype(str))
+    House records carry bioguide ids, Senate records LIS ids (mapped through the crosswalk). A member id found
+    in neither the crosswalk nor Voteview is never made into a member: its votes are dropped and listed per
+    source file (``source_of(congress)``), and more than ``max_unknown_ids`` distinct such ids in one file fail
+    the ingest (a wrong crosswalk or a corrupt file, not a stray record). The Vice President's tie-breaks and
+    Speaker-election candidate votes are counted and left out; a repeated (roll call, member) keeps its first."""
+    _map_member_ids(con, crosswalk, valid_bioguide)
+    left_out = _left_out(con, max_unknown_ids, source_of)
+    left_out["duplicate_member_votes"] = _mark_duplicates(con)
+    votes = engine.frame(con.sql("SELECT rollcall_id, bioguide_id, position, vote_party FROM mapped WHERE status = 0"))
+    votes["position"] = votes["position"].cat.remove_categories(["candidate"])
+    dropped = engine.frame(
+        con.sql(
+            "SELECT rollcall_id, position::VARCHAR AS position, count(*) AS n FROM mapped "
+            "WHERE status <> 0 GROUP BY ALL"
+        )
+    )
+    dropped = dropped.pivot(index="rollcall_id", columns="position", values="n").fillna(0).astype(int)
     return votes, dropped, left_out
 
 
-def _unknown_ids_by_file(
-    unknown: pd.DataFrame, congress_of: pd.Series, source_of: Callable[[int], str], max_unknown_ids: int
-) -> dict[str, list[str]]:
-    """The unknown member ids per source file; more than ``max_unknown_ids`` in one file is a DataError."""
-    unknown_by_file: dict[str, list[str]] = {}
-    if not unknown.empty:
-        congress = unknown["rollcall_id"].map(congress_of).astype(int)
-        for value, ids in unknown["member_id"].astype(str).groupby(congress.to_numpy()):
-            unknown_by_file[source_of(int(value))] = sorted(set(ids))
+def _map_member_ids(con: duckdb.DuckDBPyConnection, crosswalk: pd.DataFrame, valid_bioguide: set[str]) -> None:
+    """``us_voters`` -> ``mapped``: each voter with a bioguide id (House: as recorded; Senate: the LIS id through
+    the crosswalk) and a status."""
+    lis = crosswalk.dropna(subset=["lis_id"]).drop_duplicates("lis_id")
+    # Lookups as ENUM casts (a hash lookup per row that keeps the rows in source order, unlike a join): a LIS
+    # id's position in ``lis_t`` indexes the list of bioguide ids; a bioguide id is valid when it casts.
+    engine.create_enum(con, "lis_t", lis["lis_id"].tolist(), replace=True)
+    engine.create_enum(con, "valid_t", sorted(valid_bioguide), replace=True)
+    # status: 0 kept, 1 the Vice President, 2 a Speaker-election candidate vote, 3 an unknown member id
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE mapped AS
+        WITH ids AS (
+            SELECT rollcall_id, congress, chamber, member_id, position, vote_party, vote_state,
+                   CASE WHEN chamber = 'senate' THEN $bioguide[enum_code(TRY_CAST(member_id AS lis_t)) + 1]
+                        ELSE member_id END AS bioguide_id
+            FROM us_voters)
+        SELECT *, CAST(CASE WHEN member_id = 'VP' THEN 1
+                            WHEN TRY_CAST(bioguide_id AS valid_t) IS NULL THEN 3
+                            WHEN position = 'candidate' THEN 2 ELSE 0 END AS TINYINT) AS status
+        FROM ids""",
+        {"bioguide": lis["bioguide_id"].tolist()},
+    )
+    con.execute("DROP TABLE us_voters")  # its rows live on in ``mapped``: memory stays at one copy
+
+
+def _left_out(con: duckdb.DuckDBPyConnection, max_unknown_ids: int, source_of: Callable[[int], str]) -> dict:
+    """Counts of the votes left out and why; more than ``max_unknown_ids`` unknown ids in one file: DataError."""
+    counts = con.execute(
+        """SELECT count(*) FILTER (status = 1), count(*) FILTER (status = 2),
+                  count(*) FILTER (bioguide_id IS NULL AND status <> 1), count(*) FILTER (status = 3)
+           FROM mapped"""
+    ).fetchall()[0]
+    unmapped_ids = con.execute(
+        "SELECT DISTINCT member_id FROM mapped WHERE bioguide_id IS NULL AND status <> 1"
+    ).fetchall()
+    unknown = con.execute(
+        "SELECT congress, list_sort(list(DISTINCT member_id)) FROM mapped WHERE status = 3 GROUP BY congress"
+    ).fetchall()
+    unknown_by_file = {source_of(int(congress)): ids for congress, ids in sorted(unknown)}
     for source, ids in unknown_by_file.items():
         if len(ids) > max_unknown_ids:
             shown = ", ".join(ids[:5]) + (", ..." if len(ids) > 5 else "")
@@ -204,7 +217,51 @@ def _unknown_ids_by_file(
                 f"{source}: {len(ids)} member id(s) in neither the crosswalk nor Voteview ({shown}); at most "
                 f"{max_unknown_ids} allowed (params.yaml data.max_unknown_member_ids)"
             )
-    return unknown_by_file
+    return {
+        "vice_president_tiebreak_votes": counts[0],
+        "speaker_election_candidate_votes": counts[1],
+        "unmapped_member_votes": counts[2],
+        "unmapped_member_ids": sorted(row[0] for row in unmapped_ids),
+        "unknown_member_votes": counts[3],
+        "unknown_member_ids_by_file": unknown_by_file,
+    }
+
+
+def _mark_duplicates(con: duckdb.DuckDBPyConnection) -> int:
+    """A second kept vote of a member on one roll call (status 4: left out, the first is kept); how many."""
+    repeated = con.execute(  # one 64-bit hash per pair: a cheap test (a collision only runs the exact pass below)
+        "SELECT coalesce(max(n), 0) > 1 FROM (SELECT count(*) AS n FROM mapped WHERE status = 0 "
+        "GROUP BY hash(rollcall_id, bioguide_id))"
+    ).fetchall()[0][0]
+    if not repeated:
+        return 0
+    con.execute(
+        """UPDATE mapped SET status = 4 WHERE rowid IN (
+            SELECT rowid FROM (
+                SELECT rowid, row_number() OVER (PARTITION BY rollcall_id, bioguide_id ORDER BY rowid) AS nth
+                FROM mapped WHERE status = 0)
+            WHERE nth > 1)"""
+    )
+    return con.execute("SELECT count(*) FROM mapped WHERE status = 4").fetchall()[0][0]
+
+
+def voters_seen(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Every voter of the kept votes per congress and chamber, with the party and state of their last vote."""
+    return engine.frame(
+        con.sql(
+            """SELECT bioguide_id, congress, chamber, arg_max_null(vote_party, rowid) AS vote_party,
+                      arg_max_null(vote_state, rowid) AS vote_state
+               FROM mapped WHERE status = 0 GROUP BY ALL"""
+        )
+    )
+
+
+def tallies(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Yea, nay, present and not-voting counts of the kept votes per roll call."""
+    counts = ", ".join(f"count(*) FILTER (position = '{p}') AS {p}_count" for p in POSITIONS)
+    return engine.frame(
+        con.sql(f"SELECT rollcall_id, {counts} FROM mapped WHERE status = 0 GROUP BY rollcall_id")
+    ).set_index("rollcall_id")
 
 
 # --- roll calls --------------------------------------------------------------------------------------------
@@ -334,9 +391,8 @@ def amendment_text_coverage(rollcalls: pd.DataFrame) -> dict:
     return {"house_amendment_rollcalls": int(len(house)), "house_amendments_without_purpose_text": int(no_text.sum())}
 
 
-def add_tallies(rollcalls: pd.DataFrame, votes: pd.DataFrame) -> pd.DataFrame:
-    counts = pd.crosstab(votes["rollcall_id"], votes["position"]).reindex(columns=list(POSITIONS), fill_value=0)
-    counts.columns = [f"{p}_count" for p in POSITIONS]
+def add_tallies(rollcalls: pd.DataFrame, counts: pd.DataFrame) -> pd.DataFrame:
+    """The roll calls with the tallies of the votes table (0 where a roll call kept no votes)."""
     merged = rollcalls.drop(columns=[c for c in counts.columns if c in rollcalls]).merge(
         counts, left_on="rollcall_id", right_index=True, how="left"
     )
@@ -378,38 +434,34 @@ def check_tallies(rollcalls: pd.DataFrame, dropped_per_rollcall: pd.DataFrame) -
     }
 
 
-def compare_voteview_positions(
-    votes: pd.DataFrame, rollcalls: pd.DataFrame, vv_votes: pd.DataFrame, members: pd.DataFrame
-) -> dict:
-    """Where Voteview has member votes, how often its cast code agrees with the clerk's record."""
+def compare_voteview_positions(con: duckdb.DuckDBPyConnection, vv_votes: pd.DataFrame, members: pd.DataFrame) -> dict:
+    """Where Voteview has member votes, how often its cast code agrees with the clerk's record (the engine's kept
+    votes in ``mapped``, the roll calls in ``rollcalls``)."""
     if vv_votes.empty:
         return {"voteview_member_votes_compared": 0}
-    icpsr_to_bioguide = members.dropna(subset=["icpsr"]).drop_duplicates(["icpsr", "congress", "chamber"])
-    vv = vv_votes.assign(
-        chamber=vv_votes["chamber"].str.lower(), position=voteview.cast_position(vv_votes["cast_code"])
-    ).dropna(subset=["position"])
-    vv = vv.merge(
-        icpsr_to_bioguide[["icpsr", "congress", "chamber", "bioguide_id"]],
-        on=["icpsr", "congress", "chamber"],
-        how="left",
-    )
-    vv = vv.merge(
-        rollcalls[["rollcall_id", "chamber", "congress", "rollnumber"]].dropna(subset=["rollnumber"]),
-        on=["chamber", "congress", "rollnumber"],
-        how="inner",
-    )
-    both = vv.merge(
-        votes[["rollcall_id", "bioguide_id", "position"]],
-        on=["rollcall_id", "bioguide_id"],
-        how="left",
-        suffixes=("_voteview", ""),
-    )
-    compared = both.dropna(subset=["position"])
-    agree = compared["position"].astype(str) == compared["position_voteview"].astype(str)
+    icpsr = members.dropna(subset=["icpsr"]).drop_duplicates(["icpsr", "congress", "chamber"])
+    con.register("vv_votes", vv_votes[["congress", "chamber", "rollnumber", "icpsr", "cast_code"]])
+    con.register("icpsr_ids", icpsr[["icpsr", "congress", "chamber", "bioguide_id"]].astype({"icpsr": "int64"}))
+    casts = " ".join(f"WHEN {code} THEN '{position}'" for code, position in voteview.CAST_POSITIONS.items())
+    compared, disagreeing, without = con.execute(
+        f"""WITH vv AS (
+                SELECT v.congress, lower(v.chamber) AS chamber, v.rollnumber, i.bioguide_id,
+                       CASE CAST(v.cast_code AS INTEGER) {casts} END AS position
+                FROM vv_votes v
+                LEFT JOIN icpsr_ids i ON i.icpsr = v.icpsr AND i.congress = v.congress
+                    AND i.chamber = lower(v.chamber)),
+            matched AS (
+                SELECT r.rollcall_id, vv.bioguide_id, vv.position
+                FROM vv JOIN rollcall_numbers r USING (chamber, congress, rollnumber)
+                WHERE vv.position IS NOT NULL),
+            clerk AS (SELECT rollcall_id, bioguide_id, position::VARCHAR AS position FROM mapped WHERE status = 0)
+            SELECT count(c.position), count(c.position) FILTER (c.position <> m.position), count(*) - count(c.position)
+            FROM matched m LEFT JOIN clerk c ON c.rollcall_id = m.rollcall_id AND c.bioguide_id = m.bioguide_id"""
+    ).fetchall()[0]
     return {
-        "voteview_member_votes_compared": int(len(compared)),
-        "voteview_member_votes_disagreeing": int((~agree).sum()),
-        "voteview_member_votes_without_clerk_row": int(both["position"].isna().sum()),
+        "voteview_member_votes_compared": compared,
+        "voteview_member_votes_disagreeing": disagreeing,
+        "voteview_member_votes_without_clerk_row": without,
     }
 
 
@@ -423,11 +475,11 @@ def votes_source(config: DataConfig) -> Callable[[int], str]:
     return lambda congress: str(config.download_dir / "unitedstates-votes" / str(congress))
 
 
-def all_bills(config: DataConfig, crosswalk: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+def combine_bills(
+    nato: pd.DataFrame, nato_cosponsors: pd.DataFrame, bulk: pd.DataFrame, bulk_cosponsors: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The NATO-related BILLSTATUS bills (collection ``nato``: the registry's) and the bulk bills that reached a
     roll call (collection ``bulk``: sponsorship signals); a bill in both keeps its newer NATO record."""
-    nato, nato_cosponsors = billstatus.read_bills(config)
-    bulk, bulk_cosponsors = bulkbills.read_bulk_bills(config, crosswalk)
     nato = nato.assign(collection="nato")
     if bulk.empty:
         return nato, nato_cosponsors
@@ -439,34 +491,69 @@ def all_bills(config: DataConfig, crosswalk: pd.DataFrame) -> tuple[pd.DataFrame
     )
 
 
-def build_tables(config: DataConfig, workers: int = 2) -> tuple[dict[str, pd.DataFrame], dict]:
+def read_bills(config: DataConfig, part: int = 0, parts: int = 1) -> tuple[tuple | None, list[bulkbills.Archive]]:
+    """Part ``part`` of ``parts`` of the bulk archives' records (read with its own crosswalk), and in part 0 the
+    NATO BILLSTATUS frames: run in two more processes while the engine reads the votes (parsing some 100 MB of
+    bill XML and JSON is Python's work). The caller builds the frames, as in one process."""
+    archives = bulkbills.read_archives(config, legislators.read_crosswalk(config), part, parts)
+    return (billstatus.read_bills(config) if part == 0 else None), archives
+
+
+def build_tables(config: DataConfig, workers: int = engine.THREADS) -> tuple[dict[str, pd.DataFrame], dict]:
     """Every canonical table of ``config``'s congresses and the data-quality report. Raises DataError (and so
-    publishes nothing) when an input breaks the snapshot contract or the tables fall below ``data.bounds``."""
+    publishes nothing) when an input breaks the snapshot contract or the tables fall below ``data.bounds``.
+    ``workers``: DuckDB's threads (and, above 1, the bills are read by two processes meanwhile: spawned, not
+    forked, since a fork can inherit a lock another thread holds and hang; a script calling this needs the
+    usual ``if __name__ == "__main__"`` guard)."""
     started = time.perf_counter()
-    contract = check_snapshot(config) if config.use_snapshot else None
-    sources = _stack_sources(read_all(config, workers))
-    crosswalk = legislators.read_crosswalk(config)
-    bills, cosponsorships = all_bills(config, crosswalk)
-    rollcalls, rollcall_report = build_rollcalls(sources["us_rollcalls"], sources["vv_rollcalls"])
-    if rollcalls.empty:
-        raise DataError(f"no roll calls for congresses {config.first_congress}-{config.last_congress}")
-    members, rollcalls, votes, dropped, left_out = _link_members_and_votes(config, sources, rollcalls, crosswalk)
-    rollcalls = rollcalls.join(sponsors.rollcall_sponsors(rollcalls, bills))
-    tables = {
-        "members": members,
-        "rollcalls": rollcalls,
-        "votes": votes,
-        "bills": bills,
-        "cosponsorships": cosponsorships,
-        "terms": legislators.read_current_terms(config),
-        "presidents": legislators.read_presidents(config),
-    }
-    before = {name: len(frame) for name, frame in tables.items()}
-    tables = cut_as_of(tables, config.as_of)
-    problems = check_bounds(tables, config)
-    if problems:
-        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
-        raise DataError(f"table set below params.yaml data.bounds, not published: {'; '.join(problems[:3])}{more}")
+    beside = multiprocessing.get_context("spawn").Pool(2) if workers > 1 else None
+
+    def bills_read() -> tuple[tuple, list[bulkbills.Archive]]:
+        if beside is None:
+            return read_bills(config)
+        parts = [result.get() for result in results]
+        beside.terminate()  # their memory is returned before the votes are mapped
+        return parts[0][0], [archive for _, archives in parts for archive in archives]
+
+    try:
+        results = [beside.apply_async(read_bills, (config, part, 2)) for part in range(2)] if beside else []
+        return _build_tables(config, workers, started, bills_read)
+    finally:
+        if beside:
+            beside.terminate()
+
+
+def _build_tables(
+    config: DataConfig, workers: int, started: float, bills_read: Callable[[], tuple]
+) -> tuple[dict[str, pd.DataFrame], dict]:
+    deferred = ("unitedstates-votes", "voteview", "billstatus-bulk")
+    contract = check_snapshot(config, deferred=deferred) if config.use_snapshot else None
+    with tempfile.TemporaryDirectory(prefix="natocast-ingest-") as scratch, engine.connect(workers) as con:
+        sources, crosswalk, bills, cosponsorships = _read_sources(config, con, Path(scratch), contract, bills_read)
+        rollcalls, rollcall_report = build_rollcalls(usvotes.rollcall_frame(con), sources["vv_rollcalls"])
+        if rollcalls.empty:
+            raise DataError(f"no roll calls for congresses {config.first_congress}-{config.last_congress}")
+        members, rollcalls, votes, dropped, left_out = _link_members_and_votes(
+            config, con, sources, rollcalls, crosswalk
+        )
+        rollcalls = rollcalls.join(sponsors.rollcall_sponsors(rollcalls, bills))
+        tables = {
+            "members": members,
+            "rollcalls": rollcalls,
+            "votes": votes,
+            "bills": bills,
+            "cosponsorships": cosponsorships,
+            "terms": legislators.read_current_terms(config),
+            "presidents": legislators.read_presidents(config),
+        }
+        before = {name: len(frame) for name, frame in tables.items()}
+        tables = cut_as_of(tables, config.as_of)
+        problems = check_bounds(tables, config)
+        if problems:
+            more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+            raise DataError(f"table set below params.yaml data.bounds, not published: {'; '.join(problems[:3])}{more}")
+        con.register("rollcall_numbers", tables["rollcalls"][["rollcall_id", "chamber", "congress", "rollnumber"]])
+        quality = _quality_of(con, tables, dropped, sources["vv_votes"])
     report = {
         "as_of": str(config.as_of.date()),
         "congresses": [config.first_congress, config.last_congress],
@@ -474,7 +561,7 @@ def build_tables(config: DataConfig, workers: int = 2) -> tuple[dict[str, pd.Dat
         "rows_dropped_by_as_of": {name: before[name] - len(tables[name]) for name in tables},
         **rollcall_report,
         **left_out,
-        **_quality_of(tables, dropped, sources["vv_votes"]),
+        **quality,
         "inputs": contract.checked if contract else {},
         "optional_inputs_absent": contract.absent_optional if contract else [],
         "seconds": round(time.perf_counter() - started, 2),
@@ -482,46 +569,56 @@ def build_tables(config: DataConfig, workers: int = 2) -> tuple[dict[str, pd.Dat
     return tables, report
 
 
-def _stack_sources(per_congress: list[dict]) -> dict[str, pd.DataFrame]:
-    """The per-congress source frames stacked into one frame per kind (both chambers together for Voteview)."""
-
-    def stack(key: str) -> pd.DataFrame:
-        frames = [frames[key] for frames in per_congress if frames.get(key) is not None]
-        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-
-    return {
-        "us_rollcalls": stack("us_rollcalls"),
-        "vv_members": pd.concat([stack("vv_members_house"), stack("vv_members_senate")], ignore_index=True),
-        "vv_rollcalls": pd.concat([stack("vv_rollcalls_house"), stack("vv_rollcalls_senate")], ignore_index=True),
-        "vv_votes": pd.concat([stack("vv_votes_house"), stack("vv_votes_senate")], ignore_index=True),
-        "member_votes": pd.concat([f["member_votes"] for f in per_congress], ignore_index=True),  # same categories
-    }
+def _read_sources(
+    config: DataConfig,
+    con: duckdb.DuckDBPyConnection,
+    scratch: Path,
+    contract: ContractReport | None,
+    bills_read: Callable[[], tuple],
+) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Every source read (the vote records into the engine), and the contract's deferred record counts settled:
+    (Voteview frames, crosswalk, bills, cosponsorships)."""
+    paths, names = usvotes.record_files(config, scratch)
+    usvotes.load(con, paths, names)
+    sources, counts = read_voteview(config)
+    counts |= {str(paths[i]): n for i, n in usvotes.records_per_file(con).items()}
+    crosswalk = legislators.read_crosswalk(config)
+    nato, archives = bills_read()
+    bills, cosponsorships = combine_bills(*nato, *bulkbills.bulk_frames(archives))
+    bulk_counts = {path: len(records) for path, records, _ in archives}
+    if contract:
+        counts |= bulk_counts
+        contract.settle({str(Path(p).relative_to(config.snapshot_dir)): n for p, n in counts.items()}, config)
+    return sources, crosswalk, bills, cosponsorships
 
 
 def _link_members_and_votes(
-    config: DataConfig, sources: dict[str, pd.DataFrame], rollcalls: pd.DataFrame, crosswalk: pd.DataFrame
+    config: DataConfig,
+    con: duckdb.DuckDBPyConnection,
+    sources: dict[str, pd.DataFrame],
+    rollcalls: pd.DataFrame,
+    crosswalk: pd.DataFrame,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
     """Members, roll calls with tallies and amendment authors, votes under bioguide ids, the rows left out
     per roll call and the report of why."""
     members = build_members(sources["vv_members"], crosswalk)
     valid = set(members["bioguide_id"]) | set(crosswalk["bioguide_id"])
-    votes, dropped, left_out = build_votes(
-        sources["member_votes"], rollcalls, crosswalk, valid, config.max_unknown_member_ids, votes_source(config)
-    )
+    votes, dropped, left_out = build_votes(con, crosswalk, valid, config.max_unknown_member_ids, votes_source(config))
     root = f"{config.snapshot_dir if config.use_snapshot else config.download_dir}/"
     left_out["unknown_member_ids_by_file"] = {  # relative: the committed report stays the same on every machine
         name.removeprefix(root): ids for name, ids in left_out["unknown_member_ids_by_file"].items()
     }
     members, left_out["members_added_from_vote_records"] = add_members_seen_only_in_votes(
-        members, votes, rollcalls, crosswalk
+        members, voters_seen(con), crosswalk
     )
-    votes = votes.drop(columns=["vote_state"])
-    rollcalls = add_tallies(rollcalls, votes)
+    rollcalls = add_tallies(rollcalls, tallies(con))
     rollcalls["amendment_author_id"] = sponsors.match_authors(rollcalls, members, crosswalk)
     return members, rollcalls, votes, dropped, left_out
 
 
-def _quality_of(tables: dict[str, pd.DataFrame], dropped: pd.DataFrame, vv_votes: pd.DataFrame) -> dict:
+def _quality_of(
+    con: duckdb.DuckDBPyConnection, tables: dict[str, pd.DataFrame], dropped: pd.DataFrame, vv_votes: pd.DataFrame
+) -> dict:
     """The checks of the published tables: coverage of sponsors, amendment text and ids, and both tallies."""
     return {
         "rollcalls_with_known_sponsor": sponsors.sponsor_coverage(tables["rollcalls"]),
@@ -529,7 +626,7 @@ def _quality_of(tables: dict[str, pd.DataFrame], dropped: pd.DataFrame, vv_votes
         "members_without_nominate": int(tables["members"]["nominate_dim1"].isna().sum()),
         "members_without_icpsr": int(tables["members"]["icpsr"].isna().sum()),
         **check_tallies(tables["rollcalls"], dropped),
-        **compare_voteview_positions(tables["votes"], tables["rollcalls"], vv_votes, tables["members"]),
+        **compare_voteview_positions(con, vv_votes, tables["members"]),
         "cosponsors_not_in_members": sorted(
             set(tables["cosponsorships"]["bioguide_id"]) - set(tables["members"]["bioguide_id"])
         ),
@@ -541,7 +638,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--params", type=Path, default=PARAMS_FILE, help="parameters file (default params.yaml)")
     parser.add_argument("--tables", type=Path, default=TABLES_DIR, help="table set directory (default data/tables)")
     parser.add_argument("--report", type=Path, default=METRICS_DIR / "data_quality.json", help="data-quality report")
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=engine.THREADS, help="DuckDB threads (default 2)")
     parser.add_argument("--debug", action="store_true", help="print tracebacks (also NATOCAST_DEBUG=1)")
     return parser.parse_args(argv)
 

@@ -1,21 +1,26 @@
 """Reader for roll calls in the unitedstates/congress vote format (House Clerk and Senate LIS records).
 
 Two layouts hold the same records: the snapshot's ``votes-{congress}.jsonl.gz`` bundles (one ``data.json``
-object per line) and the scraper's tree ``{congress}/votes/{session}/{h|s}{number}/data.json``. Both go
-through ``parse_records``, which turns records into a roll-call frame and a member-vote frame.
+object per line) and the scraper's tree ``{congress}/votes/{session}/{h|s}{number}/data.json`` (gathered into
+one JSON-lines file first). DuckDB reads the records straight from the files (``load``) into two tables: roll
+calls and one row per voter. Bad records are found by SQL over the whole load; only then is the faulty file
+read again record by record (``diagnose``) to name the file, line, roll call and fault in one DataError.
 """
 
 from __future__ import annotations
 
 import re
+import tempfile
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
-import numpy as np
+import duckdb
 import orjson
 import pandas as pd
 
+from pipeline import engine
 from pipeline.config import DataConfig
 from pipeline.errors import DataError
 from pipeline.fetch import NotFound, fetch
@@ -33,52 +38,200 @@ OPTION_POSITIONS = {
     "Not Voting": "not_voting",
 }
 REQUIRED_FIELDS = ("vote_id", "chamber", "congress", "session", "number", "date", "votes")
+POSITION_CATEGORIES = ["yea", "nay", "present", "not_voting", "candidate"]
+
+# How DuckDB reads a record: fields whose type must be checked stay JSON; the options map each name to its voters.
+RECORD_COLUMNS = {
+    "vote_id": "JSON",
+    "chamber": "JSON",
+    "congress": "JSON",
+    "session": "JSON",
+    "number": "JSON",
+    "date": "JSON",
+    "votes": "MAP(VARCHAR, JSON[])",
+    "question": "VARCHAR",
+    "type": "VARCHAR",
+    "category": "VARCHAR",
+    "requires": "VARCHAR",
+    "result": "VARCHAR",
+    "subject": "VARCHAR",
+    "bill": "JSON",
+    "amendment": "JSON",
+    "treaty": "JSON",
+    "nomination": "JSON",
+    "source_url": "VARCHAR",
+}
 
 
-def parse_records(records: Iterable[tuple[str, dict]]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(where, record) pairs -> (rollcalls, member_votes).
+def _whole(column: str) -> str:
+    """SQL: the JSON value is a whole number or a text of ASCII digits (as ``_validate`` accepts)."""
+    return (
+        f"(json_type({column}) IN ('UBIGINT', 'BIGINT') OR "
+        f"(json_type({column}) = 'VARCHAR' AND regexp_full_match({column}->>'$', '[0-9]+')))"
+    )
 
-    member_votes keeps the source's member id (bioguide in the House, LIS in the Senate) in ``member_id``;
-    votes for a candidate (Speaker elections) get position ``candidate``, the Vice President's ``VP``.
-    """
-    rollcalls: list[dict] = []
-    columns = _VoteColumns()
+
+def _object_or_null(column: str) -> str:
+    return f"coalesce(json_type({column}), 'NULL') IN ('OBJECT', 'NULL')"
+
+
+# A record of ``us_records`` breaks a rule of ``_validate`` (the SQL is at least as strict; the Python names the
+# fault). Missing or null options and voter lists become a voter without id in ``us_voters``, found there.
+BAD_RECORD = " OR ".join(
+    [f"{name} IS NULL" for name in REQUIRED_FIELDS if name != "votes"]
+    + [
+        "json_type(vote_id) <> 'VARCHAR'",
+        r"NOT regexp_full_match(vote_id->>'$', '[hs][0-9]{1,4}-[0-9]{1,3}\.[0-9]{4}')",
+        "json_type(chamber) <> 'VARCHAR'",
+        "chamber->>'$' NOT IN ('h', 's')",
+        f"NOT ({_whole('congress')} AND {_whole('session')} AND {_whole('number')})",
+        "json_type(date) <> 'VARCHAR'",
+        "try_strptime(left(date->>'$', 10), '%Y-%m-%d') IS NULL",
+        *(_object_or_null(name) + " IS NOT TRUE" for name in ("bill", "amendment", "treaty", "nomination")),
+    ]
+)
+VOTES = {"votes": RECORD_COLUMNS["votes"]}
+POSITION_SQL = (
+    "CASE option "
+    + " ".join(f"WHEN '{option}' THEN '{position}'" for option, position in OPTION_POSITIONS.items())
+    + " ELSE 'candidate' END"
+)
+
+
+def load(con: duckdb.DuckDBPyConnection, paths: list[Path], names: list[str] | None = None) -> None:
+    """Read the record files ``paths`` (JSON lines, gzipped or not) into the tables ``us_records`` (one row per
+    roll call, in file and line order, with the index of its file) and ``us_voters`` (one row per voter, in
+    record, option and list order: roll call, the source's member id, position, party and state). Any bad input
+    is a DataError naming the file (``names``: how to name each file, e.g. the tree a gathered file came from).
+
+    Two scans: the roll-call fields, then the voters unnested straight from the options, so the raw JSON of six
+    million voters is never held in memory."""
+    names = names or [str(path) for path in paths]
+    files = engine.file_list(paths)
+    engine.create_enum(con, "position_t", POSITION_CATEGORIES)
+    engine.create_enum(con, "chamber_t", ["house", "senate"])
+    fields = {name: kind for name, kind in RECORD_COLUMNS.items() if name != "votes"}
+    try:
+        con.execute(
+            f"""CREATE OR REPLACE TABLE us_records AS
+            SELECT list_position({files}, filename) - 1 AS file, * EXCLUDE (filename)
+            FROM {_read(files, fields)}"""
+        )
+        bad = con.execute(
+            f"SELECT file FROM us_records WHERE {BAD_RECORD} "
+            "UNION ALL (SELECT any_value(file) FROM us_records GROUP BY vote_id HAVING count(*) > 1) LIMIT 1"
+        ).fetchall()
+        if not bad:
+            con.execute(f"CREATE OR REPLACE TABLE us_voters AS {_voters_sql(files)}")
+            bad = con.execute("SELECT file FROM us_voters WHERE member_id IS NULL OR member_id = '' LIMIT 1").fetchall()
+    except (duckdb.IOException, duckdb.InvalidInputException, duckdb.ConversionException) as exc:  # unreadable
+        for path, name in zip(paths, names, strict=True):
+            diagnose(path, name)
+        raise DataError(f"{', '.join(names)}: cannot be read as roll-call records ({_first_line(exc)})") from exc
+    if bad:
+        file = bad[0][0]
+        diagnose(paths[file], names[file])
+        raise DataError(f"{names[file]}: a roll-call record breaks the format (found by SQL, not located)")
+
+
+def _voters_sql(files: str) -> str:
+    """SQL: one row per voter of the record files, unnested from each record's options in order."""
+    return f"""
+        WITH options AS (
+            SELECT list_position({files}, filename) - 1 AS file, vote_id->>'$' AS rollcall_id,
+                   CAST(CASE chamber->>'$' WHEN 'h' THEN 'house' ELSE 'senate' END AS chamber_t) AS chamber,
+                   TRY_CAST(congress->>'$' AS SMALLINT) AS congress,
+                   unnest(coalesce(map_entries(votes), [{{'key': NULL, 'value': NULL}}])) AS entry
+            FROM {_read(files, {"vote_id": "JSON", "chamber": "JSON", "congress": "JSON", **VOTES})}),
+        voters AS (
+            SELECT file, rollcall_id, chamber, congress, entry.key AS option,
+                   unnest(coalesce(entry.value, ['null'::JSON])) AS voter
+            FROM options),
+        fields AS (
+            SELECT file, rollcall_id, chamber, congress, option, voter::VARCHAR = '"VP"' AS is_vp,
+                   json_extract_string(voter, ['$.id', '$.party', '$.state']) AS f
+            FROM voters)
+        SELECT file, rollcall_id, chamber, congress, CAST({POSITION_SQL} AS position_t) AS position,
+               CASE WHEN is_vp THEN 'VP' ELSE f[1] END AS member_id, f[2] AS vote_party, f[3] AS vote_state
+        FROM fields"""
+
+
+def _read(files: str, columns: dict[str, str]) -> str:
+    """SQL: read_json over ``files`` with only ``columns`` (typed as given), file name included."""
+    typed = "{" + ", ".join(f"{name}: '{kind}'" for name, kind in columns.items()) + "}"
+    return f"read_json({files}, format = 'newline_delimited', filename = true, columns = {typed})"
+
+
+def records_per_file(con: duckdb.DuckDBPyConnection) -> dict[int, int]:
+    """How many roll-call records ``load`` read from each file (by its index in ``paths``)."""
+    return dict(con.execute("SELECT file, count(*) FROM us_records GROUP BY file").fetchall())
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+
+
+def rollcall_frame(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """``us_records`` as roll-call rows (file and line order), with the tallies their voter lists publish. A text
+    field no record has is an object column of None (as pandas makes it from records)."""
+    rollcalls = engine.frame(
+        con.sql(
+            """WITH published AS (
+                SELECT rollcall_id, count(*) FILTER (position = 'yea') AS yea,
+                       count(*) FILTER (position = 'nay') AS nay,
+                       count(*) FILTER (position = 'present') AS present,
+                       count(*) FILTER (position = 'not_voting') AS not_voting,
+                       count(*) FILTER (position = 'candidate') AS candidate
+                FROM us_voters GROUP BY rollcall_id)
+            SELECT vote_id->>'$' AS rollcall_id,
+                   CASE chamber->>'$' WHEN 'h' THEN 'house' ELSE 'senate' END AS chamber,
+                   CAST(congress->>'$' AS BIGINT) AS congress, CAST(session->>'$' AS BIGINT) AS session,
+                   CAST(number->>'$' AS BIGINT) AS number, date->>'$' AS datetime,
+                   question, type, category, requires, result, subject,
+                   bill->>'type' AS bill_type, bill->>'number' AS bill_number, bill->>'congress' AS bill_congress,
+                   amendment->>'type' AS amendment_type, TRY_CAST(amendment->>'number' AS BIGINT) AS amendment_number,
+                   amendment->>'author' AS amendment_author, amendment->>'purpose' AS amendment_purpose,
+                   treaty->>'title' AS treaty, nomination->>'title' AS nomination, source_url,
+                   coalesce(p.yea, 0) AS published_yea, coalesce(p.nay, 0) AS published_nay,
+                   coalesce(p.present, 0) AS published_present, coalesce(p.not_voting, 0) AS published_not_voting,
+                   coalesce(p.candidate, 0) AS published_candidate
+            FROM us_records r LEFT JOIN published p ON p.rollcall_id = r.vote_id->>'$'
+            ORDER BY r.rowid"""
+        )
+    )
+    empty = [name for name in rollcalls if rollcalls[name].dtype == "str" and rollcalls[name].isna().all()]
+    return rollcalls.astype({name: object for name in empty})
+
+
+def member_vote_frame(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """``us_voters`` as pandas (tests and small inputs; the ingest keeps the voters in DuckDB)."""
+    votes = engine.frame(con.sql("SELECT rollcall_id, member_id, position, vote_party, vote_state FROM us_voters"))
+    return votes
+
+
+def diagnose(path: Path, name: str | None = None) -> None:
+    """Read one record file record by record and raise the DataError of its first fault (file, line, roll call
+    and what is wrong); return when every record is sound. Only run once SQL has found a fault."""
+    name = name or str(path)
     seen: dict[str, str] = {}
-    for where, record in records:
-        vote_id, options, numbers = _validate(where, record, seen)
-        counts = {"yea": 0, "nay": 0, "present": 0, "not_voting": 0, "candidate": 0}
-        for option, voters in options.items():
-            position = OPTION_POSITIONS.get(option, "candidate")
-            counts[position] += len(voters)
-            columns.add(where, vote_id, option, position, voters)
-        rollcalls.append(_rollcall_row(record, vote_id, numbers, counts))
-    return pd.DataFrame(rollcalls), columns.frame()
+    try:
+        lines = iter_lines(path)
+        for number, line in lines:
+            try:
+                record = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                raise DataError(f"{name}: line {number} is not valid JSON ({exc})") from exc
+            validate_record(f"{name}:{number}", record, seen)
+    except DataError as exc:
+        raise DataError(str(exc).replace(str(path), name, 1)) from exc
 
 
-class _VoteColumns:
-    """The member-vote columns, grown record by record as plain lists (far faster than frames per record)."""
-
-    def __init__(self) -> None:
-        self.vote_ids: list[str] = []
-        self.member_ids: list[str] = []
-        self.positions: list[str] = []
-        self.parties: list[str | None] = []
-        self.states: list[str | None] = []
-
-    def add(self, where: str, vote_id: str, option: str, position: str, voters: list) -> None:
-        """The voters under one option; a voter without a string id, or neither a member nor 'VP', is an error."""
-        n = len(voters)
-        self.vote_ids.extend([vote_id] * n)
-        self.positions.extend([position] * n)
-        if all(isinstance(voter, dict) for voter in voters):
-            ids = [voter.get("id") for voter in voters]
-            if not all(isinstance(member, str) and member for member in ids):
-                raise DataError(f"{where}: roll call {vote_id}: a voter under {option!r} has no string 'id'")
-            self.member_ids.extend(ids)
-            self.parties.extend([voter.get("party") for voter in voters])
-            self.states.extend([voter.get("state") for voter in voters])
-            return
-        for voter in voters:  # the Vice President breaking a tie is published as the bare string "VP"
+def validate_record(where: str, record, seen: dict[str, str]) -> None:
+    """Every rule a record must meet: its fields (``_validate``) and each voter (a member object with a string
+    id, or the Vice President's bare "VP")."""
+    vote_id, options, _ = _validate(where, record, seen)
+    for option, voters in options.items():
+        for voter in voters:
             is_member = isinstance(voter, dict)
             if not is_member and voter != "VP":
                 raise DataError(
@@ -87,52 +240,6 @@ class _VoteColumns:
                 )
             if is_member and not (isinstance(voter.get("id"), str) and voter["id"]):
                 raise DataError(f"{where}: roll call {vote_id}: a voter under {option!r} has no string 'id'")
-            self.member_ids.append(voter["id"] if is_member else "VP")
-            self.parties.append(voter.get("party") if is_member else None)
-            self.states.append(voter.get("state") if is_member else None)
-
-    def frame(self) -> pd.DataFrame:
-        # object arrays, not pandas' default Arrow strings: 6 million short ids convert far faster this way
-        return pd.DataFrame(
-            {
-                "rollcall_id": pd.Categorical(self.vote_ids),
-                "member_id": np.array(self.member_ids, dtype=object),
-                "position": pd.Categorical(
-                    self.positions, categories=["yea", "nay", "present", "not_voting", "candidate"]
-                ),
-                "vote_party": pd.Categorical(self.parties),
-                "vote_state": pd.Categorical(self.states),
-            }
-        )
-
-
-def _rollcall_row(record: dict, vote_id: str, numbers: dict, counts: dict) -> dict:
-    """One validated record's roll-call fields, with the tallies its voter lists publish."""
-    bill = record.get("bill") or {}
-    amendment = record.get("amendment") or {}
-    return {
-        "rollcall_id": vote_id,
-        "chamber": "house" if record["chamber"] == "h" else "senate",
-        **numbers,
-        "datetime": record["date"],
-        "question": record.get("question"),
-        "type": record.get("type"),
-        "category": record.get("category"),
-        "requires": record.get("requires"),
-        "result": record.get("result"),
-        "subject": record.get("subject"),
-        "bill_type": bill.get("type"),
-        "bill_number": bill.get("number"),
-        "bill_congress": bill.get("congress"),
-        "amendment_type": amendment.get("type"),
-        "amendment_number": amendment.get("number"),
-        "amendment_author": amendment.get("author"),
-        "amendment_purpose": amendment.get("purpose"),
-        "treaty": (record.get("treaty") or {}).get("title"),
-        "nomination": (record.get("nomination") or {}).get("title"),
-        "source_url": record.get("source_url"),
-        **{f"published_{key}": value for key, value in counts.items()},
-    }
 
 
 VOTE_ID = re.compile(r"[hs][0-9]{1,4}-[0-9]{1,3}\.[0-9]{4}", re.ASCII)
@@ -181,36 +288,6 @@ def _validate(where: str, record, seen: dict[str, str]) -> tuple[str, dict, dict
     return vote_id, options, numbers
 
 
-def _bundle_records(path: Path) -> Iterator[tuple[str, dict]]:
-    for number, line in iter_lines(path):
-        try:
-            yield f"{path}:{number}", orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            raise DataError(f"{path}: line {number} is not valid JSON ({exc})") from exc
-
-
-def read_bundle(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A ``votes-{congress}.jsonl.gz`` bundle."""
-    return parse_records(_bundle_records(path))
-
-
-def _tree_records(root: Path, congress: int) -> Iterator[tuple[str, dict]]:
-    files = sorted(
-        (root / str(congress) / "votes").glob("*/*/data.json"),
-        key=lambda p: (p.parent.name[0], p.parent.parent.name, int(p.parent.name[1:])),
-    )  # as the bundles
-    for path in files:
-        try:
-            yield str(path), orjson.loads(read_bytes(path))
-        except orjson.JSONDecodeError as exc:
-            raise DataError(f"{path}: not valid JSON ({exc})") from exc
-
-
-def read_tree(root: Path, congress: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The scraper's directory tree ``{root}/{congress}/votes/{session}/{h|s}{number}/data.json``."""
-    return parse_records(_tree_records(root, congress))
-
-
 def download_tree(config: DataConfig, congress: int, max_gap: int = 3) -> Path:
     """Mirror one congress's tree from the public URL: each chamber and year, numbers 1.. until ``max_gap``
     consecutive 404s. Files already downloaded are kept (the download is resumable); a congress that had
@@ -239,11 +316,76 @@ def download_tree(config: DataConfig, congress: int, max_gap: int = 3) -> Path:
     return root
 
 
+def _tree_records(root: Path, congress: int) -> Iterator[tuple[str, dict]]:
+    files = sorted(
+        (root / str(congress) / "votes").glob("*/*/data.json"),
+        key=lambda p: (p.parent.name[0], p.parent.parent.name, int(p.parent.name[1:])),
+    )  # as the bundles
+    for path in files:
+        try:
+            yield str(path), orjson.loads(read_bytes(path))
+        except orjson.JSONDecodeError as exc:
+            raise DataError(f"{path}: not valid JSON ({exc})") from exc
+
+
+def gather(records: Iterable[tuple[str, dict]], out: Path) -> Path:
+    """(where, record) pairs, each checked by ``validate_record``, written as one JSON-lines file for ``load``
+    (the downloaded tree holds one file per roll call; its faults are named by file here)."""
+    seen: dict[str, str] = {}
+    with open(out, "wb") as f:
+        for where, record in records:
+            validate_record(where, record, seen)
+            f.write(orjson.dumps(record) + b"\n")
+    return out
+
+
+def read_files(paths: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(rollcalls, member_votes) of record files, through the engine (tests and single files)."""
+    con = engine.connect()
+    try:
+        load(con, paths)
+        return rollcall_frame(con), member_vote_frame(con)
+    finally:
+        con.close()
+
+
+def read_bundle(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A ``votes-{congress}.jsonl.gz`` bundle: (rollcalls, member_votes)."""
+    return read_files([path])
+
+
+def parse_records(records: Iterable[tuple[str, dict]]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(where, record) pairs -> (rollcalls, member_votes), as ``read_bundle`` gives them."""
+    with tempfile.TemporaryDirectory(prefix="natocast-records-") as tmp:
+        return read_files([gather(records, Path(tmp) / "records.jsonl")])
+
+
+def record_files(config: DataConfig, scratch: Path) -> tuple[list[Path], list[str]]:
+    """The record file of every configured congress and how errors name it: the snapshot's bundles, or each
+    downloaded tree gathered into one file under ``scratch``."""
+    paths, names = [], []
+    for congress in config.congresses:
+        if config.use_snapshot:
+            path = config.snapshot_dir / "unitedstates-votes" / f"votes-{congress}.jsonl.gz"
+            if not path.exists():
+                raise DataError(f"snapshot file {path} is missing")
+            paths.append(path)
+            names.append(str(path))
+        else:
+            root = download_tree(config, congress)
+            paths.append(gather(_tree_records(root, congress), scratch / f"votes-{congress}.jsonl"))
+            names.append(str(root / str(congress)))
+    return paths, names
+
+
 def read_congress(config: DataConfig, congress: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """All roll calls of one congress, from the snapshot bundle or a downloaded tree."""
-    if config.use_snapshot:
-        path = config.snapshot_dir / "unitedstates-votes" / f"votes-{congress}.jsonl.gz"
-        if not path.exists():
-            raise DataError(f"snapshot file {path} is missing")
-        return read_bundle(path)
-    return read_tree(download_tree(config, congress), congress)
+    """All roll calls of one congress, from the snapshot bundle or a downloaded tree: (rollcalls, member_votes)."""
+    one = replace(config, first_congress=congress, last_congress=congress)
+    with tempfile.TemporaryDirectory(prefix="natocast-records-") as tmp:
+        paths, names = record_files(one, Path(tmp))
+        con = engine.connect()
+        try:
+            load(con, paths, names)
+            return rollcall_frame(con), member_vote_frame(con)
+        finally:
+            con.close()

@@ -79,20 +79,23 @@ def party_letter(code: pd.Series) -> pd.Series:
     return code.map(lambda c: PARTY_CODES.get(int(c), str(int(c))) if pd.notna(c) else None)
 
 
+# Voteview cast codes: 1-3 yea, 4-6 nay, 7-8 present, 9 not voting (0, not a member, has no position)
+CAST_POSITIONS = {
+    1: "yea",
+    2: "yea",
+    3: "yea",
+    4: "nay",
+    5: "nay",
+    6: "nay",
+    7: "present",
+    8: "present",
+    9: "not_voting",
+}
+
+
 def cast_position(cast_code: pd.Series) -> pd.Series:
-    """Voteview cast codes: 1-3 yea, 4-6 nay, 7-8 present, 9 not voting, 0 not a member (None)."""
-    mapping = {
-        1: "yea",
-        2: "yea",
-        3: "yea",
-        4: "nay",
-        5: "nay",
-        6: "nay",
-        7: "present",
-        8: "present",
-        9: "not_voting",
-    }
-    return cast_code.map(mapping)
+    """Voteview cast codes -> yea / nay / present / not_voting (None for 0, not a member)."""
+    return cast_code.map(CAST_POSITIONS)
 
 
 def read_all_members(config: DataConfig) -> pd.DataFrame:

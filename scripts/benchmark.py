@@ -3,6 +3,7 @@ second, and the floor for the ingest (the time merely decompressing and reading 
 
     .venv/bin/python scripts/benchmark.py            # ingest, catalog, features, train, evaluate, predict
     .venv/bin/python scripts/benchmark.py ingest     # one stage
+    .venv/bin/python scripts/benchmark.py --scaling  # ingest of 2, 5 and 10 congresses, extrapolated to 1789-2025
 
 Each stage runs as its own process (as `dvc repro` runs it) so peak RSS is that stage's alone. It rewrites
 the stages' outputs, exactly as `dvc repro --force` would.
@@ -61,7 +62,69 @@ def decompression_floor(config: DataConfig) -> tuple[float, int]:
     return time.perf_counter() - started, size
 
 
+VOTEVIEW_MEMBER_VOTES = 25_000_000  # all of Voteview, 1789-2025 (about 25 M member votes)
+
+
+def ingest_scaling(sizes: tuple[int, ...] = (2, 5, 10), last: int = 119) -> dict:
+    """Wall time and peak RSS of the ingest for the ``sizes`` congresses ending at ``last`` (each into a scratch
+    table set, params copied with only data.congresses changed), and a least-squares line through (member votes,
+    seconds) and (member votes, MiB) extrapolated to all of Voteview's member votes."""
+    import os
+    import tempfile
+
+    import numpy as np
+    import yaml
+
+    from pipeline.config import load_params
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="natocast-scaling-") as scratch:
+        for size in sizes:
+            params = load_params()
+            params["data"]["congresses"] = [last - size + 1, last]
+            params["data"]["snapshot_dir"] = str(DataConfig.from_params(params).snapshot_dir)
+            folder = Path(scratch) / str(size)
+            folder.mkdir()
+            (folder / "params.yaml").write_text(yaml.safe_dump(params))
+            argv = ["--params", str(folder / "params.yaml"), "--tables", str(folder / "tables")]
+            started = time.perf_counter()
+            child = subprocess.Popen(
+                [sys.executable, "-m", "pipeline.ingest", *argv, "--report", str(folder / "report.json")],
+                cwd=ROOT,
+                stdout=subprocess.DEVNULL,
+            )
+            _, status, usage = os.wait4(child.pid, 0)
+            if status != 0:
+                raise SystemExit(f"ingest of {size} congresses failed (status {status})")
+            wall, peak = time.perf_counter() - started, usage.ru_maxrss / 1024
+            votes = json.loads((folder / "report.json").read_text())["rows"]["votes"]
+            rows.append({"congresses": size, "member_votes": votes, "wall_s": round(wall, 2), "peak_mib": round(peak)})
+            print(
+                f"{size:3d} congresses ({last - size + 1}-{last}): {votes:>10,} member votes, "
+                f"{wall:7.2f} s, {peak:6.0f} MiB"
+            )
+    votes = np.array([r["member_votes"] for r in rows], dtype=float)
+    per_vote_s, fixed_s = np.polyfit(votes, [r["wall_s"] for r in rows], 1)
+    per_vote_mib, fixed_mib = np.polyfit(votes, [r["peak_mib"] for r in rows], 1)
+    projection = {
+        "member_votes": VOTEVIEW_MEMBER_VOTES,
+        "wall_s": round(fixed_s + per_vote_s * VOTEVIEW_MEMBER_VOTES, 1),
+        "peak_mib": round(fixed_mib + per_vote_mib * VOTEVIEW_MEMBER_VOTES),
+        "seconds_per_million_votes": round(per_vote_s * 1e6, 2),
+        "mib_per_million_votes": round(per_vote_mib * 1e6, 1),
+    }
+    print(
+        f"all of Voteview (1789-2025, {VOTEVIEW_MEMBER_VOTES / 1e6:.0f} M member votes), extrapolated linearly: "
+        f"{projection['wall_s']:.0f} s, {projection['peak_mib']:,} MiB peak "
+        f"({projection['seconds_per_million_votes']} s and {projection['mib_per_million_votes']} MiB per million votes)"
+    )
+    return {"runs": rows, "voteview_1789_2025": projection}
+
+
 def main() -> None:
+    if "--scaling" in sys.argv[1:]:
+        print(json.dumps(ingest_scaling()))
+        return
     chosen = sys.argv[1:] or list(STAGES)
     config = DataConfig.from_params()
     print(f"{'stage':10} {'wall s':>8} {'peak MiB':>9}")

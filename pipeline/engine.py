@@ -1,0 +1,54 @@
+"""The columnar engine of the ingest: one DuckDB connection into which the vote records and the Voteview vote files
+are read straight from their (gzipped) files, so that joins, id mapping and tallies over millions of member votes
+run as SQL on 2 threads instead of record by record in Python.
+
+DuckDB is held to ``THREADS`` threads and ``MEMORY_LIMIT`` (the machine is shared); ``NATOCAST_DUCKDB_THREADS`` and
+``NATOCAST_DUCKDB_MEMORY`` override them. Insertion order is preserved, so a table built here keeps the order of
+its source files and records (the published tables keep the row order of the sources).
+"""
+
+from __future__ import annotations
+
+import os
+
+import duckdb
+import pandas as pd
+
+THREADS = 2
+MEMORY_LIMIT = "1536MB"
+
+
+def connect(threads: int | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection with the project's thread and memory limits (``threads`` overrides)."""
+    return duckdb.connect(
+        config={
+            "threads": threads or int(os.environ.get("NATOCAST_DUCKDB_THREADS", THREADS)),
+            "memory_limit": os.environ.get("NATOCAST_DUCKDB_MEMORY", MEMORY_LIMIT),
+            "preserve_insertion_order": True,
+        }
+    )
+
+
+def frame(relation: duckdb.DuckDBPyRelation) -> pd.DataFrame:
+    """A query's result as pandas (through Arrow: strings become pandas' string dtype, as the readers give)."""
+    return relation.to_arrow_table().to_pandas()
+
+
+def quote(text: str) -> str:
+    """A SQL string literal."""
+    return "'" + str(text).replace("'", "''") + "'"
+
+
+def file_list(paths) -> str:
+    """A SQL list of file names, e.g. for ``read_json([...])``."""
+    return "[" + ", ".join(quote(str(path)) for path in paths) + "]"
+
+
+def create_enum(con: duckdb.DuckDBPyConnection, name: str, values: list[str], replace: bool = False) -> None:
+    """A DuckDB ENUM type (one byte per value; read into pandas as a categorical with these categories);
+    ``replace``: anew even if it exists (a lookup table as a type)."""
+    exists = con.execute("SELECT 1 FROM duckdb_types() WHERE type_name = ?", [name]).fetchall()
+    if exists and replace:
+        con.execute(f"DROP TYPE {name}")
+    if not exists or replace:
+        con.execute(f"CREATE TYPE {name} AS ENUM ({', '.join(quote(value) for value in values)})")
