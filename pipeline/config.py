@@ -69,6 +69,8 @@ class DataConfig:
     max_unknown_member_ids: int = 0
     not_found_expiry_days: float = 7.0
     backoff_s: float = 0.5
+    workers: int = 2
+    duckdb_memory: str = "1536MB"
 
     @classmethod
     def from_params(cls, params: dict | None = None) -> DataConfig:
@@ -99,6 +101,8 @@ class DataConfig:
             max_unknown_member_ids=int(data.get("max_unknown_member_ids", 0)),
             not_found_expiry_days=float(data.get("not_found_expiry_days", 7)),
             backoff_s=float(data.get("backoff_s", 0.5)),
+            workers=int(data.get("workers", 2)),
+            duckdb_memory=str(data.get("duckdb_memory", "1536MB")),
         )
 
     @property

@@ -2,14 +2,12 @@
 are read straight from their (gzipped) files, so that joins, id mapping and tallies over millions of member votes
 run as SQL on 2 threads instead of record by record in Python.
 
-DuckDB is held to ``THREADS`` threads and ``MEMORY_LIMIT`` (the machine is shared); ``NATOCAST_DUCKDB_THREADS`` and
-``NATOCAST_DUCKDB_MEMORY`` override them. Insertion order is preserved, so a table built here keeps the order of
-its source files and records (the published tables keep the row order of the sources).
+DuckDB is held to params.yaml ``data.workers`` threads and ``data.duckdb_memory`` (the machine is shared); the
+defaults below serve the single-file readers of tests. Insertion order is preserved, so a table built here keeps the
+order of its source files and records (the published tables keep the row order of the sources).
 """
 
 from __future__ import annotations
-
-import os
 
 import duckdb
 import pandas as pd
@@ -18,12 +16,12 @@ THREADS = 2
 MEMORY_LIMIT = "1536MB"
 
 
-def connect(threads: int | None = None) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection with the project's thread and memory limits (``threads`` overrides)."""
+def connect(threads: int = THREADS, memory: str = MEMORY_LIMIT) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection held to ``threads`` threads and ``memory`` (e.g. "1536MB")."""
     return duckdb.connect(
         config={
-            "threads": threads or int(os.environ.get("NATOCAST_DUCKDB_THREADS", THREADS)),
-            "memory_limit": os.environ.get("NATOCAST_DUCKDB_MEMORY", MEMORY_LIMIT),
+            "threads": threads,
+            "memory_limit": memory,
             "preserve_insertion_order": True,
         }
     )

@@ -528,7 +528,10 @@ def _build_tables(
 ) -> tuple[dict[str, pd.DataFrame], dict]:
     deferred = ("unitedstates-votes", "voteview", "billstatus-bulk")
     contract = check_snapshot(config, deferred=deferred) if config.use_snapshot else None
-    with tempfile.TemporaryDirectory(prefix="natocast-ingest-") as scratch, engine.connect(workers) as con:
+    with (
+        tempfile.TemporaryDirectory(prefix="natocast-ingest-") as scratch,
+        engine.connect(workers, config.duckdb_memory) as con,
+    ):
         sources, crosswalk, bills, cosponsorships = _read_sources(config, con, Path(scratch), contract, bills_read)
         rollcalls, rollcall_report = build_rollcalls(usvotes.rollcall_frame(con), sources["vv_rollcalls"])
         if rollcalls.empty:
@@ -638,7 +641,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--params", type=Path, default=PARAMS_FILE, help="parameters file (default params.yaml)")
     parser.add_argument("--tables", type=Path, default=TABLES_DIR, help="table set directory (default data/tables)")
     parser.add_argument("--report", type=Path, default=METRICS_DIR / "data_quality.json", help="data-quality report")
-    parser.add_argument("--workers", type=int, default=engine.THREADS, help="DuckDB threads (default 2)")
+    parser.add_argument("--workers", type=int, default=None, help="DuckDB threads (default params data.workers)")
     parser.add_argument("--debug", action="store_true", help="print tracebacks (also NATOCAST_DEBUG=1)")
     return parser.parse_args(argv)
 
@@ -647,7 +650,7 @@ def run(args: argparse.Namespace) -> None:
     """Check, build, then publish: stale leftovers go first; the table set is swapped in whole, then the report."""
     clean_stale(args.tables)
     config = DataConfig.from_params(load_params(args.params))
-    tables, report = build_tables(config, args.workers)
+    tables, report = build_tables(config, args.workers or config.workers)
     if report["optional_inputs_absent"]:
         absent = report["optional_inputs_absent"]
         shown = ", ".join(absent[:8]) + (" ..." if len(absent) > 8 else "")

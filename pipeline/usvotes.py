@@ -383,7 +383,7 @@ def read_congress(config: DataConfig, congress: int) -> tuple[pd.DataFrame, pd.D
     one = replace(config, first_congress=congress, last_congress=congress)
     with tempfile.TemporaryDirectory(prefix="natocast-records-") as tmp:
         paths, names = record_files(one, Path(tmp))
-        con = engine.connect()
+        con = engine.connect(config.workers, config.duckdb_memory)
         try:
             load(con, paths, names)
             return rollcall_frame(con), member_vote_frame(con)

@@ -391,7 +391,7 @@ def test_dvc_sees_the_snapshot_the_ingest_reads(small_snapshot, small_config):
     assert "${data.snapshot_dir}" in stages["ingest"]["deps"]
     assert "data/snapshot_inputs.json" in stages["ingest"]["deps"]
     assert stages["snapshot"]["always_changed"] is True
-    assert stages["ingest"]["outs"] == [{"data/tables": {"persist": True}}]
+    assert stages["ingest"]["outs"] == [{"${paths.tables}": {"persist": True}}]
     before = fingerprint(small_config)
     assert before == fingerprint(small_config)
     assert set(before["files"]) >= {"unitedstates-votes/votes-119.jsonl.gz", "billstatus/BILLSTATUS-119hr6508.xml"}
