@@ -4,6 +4,8 @@ second, and the floor for the ingest (the time merely decompressing and reading 
     .venv/bin/python scripts/benchmark.py            # ingest, catalog, features, train, evaluate, predict
     .venv/bin/python scripts/benchmark.py ingest     # one stage
     .venv/bin/python scripts/benchmark.py --scaling  # ingest of 2, 5 and 10 congresses, extrapolated to 1789-2025
+    .venv/bin/python scripts/benchmark.py --forecast # CLI cold (new process), Python API warm
+    .venv/bin/python scripts/benchmark.py --noop     # `dvc repro` with nothing changed
 
 Each stage runs as its own process (as `dvc repro` runs it) so peak RSS is that stage's alone. It rewrites
 the stages' outputs, exactly as `dvc repro --force` would.
@@ -27,10 +29,12 @@ STAGES = {
     "ingest": "pipeline.ingest",
     "catalog": "features.catalog",
     "features": "features.build",
+    "member_state": "features.member_state",
     "general": "models.general",
     "train": "models.train",
     "evaluate": "models.evaluate",
     "predict": "forecasts.predict",
+    "report": "forecasts.report",
 }
 
 
@@ -121,9 +125,28 @@ def ingest_scaling(sizes: tuple[int, ...] = (2, 5, 10), last: int = 119) -> dict
     return {"runs": rows, "voteview_1789_2025": projection}
 
 
+def noop_repro(runs: int = 3) -> list[float]:
+    """Seconds of `dvc repro` when nothing changed (the snapshot stage still fingerprints the inputs)."""
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run([str(ROOT / ".venv" / "bin" / "dvc"), "repro"], cwd=ROOT, check=True, capture_output=True)
+        times.append(round(time.perf_counter() - started, 2))
+    return times
+
+
 def main() -> None:
     if "--scaling" in sys.argv[1:]:
         print(json.dumps(ingest_scaling()))
+        return
+    if "--forecast" in sys.argv[1:]:
+        sys.path.insert(0, str(ROOT / "scripts"))
+        from benchmark_forecast import measure
+
+        print(json.dumps(measure(), indent=2))
+        return
+    if "--noop" in sys.argv[1:]:
+        print(json.dumps({"noop_dvc_repro_s": noop_repro()}))
         return
     chosen = sys.argv[1:] or list(STAGES)
     config = DataConfig.from_params()
