@@ -11,7 +11,6 @@ header-only member file) fails the run instead of replacing good tables with sma
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import os
 import sys
@@ -27,7 +26,7 @@ from pipeline.config import PROJECT_ROOT, DataConfig
 from pipeline.errors import DataError, debug_requested, run_stage
 from pipeline.ids import congress_first_year
 from pipeline.rawio import read_bytes
-from pipeline.tables import write_json
+from pipeline.tables import file_sha256, write_json
 
 MinRecords = int | Callable[[DataConfig, "Input"], int]
 
@@ -246,14 +245,11 @@ def check_file(path: Path, item: Input, config: DataConfig, count: bool = True) 
     """Records and sha256 of one input file, after checking it is non-empty, opens in its format and has the
     required columns and records (``count=False``: only non-empty; records are counted by the reader)."""
     declaration = item.declaration
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
+    sha256 = file_sha256(path)
     if path.stat().st_size == 0:
         raise DataError(f"{path}: empty file (0 bytes; expected: {declaration.what})")
     if not count:
-        return {"records": None, "sha256": digest.hexdigest()}
+        return {"records": None, "sha256": sha256}
     if declaration.format == "tar":
         try:
             with tarfile.open(path, "r:*") as archive:
@@ -264,7 +260,7 @@ def check_file(path: Path, item: Input, config: DataConfig, count: bool = True) 
         data = read_bytes(path)
         records = count_records(path, data, declaration)
     _check_minimum(path, item, config, records)
-    return {"records": records, "sha256": digest.hexdigest()}
+    return {"records": records, "sha256": sha256}
 
 
 def count_records(path: Path, data: bytes, declaration: Declaration) -> int:
@@ -344,11 +340,7 @@ def fingerprint(config: DataConfig) -> dict:
     for item in expected_inputs(config):
         path = config.snapshot_dir / item.relpath
         if path.exists():
-            digest = hashlib.sha256()
-            with open(path, "rb") as f:
-                while chunk := f.read(1 << 20):
-                    digest.update(chunk)
-            files[item.relpath] = digest.hexdigest()
+            files[item.relpath] = file_sha256(path)
         else:
             absent.append(item.relpath)
     # Relative to the project, so the same checkout beside the same snapshot gives the same fingerprint on every

@@ -34,6 +34,7 @@ from urllib3.util.retry import Retry
 
 from pipeline.config import DataConfig
 from pipeline.errors import DataError
+from pipeline.tables import file_sha256
 
 CHUNK = 1 << 16
 USER_AGENT = "natocast/0.1 (+https://github.com/)"
@@ -259,21 +260,13 @@ def record_not_found(folder: Path, url: str) -> None:
     _update(folder, change)
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def cached(dest: Path) -> bool:
     """Whether ``dest`` exists and matches its manifest entry (size and sha256): a corrupt or unrecorded cached
     file is not trusted."""
     if not dest.exists():
         return False
     entry = _load(dest.parent / MANIFEST)["files"].get(dest.name)
-    return bool(entry) and dest.stat().st_size == entry["bytes"] and _file_sha256(dest) == entry["sha256"]
+    return bool(entry) and dest.stat().st_size == entry["bytes"] and file_sha256(dest) == entry["sha256"]
 
 
 def fetch(config: DataConfig, url: str, dest: Path, columns: tuple[str, ...] = ()) -> Path:

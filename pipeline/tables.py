@@ -74,7 +74,8 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """sha256 of a file, read in 1 MiB chunks (table sets, downloads and snapshot inputs alike)."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(1 << 20):
@@ -140,7 +141,7 @@ def publish_table_set(tables: dict[str, pd.DataFrame], directory: Path = TABLES_
             frame.to_parquet(path, index=False)
             with open(path, "rb") as f:
                 os.fsync(f.fileno())
-            manifest["tables"][name] = {"rows": len(frame), "bytes": path.stat().st_size, "sha256": _sha256(path)}
+            manifest["tables"][name] = {"rows": len(frame), "bytes": path.stat().st_size, "sha256": file_sha256(path)}
         (staging / SET_MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         _fsync_dir(staging)
         if not directory.exists():
@@ -165,7 +166,7 @@ def verify_table_set(directory: Path = TABLES_DIR) -> dict:
     manifest = json.loads(manifest_path.read_text())
     for name, entry in manifest["tables"].items():
         path = directory / f"{name}.parquet"
-        if not path.exists() or path.stat().st_size != entry["bytes"] or _sha256(path) != entry["sha256"]:
+        if not path.exists() or path.stat().st_size != entry["bytes"] or file_sha256(path) != entry["sha256"]:
             raise DataError(f"{path}: does not match {manifest_path} (an incomplete or mixed table set)")
     return manifest
 

@@ -12,6 +12,7 @@ import orjson
 import pandas as pd
 import pytest
 from conftest import FIXTURE_SNAPSHOT, fixture_params
+from published import published_tallies
 
 from pipeline import billstatus, bulkbills, legislators, usvotes, voteview
 from pipeline.config import DataConfig
@@ -84,19 +85,7 @@ def test_crosswalk_and_presidents(excerpt_config, built):
 
 def test_tables_hold_the_published_tallies(built):
     """Recounted straight from the excerpt's JSON lines, independently of the readers."""
-    published = {}
-    for congress in (118, 119):
-        with gzip.open(FIXTURE_SNAPSHOT / "unitedstates-votes" / f"votes-{congress}.jsonl.gz", "rt") as f:
-            for line in f:
-                record = orjson.loads(line)
-                count = {"yea": 0, "nay": 0}
-                for option, voters in record["votes"].items():
-                    people = [v for v in voters if isinstance(v, dict)]  # the VP's tie-break is a bare "VP"
-                    if option in ("Yea", "Aye", "Guilty"):
-                        count["yea"] += len(people)
-                    elif option in ("Nay", "No", "Not Guilty"):
-                        count["nay"] += len(people)
-                published[record["vote_id"]] = (count["yea"], count["nay"])
+    published = published_tallies(FIXTURE_SNAPSHOT, (118, 119))
     rollcalls = built[0]["rollcalls"].set_index("rollcall_id")
     assert len(published) == len(rollcalls) == 19
     assert dict(

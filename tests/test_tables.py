@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import gzip
-import json
 from dataclasses import replace
 
 import pandas as pd
 import pytest
+from published import published_tallies
 
 from pipeline.config import POSITIONS
 from pipeline.ingest import build_tables
@@ -103,20 +102,7 @@ def test_roll_numbers_restart_each_session_but_voteview_runs_on(tables):
 
 def test_tallies_equal_the_published_counts_for_every_roll_call(tables, config):
     """Recount straight from the source files, independently of the ingest code."""
-    published = {}
-    for congress in config.congresses:
-        with gzip.open(config.snapshot_dir / "unitedstates-votes" / f"votes-{congress}.jsonl.gz", "rt") as f:
-            for line in f:
-                record = json.loads(line)
-                options = record["votes"]
-                count = {"yea": 0, "nay": 0}
-                for option, voters in options.items():
-                    people = [v for v in voters if isinstance(v, dict)]  # the VP's tie-break is a bare "VP"
-                    if option in ("Yea", "Aye", "Guilty"):
-                        count["yea"] += len(people)
-                    elif option in ("Nay", "No", "Not Guilty"):
-                        count["nay"] += len(people)
-                published[record["vote_id"]] = (count["yea"], count["nay"])
+    published = published_tallies(config.snapshot_dir, config.congresses)
     rollcalls = tables["rollcalls"].set_index("rollcall_id")
     ours = dict(zip(rollcalls.index, zip(rollcalls["yea_count"], rollcalls["nay_count"], strict=True), strict=True))
     assert ours == published
