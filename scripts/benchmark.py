@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -130,7 +131,8 @@ def noop_repro(runs: int = 3) -> list[float]:
     times = []
     for _ in range(runs):
         started = time.perf_counter()
-        subprocess.run([str(ROOT / ".venv" / "bin" / "dvc"), "repro"], cwd=ROOT, check=True, capture_output=True)
+        env = {**os.environ, "PATH": f"{ROOT / '.venv' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"}
+        subprocess.run(["dvc", "repro"], cwd=ROOT, env=env, check=True, capture_output=True)
         times.append(round(time.perf_counter() - started, 2))
     return times
 
