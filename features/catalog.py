@@ -213,30 +213,31 @@ def load_overrides(path: Path = OVERRIDES_FILE) -> list[dict]:
 
 def summarize(catalog: pd.DataFrame) -> str:
     """A readable Markdown summary: counts, then every catalogued roll call with its orientation and reason."""
-    lines = [
-        "# NATO roll-call catalog",
-        "",
-        f"{len(catalog)} roll calls: {int((catalog['domain'] == 'alliance').sum())} on the alliance itself, "
-        f"{int((catalog['domain'] == 'tied').sum())} tied security votes.",
-        "",
-        "| domain | kind | +1 | 0 | -1 |",
-        "|---|---|---|---|---|",
-    ]
-    counts = catalog.groupby(["domain", "kind"])["orientation"].value_counts().unstack(fill_value=0)
-    for (domain, kind), row in counts.iterrows():
-        lines.append(f"| {domain} | {kind} | {row.get(1, 0)} | {row.get(0, 0)} | {row.get(-1, 0)} |")
-    lines += [
-        "",
-        "| date | roll call | domain | kind | orientation | yea-nay | reason | description |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for row in catalog.itertuples():
-        description = str(row.description).replace("|", "/")[:160]
-        lines.append(
-            f"| {row.date:%Y-%m-%d} | {row.rollcall_id} | {row.domain} | {row.kind} | "
-            f"{row.orientation:+d} | {row.yea_count}-{row.nay_count} | {row.reason} | {description} |"
-        )
-    return "\n".join(lines) + "\n"
+    counts = (
+        catalog.groupby(["domain", "kind"])["orientation"]
+        .value_counts()
+        .unstack(fill_value=0)
+        .reindex(columns=[1, 0, -1], fill_value=0)
+        .rename(columns={1: "+1", 0: "0", -1: "-1"})
+        .reset_index()
+    )
+    listing = pd.DataFrame(
+        {
+            "date": catalog["date"].dt.strftime("%Y-%m-%d"),
+            "roll call": catalog["rollcall_id"],
+            "domain": catalog["domain"],
+            "kind": catalog["kind"],
+            "orientation": catalog["orientation"].map("{:+d}".format),
+            "yea-nay": catalog["yea_count"].astype(str) + "-" + catalog["nay_count"].astype(str),
+            "reason": catalog["reason"].astype(str).str.replace("|", "/"),  # a | would split the table's cell
+            "description": catalog["description"].astype(str).str.replace("|", "/").str.slice(0, 160),
+        }
+    )
+    alliance, tied = int((catalog["domain"] == "alliance").sum()), int((catalog["domain"] == "tied").sum())
+    return (
+        f"# NATO roll-call catalog\n\n{len(catalog)} roll calls: {alliance} on the alliance itself, {tied} tied "
+        f"security votes.\n\n{counts.to_markdown(index=False)}\n\n{listing.to_markdown(index=False)}\n"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from features.catalog import build_catalog, classify, load_overrides
+from features.catalog import build_catalog, classify, load_overrides, summarize
 from features.registry import build_registry, parse_additions
 from pipeline.errors import DataError
 
@@ -190,3 +190,27 @@ def test_malformed_bill_descriptions(entry, message):
 
 def test_registry_dates_are_real(registry):
     assert registry[0]["introduced"].between(pd.Timestamp("2017-01-01"), pd.Timestamp("2025-12-31")).all()
+
+
+@pytest.mark.unit
+def test_catalog_summary_is_a_markdown_table_that_a_pipe_cannot_break():
+    catalog = pd.DataFrame(
+        {
+            "date": pd.to_datetime(["2023-07-13", "2024-04-20"]),
+            "rollcall_id": ["s183-118.2023", "h151-118.2024"],
+            "domain": ["alliance", "tied"],
+            "kind": ["amendment", "passage"],
+            "orientation": [-1, 1],
+            "yea_count": [16, 311],
+            "nay_count": [83, 112],
+            "reason": ["withdraws the United States from NATO", "aid to Ukraine"],
+            "description": ["Paul Amdt. | NATO", "Ukraine Security Supplemental"],
+        }
+    )
+    lines = summarize(catalog).splitlines()
+    assert lines[2] == "2 roll calls: 1 on the alliance itself, 1 tied security votes."
+    counts = [line for line in lines if line.startswith("| alliance ") or line.startswith("| tied ")][:2]
+    assert [cell.strip() for cell in counts[0].strip("|").split("|")] == ["alliance", "amendment", "0", "0", "1"]
+    paul = next(line for line in lines if "s183-118.2023" in line)
+    assert "Paul Amdt. / NATO" in paul and "16-83" in paul and "-1" in paul
+    assert paul.count("|") == 9  # eight cells: the description's | did not add one
