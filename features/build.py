@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -89,6 +90,11 @@ class Context:
         self.vote_party, self.parties = party.codes.astype(np.int32), party.categories
         self.loyalty = loyalty_history(self)
         self.followed = followed_history(self)
+
+    @cached_property
+    def scored(self) -> pd.DataFrame:
+        """Members' DW-NOMINATE scores by congress (``features.nominate.scored_congresses``), built once."""
+        return nominate.scored_congresses(self.members)
 
     def member_codes(self, bioguide_ids: pd.Series) -> np.ndarray:
         return self.member_index.get_indexer(bioguide_ids)
@@ -220,7 +226,7 @@ def add_member_profile(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
     pairs["party"] = on_or_before["party"].reindex(pairs.index)
     pairs["state"] = on_or_before["state"].reindex(pairs.index)
     pairs["name"] = on_or_before["name"].reindex(pairs.index)
-    before = nominate.lagged_scores(nominate.scored_congresses(members), pairs["bioguide_id"], pairs["congress"])
+    before = nominate.lagged_scores(ctx.scored, pairs["bioguide_id"], pairs["congress"])
     pairs[nominate.SCORES] = before
     pairs["congresses_served"] = nominate.congresses_served_before(members, pairs["bioguide_id"], pairs["congress"])
     pairs["is_republican"] = (pairs["party"] == "R").astype(float).where(pairs["party"].notna())
@@ -337,10 +343,9 @@ def agreement_with(ctx: Context, reference: str, pairs: pd.DataFrame) -> pd.Seri
 
 def add_sponsor_agreement(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
     """Agreement with each named sponsor and with the measure's own sponsor; DW-NOMINATE distance to each."""
-    scored = nominate.scored_congresses(ctx.members)
     for name, bioguide in ctx.params["named_sponsors"].items():
         pairs[f"agree_{name}"] = agreement_with(ctx, bioguide, pairs)
-        theirs = nominate.lagged_scores(scored, pd.Series(bioguide, index=pairs.index), pairs["congress"])
+        theirs = nominate.lagged_scores(ctx.scored, pd.Series(bioguide, index=pairs.index), pairs["congress"])
         pairs[f"distance_{name}"] = nominate.distance(pairs, theirs)
     return add_own_sponsor_agreement(ctx, pairs)
 
@@ -411,9 +416,9 @@ def add_sponsor_profile(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
     pairs["sponsor_followed_by_party"] = (
         pairs["measure_id"].map(pd.Series(share.to_numpy(), index=measures["measure_id"])).astype(float)
     )
-    dims = nominate.lagged_scores(
-        nominate.scored_congresses(ctx.members), measures["sponsor_bioguide_id"], measures["congress"]
-    ).set_axis(measures["measure_id"].to_numpy())
+    dims = nominate.lagged_scores(ctx.scored, measures["sponsor_bioguide_id"], measures["congress"]).set_axis(
+        measures["measure_id"].to_numpy()
+    )
     pairs["sponsor_dim1"] = pairs["measure_id"].map(dims["nominate_dim1"])
     pairs["sponsor_dim2"] = pairs["measure_id"].map(dims["nominate_dim2"])
     return pairs

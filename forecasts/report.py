@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from forecasts import names
+from models.metrics import table_calibration_error
 from pipeline.config import METRICS_DIR, PLOTS_DIR, REPORTS_DIR, load_params, stage_arguments
 from pipeline.errors import debug_requested, run_stage
 from pipeline.tables import write_atomic
@@ -122,12 +123,7 @@ def tally_geometry(count: dict, width: int = 460, height: int = 270) -> dict:
         )
     low, high = count["interval_90"]
     return {
-        "width": width,
-        "height": height,
-        "left": left,
-        "right": right,
-        "top": top,
-        "plot_bottom": bottom,
+        **_frame(width, height, left, right, top, bottom),
         "bars": bars,
         "marks": marks,
         "expected": {"x": x_of(count["expected_supporters"])},
@@ -188,6 +184,11 @@ def seat_geometry(members: pd.DataFrame, width: int = 460, size: int = 8, gap: i
     return {"width": width, "height": y, "size": size, "bands": bands}
 
 
+def _frame(width: int, height: int, left: float, right: float, top: float, bottom: float) -> dict:
+    """A chart's size and plotting area, as the templates read them."""
+    return {"width": width, "height": height, "left": left, "right": right, "top": top, "plot_bottom": bottom}
+
+
 def calibration_geometry(calibration: pd.DataFrame, chamber: str, width: int = 360, height: int = 300) -> dict:
     """The model's backtest reliability in this chamber, with the number of votes in each band."""
     left, right, top, bottom = 44, width - 56, 14, height - 34
@@ -211,7 +212,7 @@ def calibration_geometry(calibration: pd.DataFrame, chamber: str, width: int = 3
         for r in part.itertuples()
     ]
     votes = int(part["votes"].sum())
-    gap = float((part["votes"] * (part["mean_forecast"] - part["observed_rate"]).abs()).sum() / max(votes, 1))
+    gap = table_calibration_error(part)
     caption = (
         f"Backtest in the {chamber.capitalize()}: {votes:,} votes, each scored by a model fitted on earlier years "
         "only. "
@@ -219,12 +220,7 @@ def calibration_geometry(calibration: pd.DataFrame, chamber: str, width: int = 3
         f"the time. Average gap (calibration error): {gap:.3f}."
     )
     return {
-        "width": width,
-        "height": height,
-        "left": left,
-        "right": right,
-        "top": top,
-        "plot_bottom": bottom,
+        **_frame(width, height, left, right, top, bottom),
         "dots": dots,
         "line": " ".join(f"{d['x']},{d['y']}" for d in dots),
         "ticks": [{"x": x_of(v), "y": y_of(v), "label": f"{v:g}"} for v in (0, 0.25, 0.5, 0.75, 1)],

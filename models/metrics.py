@@ -16,11 +16,16 @@ def reliability_table(p: np.ndarray, y: np.ndarray, bins: int = 10) -> pd.DataFr
     return table.reset_index()
 
 
-def expected_calibration_error(p: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
-    """Share-weighted mean |observed rate - mean forecast| over the bins of ``reliability_table``."""
-    table = reliability_table(p, y, bins)
+def table_calibration_error(table: pd.DataFrame) -> float:
+    """Share-weighted mean |observed rate - mean forecast| over the bins of a reliability table (0 when empty)."""
+    votes = table["votes"].sum()
     gaps = (table["observed_rate"] - table["mean_forecast"]).abs()
-    return float((gaps * table["votes"]).sum() / table["votes"].sum()) if len(table) else 0.0
+    return float((gaps * table["votes"]).sum() / votes) if votes else 0.0
+
+
+def expected_calibration_error(p: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
+    """The calibration error of ``reliability_table``'s equal-width bins."""
+    return table_calibration_error(reliability_table(p, y, bins))
 
 
 def within_party_auc(frame: pd.DataFrame, party: str) -> float:
