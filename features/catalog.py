@@ -65,6 +65,9 @@ SUPPORTIVE_AMENDMENT = re.compile(
 DISAPPROVAL_OF_LIFTING_SANCTIONS = re.compile(
     r"disapprov[^|]{0,120}president.s proposal[^|]{0,120}sanctions", re.IGNORECASE
 )
+# Joint resolutions of disapproval under the Ukraine supplementals (e.g. S.J.Res. 117 in 2024, against cancelling
+# Ukraine's debt): a Yea blocks what the President proposed for Ukraine.
+DISAPPROVAL_OF_UKRAINE_ACTION = re.compile(r"disapprov[^|]{0,120}president[^|]{0,120}ukrain", re.IGNORECASE)
 
 CATALOG_COLUMNS = [
     "rollcall_id",
@@ -112,6 +115,8 @@ def classify(text: str, kind: str, domain: str) -> tuple[int, str]:
         return -1, "withdraws the United States from NATO"
     if DISAPPROVAL_OF_LIFTING_SANCTIONS.search(text):
         return 1, "blocks the lifting of sanctions on Russia (disapproves the President's proposal)"
+    if DISAPPROVAL_OF_UKRAINE_ACTION.search(text):
+        return -1, "blocks the President's action for Ukraine (a resolution of disapproval)"
     if kind == "amendment":
         if HOSTILE_AMENDMENT.search(text):
             return -1, "amendment that strikes, limits or prohibits the alliance/security measure"

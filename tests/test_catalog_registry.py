@@ -29,6 +29,8 @@ def catalog(tables):
         ("h303-118.2023", -1, "Greene amendment striking $300M of Ukraine aid from the NDAA"),
         ("s195-118.2023", -1, "Lee amendment limiting funds for Ukraine"),
         ("h151-118.2024", 1, "House passage of Ukraine Security Supplemental 2024"),
+        ("s5-116.2019", 1, "motion to proceed to S.J.Res. 2, against lifting the Deripaska sanctions"),
+        ("s295-118.2024", -1, "motion to proceed to S.J.Res. 117, against cancelling Ukraine's debt, 37-61"),
     ],
 )
 def test_well_known_votes_are_catalogued_with_their_orientation(catalog, rollcall_id, orientation, what):
@@ -90,6 +92,12 @@ def test_every_override_is_applied_with_its_reason(catalog):
             "of certain sanctions with respect to the Russian Federation",
             "passage",
             1,
+        ),
+        (
+            "A joint resolution relating to the disapproval of the Presidential report with respect to the "
+            "indebtedness of the Government of Ukraine",
+            "passage",
+            -1,
         ),
     ],
 )
