@@ -28,6 +28,7 @@ from features.context import (
     previous_congress_agreement,
     procedure,
     sample_votes,
+    seat_shares,
 )
 from features.history import EventHistory, recency_weights, to_days
 from features.precedent import add_party_domain_recent, add_party_similar_share, party_alignment, similar_rollcalls
@@ -90,6 +91,12 @@ class Context:
         self.vote_party, self.parties = party.codes.astype(np.int32), party.categories
         self.loyalty = loyalty_history(self)
         self.followed = followed_history(self)
+
+    @cached_property
+    def majority(self) -> pd.Series:
+        """The party holding each chamber, per (congress, chamber) (``features.context.majority_party``)."""
+        seats = seat_shares(self.rollcalls, self.vote_rollcall, self.vote_member, self.member_index)
+        return majority_party(self.members, seats, self.rollcalls, self.presidents)
 
     @cached_property
     def scored(self) -> pd.DataFrame:
@@ -465,8 +472,7 @@ def add_measure_context(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
     for kind in KINDS:
         pairs[f"kind_{kind}"] = (pairs["kind"] == kind).astype(np.int8)
     pairs["domain_alliance"] = (pairs["domain"] == "alliance").astype(np.int8)
-    majority = majority_party(ctx.members)
-    chamber_majority = majority.reindex(pd.MultiIndex.from_frame(pairs[["congress", "chamber"]])).to_numpy()
+    chamber_majority = ctx.majority.reindex(pd.MultiIndex.from_frame(pairs[["congress", "chamber"]])).to_numpy()
     president = president_party_on(pairs["date"], ctx.presidents)
     known = pd.notna(president) & pd.notna(chamber_majority)
     pairs["president_party_controls_chamber"] = np.where(known, chamber_majority == president, np.nan).astype(float)
@@ -519,7 +525,7 @@ def add_measure_features(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
     pairs = add_measure_context(ctx, pairs)
     pairs = add_sponsor_profile(ctx, pairs)
     pairs = add_context_features(
-        pairs, ctx.members, ctx.cosponsorships, ctx.presidents, ctx.agreement, ctx.bill_sponsors
+        pairs, ctx.members, ctx.cosponsorships, ctx.presidents, ctx.agreement, ctx.bill_sponsors, ctx.majority
     )
     return add_party_precedent(ctx, pairs)
 
@@ -537,7 +543,7 @@ def general_pairs(ctx: Context, measures: pd.DataFrame, share: float, seed: int)
     pairs = add_member_profile(ctx, pairs)
     pairs = add_sponsor_profile(ctx, pairs)
     pairs = add_context_features(
-        pairs, ctx.members, ctx.cosponsorships, ctx.presidents, ctx.agreement, ctx.bill_sponsors
+        pairs, ctx.members, ctx.cosponsorships, ctx.presidents, ctx.agreement, ctx.bill_sponsors, ctx.majority
     )
     keep = ["measure_id", "bioguide_id", "date", "congress", "chamber", "party", "sponsor_bioguide_id", "procedure"]
     return pairs[keep + ["voted_yea"] + [c for c in CONTEXT_FEATURES if c not in keep]]

@@ -137,14 +137,74 @@ def _lookup(index_frame: pd.DataFrame, series: pd.Series) -> np.ndarray:
     return series.reindex(keys).to_numpy()
 
 
-def majority_party(members: pd.DataFrame) -> pd.Series:
-    """The party with the most members, per (congress, chamber)."""
-    return members.groupby(["congress", "chamber"])["party"].agg(lambda p: p.value_counts().idxmax())
+def seat_shares(
+    rollcalls: pd.DataFrame, vote_rollcall: np.ndarray, vote_member: np.ndarray, members: pd.Index
+) -> pd.DataFrame:
+    """How much of each congress every member served in each chamber: the share of the chamber's roll calls
+    (in date order) from their first vote there to their last. A replacement and the member replaced each count
+    for their part of the seat, not as a whole seat each. ``vote_rollcall``: row positions in ``rollcalls``;
+    ``vote_member``: positions in ``members`` (bioguide ids)."""
+    ordered = rollcalls.sort_values(["date", "rollnumber"], kind="stable")
+    position = np.empty(len(rollcalls), dtype=np.int64)
+    position[rollcalls.index.get_indexer(ordered.index)] = ordered.groupby(["congress", "chamber"]).cumcount()
+    house = pd.MultiIndex.from_frame(rollcalls[["congress", "chamber"]])
+    house_code, houses = pd.factorize(house)
+    count = np.bincount(house_code)
+    key = house_code[vote_rollcall].astype(np.int64) * len(members) + vote_member
+    spans = (
+        pd.DataFrame({"key": key, "position": position[vote_rollcall]}).groupby("key")["position"].agg(["min", "max"])
+    )
+    code = spans.index.to_numpy()
+    seat = houses[code // len(members)]
+    return pd.DataFrame(
+        {
+            "congress": seat.get_level_values(0),
+            "chamber": seat.get_level_values(1),
+            "bioguide_id": members[code % len(members)],
+            "seat_share": (spans["max"].to_numpy() - spans["min"].to_numpy() + 1) / count[code // len(members)],
+        }
+    )
+
+
+def majority_party(
+    members: pd.DataFrame, seats: pd.DataFrame, rollcalls: pd.DataFrame, presidents: pd.DataFrame
+) -> pd.Series:
+    """The party holding each chamber, per (congress, chamber): seats weighted by ``seat_shares``, an
+    independent counted with the side their DW-NOMINATE first dimension puts them on (the caucus they joined:
+    Sanders, King and Sinema with the Democrats), an even split to the Vice President's party on the congress's
+    middle roll-call date (the Senate's tie-breaker: the 117th Senate was 50-50 under Vice President Harris)."""
+    party = _party_of(members).rename("party").reset_index()
+    caucus = party["party"].where(party["party"].isin(["D", "R"]), np.where(members_dim1(members, party) < 0, "D", "R"))
+    weighted = seats.merge(party.assign(caucus=caucus), on=["bioguide_id", "congress"], how="left")
+    weighted = weighted[weighted["caucus"].isin(["D", "R"])]
+    totals = weighted.pivot_table(
+        index=["congress", "chamber"], columns="caucus", values="seat_share", aggfunc="sum", fill_value=0.0
+    ).reindex(columns=["D", "R"], fill_value=0.0)
+    middle = rollcalls.groupby(["congress", "chamber"])["date"].median().reindex(totals.index)
+    vice_president = vice_president_party_on(middle, presidents)
+    lead = totals["D"] - totals["R"]
+    holder = np.where(lead >= 0.5, "D", np.where(lead <= -0.5, "R", vice_president))
+    return pd.Series(holder, index=totals.index, name="majority").dropna()
+
+
+def members_dim1(members: pd.DataFrame, party: pd.DataFrame) -> np.ndarray:
+    """DW-NOMINATE first dimension at the rows of ``party`` (bioguide_id, congress)."""
+    dim1 = members.drop_duplicates(["bioguide_id", "congress"], keep="last").set_index(["bioguide_id", "congress"])
+    return dim1["nominate_dim1"].reindex(pd.MultiIndex.from_frame(party[["bioguide_id", "congress"]])).to_numpy()
+
+
+def vice_president_party_on(dates: pd.Series, presidents: pd.DataFrame) -> np.ndarray:
+    """The Vice President's party on each date (NaN where unknown)."""
+    return _office_party_on(dates, presidents, "vice_president")
 
 
 def president_party_on(dates: pd.Series, presidents: pd.DataFrame) -> np.ndarray:
     """The President's party on each date (executive.yaml terms; NaN before the first known term)."""
-    terms = presidents[presidents["office"] == "president"].sort_values("start")
+    return _office_party_on(dates, presidents, "president")
+
+
+def _office_party_on(dates: pd.Series, presidents: pd.DataFrame, office: str) -> np.ndarray:
+    terms = presidents[presidents["office"] == office].sort_values("start")
     if terms.empty:
         return np.full(len(dates), np.nan, dtype=object)
     position = np.searchsorted(terms["start"].to_numpy(), dates.to_numpy(), side="right") - 1
@@ -215,13 +275,15 @@ def add_context_features(
     presidents: pd.DataFrame,
     agreement: pd.Series,
     bill_sponsors: pd.Series,
+    majority: pd.Series,
 ) -> pd.DataFrame:
     """The measure-context features of (member, measure) pairs. ``pairs`` has measure_id, bioguide_id, chamber,
     date, congress, bill_id, sponsor_bioguide_id, procedure, the member profile (party, nominate_dim1/2:
-    ``features.build.add_member_profile``) and the sponsor's (``features.build.add_sponsor_profile``)."""
+    ``features.build.add_member_profile``) and the sponsor's (``features.build.add_sponsor_profile``);
+    ``majority``: the party holding each (congress, chamber) (``majority_party``)."""
     party = _party_of(members)
     measures = pairs.drop_duplicates("measure_id").set_index("measure_id")
-    by_measure = _measure_parties(measures, members, presidents, bill_sponsors, party)
+    by_measure = _measure_parties(measures, majority, presidents, bill_sponsors, party)
     their = {name: pairs["measure_id"].map(values) for name, values in by_measure.items()}
     cosponsors = active_cosponsors(cosponsorships, measures.reset_index())
     balance = cosponsor_balance(cosponsors, party, measures["congress"]).reindex(measures.index, fill_value=0)
@@ -243,10 +305,9 @@ def add_context_features(
 
 
 def _measure_parties(
-    measures: pd.DataFrame, members: pd.DataFrame, presidents: pd.DataFrame, bill_sponsors: pd.Series, party: pd.Series
+    measures: pd.DataFrame, majority: pd.Series, presidents: pd.DataFrame, bill_sponsors: pd.Series, party: pd.Series
 ) -> dict[str, pd.Series]:
     """Per measure: the party of its sponsor, of the chamber's majority, of the President, of the bill's sponsor."""
-    majority = majority_party(members)
     return {
         "sponsor": pd.Series(
             _lookup(pd.DataFrame({"b": measures["sponsor_bioguide_id"], "c": measures["congress"]}), party),

@@ -7,7 +7,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.context import active_cosponsors, president_party_on, previous_congress_agreement, procedure
+from features.context import (
+    active_cosponsors,
+    majority_party,
+    president_party_on,
+    previous_congress_agreement,
+    procedure,
+    seat_shares,
+)
 from pipeline.errors import DataError
 from pipeline.ids import congress_first_year
 
@@ -84,6 +91,29 @@ def test_a_cosponsor_who_joined_after_the_vote_does_not_count(tables):
     active = active_cosponsors(tables["cosponsorships"], measures)
     foxx = active[active["bioguide_id"] == "F000116"]
     assert list(foxx["measure_id"]) == ["later"]
+
+
+def test_the_party_holding_each_chamber(tables):
+    """The published control of the House and Senate, 110th-119th. Counting every member who sat gives the 110th
+    Senate to the Republicans (replacements counted twice, Sanders apart) and the 117th too (50 R to 48 D + 2 I):
+    seat shares, independents by caucus and the Vice President's tie-break give the record."""
+    votes = tables["votes"][tables["votes"]["position"].isin(["yea", "nay"])]
+    rollcalls = tables["rollcalls"].reset_index(drop=True)
+    members = pd.Index(sorted(set(votes["bioguide_id"])))
+    seats = seat_shares(
+        rollcalls,
+        pd.Index(rollcalls["rollcall_id"]).get_indexer(votes["rollcall_id"]),
+        members.get_indexer(votes["bioguide_id"]),
+        members,
+    )
+    by_congress = seats.groupby(["congress", "chamber"])["seat_share"].sum().unstack()
+    assert by_congress["senate"].between(99, 100.01).all() and by_congress["house"].between(425, 440).all()
+    held = majority_party(tables["members"], seats, rollcalls, tables["presidents"]).unstack()
+    assert "".join(held["house"]) == "DDRRRRDDRR"
+    assert "".join(held["senate"]) == "DDDDRRRDDR"
+    seated_once = seats[(seats["congress"] == 117) & (seats["chamber"] == "senate")].set_index("bioguide_id")
+    assert seated_once.loc["L000594", "seat_share"] < 0.05  # Loeffler: until 2021-01-20, then Warnock
+    assert seated_once.loc["W000790", "seat_share"] > 0.95
 
 
 def test_previous_congress_agreement_is_exact_and_lagged():
