@@ -124,13 +124,6 @@ def sample_votes(pairs: pd.DataFrame, share: float, seed: int) -> pd.DataFrame:
     return pairs[keep].reset_index(drop=True)
 
 
-def _party_of(members: pd.DataFrame) -> pd.Series:
-    """Party by (bioguide_id, congress): the row of the chamber the member sat in last that congress."""
-    return members.drop_duplicates(["bioguide_id", "congress"], keep="last").set_index(["bioguide_id", "congress"])[
-        "party"
-    ]
-
-
 def _lookup(index_frame: pd.DataFrame, series: pd.Series) -> np.ndarray:
     """``series`` (with a MultiIndex) looked up at the rows of ``index_frame``'s columns, NaN where absent."""
     keys = pd.MultiIndex.from_frame(index_frame)
@@ -170,12 +163,10 @@ def majority_party(
     members: pd.DataFrame, seats: pd.DataFrame, rollcalls: pd.DataFrame, presidents: pd.DataFrame
 ) -> pd.Series:
     """The party holding each chamber, per (congress, chamber): seats weighted by ``seat_shares``, an
-    independent counted with the side their DW-NOMINATE first dimension puts them on (the caucus they joined:
-    Sanders, King and Sinema with the Democrats), an even split to the Vice President's party on the congress's
+    independent counted with their caucus (``caucus_of``), an even split to the Vice President's party on the congress's
     middle roll-call date (the Senate's tie-breaker: the 117th Senate was 50-50 under Vice President Harris)."""
-    party = _party_of(members).rename("party").reset_index()
-    caucus = party["party"].where(party["party"].isin(["D", "R"]), np.where(members_dim1(members, party) < 0, "D", "R"))
-    weighted = seats.merge(party.assign(caucus=caucus), on=["bioguide_id", "congress"], how="left")
+    caucus = caucus_of(members).rename("caucus").reset_index()
+    weighted = seats.merge(caucus, on=["bioguide_id", "congress"], how="left")
     weighted = weighted[weighted["caucus"].isin(["D", "R"])]
     totals = weighted.pivot_table(
         index=["congress", "chamber"], columns="caucus", values="seat_share", aggfunc="sum", fill_value=0.0
@@ -187,10 +178,13 @@ def majority_party(
     return pd.Series(holder, index=totals.index, name="majority").dropna()
 
 
-def members_dim1(members: pd.DataFrame, party: pd.DataFrame) -> np.ndarray:
-    """DW-NOMINATE first dimension at the rows of ``party`` (bioguide_id, congress)."""
-    dim1 = members.drop_duplicates(["bioguide_id", "congress"], keep="last").set_index(["bioguide_id", "congress"])
-    return dim1["nominate_dim1"].reindex(pd.MultiIndex.from_frame(party[["bioguide_id", "congress"]])).to_numpy()
+def caucus_of(members: pd.DataFrame) -> pd.Series:
+    """Caucus by (bioguide_id, congress): the party, an independent's the side their DW-NOMINATE first dimension
+    puts them on (the caucus they joined: Sanders, King and Sinema with the Democrats; an independent without a
+    score stays one). Who holds the chamber and who is of the sponsor's side are questions of caucus."""
+    rows = members.drop_duplicates(["bioguide_id", "congress"], keep="last").set_index(["bioguide_id", "congress"])
+    side = np.where(rows["nominate_dim1"] < 0, "D", np.where(rows["nominate_dim1"] >= 0, "R", rows["party"]))
+    return rows["party"].where(rows["party"].isin(["D", "R"]), pd.Series(side, index=rows.index))
 
 
 def vice_president_party_on(dates: pd.Series, presidents: pd.DataFrame) -> np.ndarray:
@@ -228,7 +222,7 @@ def active_cosponsors(cosponsorships: pd.DataFrame, measures: pd.DataFrame) -> p
 
 
 def cosponsor_balance(cosponsors: pd.DataFrame, party: pd.Series, congress_of: pd.Series) -> pd.DataFrame:
-    """Per measure: active cosponsors by party (party as of the measure's congress)."""
+    """Per measure: active cosponsors by party (``party``: caucus as of the measure's congress)."""
     congress = cosponsors["measure_id"].map(congress_of)
     parties = _lookup(pd.DataFrame({"b": cosponsors["bioguide_id"], "c": congress}), party)
     counts = pd.crosstab(cosponsors["measure_id"], pd.Series(parties, index=cosponsors.index).fillna("?"))
@@ -281,17 +275,19 @@ def add_context_features(
     date, congress, bill_id, sponsor_bioguide_id, procedure, the member profile (party, nominate_dim1/2:
     ``features.build.add_member_profile``) and the sponsor's (``features.build.add_sponsor_profile``);
     ``majority``: the party holding each (congress, chamber) (``majority_party``)."""
-    party = _party_of(members)
+    party = caucus_of(members)
+    member_caucus = pd.Series(_lookup(pairs[["bioguide_id", "congress"]], party), index=pairs.index)
+    member_caucus = member_caucus.fillna(pairs["party"])
     measures = pairs.drop_duplicates("measure_id").set_index("measure_id")
     by_measure = _measure_parties(measures, majority, presidents, bill_sponsors, party)
     their = {name: pairs["measure_id"].map(values) for name, values in by_measure.items()}
     cosponsors = active_cosponsors(cosponsorships, measures.reset_index())
     balance = cosponsor_balance(cosponsors, party, measures["congress"]).reindex(measures.index, fill_value=0)
-    _add_party_flags(pairs, their, cosponsors)
-    _add_cosponsor_balance(pairs, balance)
+    _add_party_flags(pairs, member_caucus, their, cosponsors)
+    _add_cosponsor_balance(pairs, member_caucus, balance)
     # an amendment's author may be of the bill's side or against it: the bill's own sponsor tells which
     known_bill, known_sponsor = their["bill_sponsor"].notna(), their["sponsor"].notna()
-    pairs["same_party_as_bill_sponsor"] = (pairs["party"] == their["bill_sponsor"]).astype(float).where(known_bill)
+    pairs["same_party_as_bill_sponsor"] = (member_caucus == their["bill_sponsor"]).astype(float).where(known_bill)
     pairs["sponsor_with_bill_sponsor"] = (
         (their["sponsor"] == their["bill_sponsor"]).astype(float).where(known_bill & known_sponsor)
     )
@@ -325,13 +321,15 @@ def _measure_parties(
     }
 
 
-def _add_party_flags(pairs: pd.DataFrame, their: dict[str, pd.Series], cosponsors: pd.DataFrame) -> None:
-    """The member's party, role (sponsor, cosponsor) and party relation to sponsor, majority and President."""
-    member_party = pairs["party"]
+def _add_party_flags(
+    pairs: pd.DataFrame, member_party: pd.Series, their: dict[str, pd.Series], cosponsors: pd.DataFrame
+) -> None:
+    """The member's party, role (sponsor, cosponsor) and party relation (by caucus) to sponsor, majority and
+    President."""
     known_sponsor = their["sponsor"].notna()
     pairs["is_senate"] = (pairs["chamber"] == "senate").astype(np.int8)
-    pairs["is_republican"] = (member_party == "R").astype(float).where(member_party.notna())
-    pairs["is_democrat"] = (member_party == "D").astype(float).where(member_party.notna())
+    pairs["is_republican"] = (pairs["party"] == "R").astype(float).where(pairs["party"].notna())
+    pairs["is_democrat"] = (pairs["party"] == "D").astype(float).where(pairs["party"].notna())
     pairs["is_sponsor"] = (pairs["bioguide_id"] == pairs["sponsor_bioguide_id"]).astype(np.int8)
     cosponsor_key = pd.MultiIndex.from_frame(cosponsors[["measure_id", "bioguide_id"]])
     pairs["is_cosponsor"] = (
@@ -348,12 +346,12 @@ def _add_party_flags(pairs: pd.DataFrame, their: dict[str, pd.Series], cosponsor
     )
 
 
-def _add_cosponsor_balance(pairs: pd.DataFrame, balance: pd.DataFrame) -> None:
-    """How many active cosponsors, the share from the member's party, and how bipartisan they are."""
+def _add_cosponsor_balance(pairs: pd.DataFrame, member_party: pd.Series, balance: pd.DataFrame) -> None:
+    """How many active cosponsors, the share from the member's caucus, and how bipartisan they are."""
     total = balance[["R", "D", "I", "?"]].sum(axis=1)
     pairs["cosponsors_log"] = np.log1p(pairs["measure_id"].map(total)).astype(float)
     by_party = balance.stack().rename("n")
-    same = _lookup(pd.DataFrame({"m": pairs["measure_id"], "p": pairs["party"].fillna("?")}), by_party)
+    same = _lookup(pd.DataFrame({"m": pairs["measure_id"], "p": member_party.fillna("?")}), by_party)
     n_total = pairs["measure_id"].map(total).to_numpy()
     pairs["cosponsors_same_party_share"] = np.where(
         n_total > 0, np.nan_to_num(same.astype(float)) / np.maximum(n_total, 1), np.nan

@@ -9,6 +9,7 @@ import pytest
 
 from features.context import (
     active_cosponsors,
+    caucus_of,
     majority_party,
     president_party_on,
     previous_congress_agreement,
@@ -114,6 +115,15 @@ def test_the_party_holding_each_chamber(tables):
     seated_once = seats[(seats["congress"] == 117) & (seats["chamber"] == "senate")].set_index("bioguide_id")
     assert seated_once.loc["L000594", "seat_share"] < 0.05  # Loeffler: until 2021-01-20, then Warnock
     assert seated_once.loc["W000790", "seat_share"] > 0.95
+
+
+def test_independents_count_with_their_caucus(tables):
+    """Sanders and King caucus with the Democrats; Amash left the Republicans in 2019 and sat with no caucus, nearest
+    the Republicans; Pierluisi (a Resident Commissioner without a score) stays an independent."""
+    caucus = caucus_of(tables["members"])
+    assert caucus[("S000033", 117)] == "D" and caucus[("K000383", 117)] == "D" and caucus[("S001191", 118)] == "D"
+    assert caucus[("A000367", 116)] == "R" and caucus[("P000596", 111)] == "I"
+    assert caucus[("M001184", 119)] == "R" and caucus[("S000148", 117)] == "D"
 
 
 def test_previous_congress_agreement_is_exact_and_lagged():
