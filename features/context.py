@@ -181,7 +181,9 @@ def majority_party(
 def caucus_of(members: pd.DataFrame) -> pd.Series:
     """Caucus by (bioguide_id, congress): the party, an independent's the side their DW-NOMINATE first dimension
     puts them on (the caucus they joined: Sanders, King and Sinema with the Democrats; an independent without a
-    score stays one). Who holds the chamber and who is of the sponsor's side are questions of caucus."""
+    score stays one). Who holds the chamber and who is of the sponsor's side are questions of caucus. The score
+    spans the career, but it only recovers a fact public from the start (an independent names a caucus on taking
+    the seat), so it tells a feature nothing that was not known on the day."""
     rows = members.drop_duplicates(["bioguide_id", "congress"], keep="last").set_index(["bioguide_id", "congress"])
     side = np.where(rows["nominate_dim1"] < 0, "D", np.where(rows["nominate_dim1"] >= 0, "R", rows["party"]))
     return rows["party"].where(rows["party"].isin(["D", "R"]), pd.Series(side, index=rows.index))
