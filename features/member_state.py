@@ -20,6 +20,7 @@ data/member_state/ keyed by the date and the hashes of its inputs.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
@@ -109,7 +110,8 @@ class FrozenSums:
 
 
 class StateContext(Context):
-    """The pieces of a ``Context`` that a forecast measure's own features read, from a saved member state."""
+    """The pieces of a ``Context`` that a forecast measure's own features read, from a saved member state. Built
+    once per state (``MemberState.context``); each call only swaps in its registry (``for_registry``)."""
 
     def __init__(self, state: MemberState, registry: pd.DataFrame, cosponsorships: pd.DataFrame):  # noqa: D107
         self.params = state.params
@@ -133,6 +135,14 @@ class StateContext(Context):
         self.loyalty = FrozenSums(members[[f"loyalty_{s}" for s in SUMS]].to_numpy(), SUMS, state.meta["day"], window)
         self.followed = FrozenSums(members[[f"followed_{s}" for s in SUMS]].to_numpy(), SUMS, state.meta["day"], None)
 
+    def for_registry(self, bills: pd.DataFrame, registry: pd.DataFrame, cosponsorships: pd.DataFrame) -> StateContext:
+        """This context with another call's registry: a shallow copy, so the arrays (and ``scored``, once built)
+        are shared, not rebuilt per bill."""
+        ctx = copy.copy(self)
+        ctx.registry, ctx.cosponsorships = registry, cosponsorships
+        ctx.bill_sponsors = bill_sponsors(bills, registry)
+        return ctx
+
 
 @dataclass
 class MemberState:
@@ -149,6 +159,14 @@ class MemberState:
         agreement = self.frames["agreement"]
         self.agreement = agreement.set_index(["congress", "chamber", "bioguide_id", "other"])["agree"]
         self._registries: dict[str, tuple[pd.DataFrame, pd.DataFrame]] = {}
+        self._context: StateContext | None = None
+
+    def context(self, registry: pd.DataFrame, cosponsorships: pd.DataFrame) -> StateContext:
+        """The state's ``StateContext`` (arrays and DW-NOMINATE scores built on first use) with this registry."""
+        if self._context is None:
+            self._context = StateContext(self, registry, cosponsorships)
+            _ = self._context.scored  # a cached property: built here, shared by every call's copy
+        return self._context.for_registry(self.frames["bills"], registry, cosponsorships)
 
     def _registry(self, bills: pd.DataFrame, cosponsorships: pd.DataFrame, additions: list[dict], where: str, key):
         """build_registry, remembered per bills, user entries (the additions file's and the call's) and label."""
@@ -191,7 +209,7 @@ class MemberState:
         if not frames:
             raise DataError("no registry bill has a stance to forecast")
         pairs = pd.concat(frames, ignore_index=True)
-        ctx = StateContext(self, registry, cosponsorships)
+        ctx = self.context(registry, cosponsorships)
         pairs = add_measure_features(ctx, add_own_sponsor_agreement(ctx, pairs))
         return pairs.drop(columns=["member_code", "day"])
 

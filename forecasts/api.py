@@ -24,7 +24,7 @@ import pandas as pd
 from features import member_state
 from features.build import forecast_measures
 from forecasts import names, predict
-from pipeline.config import METRICS_DIR, TABLES_DIR, DataConfig, load_params
+from pipeline.config import METRICS_DIR, DataConfig, load_params
 from pipeline.errors import DataError
 from pipeline.ids import parse_date
 
@@ -99,11 +99,9 @@ class Forecaster:
         return self._model
 
     def first_rollcall(self) -> pd.Timestamp:
+        """The first roll call of the tables: noted in the pipeline's member state (whose key covers the tables)."""
         if self._first_rollcall is None:
-            path = TABLES_DIR / "rollcalls.parquet"
-            if not path.exists():
-                raise DataError(f"table {path} is missing: run `dvc repro` (or the stage that writes it) first")
-            self._first_rollcall = pd.read_parquet(path, columns=["date"])["date"].min()
+            self._first_rollcall = pd.Timestamp(self.state(self.config.as_of).meta["first_rollcall"])
         return self._first_rollcall
 
     def full_registry(self, additions: list[dict] | None = None) -> pd.DataFrame:
@@ -117,10 +115,9 @@ class Forecaster:
     def check_bill(self, bill_id: str, as_of: pd.Timestamp, additions: list[dict]) -> None:
         """A bill must be in the registry as of the date and take a side toward the alliance."""
         pipeline = self.state(self.config.as_of)
-        full = pipeline.registry(additions, cut=False)[0]
         registry = pipeline.registry_as_of(as_of, additions)
         if bill_id not in set(registry["bill_id"]):
-            raise unknown_bill(bill_id, as_of, registry, full)
+            raise unknown_bill(bill_id, as_of, registry, pipeline.registry(additions, cut=False)[0])
         chosen = registry[registry["bill_id"] == bill_id]
         if int(chosen["stance"].iloc[0]) == 0:
             raise DataError(

@@ -12,6 +12,7 @@ import sys
 import tempfile
 import time
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -152,17 +153,18 @@ def sponsorship(features: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"is_sponsor": sponsor, "is_cosponsor": cosponsor}, index=features.index)
 
 
-def forecast(
-    model: support_model.SupportModel,
-    features: pd.DataFrame,
-    named: dict[str, str] | None = None,
-    reasons: bool = True,
-) -> pd.DataFrame:
-    """Per member and bill: P(support) = P(Yea on the bill), low-history flag, sponsorship and reasons (left
-    empty when ``reasons`` is false: the model's per-feature contributions are most of a forecast's time)."""
-    # the general model's P(Yea), computed once (every later call of the model reads the column), and its log-odds
+def with_general_model(model: support_model.SupportModel, features: pd.DataFrame) -> pd.DataFrame:
+    """The features with the general model's P(Yea) (computed once: every later call of the model reads the
+    column) and its log-odds (for the reasons)."""
     features = features.assign(context_p_yea=model.context_p_yea(features))
-    features = features.assign(context_logit=model.context_logit(features))  # the general model's, for reasons
+    return features.assign(context_logit=model.context_logit(features))
+
+
+def member_forecasts(
+    model: support_model.SupportModel, features: pd.DataFrame, chambers: dict[str, str]
+) -> pd.DataFrame:
+    """Per member and bill, everything but the reasons: P(support) = P(Yea on the bill), low-history flag,
+    sponsorship, whether the member votes, agreement with the named members. ``features``: ``with_general_model``."""
     columns = ["measure_id", "bioguide_id", "name", "party", "state", "chamber", "nominate_dim1", "orientation"]
     result = features[columns].rename(columns={"measure_id": "bill_id"})
     result["probability"] = model.predict_yea(features)
@@ -174,14 +176,41 @@ def forecast(
         else (result["is_sponsor"] | result["is_cosponsor"])
     )
     result["voting"] = ~features["state"].isin(whip.NON_VOTING_STATES) | (features["chamber"] == "senate")
-    chambers = named_sponsor_chambers(features, named or {})
-    with_flags = features.assign(is_sponsor=result["is_sponsor"], is_cosponsor=result["is_cosponsor"])
-    sides = named_sponsor_sides(features, named or {}) if "catalog_share" in features else {}
-    if reasons:
-        words = top_reasons(model.contributions(features), with_flags, features["orientation"], chambers, sides)
-    else:
-        words = pd.DataFrame({"reasons_for": "", "reasons_against": ""}, index=features.index)
     result["agreement_with_named_sponsors"] = agreement_text(features, chambers)
+    return result
+
+
+def reason_words(
+    contributions: pd.DataFrame,
+    features: pd.DataFrame,
+    result: pd.DataFrame,
+    named: dict[str, str],
+    chambers: dict[str, str],
+) -> pd.DataFrame:
+    """The reasons in words from the model's per-feature contributions (``SupportModel.contributions``)."""
+    with_flags = features.assign(is_sponsor=result["is_sponsor"], is_cosponsor=result["is_cosponsor"])
+    sides = named_sponsor_sides(features, named) if "catalog_share" in features else {}
+    return top_reasons(contributions, with_flags, features["orientation"], chambers, sides)
+
+
+NO_REASONS = {"reasons_for": "", "reasons_against": ""}
+
+
+def forecast(
+    model: support_model.SupportModel,
+    features: pd.DataFrame,
+    named: dict[str, str] | None = None,
+    reasons: bool = True,
+) -> pd.DataFrame:
+    """Per member and bill: P(support) = P(Yea on the bill), low-history flag, sponsorship and reasons (left
+    empty when ``reasons`` is false: the model's per-feature contributions are most of a forecast's time)."""
+    features = with_general_model(model, features)
+    chambers = named_sponsor_chambers(features, named or {})
+    result = member_forecasts(model, features, chambers)
+    if reasons:
+        words = reason_words(model.contributions(features), features, result, named or {}, chambers)
+    else:
+        words = pd.DataFrame(NO_REASONS, index=features.index)
     return result.join(words)
 
 
@@ -214,9 +243,20 @@ def forecast_bills(
 ) -> tuple[pd.DataFrame, list[dict]]:
     """Member forecasts (with reasons and last alliance vote) and the whip count of every bill in ``features``:
     what the predict stage and the command line both produce."""
-    forecasts = forecast(model, features, named, reasons)
-    forecasts["last_alliance_vote"] = forecasts["bioguide_id"].map(last_alliance_votes(features, votes, catalog))
-    return forecasts, whip_counts(forecasts, registry, scale, members, draws)
+    features = with_general_model(model, features)
+    chambers = named_sponsor_chambers(features, named or {})
+    forecasts = member_forecasts(model, features, chambers)
+    # The contributions (TreeSHAP: most of a forecast's time, in XGBoost's C++, which releases the GIL) run in a
+    # thread while the count is simulated and the last votes looked up; nothing else calls the model meanwhile.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(model.contributions, features) if reasons else None
+        last = forecasts["bioguide_id"].map(last_alliance_votes(features, votes, catalog))
+        counts = whip_counts(forecasts, registry, scale, members, draws)
+        if pending is not None:
+            words = reason_words(pending.result(), features, forecasts, named or {}, chambers)
+        else:
+            words = pd.DataFrame(NO_REASONS, index=features.index)
+    return forecasts.join(words).assign(last_alliance_vote=last), counts
 
 
 def whip_counts(

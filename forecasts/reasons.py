@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+import numpy as np
 import pandas as pd
 
 
@@ -155,6 +156,38 @@ def phrase(name: str, row: Mapping, stance: int, push: float, sides: dict[str, i
     return name
 
 
+# the feature columns ``detail`` reads (besides every kind_* and agree_* column): a row carries only these
+DETAIL_COLUMNS = frozenset(
+    {
+        "chamber",
+        "orientation",
+        "alliance_share",
+        "tied_share",
+        "catalog_share",
+        "party_catalog_share",
+        "is_sponsor",
+        "is_cosponsor",
+        "backs_this_bill",
+        "party",
+        "nominate_dim1",
+        "new_member",
+        "party_loyalty",
+        "domain_alliance",
+    }
+)
+
+
+def family_sums(values: np.ndarray, names: list[str]) -> tuple[list[str], np.ndarray]:
+    """(families in order of first appearance, rows x families sums): each family's columns added one by one in
+    column order, so every sum is bit for bit the one a loop over the columns makes."""
+    families = list(dict.fromkeys(names))
+    position = {name: i for i, name in enumerate(families)}
+    sums = np.zeros((len(values), len(families)))
+    for column, name in enumerate(names):
+        sums[:, position[name]] += values[:, column]
+    return families, sums
+
+
 def top_reasons(
     contributions: pd.DataFrame,
     features: pd.DataFrame,
@@ -169,23 +202,24 @@ def top_reasons(
     sponsor_chambers = sponsor_chambers or {}
     toward_support = contributions.mul(orientation, axis=0)
     columns = [c for c in toward_support.columns if c not in ("bias", "BIAS")]
-    families = {
-        chamber: [family(str(c), chamber, sponsor_chambers) for c in columns]
-        for chamber in features["chamber"].unique()
-    }
     values = toward_support[columns].to_numpy(dtype=float)
-    records = features.loc[contributions.index].to_dict("records")  # plain rows: no pandas lookup per member
-    rows = []
-    for contribution, row in zip(values, records, strict=True):
-        chamber, stance = row["chamber"], int(row["orientation"])
-        groups: dict[str, float] = {}
-        for key, value in zip(families[chamber], contribution.tolist(), strict=True):
-            groups[key] = groups.get(key, 0.0) + value
-        ordered = sorted(groups.items(), key=lambda item: item[1])
+    shown = [c for c in features.columns if c in DETAIL_COLUMNS or str(c).startswith(("kind_", "agree_"))]
+    records = features.loc[contributions.index, shown].to_dict("records")  # plain rows: no pandas lookup per member
+    chambers = features.loc[contributions.index, "chamber"].to_numpy()
+    pushes: list[list[tuple[str, float]]] = [[] for _ in records]
+    for chamber in pd.unique(chambers):
+        rows = np.flatnonzero(chambers == chamber)
+        families, sums = family_sums(values[rows], [family(str(c), chamber, sponsor_chambers) for c in columns])
+        for row, total in zip(rows.tolist(), sums.tolist(), strict=True):
+            pushes[row] = list(zip(families, total, strict=True))
+    reasons = []
+    for groups, row in zip(pushes, records, strict=True):
+        stance = int(row["orientation"])
+        ordered = sorted(groups, key=lambda item: item[1])
         if row.get("is_sponsor") == 1 or row.get("is_cosponsor") == 1:
             # a public commitment to the bill is the first thing a whip asks about: it leads the reasons
             ordered = [item for item in ordered if item[0] != "sponsorship"] + [("sponsorship", float("inf"))]
         pro = [phrase(k, row, stance, v, sides) for k, v in reversed(ordered) if v > floor][:n]
         con = [phrase(k, row, stance, v, sides) for k, v in ordered if v < -floor][:n]
-        rows.append({"reasons_for": "; ".join(pro), "reasons_against": "; ".join(con)})
-    return pd.DataFrame(rows, index=contributions.index)
+        reasons.append({"reasons_for": "; ".join(pro), "reasons_against": "; ".join(con)})
+    return pd.DataFrame(reasons, index=contributions.index)

@@ -15,7 +15,7 @@ import pytest
 from features import member_state
 from features.build import Context, build_features, forecast_measures, forecast_pairs
 from features.registry import build_registry, load_additions
-from forecasts import api, predict
+from forecasts import api, predict, reasons
 from pipeline.config import FEATURES_DIR, MODELS_DIR, PROJECT_ROOT, DataConfig, load_params
 from pipeline.errors import DataError
 from pipeline.tables import cut_as_of, read_table
@@ -231,3 +231,48 @@ def test_without_reasons_the_probabilities_and_count_are_the_same(forecaster):
     np.testing.assert_array_equal(full["forecasts"]["probability"], quick["forecasts"]["probability"])
     assert {k: v for k, v in full.items() if k != "forecasts"} == {k: v for k, v in quick.items() if k != "forecasts"}
     assert (quick["forecasts"]["reasons_for"] == "").all() and full["forecasts"]["reasons_for"].str.len().gt(0).any()
+
+
+def test_family_sums_are_the_column_loops_sums_bit_for_bit():
+    rng = np.random.default_rng(7)
+    values = rng.normal(size=(40, 30)) * 10.0 ** rng.integers(-6, 3, size=30)  # magnitudes far apart
+    names = [f"family {i}" for i in rng.integers(0, 6, size=30)]
+    families, sums = reasons.family_sums(values, names)
+    assert families == list(dict.fromkeys(names))
+    for row, total in zip(values, sums, strict=True):
+        groups: dict[str, float] = {}
+        for name, value in zip(names, row.tolist(), strict=True):
+            groups[name] = groups.get(name, 0.0) + value
+        assert list(groups) == families and list(groups.values()) == total.tolist()
+
+
+def test_reasons_computed_beside_the_count_equal_the_serial_forecast(forecaster, pipeline_date):
+    """forecast_bills runs the contributions in a thread while it simulates the count: the same columns, values
+    and reasons as ``predict.forecast`` computing everything in turn."""
+    state = forecaster.state(pipeline_date)
+    registry, cosponsorships = state.registry([DESCRIBED])
+    chosen = registry[registry["bill_id"] == DESCRIBED["bill_id"]]
+    features = state.features(forecast_measures(chosen, pipeline_date), registry, cosponsorships)
+    model, _, scale = forecaster.model()
+    named = forecaster.params["features"]["named_sponsors"]
+    threaded, counts = predict.forecast_bills(
+        model, features, state.frames["alliance_votes"], state.frames["catalog"], registry, scale,
+        state.frames["members_full"], named, True, 2000,
+    )  # fmt: skip
+    serial = predict.forecast(model, features, named)
+    pd.testing.assert_frame_equal(threaded.drop(columns="last_alliance_vote"), serial, check_exact=True)
+    assert threaded["reasons_for"].str.len().gt(0).any() and counts[0]["committed"] == 3
+    assert threaded.set_index("bioguide_id").loc["M001184", "reasons_for"].startswith("sponsor of this bill")
+
+
+def test_a_forecaster_gives_the_same_forecast_whatever_it_forecast_before(forecaster):
+    """The state's feature context is built once and shared by every call: a described bill (its own registry,
+    sponsor and cosponsors) leaves nothing behind for the next bill."""
+    fresh = api.Forecaster()
+    alone = fresh.forecast("119hr6508")
+    forecaster.forecast(DESCRIBED)
+    after = forecaster.forecast("119hr6508")
+    pd.testing.assert_frame_equal(alone["forecasts"], after["forecasts"], check_exact=True)
+    assert {k: v for k, v in alone.items() if k != "forecasts"} == {k: v for k, v in after.items() if k != "forecasts"}
+    described = fresh.forecast(DESCRIBED)
+    pd.testing.assert_frame_equal(described["forecasts"], forecaster.forecast(DESCRIBED)["forecasts"], check_exact=True)
