@@ -173,25 +173,40 @@ def build_votes(
 
 def _map_member_ids(con: duckdb.DuckDBPyConnection, crosswalk: pd.DataFrame, valid_bioguide: set[str]) -> None:
     """``us_voters`` -> ``mapped``: each voter with a bioguide id (House: as recorded; Senate: the LIS id through
-    the crosswalk) and a status."""
+    the crosswalk), a status and ``member`` (a number per bioguide id, for grouping cheaply).
+
+    The rules run once per distinct member id (a few thousand) in Python; each of the six million rows then only
+    looks its id up: a cast to an ENUM of exactly the ids present (a hash lookup that cannot fail and keeps the rows
+    in source order, unlike a join) whose code indexes the lists of results."""
+    ids = [row[0] for row in con.execute("SELECT DISTINCT member_id FROM us_voters ORDER BY 1").fetchall()]
+    ids = ids or [""]  # no voters at all: an ENUM needs a value ("" is never an id: ``usvotes.load`` rejects it)
     lis = crosswalk.dropna(subset=["lis_id"]).drop_duplicates("lis_id")
-    # Lookups as ENUM casts (a hash lookup per row that keeps the rows in source order, unlike a join): a LIS
-    # id's position in ``lis_t`` indexes the list of bioguide ids; a bioguide id is valid when it casts.
-    engine.create_enum(con, "lis_t", lis["lis_id"].tolist(), replace=True)
-    engine.create_enum(con, "valid_t", sorted(valid_bioguide), replace=True)
+    lis_bioguide = dict(zip(lis["lis_id"], lis["bioguide_id"], strict=True))
+    numbers: dict[str, int] = {}
+    lookups: dict[str, list] = {"house_id": [], "senate_id": [], "house_kind": [], "senate_kind": []}
+    lookups |= {"house_member": [], "senate_member": []}
+    for member_id in ids:
+        for chamber, bioguide in (("house", member_id), ("senate", lis_bioguide.get(member_id))):
+            # kind: 1 the Vice President, 3 an id in neither the crosswalk nor Voteview, else 0 (see status)
+            kind = 1 if member_id == "VP" else 3 if bioguide not in valid_bioguide else 0
+            lookups[f"{chamber}_id"].append(bioguide)
+            lookups[f"{chamber}_kind"].append(kind)
+            lookups[f"{chamber}_member"].append(numbers.setdefault(bioguide, len(numbers)) if bioguide else None)
+    engine.create_enum(con, "member_id_t", ids, replace=True)
+    pick = {
+        name: f"CASE WHEN chamber = 'senate' THEN $senate_{name}[k] ELSE $house_{name}[k] END"
+        for name in ("id", "kind", "member")
+    }
     # status: 0 kept, 1 the Vice President, 2 a Speaker-election candidate vote, 3 an unknown member id
     con.execute(
-        """CREATE OR REPLACE TEMP TABLE mapped AS
-        WITH ids AS (
-            SELECT rollcall_id, congress, chamber, member_id, position, vote_party, vote_state,
-                   CASE WHEN chamber = 'senate' THEN $bioguide[enum_code(TRY_CAST(member_id AS lis_t)) + 1]
-                        ELSE member_id END AS bioguide_id
-            FROM us_voters)
-        SELECT *, CAST(CASE WHEN member_id = 'VP' THEN 1
-                            WHEN TRY_CAST(bioguide_id AS valid_t) IS NULL THEN 3
-                            WHEN position = 'candidate' THEN 2 ELSE 0 END AS TINYINT) AS status
-        FROM ids""",
-        {"bioguide": lis["bioguide_id"].tolist()},
+        f"""CREATE OR REPLACE TEMP TABLE mapped AS
+        WITH coded AS (SELECT *, enum_code(CAST(member_id AS member_id_t)) + 1 AS k FROM us_voters)
+        SELECT rollcall_id, congress, chamber, member_id, position, vote_party, vote_state,
+               {pick["id"]} AS bioguide_id, CAST({pick["member"]} AS INTEGER) AS member,
+               CAST(CASE WHEN {pick["kind"]} <> 0 THEN {pick["kind"]} WHEN position = 'candidate' THEN 2 ELSE 0 END
+                    AS TINYINT) AS status
+        FROM coded""",
+        lookups,
     )
     con.execute("DROP TABLE us_voters")  # its rows live on in ``mapped``: memory stays at one copy
 
@@ -228,17 +243,23 @@ def _left_out(con: duckdb.DuckDBPyConnection, max_unknown_ids: int, source_of: C
 
 
 def _mark_duplicates(con: duckdb.DuckDBPyConnection) -> int:
-    """A second kept vote of a member on one roll call (status 4: left out, the first is kept); how many."""
-    repeated = con.execute(  # one 64-bit hash per pair: a cheap test (a collision only runs the exact pass below)
-        "SELECT coalesce(max(n), 0) > 1 FROM (SELECT count(*) AS n FROM mapped WHERE status = 0 "
-        "GROUP BY hash(rollcall_id, bioguide_id))"
+    """A second kept vote of a member on one roll call (status 4: left out, the first is kept); how many.
+
+    The test is one bit per member number and roll call (``bitstring_agg``): a roll call has a repeat exactly when
+    it has fewer bits set than kept votes; far cheaper than grouping six million (roll call, member) pairs."""
+    most = con.execute("SELECT coalesce(max(member), 0) FROM mapped").fetchall()[0][0]
+    repeated = con.execute(
+        f"""SELECT count(*) FROM (
+            SELECT count(*) AS n, bitstring_agg(member, 0, {int(most)}) AS seen
+            FROM mapped WHERE status = 0 GROUP BY rollcall_id)
+        WHERE bit_count(seen) <> n"""
     ).fetchall()[0][0]
     if not repeated:
         return 0
     con.execute(
         """UPDATE mapped SET status = 4 WHERE rowid IN (
             SELECT rowid FROM (
-                SELECT rowid, row_number() OVER (PARTITION BY rollcall_id, bioguide_id ORDER BY rowid) AS nth
+                SELECT rowid, row_number() OVER (PARTITION BY rollcall_id, member ORDER BY rowid) AS nth
                 FROM mapped WHERE status = 0)
             WHERE nth > 1)"""
     )
@@ -491,40 +512,42 @@ def combine_bills(
     )
 
 
-def read_bills(config: DataConfig, part: int = 0, parts: int = 1) -> tuple[tuple | None, list[bulkbills.Archive]]:
-    """Part ``part`` of ``parts`` of the bulk archives' records (read with its own crosswalk), and in part 0 the
-    NATO BILLSTATUS frames: run in two more processes while the engine reads the votes (parsing some 100 MB of
-    bill XML and JSON is Python's work). The caller builds the frames, as in one process."""
-    archives = bulkbills.read_archives(config, legislators.read_crosswalk(config), part, parts)
-    return (billstatus.read_bills(config) if part == 0 else None), archives
+def read_beside(config: DataConfig) -> tuple[tuple, list[bulkbills.Archive], tuple]:
+    """The work of Python objects that does not need the engine: the NATO BILLSTATUS frames, the bulk archives'
+    records (read with their own crosswalk) and the YAML of terms and Presidents. Run in a second process while
+    the engine reads the votes (some 100 MB of bill XML and JSON and 1 MB of YAML are Python's work); the caller
+    builds the frames, as in one process."""
+    archives = bulkbills.read_archives(config, legislators.read_crosswalk(config))
+    executive = (legislators.read_current_terms(config), legislators.read_presidents(config))
+    return billstatus.read_bills(config), archives, executive
 
 
 def build_tables(config: DataConfig, workers: int = engine.THREADS) -> tuple[dict[str, pd.DataFrame], dict]:
     """Every canonical table of ``config``'s congresses and the data-quality report. Raises DataError (and so
     publishes nothing) when an input breaks the snapshot contract or the tables fall below ``data.bounds``.
-    ``workers``: DuckDB's threads (and, above 1, the bills are read by two processes meanwhile: spawned, not
-    forked, since a fork can inherit a lock another thread holds and hang; a script calling this needs the
-    usual ``if __name__ == "__main__"`` guard)."""
+    ``workers``: DuckDB's threads (and, above 1, the bills and YAML are read by one more process meanwhile:
+    spawned, not forked, since a fork can inherit a lock another thread holds and hang; a script calling this
+    needs the usual ``if __name__ == "__main__"`` guard)."""
     started = time.perf_counter()
-    beside = multiprocessing.get_context("spawn").Pool(2) if workers > 1 else None
+    beside = multiprocessing.get_context("spawn").Pool(1) if workers > 1 else None
 
-    def bills_read() -> tuple[tuple, list[bulkbills.Archive]]:
+    def beside_read() -> tuple[tuple, list[bulkbills.Archive], tuple]:
         if beside is None:
-            return read_bills(config)
-        parts = [result.get() for result in results]
-        beside.terminate()  # their memory is returned before the votes are mapped
-        return parts[0][0], [archive for _, archives in parts for archive in archives]
+            return read_beside(config)
+        read = result.get()
+        beside.terminate()  # its memory is returned before the votes are mapped
+        return read
 
     try:
-        results = [beside.apply_async(read_bills, (config, part, 2)) for part in range(2)] if beside else []
-        return _build_tables(config, workers, started, bills_read)
+        result = beside.apply_async(read_beside, (config,)) if beside else None
+        return _build_tables(config, workers, started, beside_read)
     finally:
         if beside:
             beside.terminate()
 
 
 def _build_tables(
-    config: DataConfig, workers: int, started: float, bills_read: Callable[[], tuple]
+    config: DataConfig, workers: int, started: float, beside_read: Callable[[], tuple]
 ) -> tuple[dict[str, pd.DataFrame], dict]:
     deferred = ("unitedstates-votes", "voteview", "billstatus-bulk")
     contract = check_snapshot(config, deferred=deferred) if config.use_snapshot else None
@@ -532,7 +555,9 @@ def _build_tables(
         tempfile.TemporaryDirectory(prefix="natocast-ingest-") as scratch,
         engine.connect(workers, config.duckdb_memory) as con,
     ):
-        sources, crosswalk, bills, cosponsorships = _read_sources(config, con, Path(scratch), contract, bills_read)
+        sources, crosswalk, bills, cosponsorships, executive = _read_sources(
+            config, con, Path(scratch), contract, beside_read
+        )
         rollcalls, rollcall_report = build_rollcalls(usvotes.rollcall_frame(con), sources["vv_rollcalls"])
         if rollcalls.empty:
             raise DataError(f"no roll calls for congresses {config.first_congress}-{config.last_congress}")
@@ -546,8 +571,8 @@ def _build_tables(
             "votes": votes,
             "bills": bills,
             "cosponsorships": cosponsorships,
-            "terms": legislators.read_current_terms(config),
-            "presidents": legislators.read_presidents(config),
+            "terms": executive[0],
+            "presidents": executive[1],
         }
         before = {name: len(frame) for name, frame in tables.items()}
         tables = cut_as_of(tables, config.as_of)
@@ -577,22 +602,22 @@ def _read_sources(
     con: duckdb.DuckDBPyConnection,
     scratch: Path,
     contract: ContractReport | None,
-    bills_read: Callable[[], tuple],
-) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    beside_read: Callable[[], tuple],
+) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, pd.DataFrame, pd.DataFrame, tuple]:
     """Every source read (the vote records into the engine), and the contract's deferred record counts settled:
-    (Voteview frames, crosswalk, bills, cosponsorships)."""
+    (Voteview frames, crosswalk, bills, cosponsorships, (terms, presidents))."""
     paths, names = usvotes.record_files(config, scratch)
     usvotes.load(con, paths, names)
     sources, counts = read_voteview(config)
     counts |= {str(paths[i]): n for i, n in usvotes.records_per_file(con).items()}
     crosswalk = legislators.read_crosswalk(config)
-    nato, archives = bills_read()
+    nato, archives, executive = beside_read()
     bills, cosponsorships = combine_bills(*nato, *bulkbills.bulk_frames(archives))
     bulk_counts = {path: len(records) for path, records, _ in archives}
     if contract:
         counts |= bulk_counts
         contract.settle({str(Path(p).relative_to(config.snapshot_dir)): n for p, n in counts.items()}, config)
-    return sources, crosswalk, bills, cosponsorships
+    return sources, crosswalk, bills, cosponsorships, executive
 
 
 def _link_members_and_votes(
