@@ -576,7 +576,8 @@ def _build_tables(
         }
         before = {name: len(frame) for name, frame in tables.items()}
         tables = cut_as_of(tables, config.as_of)
-        problems = check_bounds(tables, config)
+        kept = tables["rollcalls"][[f"{position}_count" for position in POSITIONS]].sum(axis=1)
+        problems = check_bounds(tables, config, kept.groupby(tables["rollcalls"]["rollcall_id"]).sum())
         if problems:
             more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
             raise DataError(f"table set below params.yaml data.bounds, not published: {'; '.join(problems[:3])}{more}")
