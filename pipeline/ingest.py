@@ -142,7 +142,6 @@ def add_members_seen_only_in_votes(
 
 def build_votes(
     con: duckdb.DuckDBPyConnection,
-    crosswalk: pd.DataFrame,
     valid_bioguide: set[str],
     max_unknown_ids: int = 0,
     source_of: Callable[[int], str] = str,
@@ -151,12 +150,13 @@ def build_votes(
     rows left out, counted per roll call and position; and a summary of why they were left out. Leaves every voter
     in the engine's table ``mapped`` (status 0: kept, with congress, chamber and state) for the steps after.
 
-    House records carry bioguide ids, Senate records LIS ids (mapped through the crosswalk). A member id found
+    House records carry bioguide ids, Senate records LIS ids (mapped through the crosswalk by ``usvotes.load``,
+    given ``senate_ids``). A member id found
     in neither the crosswalk nor Voteview is never made into a member: its votes are dropped and listed per
     source file (``source_of(congress)``), and more than ``max_unknown_ids`` distinct such ids in one file fail
     the ingest (a wrong crosswalk or a corrupt file, not a stray record). The Vice President's tie-breaks and
     Speaker-election candidate votes are counted and left out; a repeated (roll call, member) keeps its first."""
-    _map_member_ids(con, crosswalk, valid_bioguide)
+    _map_member_ids(con, valid_bioguide)
     left_out = _left_out(con, max_unknown_ids, source_of)
     left_out["duplicate_member_votes"] = _mark_duplicates(con)
     votes = engine.frame(con.sql("SELECT rollcall_id, bioguide_id, position, vote_party FROM mapped WHERE status = 0"))
@@ -171,44 +171,32 @@ def build_votes(
     return votes, dropped, left_out
 
 
-def _map_member_ids(con: duckdb.DuckDBPyConnection, crosswalk: pd.DataFrame, valid_bioguide: set[str]) -> None:
-    """``us_voters`` -> ``mapped``: each voter with a bioguide id (House: as recorded; Senate: the LIS id through
-    the crosswalk), a status and ``member`` (a number per bioguide id, for grouping cheaply).
+def _map_member_ids(con: duckdb.DuckDBPyConnection, valid_bioguide: set[str]) -> None:
+    """``us_voters`` (bioguide ids looked up as the load read them) -> ``mapped``, renamed in place, with a status
+    per voter; the ENUM ``member_t`` of the kept voters' bioguide ids numbers them (see ``_mark_duplicates``).
 
-    The rules run once per distinct member id (a few thousand) in Python; each of the six million rows then only
-    looks its id up: a cast to an ENUM of exactly the ids present (a hash lookup that cannot fail and keeps the rows
-    in source order, unlike a join) whose code indexes the lists of results."""
-    ids = [row[0] for row in con.execute("SELECT DISTINCT member_id FROM us_voters ORDER BY 1").fetchall()]
-    ids = ids or [""]  # no voters at all: an ENUM needs a value ("" is never an id: ``usvotes.load`` rejects it)
-    lis = crosswalk.dropna(subset=["lis_id"]).drop_duplicates("lis_id")
-    lis_bioguide = dict(zip(lis["lis_id"], lis["bioguide_id"], strict=True))
-    numbers: dict[str, int] = {}
-    lookups: dict[str, list] = {"house_id": [], "senate_id": [], "house_kind": [], "senate_kind": []}
-    lookups |= {"house_member": [], "senate_member": []}
-    for member_id in ids:
-        for chamber, bioguide in (("house", member_id), ("senate", lis_bioguide.get(member_id))):
-            # kind: 1 the Vice President, 3 an id in neither the crosswalk nor Voteview, else 0 (see status)
-            kind = 1 if member_id == "VP" else 3 if bioguide not in valid_bioguide else 0
-            lookups[f"{chamber}_id"].append(bioguide)
-            lookups[f"{chamber}_kind"].append(kind)
-            lookups[f"{chamber}_member"].append(numbers.setdefault(bioguide, len(numbers)) if bioguide else None)
-    engine.create_enum(con, "member_id_t", ids, replace=True)
-    pick = {
-        name: f"CASE WHEN chamber = 'senate' THEN $senate_{name}[k] ELSE $house_{name}[k] END"
-        for name in ("id", "kind", "member")
-    }
-    # status: 0 kept, 1 the Vice President, 2 a Speaker-election candidate vote, 3 an unknown member id
+    The rules run once per distinct id (a few thousand) in Python; the six million rows are not copied: only the
+    few left out are updated."""
+    present = {row[0] for row in con.execute("SELECT DISTINCT bioguide_id FROM us_voters").fetchall()}
+    con.execute("ALTER TABLE us_voters RENAME TO mapped")
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE mapped AS
-        WITH coded AS (SELECT *, enum_code(CAST(member_id AS member_id_t)) + 1 AS k FROM us_voters)
-        SELECT rollcall_id, congress, chamber, member_id, position, vote_party, vote_state,
-               {pick["id"]} AS bioguide_id, CAST({pick["member"]} AS INTEGER) AS member,
-               CAST(CASE WHEN {pick["kind"]} <> 0 THEN {pick["kind"]} WHEN position = 'candidate' THEN 2 ELSE 0 END
-                    AS TINYINT) AS status
-        FROM coded""",
-        lookups,
+        "CREATE OR REPLACE TEMP TABLE unknown_ids AS SELECT unnest($ids::VARCHAR[]) AS bioguide_id",
+        {"ids": sorted(present - valid_bioguide - {None})},
     )
-    con.execute("DROP TABLE us_voters")  # its rows live on in ``mapped``: memory stays at one copy
+    engine.create_enum(con, "member_t", sorted(present & valid_bioguide) or [""], replace=True)
+    # status: 0 kept, 1 the Vice President, 2 a Speaker-election candidate vote, 3 an unknown member id
+    con.execute("ALTER TABLE mapped ADD COLUMN status TINYINT DEFAULT 0")
+    unknown = "(bioguide_id IS NULL OR bioguide_id IN (SELECT bioguide_id FROM unknown_ids))"
+    con.execute(
+        f"""UPDATE mapped SET status = CASE WHEN member_id = 'VP' THEN 1 WHEN {unknown} THEN 3 ELSE 2 END
+        WHERE member_id = 'VP' OR position = 'candidate' OR {unknown}"""
+    )
+
+
+def senate_ids(crosswalk: pd.DataFrame) -> dict[str, str]:
+    """LIS id -> bioguide id (the first person listed with that LIS id)."""
+    lis = crosswalk.dropna(subset=["lis_id"]).drop_duplicates("lis_id")
+    return dict(zip(lis["lis_id"], lis["bioguide_id"], strict=True))
 
 
 def _left_out(con: duckdb.DuckDBPyConnection, max_unknown_ids: int, source_of: Callable[[int], str]) -> dict:
@@ -247,10 +235,11 @@ def _mark_duplicates(con: duckdb.DuckDBPyConnection) -> int:
 
     The test is one bit per member number and roll call (``bitstring_agg``): a roll call has a repeat exactly when
     it has fewer bits set than kept votes; far cheaper than grouping six million (roll call, member) pairs."""
-    most = con.execute("SELECT coalesce(max(member), 0) FROM mapped").fetchall()[0][0]
+    most = con.execute("SELECT len(enum_range(NULL::member_t)) - 1").fetchall()[0][0]
+    member = "enum_code(CAST(bioguide_id AS member_t))"  # a kept voter's id is one of the ENUM's (never fails)
     repeated = con.execute(
         f"""SELECT count(*) FROM (
-            SELECT count(*) AS n, bitstring_agg(member, 0, {int(most)}) AS seen
+            SELECT count(*) AS n, bitstring_agg({member}, 0, {int(most)}) AS seen
             FROM mapped WHERE status = 0 GROUP BY rollcall_id)
         WHERE bit_count(seen) <> n"""
     ).fetchall()[0][0]
@@ -259,7 +248,7 @@ def _mark_duplicates(con: duckdb.DuckDBPyConnection) -> int:
     con.execute(
         """UPDATE mapped SET status = 4 WHERE rowid IN (
             SELECT rowid FROM (
-                SELECT rowid, row_number() OVER (PARTITION BY rollcall_id, member ORDER BY rowid) AS nth
+                SELECT rowid, row_number() OVER (PARTITION BY rollcall_id, bioguide_id ORDER BY rowid) AS nth
                 FROM mapped WHERE status = 0)
             WHERE nth > 1)"""
     )
@@ -608,10 +597,10 @@ def _read_sources(
     """Every source read (the vote records into the engine), and the contract's deferred record counts settled:
     (Voteview frames, crosswalk, bills, cosponsorships, (terms, presidents))."""
     paths, names = usvotes.record_files(config, scratch)
-    usvotes.load(con, paths, names)
+    crosswalk = legislators.read_crosswalk(config)
+    usvotes.load(con, paths, names, senate_ids(crosswalk))
     sources, counts = read_voteview(config)
     counts |= {str(paths[i]): n for i, n in usvotes.records_per_file(con).items()}
-    crosswalk = legislators.read_crosswalk(config)
     nato, archives, executive = beside_read()
     bills, cosponsorships = combine_bills(*nato, *bulkbills.bulk_frames(archives))
     bulk_counts = {path: len(records) for path, records, _ in archives}
@@ -632,7 +621,7 @@ def _link_members_and_votes(
     per roll call and the report of why."""
     members = build_members(sources["vv_members"], crosswalk)
     valid = set(members["bioguide_id"]) | set(crosswalk["bioguide_id"])
-    votes, dropped, left_out = build_votes(con, crosswalk, valid, config.max_unknown_member_ids, votes_source(config))
+    votes, dropped, left_out = build_votes(con, valid, config.max_unknown_member_ids, votes_source(config))
     root = f"{config.snapshot_dir if config.use_snapshot else config.download_dir}/"
     left_out["unknown_member_ids_by_file"] = {  # relative: the committed report stays the same on every machine
         name.removeprefix(root): ids for name, ids in left_out["unknown_member_ids_by_file"].items()
