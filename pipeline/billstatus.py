@@ -5,6 +5,7 @@ XML, with the same element API); entities are not resolved and nothing is fetche
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
@@ -34,7 +35,14 @@ def _text(element: etree._Element | None, path: str) -> str | None:
 
 
 def _date(value: str | None) -> pd.Timestamp | None:
-    return pd.Timestamp(value[:10]) if value else None
+    return day(value[:10]) if value else None
+
+
+@functools.lru_cache(maxsize=65536)
+def day(text: str) -> pd.Timestamp:
+    """``pd.Timestamp(text)``, once per distinct text: a hundred thousand cosponsorships share a few thousand dates
+    (a Timestamp is immutable, so sharing one is safe)."""
+    return pd.Timestamp(text)
 
 
 def parse_billstatus(path: Path | str, content: bytes | None = None) -> tuple[dict, list[dict]]:

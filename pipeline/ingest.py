@@ -453,10 +453,11 @@ def compare_voteview_positions(con: duckdb.DuckDBPyConnection, vv_votes: pd.Data
     con.register("vv_votes", vv_votes[["congress", "chamber", "rollnumber", "icpsr", "cast_code"]])
     con.register("icpsr_ids", icpsr[["icpsr", "congress", "chamber", "bioguide_id"]].astype({"icpsr": "int64"}))
     casts = " ".join(f"WHEN {code} THEN '{position}'" for code, position in voteview.CAST_POSITIONS.items())
+    # positions compared as the engine's ENUM (the six million clerk rows are not cast to text)
     compared, disagreeing, without = con.execute(
         f"""WITH vv AS (
                 SELECT v.congress, lower(v.chamber) AS chamber, v.rollnumber, i.bioguide_id,
-                       CASE CAST(v.cast_code AS INTEGER) {casts} END AS position
+                       CAST(CASE CAST(v.cast_code AS INTEGER) {casts} END AS position_t) AS position
                 FROM vv_votes v
                 LEFT JOIN icpsr_ids i ON i.icpsr = v.icpsr AND i.congress = v.congress
                     AND i.chamber = lower(v.chamber)),
@@ -464,7 +465,7 @@ def compare_voteview_positions(con: duckdb.DuckDBPyConnection, vv_votes: pd.Data
                 SELECT r.rollcall_id, vv.bioguide_id, vv.position
                 FROM vv JOIN rollcall_numbers r USING (chamber, congress, rollnumber)
                 WHERE vv.position IS NOT NULL),
-            clerk AS (SELECT rollcall_id, bioguide_id, position::VARCHAR AS position FROM mapped WHERE status = 0)
+            clerk AS (SELECT rollcall_id, bioguide_id, position FROM mapped WHERE status = 0)
             SELECT count(c.position), count(c.position) FILTER (c.position <> m.position), count(*) - count(c.position)
             FROM matched m LEFT JOIN clerk c ON c.rollcall_id = m.rollcall_id AND c.bioguide_id = m.bioguide_id"""
     ).fetchall()[0]
