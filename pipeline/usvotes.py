@@ -112,7 +112,8 @@ def load(
     is a DataError naming the file (``names``: how to name each file, e.g. the tree a gathered file came from).
 
     Two scans: the roll-call fields, then the voters unnested straight from the options, so the raw JSON of six
-    million voters is never held in memory."""
+    million voters is never held in memory; the voters are read a few files at a time, each batch compressed
+    (``engine.compress``) before the next."""
     names = names or [str(path) for path in paths]
     files = engine.file_list(paths)
     engine.create_enum(con, "position_t", POSITION_CATEGORIES)
@@ -130,7 +131,12 @@ def load(
         ).fetchall()
         if not bad:
             bioguide, lookup = _bioguide_sql(con, senate_ids or {})
-            con.execute(f"CREATE OR REPLACE TABLE us_voters AS {_voters_sql(files, bioguide)}", lookup)
+            batch = engine.threads(con)  # files read at once (one thread each: a gzipped file is not split)
+            for first in range(0, len(paths), batch):
+                into = "CREATE OR REPLACE TABLE us_voters AS" if first == 0 else "INSERT INTO us_voters"
+                part = engine.file_list(paths[first : first + batch])
+                con.execute(f"{into} {_voters_sql(part, bioguide, first)}", lookup)
+                engine.compress(con)  # memory holds one batch of voters uncompressed, however many congresses
             bad = con.execute("SELECT file FROM us_voters WHERE member_id IS NULL OR member_id = '' LIMIT 1").fetchall()
     except (duckdb.IOException, duckdb.InvalidInputException, duckdb.ConversionException) as exc:  # unreadable
         for path, name in zip(paths, names, strict=True):
@@ -152,12 +158,12 @@ def _bioguide_sql(con: duckdb.DuckDBPyConnection, senate_ids: dict[str, str]) ->
     return sql, {"bioguide": list(senate_ids.values())}
 
 
-def _voters_sql(files: str, bioguide: str = "NULL") -> str:
-    """SQL: one row per voter of the record files, unnested from each record's options in order; ``bioguide``:
-    the SQL of its bioguide id (over ``chamber`` and ``member_id``)."""
+def _voters_sql(files: str, bioguide: str = "NULL", first: int = 0) -> str:
+    """SQL: one row per voter of the record files (``first``: the index of the first of them), unnested from each
+    record's options in order; ``bioguide``: the SQL of its bioguide id (over ``chamber`` and ``member_id``)."""
     return f"""
         WITH options AS (
-            SELECT list_position({files}, filename) - 1 AS file, vote_id->>'$' AS rollcall_id,
+            SELECT {first} + list_position({files}, filename) - 1 AS file, vote_id->>'$' AS rollcall_id,
                    CAST(CASE chamber->>'$' WHEN 'h' THEN 'house' ELSE 'senate' END AS chamber_t) AS chamber,
                    TRY_CAST(congress->>'$' AS SMALLINT) AS congress,
                    unnest(coalesce(map_entries(votes), [{{'key': NULL, 'value': NULL}}])) AS entry
