@@ -502,14 +502,15 @@ def combine_bills(
     )
 
 
-def read_beside(config: DataConfig) -> tuple[tuple, list[bulkbills.Archive], tuple]:
+def read_beside(config: DataConfig) -> tuple[tuple, list[bulkbills.Archive], tuple, tuple]:
     """The work of Python objects that does not need the engine: the NATO BILLSTATUS frames, the bulk archives'
-    records (read with their own crosswalk) and the YAML of terms and Presidents. Run in a second process while
-    the engine reads the votes (some 100 MB of bill XML and JSON and 1 MB of YAML are Python's work); the caller
-    builds the frames, as in one process."""
+    records (read with their own crosswalk), the YAML of terms and Presidents and Voteview's CSVs. Run in a second
+    process while the engine reads the votes (some 100 MB of bill XML and JSON, 1 MB of YAML and 60 MB of CSV are
+    Python's and pandas' work); the caller builds the frames, as in one process."""
+    voteview_read = read_voteview(config)
     archives = bulkbills.read_archives(config, legislators.read_crosswalk(config))
     executive = (legislators.read_current_terms(config), legislators.read_presidents(config))
-    return billstatus.read_bills(config), archives, executive
+    return billstatus.read_bills(config), archives, executive, voteview_read
 
 
 def build_tables(config: DataConfig, workers: int = engine.THREADS) -> tuple[dict[str, pd.DataFrame], dict]:
@@ -521,7 +522,7 @@ def build_tables(config: DataConfig, workers: int = engine.THREADS) -> tuple[dic
     started = time.perf_counter()
     beside = multiprocessing.get_context("spawn").Pool(1) if workers > 1 else None
 
-    def beside_read() -> tuple[tuple, list[bulkbills.Archive], tuple]:
+    def beside_read() -> tuple[tuple, list[bulkbills.Archive], tuple, tuple]:
         if beside is None:
             return read_beside(config)
         read = result.get()
@@ -600,9 +601,8 @@ def _read_sources(
     paths, names = usvotes.record_files(config, scratch)
     crosswalk = legislators.read_crosswalk(config)
     usvotes.load(con, paths, names, senate_ids(crosswalk))
-    sources, counts = read_voteview(config)
+    nato, archives, executive, (sources, counts) = beside_read()
     counts |= {str(paths[i]): n for i, n in usvotes.records_per_file(con).items()}
-    nato, archives, executive = beside_read()
     bills, cosponsorships = combine_bills(*nato, *bulkbills.bulk_frames(archives))
     bulk_counts = {path: len(records) for path, records, _ in archives}
     if contract:
