@@ -9,7 +9,8 @@ bioguide id; what cannot be mapped is counted in the report, never silently drop
 The six million member votes never pass through Python one by one: DuckDB (``pipeline.engine``) reads the vote
 records straight from their gzipped JSON lines, and the id mapping, the votes left out, the tallies and the
 comparison with Voteview's own member votes are SQL over its tables; pandas handles the tables of thousands of
-rows (members, roll calls, bills). The bills' XML and JSON are parsed in a second process meanwhile.
+rows (members, roll calls, bills). The bills' XML and JSON, the YAML and Voteview's CSVs are read in a second
+process meanwhile (``read_beside``).
 """
 
 from __future__ import annotations
@@ -150,12 +151,12 @@ def build_votes(
     rows left out, counted per roll call and position; and a summary of why they were left out. Leaves every voter
     in the engine's table ``mapped`` (status 0: kept, with congress, chamber and state) for the steps after.
 
-    House records carry bioguide ids, Senate records LIS ids (mapped through the crosswalk by ``usvotes.load``,
-    given ``senate_ids``). A member id found
-    in neither the crosswalk nor Voteview is never made into a member: its votes are dropped and listed per
-    source file (``source_of(congress)``), and more than ``max_unknown_ids`` distinct such ids in one file fail
-    the ingest (a wrong crosswalk or a corrupt file, not a stray record). The Vice President's tie-breaks and
-    Speaker-election candidate votes are counted and left out; a repeated (roll call, member) keeps its first."""
+    House records carry bioguide ids, Senate records LIS ids (mapped through the crosswalk as ``usvotes.load``
+    reads them). A member id found in neither the crosswalk nor Voteview is never made into a member: its votes
+    are dropped and listed per source file (``source_of(congress)``), and more than ``max_unknown_ids`` distinct
+    such ids in one file fail the ingest (a wrong crosswalk or a corrupt file, not a stray record). The Vice
+    President's tie-breaks and Speaker-election candidate votes are counted and left out; a repeated (roll call,
+    member) keeps its first."""
     _map_member_ids(con, valid_bioguide)
     left_out = _left_out(con, max_unknown_ids, source_of)
     left_out["duplicate_member_votes"] = _mark_duplicates(con)
@@ -516,7 +517,7 @@ def read_beside(config: DataConfig) -> tuple[tuple, list[bulkbills.Archive], tup
 def build_tables(config: DataConfig, workers: int = engine.THREADS) -> tuple[dict[str, pd.DataFrame], dict]:
     """Every canonical table of ``config``'s congresses and the data-quality report. Raises DataError (and so
     publishes nothing) when an input breaks the snapshot contract or the tables fall below ``data.bounds``.
-    ``workers``: DuckDB's threads (and, above 1, the bills and YAML are read by one more process meanwhile:
+    ``workers``: DuckDB's threads (and, above 1, ``read_beside`` runs in one more process meanwhile:
     spawned, not forked, since a fork can inherit a lock another thread holds and hang; a script calling this
     needs the usual ``if __name__ == "__main__"`` guard)."""
     started = time.perf_counter()
