@@ -15,7 +15,7 @@ from pathlib import Path
 import orjson
 import pandas as pd
 
-from pipeline.billstatus import parse_billstatus
+from pipeline.billstatus import day, parse_billstatus
 from pipeline.config import DataConfig
 from pipeline.errors import DataError
 from pipeline.ids import bill_id
@@ -25,7 +25,7 @@ COSPONSOR_COLUMNS = ["bill_id", "bioguide_id", "date", "original", "withdrawn", 
 
 
 def _date(value) -> pd.Timestamp | None:
-    return pd.Timestamp(str(value)[:10]) if value else None
+    return day(str(value)[:10]) if value else None
 
 
 def _bioguide(person: dict, thomas_to_bioguide: dict[str, str], where: str) -> str:

@@ -16,15 +16,40 @@ THREADS = 2
 MEMORY_LIMIT = "1536MB"
 
 
+PACKED = "packed"  # the connection's in-memory database, compressed at each ``compress``
+
+
 def connect(threads: int = THREADS, memory: str = MEMORY_LIMIT) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection held to ``threads`` threads and ``memory`` (e.g. "1536MB")."""
-    return duckdb.connect(
+    """An in-memory DuckDB connection held to ``threads`` threads and ``memory`` (e.g. "1536MB"), whose tables
+    live in a compressed in-memory database: after ``compress`` six million member votes take some 40 MB
+    instead of 400 MB (dictionary-compressed ids), and scans of them get faster."""
+    con = duckdb.connect(
         config={
             "threads": threads,
             "memory_limit": memory,
             "preserve_insertion_order": True,
         }
     )
+    con.execute(f"ATTACH ':memory:' AS {PACKED} (COMPRESS)")
+    con.execute(f"USE {PACKED}")
+    return con
+
+
+# Compressing costs some 2.5 s of CPU for six million member votes (a checkpoint writes every column) and returns
+# it partly in faster scans after; it keeps the ingest's memory from growing with the engine's tables (peak 1.1
+# instead of 1.6 GiB for 10 congresses; 76 instead of 196 MiB per million member votes). False: faster, not flat.
+COMPRESS = True
+
+
+def compress(con: duckdb.DuckDBPyConnection) -> None:
+    """Compress the rows written since the last call (a checkpoint of the in-memory database)."""
+    if COMPRESS:
+        con.execute(f"CHECKPOINT {PACKED}")
+
+
+def threads(con: duckdb.DuckDBPyConnection) -> int:
+    """The connection's thread count."""
+    return max(1, int(con.execute("SELECT current_setting('threads')").fetchall()[0][0]))
 
 
 def frame(relation: duckdb.DuckDBPyRelation) -> pd.DataFrame:

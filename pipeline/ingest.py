@@ -9,7 +9,8 @@ bioguide id; what cannot be mapped is counted in the report, never silently drop
 The six million member votes never pass through Python one by one: DuckDB (``pipeline.engine``) reads the vote
 records straight from their gzipped JSON lines, and the id mapping, the votes left out, the tallies and the
 comparison with Voteview's own member votes are SQL over its tables; pandas handles the tables of thousands of
-rows (members, roll calls, bills). The bills' XML and JSON are parsed in a second process meanwhile.
+rows (members, roll calls, bills). The bills' XML and JSON, the YAML and Voteview's CSVs are read in a second
+process meanwhile (``read_beside``).
 """
 
 from __future__ import annotations
@@ -142,7 +143,6 @@ def add_members_seen_only_in_votes(
 
 def build_votes(
     con: duckdb.DuckDBPyConnection,
-    crosswalk: pd.DataFrame,
     valid_bioguide: set[str],
     max_unknown_ids: int = 0,
     source_of: Callable[[int], str] = str,
@@ -151,12 +151,13 @@ def build_votes(
     rows left out, counted per roll call and position; and a summary of why they were left out. Leaves every voter
     in the engine's table ``mapped`` (status 0: kept, with congress, chamber and state) for the steps after.
 
-    House records carry bioguide ids, Senate records LIS ids (mapped through the crosswalk). A member id found
-    in neither the crosswalk nor Voteview is never made into a member: its votes are dropped and listed per
-    source file (``source_of(congress)``), and more than ``max_unknown_ids`` distinct such ids in one file fail
-    the ingest (a wrong crosswalk or a corrupt file, not a stray record). The Vice President's tie-breaks and
-    Speaker-election candidate votes are counted and left out; a repeated (roll call, member) keeps its first."""
-    _map_member_ids(con, crosswalk, valid_bioguide)
+    House records carry bioguide ids, Senate records LIS ids (mapped through the crosswalk as ``usvotes.load``
+    reads them). A member id found in neither the crosswalk nor Voteview is never made into a member: its votes
+    are dropped and listed per source file (``source_of(congress)``), and more than ``max_unknown_ids`` distinct
+    such ids in one file fail the ingest (a wrong crosswalk or a corrupt file, not a stray record). The Vice
+    President's tie-breaks and Speaker-election candidate votes are counted and left out; a repeated (roll call,
+    member) keeps its first."""
+    _map_member_ids(con, valid_bioguide)
     left_out = _left_out(con, max_unknown_ids, source_of)
     left_out["duplicate_member_votes"] = _mark_duplicates(con)
     votes = engine.frame(con.sql("SELECT rollcall_id, bioguide_id, position, vote_party FROM mapped WHERE status = 0"))
@@ -171,29 +172,32 @@ def build_votes(
     return votes, dropped, left_out
 
 
-def _map_member_ids(con: duckdb.DuckDBPyConnection, crosswalk: pd.DataFrame, valid_bioguide: set[str]) -> None:
-    """``us_voters`` -> ``mapped``: each voter with a bioguide id (House: as recorded; Senate: the LIS id through
-    the crosswalk) and a status."""
-    lis = crosswalk.dropna(subset=["lis_id"]).drop_duplicates("lis_id")
-    # Lookups as ENUM casts (a hash lookup per row that keeps the rows in source order, unlike a join): a LIS
-    # id's position in ``lis_t`` indexes the list of bioguide ids; a bioguide id is valid when it casts.
-    engine.create_enum(con, "lis_t", lis["lis_id"].tolist(), replace=True)
-    engine.create_enum(con, "valid_t", sorted(valid_bioguide), replace=True)
-    # status: 0 kept, 1 the Vice President, 2 a Speaker-election candidate vote, 3 an unknown member id
+def _map_member_ids(con: duckdb.DuckDBPyConnection, valid_bioguide: set[str]) -> None:
+    """``us_voters`` (bioguide ids looked up as the load read them) -> ``mapped``, renamed in place, with a status
+    per voter; the ENUM ``member_t`` of the kept voters' bioguide ids numbers them (see ``_mark_duplicates``).
+
+    The rules run once per distinct id (a few thousand) in Python; the six million rows are not copied: only the
+    few left out are updated."""
+    present = {row[0] for row in con.execute("SELECT DISTINCT bioguide_id FROM us_voters").fetchall()}
+    con.execute("ALTER TABLE us_voters RENAME TO mapped")
     con.execute(
-        """CREATE OR REPLACE TEMP TABLE mapped AS
-        WITH ids AS (
-            SELECT rollcall_id, congress, chamber, member_id, position, vote_party, vote_state,
-                   CASE WHEN chamber = 'senate' THEN $bioguide[enum_code(TRY_CAST(member_id AS lis_t)) + 1]
-                        ELSE member_id END AS bioguide_id
-            FROM us_voters)
-        SELECT *, CAST(CASE WHEN member_id = 'VP' THEN 1
-                            WHEN TRY_CAST(bioguide_id AS valid_t) IS NULL THEN 3
-                            WHEN position = 'candidate' THEN 2 ELSE 0 END AS TINYINT) AS status
-        FROM ids""",
-        {"bioguide": lis["bioguide_id"].tolist()},
+        "CREATE OR REPLACE TEMP TABLE unknown_ids AS SELECT unnest($ids::VARCHAR[]) AS bioguide_id",
+        {"ids": sorted(present - valid_bioguide - {None})},
     )
-    con.execute("DROP TABLE us_voters")  # its rows live on in ``mapped``: memory stays at one copy
+    engine.create_enum(con, "member_t", sorted(present & valid_bioguide) or [""], replace=True)
+    # status: 0 kept, 1 the Vice President, 2 a Speaker-election candidate vote, 3 an unknown member id
+    con.execute("ALTER TABLE mapped ADD COLUMN status TINYINT DEFAULT 0")
+    unknown = "(bioguide_id IS NULL OR bioguide_id IN (SELECT bioguide_id FROM unknown_ids))"
+    con.execute(
+        f"""UPDATE mapped SET status = CASE WHEN member_id = 'VP' THEN 1 WHEN {unknown} THEN 3 ELSE 2 END
+        WHERE member_id = 'VP' OR position = 'candidate' OR {unknown}"""
+    )
+
+
+def senate_ids(crosswalk: pd.DataFrame) -> dict[str, str]:
+    """LIS id -> bioguide id (the first person listed with that LIS id)."""
+    lis = crosswalk.dropna(subset=["lis_id"]).drop_duplicates("lis_id")
+    return dict(zip(lis["lis_id"], lis["bioguide_id"], strict=True))
 
 
 def _left_out(con: duckdb.DuckDBPyConnection, max_unknown_ids: int, source_of: Callable[[int], str]) -> dict:
@@ -228,10 +232,17 @@ def _left_out(con: duckdb.DuckDBPyConnection, max_unknown_ids: int, source_of: C
 
 
 def _mark_duplicates(con: duckdb.DuckDBPyConnection) -> int:
-    """A second kept vote of a member on one roll call (status 4: left out, the first is kept); how many."""
-    repeated = con.execute(  # one 64-bit hash per pair: a cheap test (a collision only runs the exact pass below)
-        "SELECT coalesce(max(n), 0) > 1 FROM (SELECT count(*) AS n FROM mapped WHERE status = 0 "
-        "GROUP BY hash(rollcall_id, bioguide_id))"
+    """A second kept vote of a member on one roll call (status 4: left out, the first is kept); how many.
+
+    The test is one bit per member number and roll call (``bitstring_agg``): a roll call has a repeat exactly when
+    it has fewer bits set than kept votes; far cheaper than grouping six million (roll call, member) pairs."""
+    most = con.execute("SELECT len(enum_range(NULL::member_t)) - 1").fetchall()[0][0]
+    member = "enum_code(CAST(bioguide_id AS member_t))"  # a kept voter's id is one of the ENUM's (never fails)
+    repeated = con.execute(
+        f"""SELECT count(*) FROM (
+            SELECT count(*) AS n, bitstring_agg({member}, 0, {int(most)}) AS seen
+            FROM mapped WHERE status = 0 GROUP BY rollcall_id)
+        WHERE bit_count(seen) <> n"""
     ).fetchall()[0][0]
     if not repeated:
         return 0
@@ -443,10 +454,11 @@ def compare_voteview_positions(con: duckdb.DuckDBPyConnection, vv_votes: pd.Data
     con.register("vv_votes", vv_votes[["congress", "chamber", "rollnumber", "icpsr", "cast_code"]])
     con.register("icpsr_ids", icpsr[["icpsr", "congress", "chamber", "bioguide_id"]].astype({"icpsr": "int64"}))
     casts = " ".join(f"WHEN {code} THEN '{position}'" for code, position in voteview.CAST_POSITIONS.items())
+    # positions compared as the engine's ENUM (the six million clerk rows are not cast to text)
     compared, disagreeing, without = con.execute(
         f"""WITH vv AS (
                 SELECT v.congress, lower(v.chamber) AS chamber, v.rollnumber, i.bioguide_id,
-                       CASE CAST(v.cast_code AS INTEGER) {casts} END AS position
+                       CAST(CASE CAST(v.cast_code AS INTEGER) {casts} END AS position_t) AS position
                 FROM vv_votes v
                 LEFT JOIN icpsr_ids i ON i.icpsr = v.icpsr AND i.congress = v.congress
                     AND i.chamber = lower(v.chamber)),
@@ -454,7 +466,7 @@ def compare_voteview_positions(con: duckdb.DuckDBPyConnection, vv_votes: pd.Data
                 SELECT r.rollcall_id, vv.bioguide_id, vv.position
                 FROM vv JOIN rollcall_numbers r USING (chamber, congress, rollnumber)
                 WHERE vv.position IS NOT NULL),
-            clerk AS (SELECT rollcall_id, bioguide_id, position::VARCHAR AS position FROM mapped WHERE status = 0)
+            clerk AS (SELECT rollcall_id, bioguide_id, position FROM mapped WHERE status = 0)
             SELECT count(c.position), count(c.position) FILTER (c.position <> m.position), count(*) - count(c.position)
             FROM matched m LEFT JOIN clerk c ON c.rollcall_id = m.rollcall_id AND c.bioguide_id = m.bioguide_id"""
     ).fetchall()[0]
@@ -491,40 +503,43 @@ def combine_bills(
     )
 
 
-def read_bills(config: DataConfig, part: int = 0, parts: int = 1) -> tuple[tuple | None, list[bulkbills.Archive]]:
-    """Part ``part`` of ``parts`` of the bulk archives' records (read with its own crosswalk), and in part 0 the
-    NATO BILLSTATUS frames: run in two more processes while the engine reads the votes (parsing some 100 MB of
-    bill XML and JSON is Python's work). The caller builds the frames, as in one process."""
-    archives = bulkbills.read_archives(config, legislators.read_crosswalk(config), part, parts)
-    return (billstatus.read_bills(config) if part == 0 else None), archives
+def read_beside(config: DataConfig) -> tuple[tuple, list[bulkbills.Archive], tuple, tuple]:
+    """The work of Python objects that does not need the engine: the NATO BILLSTATUS frames, the bulk archives'
+    records (read with their own crosswalk), the YAML of terms and Presidents and Voteview's CSVs. Run in a second
+    process while the engine reads the votes (some 100 MB of bill XML and JSON, 1 MB of YAML and 60 MB of CSV are
+    Python's and pandas' work); the caller builds the frames, as in one process."""
+    voteview_read = read_voteview(config)
+    archives = bulkbills.read_archives(config, legislators.read_crosswalk(config))
+    executive = (legislators.read_current_terms(config), legislators.read_presidents(config))
+    return billstatus.read_bills(config), archives, executive, voteview_read
 
 
 def build_tables(config: DataConfig, workers: int = engine.THREADS) -> tuple[dict[str, pd.DataFrame], dict]:
     """Every canonical table of ``config``'s congresses and the data-quality report. Raises DataError (and so
     publishes nothing) when an input breaks the snapshot contract or the tables fall below ``data.bounds``.
-    ``workers``: DuckDB's threads (and, above 1, the bills are read by two processes meanwhile: spawned, not
-    forked, since a fork can inherit a lock another thread holds and hang; a script calling this needs the
-    usual ``if __name__ == "__main__"`` guard)."""
+    ``workers``: DuckDB's threads (and, above 1, ``read_beside`` runs in one more process meanwhile:
+    spawned, not forked, since a fork can inherit a lock another thread holds and hang; a script calling this
+    needs the usual ``if __name__ == "__main__"`` guard)."""
     started = time.perf_counter()
-    beside = multiprocessing.get_context("spawn").Pool(2) if workers > 1 else None
+    beside = multiprocessing.get_context("spawn").Pool(1) if workers > 1 else None
 
-    def bills_read() -> tuple[tuple, list[bulkbills.Archive]]:
+    def beside_read() -> tuple[tuple, list[bulkbills.Archive], tuple, tuple]:
         if beside is None:
-            return read_bills(config)
-        parts = [result.get() for result in results]
-        beside.terminate()  # their memory is returned before the votes are mapped
-        return parts[0][0], [archive for _, archives in parts for archive in archives]
+            return read_beside(config)
+        read = result.get()
+        beside.terminate()  # its memory is returned before the votes are mapped
+        return read
 
     try:
-        results = [beside.apply_async(read_bills, (config, part, 2)) for part in range(2)] if beside else []
-        return _build_tables(config, workers, started, bills_read)
+        result = beside.apply_async(read_beside, (config,)) if beside else None
+        return _build_tables(config, workers, started, beside_read)
     finally:
         if beside:
             beside.terminate()
 
 
 def _build_tables(
-    config: DataConfig, workers: int, started: float, bills_read: Callable[[], tuple]
+    config: DataConfig, workers: int, started: float, beside_read: Callable[[], tuple]
 ) -> tuple[dict[str, pd.DataFrame], dict]:
     deferred = ("unitedstates-votes", "voteview", "billstatus-bulk")
     contract = check_snapshot(config, deferred=deferred) if config.use_snapshot else None
@@ -532,7 +547,9 @@ def _build_tables(
         tempfile.TemporaryDirectory(prefix="natocast-ingest-") as scratch,
         engine.connect(workers, config.duckdb_memory) as con,
     ):
-        sources, crosswalk, bills, cosponsorships = _read_sources(config, con, Path(scratch), contract, bills_read)
+        sources, crosswalk, bills, cosponsorships, executive = _read_sources(
+            config, con, Path(scratch), contract, beside_read
+        )
         rollcalls, rollcall_report = build_rollcalls(usvotes.rollcall_frame(con), sources["vv_rollcalls"])
         if rollcalls.empty:
             raise DataError(f"no roll calls for congresses {config.first_congress}-{config.last_congress}")
@@ -546,12 +563,13 @@ def _build_tables(
             "votes": votes,
             "bills": bills,
             "cosponsorships": cosponsorships,
-            "terms": legislators.read_current_terms(config),
-            "presidents": legislators.read_presidents(config),
+            "terms": executive[0],
+            "presidents": executive[1],
         }
         before = {name: len(frame) for name, frame in tables.items()}
         tables = cut_as_of(tables, config.as_of)
-        problems = check_bounds(tables, config)
+        kept = tables["rollcalls"][[f"{position}_count" for position in POSITIONS]].sum(axis=1)
+        problems = check_bounds(tables, config, kept.groupby(tables["rollcalls"]["rollcall_id"]).sum())
         if problems:
             more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
             raise DataError(f"table set below params.yaml data.bounds, not published: {'; '.join(problems[:3])}{more}")
@@ -577,22 +595,21 @@ def _read_sources(
     con: duckdb.DuckDBPyConnection,
     scratch: Path,
     contract: ContractReport | None,
-    bills_read: Callable[[], tuple],
-) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    beside_read: Callable[[], tuple],
+) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, pd.DataFrame, pd.DataFrame, tuple]:
     """Every source read (the vote records into the engine), and the contract's deferred record counts settled:
-    (Voteview frames, crosswalk, bills, cosponsorships)."""
+    (Voteview frames, crosswalk, bills, cosponsorships, (terms, presidents))."""
     paths, names = usvotes.record_files(config, scratch)
-    usvotes.load(con, paths, names)
-    sources, counts = read_voteview(config)
-    counts |= {str(paths[i]): n for i, n in usvotes.records_per_file(con).items()}
     crosswalk = legislators.read_crosswalk(config)
-    nato, archives = bills_read()
+    usvotes.load(con, paths, names, senate_ids(crosswalk))
+    nato, archives, executive, (sources, counts) = beside_read()
+    counts |= {str(paths[i]): n for i, n in usvotes.records_per_file(con).items()}
     bills, cosponsorships = combine_bills(*nato, *bulkbills.bulk_frames(archives))
     bulk_counts = {path: len(records) for path, records, _ in archives}
     if contract:
         counts |= bulk_counts
         contract.settle({str(Path(p).relative_to(config.snapshot_dir)): n for p, n in counts.items()}, config)
-    return sources, crosswalk, bills, cosponsorships
+    return sources, crosswalk, bills, cosponsorships, executive
 
 
 def _link_members_and_votes(
@@ -606,7 +623,7 @@ def _link_members_and_votes(
     per roll call and the report of why."""
     members = build_members(sources["vv_members"], crosswalk)
     valid = set(members["bioguide_id"]) | set(crosswalk["bioguide_id"])
-    votes, dropped, left_out = build_votes(con, crosswalk, valid, config.max_unknown_member_ids, votes_source(config))
+    votes, dropped, left_out = build_votes(con, valid, config.max_unknown_member_ids, votes_source(config))
     root = f"{config.snapshot_dir if config.use_snapshot else config.download_dir}/"
     left_out["unknown_member_ids_by_file"] = {  # relative: the committed report stays the same on every machine
         name.removeprefix(root): ids for name, ids in left_out["unknown_member_ids_by_file"].items()

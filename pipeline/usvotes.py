@@ -98,14 +98,22 @@ POSITION_SQL = (
 )
 
 
-def load(con: duckdb.DuckDBPyConnection, paths: list[Path], names: list[str] | None = None) -> None:
+def load(
+    con: duckdb.DuckDBPyConnection,
+    paths: list[Path],
+    names: list[str] | None = None,
+    senate_ids: dict[str, str] | None = None,
+) -> None:
     """Read the record files ``paths`` (JSON lines, gzipped or not) into the tables ``us_records`` (one row per
     roll call, in file and line order, with the index of its file) and ``us_voters`` (one row per voter, in
-    record, option and list order: roll call, the source's member id, position, party and state). Any bad input
+    record, option and list order: roll call, the source's member id, its bioguide id, position, party and
+    state). House records carry bioguide ids; a Senate record's LIS id is looked up in ``senate_ids`` (LIS id ->
+    bioguide id; NULL where absent), in the same pass, so six million voters are not copied again. Any bad input
     is a DataError naming the file (``names``: how to name each file, e.g. the tree a gathered file came from).
 
     Two scans: the roll-call fields, then the voters unnested straight from the options, so the raw JSON of six
-    million voters is never held in memory."""
+    million voters is never held in memory; the voters are read a few files at a time, each batch compressed
+    (``engine.compress``) before the next."""
     names = names or [str(path) for path in paths]
     files = engine.file_list(paths)
     engine.create_enum(con, "position_t", POSITION_CATEGORIES)
@@ -122,7 +130,13 @@ def load(con: duckdb.DuckDBPyConnection, paths: list[Path], names: list[str] | N
             "UNION ALL (SELECT any_value(file) FROM us_records GROUP BY vote_id HAVING count(*) > 1) LIMIT 1"
         ).fetchall()
         if not bad:
-            con.execute(f"CREATE OR REPLACE TABLE us_voters AS {_voters_sql(files)}")
+            bioguide, lookup = _bioguide_sql(con, senate_ids or {})
+            batch = engine.threads(con)  # files read at once (one thread each: a gzipped file is not split)
+            for first in range(0, len(paths), batch):
+                into = "CREATE OR REPLACE TABLE us_voters AS" if first == 0 else "INSERT INTO us_voters"
+                part = engine.file_list(paths[first : first + batch])
+                con.execute(f"{into} {_voters_sql(part, bioguide, first)}", lookup)
+                engine.compress(con)  # memory holds one batch of voters uncompressed, however many congresses
             bad = con.execute("SELECT file FROM us_voters WHERE member_id IS NULL OR member_id = '' LIMIT 1").fetchall()
     except (duckdb.IOException, duckdb.InvalidInputException, duckdb.ConversionException) as exc:  # unreadable
         for path, name in zip(paths, names, strict=True):
@@ -134,11 +148,22 @@ def load(con: duckdb.DuckDBPyConnection, paths: list[Path], names: list[str] | N
         raise DataError(f"{names[file]}: a roll-call record breaks the format (found by SQL, not located)")
 
 
-def _voters_sql(files: str) -> str:
-    """SQL: one row per voter of the record files, unnested from each record's options in order."""
+def _bioguide_sql(con: duckdb.DuckDBPyConnection, senate_ids: dict[str, str]) -> tuple[str, dict]:
+    """SQL of a voter's bioguide id, and its parameters: a LIS id's position in the ENUM ``lis_t`` (a hash lookup
+    per row that keeps the rows in source order, unlike a join) indexes the list of bioguide ids."""
+    if not senate_ids:
+        return "CASE WHEN chamber = 'senate' THEN NULL ELSE member_id END", {}
+    engine.create_enum(con, "lis_t", list(senate_ids), replace=True)
+    sql = "CASE WHEN chamber = 'senate' THEN $bioguide[enum_code(TRY_CAST(member_id AS lis_t)) + 1] ELSE member_id END"
+    return sql, {"bioguide": list(senate_ids.values())}
+
+
+def _voters_sql(files: str, bioguide: str = "NULL", first: int = 0) -> str:
+    """SQL: one row per voter of the record files (``first``: the index of the first of them), unnested from each
+    record's options in order; ``bioguide``: the SQL of its bioguide id (over ``chamber`` and ``member_id``)."""
     return f"""
         WITH options AS (
-            SELECT list_position({files}, filename) - 1 AS file, vote_id->>'$' AS rollcall_id,
+            SELECT {first} + list_position({files}, filename) - 1 AS file, vote_id->>'$' AS rollcall_id,
                    CAST(CASE chamber->>'$' WHEN 'h' THEN 'house' ELSE 'senate' END AS chamber_t) AS chamber,
                    TRY_CAST(congress->>'$' AS SMALLINT) AS congress,
                    unnest(coalesce(map_entries(votes), [{{'key': NULL, 'value': NULL}}])) AS entry
@@ -150,10 +175,14 @@ def _voters_sql(files: str) -> str:
         fields AS (
             SELECT file, rollcall_id, chamber, congress, option, voter::VARCHAR = '"VP"' AS is_vp,
                    json_extract_string(voter, ['$.id', '$.party', '$.state']) AS f
-            FROM voters)
-        SELECT file, rollcall_id, chamber, congress, CAST({POSITION_SQL} AS position_t) AS position,
-               CASE WHEN is_vp THEN 'VP' ELSE f[1] END AS member_id, f[2] AS vote_party, f[3] AS vote_state
-        FROM fields"""
+            FROM voters),
+        voter_rows AS (
+            SELECT file, rollcall_id, chamber, congress, CAST({POSITION_SQL} AS position_t) AS position,
+                   CASE WHEN is_vp THEN 'VP' ELSE f[1] END AS member_id, f[2] AS vote_party, f[3] AS vote_state
+            FROM fields)
+        SELECT file, rollcall_id, chamber, congress, position, member_id, {bioguide} AS bioguide_id, vote_party,
+               vote_state
+        FROM voter_rows"""
 
 
 def _read(files: str, columns: dict[str, str]) -> str:

@@ -176,3 +176,28 @@ def test_the_117th_congress_against_the_reference(config):
     """A whole congress of the real snapshot, with its one unknown id (L000555, Luke Letlow) left out."""
     bills = tuple(b for b in config.bills if b.startswith("117"))
     _compare(replace(config, first_congress=117, last_congress=117, bills=bills))
+
+
+@pytest.mark.unit
+def test_a_repeated_member_vote_keeps_the_first(small_snapshot, small_config):
+    """A voter listed twice in one roll call (under Yea and at the end of Nay) is one member vote, the first in the
+    record's order; the repeat is counted in the report and the record's published tally still balances."""
+    path = small_snapshot / "unitedstates-votes" / "votes-119.jsonl.gz"
+    records = [json.loads(line) for line in gzip.decompress(path.read_bytes()).splitlines() if line.strip()]
+    record = next(r for r in records if r["chamber"] == "h" and r["votes"].get("Yea") and "Nay" in r["votes"])
+    voter = record["votes"]["Yea"][0]
+    record["votes"]["Nay"].append(voter)
+    path.write_bytes(gzip.compress(b"".join(json.dumps(r).encode() + b"\n" for r in records)))
+
+    tables, report = build_tables(small_config)
+    assert report["duplicate_member_votes"] == 1
+    assert report["unitedstates_tally_mismatches"] == 0
+    votes = tables["votes"]
+    theirs = votes[(votes["rollcall_id"] == record["vote_id"]) & (votes["bioguide_id"] == voter["id"])]
+    options = list(record["votes"])
+    first = "yea" if options.index("Yea") < options.index("Nay") else "nay"
+    assert theirs["position"].astype(str).tolist() == [first]
+    row = tables["rollcalls"].set_index("rollcall_id").loc[record["vote_id"]]
+    repeat = {"yea": 0, "nay": 0, "nay" if first == "yea" else "yea": 1}
+    expected = (len(record["votes"]["Yea"]) - repeat["yea"], len(record["votes"]["Nay"]) - repeat["nay"])
+    assert (row["yea_count"], row["nay_count"]) == expected
