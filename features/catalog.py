@@ -67,7 +67,10 @@ DISAPPROVAL_OF_LIFTING_SANCTIONS = re.compile(
 )
 # Joint resolutions of disapproval under the Ukraine supplementals (e.g. S.J.Res. 117 in 2024, against cancelling
 # Ukraine's debt): a Yea blocks what the President proposed for Ukraine.
-DISAPPROVAL_OF_UKRAINE_ACTION = re.compile(r"disapprov[^|]{0,120}president[^|]{0,120}ukrain", re.IGNORECASE)
+DISAPPROVAL_OF_UKRAINE_ACTION = re.compile(
+    r"joint resolution[^|]{0,40}disapprov\w* of the president(?:ial|.s)? (?:report|proposal|action)[^|]{0,120}ukrain",
+    re.IGNORECASE,
+)
 
 CATALOG_COLUMNS = [
     "rollcall_id",

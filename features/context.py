@@ -162,7 +162,10 @@ def seat_shares(
 def majority_party(
     members: pd.DataFrame, seats: pd.DataFrame, rollcalls: pd.DataFrame, presidents: pd.DataFrame
 ) -> pd.Series:
-    """The party holding each chamber, per (congress, chamber): seats weighted by ``seat_shares``, an
+    """The party holding each chamber, per (congress, chamber), from the roll calls in ``seats`` (a chamber without
+    one yet has none). Per congress, not per day: a measure early in a congress sees the congress's holder as its
+    roll calls up to the tables' cut show it (the 117th Senate is Democratic from its first day in the pipeline's
+    training tables, though the Republicans held it until 2021-01-20). Seats weighted by ``seat_shares``, an
     independent counted with their caucus (``caucus_of``), an even split to the Vice President's party on the congress's
     middle roll-call date (the Senate's tie-breaker: the 117th Senate was 50-50 under Vice President Harris)."""
     caucus = caucus_of(members).rename("caucus").reset_index()
@@ -182,8 +185,9 @@ def caucus_of(members: pd.DataFrame) -> pd.Series:
     """Caucus by (bioguide_id, congress): the party, an independent's the side their DW-NOMINATE first dimension
     puts them on (the caucus they joined: Sanders, King and Sinema with the Democrats; an independent without a
     score stays one). Who holds the chamber and who is of the sponsor's side are questions of caucus. The score
-    spans the career, but it only recovers a fact public from the start (an independent names a caucus on taking
-    the seat), so it tells a feature nothing that was not known on the day."""
+    spans the career, but for an independent it only recovers a fact public from the start (they name a caucus on
+    taking the seat). A member who switched party within a congress has that congress's one Voteview row (Specter
+    is a Democrat for all of the 111th, from before his switch on 2009-04-28): a known limit."""
     rows = members.drop_duplicates(["bioguide_id", "congress"], keep="last").set_index(["bioguide_id", "congress"])
     side = np.where(rows["nominate_dim1"] < 0, "D", np.where(rows["nominate_dim1"] >= 0, "R", rows["party"]))
     return rows["party"].where(rows["party"].isin(["D", "R"]), pd.Series(side, index=rows.index))
@@ -339,8 +343,13 @@ def _add_party_flags(
     )
     pairs["same_party_as_sponsor"] = (member_party == their["sponsor"]).astype(float).where(known_sponsor)
     pairs["sponsor_is_republican"] = (their["sponsor"] == "R").astype(float).where(known_sponsor)
-    pairs["sponsor_in_majority"] = (their["sponsor"] == their["majority"]).astype(float).where(known_sponsor)
-    pairs["member_in_majority"] = (member_party == their["majority"]).astype(float).where(member_party.notna())
+    known_majority = their["majority"].notna()  # none before the chamber's first roll call of the congress
+    pairs["sponsor_in_majority"] = (
+        (their["sponsor"] == their["majority"]).astype(float).where(known_sponsor & known_majority)
+    )
+    pairs["member_in_majority"] = (
+        (member_party == their["majority"]).astype(float).where(member_party.notna() & known_majority)
+    )
     known_president = their["president"].notna()
     pairs["member_in_president_party"] = (member_party == their["president"]).astype(float).where(known_president)
     pairs["sponsor_in_president_party"] = (

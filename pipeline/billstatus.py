@@ -19,10 +19,8 @@ from pipeline.ids import bill_id, split_bill_id
 
 TAG = re.compile(r"<[^>]+>")
 # Comments and processing instructions are dropped (as ElementTree drops them), so ``.text`` and ``iter`` see
-# the same elements; no entity expansion, no network, no DTD.
-PARSER = etree.XMLParser(
-    resolve_entities=False, no_network=True, load_dtd=False, remove_comments=True, remove_pis=True, huge_tree=True
-)
+# the same elements; no entity expansion, no network, no DTD, and libxml2's depth and size limits left on.
+PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, remove_comments=True, remove_pis=True)
 
 
 def _text(element: etree._Element | None, path: str) -> str | None:

@@ -149,7 +149,8 @@ def build_votes(
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Member votes (the engine's ``us_voters``) with bioguide ids and positions yea/nay/present/not_voting; the
     rows left out, counted per roll call and position; and a summary of why they were left out. Leaves every voter
-    in the engine's table ``mapped`` (status 0: kept, with congress, chamber and state) for the steps after.
+    in the engine's table ``mapped`` (status 0: kept, with congress, chamber and state) for the steps after;
+    ``us_voters`` is renamed to it, so ``usvotes.rollcall_frame`` must run before.
 
     House records carry bioguide ids, Senate records LIS ids (mapped through the crosswalk as ``usvotes.load``
     reads them). A member id found in neither the crosswalk nor Voteview is never made into a member: its votes

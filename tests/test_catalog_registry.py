@@ -99,6 +99,11 @@ def test_every_override_is_applied_with_its_reason(catalog):
             "passage",
             -1,
         ),
+        (  # disapproving of a President's withholding of aid is not a resolution of disapproval of his action
+            "Expressing disapproval of the President's decision to withhold security assistance to Ukraine",
+            "resolution",
+            1,
+        ),
     ],
 )
 def test_rules_read_direction_from_text(text, kind, orientation):

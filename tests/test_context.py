@@ -117,6 +117,29 @@ def test_the_party_holding_each_chamber(tables):
     assert seated_once.loc["W000790", "seat_share"] > 0.95
 
 
+def test_no_majority_before_a_chambers_first_roll_call():
+    """A forecast as of a congress's first days, before the chamber has voted: who holds it is missing, and so are
+    the flags that compare with it (not 0, a value training never saw there)."""
+    from features.context import _add_party_flags
+
+    pairs = pd.DataFrame(
+        {"measure_id": ["m"] * 2, "bioguide_id": ["A", "B"], "sponsor_bioguide_id": ["A"] * 2,
+         "chamber": ["senate"] * 2, "party": ["D", "R"]}
+    )  # fmt: skip
+    their = {
+        "sponsor": pd.Series(["D", "D"]),
+        "majority": pd.Series([np.nan, np.nan], dtype=object),
+        "president": pd.Series(["R", "R"]),
+    }
+    no_cosponsors = pd.DataFrame({"measure_id": [], "bioguide_id": []})
+    _add_party_flags(pairs, pairs["party"], their, no_cosponsors)
+    assert pairs["sponsor_in_majority"].isna().all() and pairs["member_in_majority"].isna().all()
+    assert list(pairs["member_in_president_party"]) == [0.0, 1.0]
+    their["majority"] = pd.Series(["R", "R"])
+    _add_party_flags(pairs, pairs["party"], their, no_cosponsors)
+    assert list(pairs["member_in_majority"]) == [0.0, 1.0] and list(pairs["sponsor_in_majority"]) == [0.0, 0.0]
+
+
 def test_independents_count_with_their_caucus(tables):
     """Sanders and King caucus with the Democrats; Amash left the Republicans in 2019 and sat with no caucus, nearest
     the Republicans; Pierluisi (a Resident Commissioner without a score) stays an independent."""
