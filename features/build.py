@@ -23,12 +23,12 @@ from features.context import (
     active_cosponsors,
     add_context_features,
     general_measures,
-    majority_party,
+    majority_on,
     president_party_on,
     previous_congress_agreement,
     procedure,
     sample_votes,
-    seat_shares,
+    seat_holders,
 )
 from features.history import EventHistory, recency_weights, to_days
 from features.precedent import add_party_domain_recent, add_party_similar_share, party_alignment, similar_rollcalls
@@ -93,10 +93,11 @@ class Context:
         self.followed = followed_history(self)
 
     @cached_property
-    def majority(self) -> pd.Series:
-        """The party holding each chamber, per (congress, chamber) (``features.context.majority_party``)."""
-        seats = seat_shares(self.rollcalls, self.vote_rollcall, self.vote_member, self.member_index)
-        return majority_party(self.members, seats, self.rollcalls, self.presidents)
+    def holders(self) -> pd.DataFrame:
+        """Who held each seat when (``features.context.seat_holders``), from the votes in the tables."""
+        congress = self.rollcalls["congress"].to_numpy()[self.vote_rollcall]
+        chamber = self.rollcall_chamber[self.vote_rollcall]
+        return seat_holders(self.members, congress, chamber, self.vote_member, self.vote_days, self.member_index)
 
     @cached_property
     def scored(self) -> pd.DataFrame:
@@ -472,7 +473,9 @@ def add_measure_context(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
     for kind in KINDS:
         pairs[f"kind_{kind}"] = (pairs["kind"] == kind).astype(np.int8)
     pairs["domain_alliance"] = (pairs["domain"] == "alliance").astype(np.int8)
-    chamber_majority = ctx.majority.reindex(pd.MultiIndex.from_frame(pairs[["congress", "chamber"]])).to_numpy()
+    measures = pairs.drop_duplicates("measure_id").set_index("measure_id")
+    by_measure = pd.Series(majority_on(ctx.holders, measures, ctx.presidents), index=measures.index)
+    chamber_majority = pairs["measure_id"].map(by_measure).to_numpy()
     president = president_party_on(pairs["date"], ctx.presidents)
     known = pd.notna(president) & pd.notna(chamber_majority)
     pairs["president_party_controls_chamber"] = np.where(known, chamber_majority == president, np.nan).astype(float)
@@ -525,7 +528,7 @@ def add_measure_features(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
     pairs = add_measure_context(ctx, pairs)
     pairs = add_sponsor_profile(ctx, pairs)
     pairs = add_context_features(
-        pairs, ctx.members, ctx.cosponsorships, ctx.presidents, ctx.agreement, ctx.bill_sponsors, ctx.majority
+        pairs, ctx.members, ctx.cosponsorships, ctx.presidents, ctx.agreement, ctx.bill_sponsors, ctx.holders
     )
     return add_party_precedent(ctx, pairs)
 
@@ -543,7 +546,7 @@ def general_pairs(ctx: Context, measures: pd.DataFrame, share: float, seed: int)
     pairs = add_member_profile(ctx, pairs)
     pairs = add_sponsor_profile(ctx, pairs)
     pairs = add_context_features(
-        pairs, ctx.members, ctx.cosponsorships, ctx.presidents, ctx.agreement, ctx.bill_sponsors, ctx.majority
+        pairs, ctx.members, ctx.cosponsorships, ctx.presidents, ctx.agreement, ctx.bill_sponsors, ctx.holders
     )
     keep = ["measure_id", "bioguide_id", "date", "congress", "chamber", "party", "sponsor_bioguide_id", "procedure"]
     return pairs[keep + ["voted_yea"] + [c for c in CONTEXT_FEATURES if c not in keep]]

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from features import nominate
+from features.history import to_days
 
 PROCEDURES = (
     "passage",
@@ -130,55 +131,74 @@ def _lookup(index_frame: pd.DataFrame, series: pd.Series) -> np.ndarray:
     return series.reindex(keys).to_numpy()
 
 
-def seat_shares(
-    rollcalls: pd.DataFrame, vote_rollcall: np.ndarray, vote_member: np.ndarray, members: pd.Index
+NON_VOTING_STATES = frozenset({"DC", "PR", "GU", "AS", "MP", "VI"})  # delegates hold no seat in a House count
+
+
+def seat_holders(
+    members: pd.DataFrame,
+    vote_congress: np.ndarray,
+    vote_chamber: np.ndarray,
+    vote_member: np.ndarray,
+    vote_days: np.ndarray,
+    member_ids: pd.Index,
 ) -> pd.DataFrame:
-    """How much of each congress every member served in each chamber: the share of the chamber's roll calls
-    (in date order) from their first vote there to their last. A replacement and the member replaced each count
-    for their part of the seat, not as a whole seat each. ``vote_rollcall``: row positions in ``rollcalls``;
-    ``vote_member``: positions in ``members`` (bioguide ids)."""
-    ordered = rollcalls.sort_values(["date", "rollnumber"], kind="stable")
-    position = np.empty(len(rollcalls), dtype=np.int64)
-    position[rollcalls.index.get_indexer(ordered.index)] = ordered.groupby(["congress", "chamber"]).cumcount()
-    house = pd.MultiIndex.from_frame(rollcalls[["congress", "chamber"]])
-    house_code, houses = pd.factorize(house)
-    count = np.bincount(house_code)
-    key = house_code[vote_rollcall].astype(np.int64) * len(members) + vote_member
+    """Who held each seat and when, per congress and chamber: (congress, chamber, bioguide_id, caucus, first_day,
+    replaced_day). A member holds a seat from their first vote in the chamber that congress; a House district
+    has one seat and a state two in the Senate, so when a member arrives at a full seat, the holder who stopped
+    voting first is replaced on the newcomer's first day. ``vote_*``: one entry per vote (days as
+    ``features.history.to_days``), ``vote_member`` as positions in ``member_ids``."""
     spans = (
-        pd.DataFrame({"key": key, "position": position[vote_rollcall]}).groupby("key")["position"].agg(["min", "max"])
+        pd.DataFrame({"congress": vote_congress, "chamber": vote_chamber, "member": vote_member, "day": vote_days})
+        .groupby(["congress", "chamber", "member"], observed=True)["day"]
+        .agg(first_day="min", last_day="max")
+        .reset_index()
     )
-    code = spans.index.to_numpy()
-    seat = houses[code // len(members)]
-    return pd.DataFrame(
-        {
-            "congress": seat.get_level_values(0),
-            "chamber": seat.get_level_values(1),
-            "bioguide_id": members[code % len(members)],
-            "seat_share": (spans["max"].to_numpy() - spans["min"].to_numpy() + 1) / count[code // len(members)],
-        }
+    spans["bioguide_id"] = member_ids[spans["member"].to_numpy()]
+    place = members.drop_duplicates(["bioguide_id", "congress", "chamber"], keep="last")
+    spans = spans.merge(
+        place[["bioguide_id", "congress", "chamber", "state", "district"]], on=["bioguide_id", "congress", "chamber"]
     )
+    spans = spans[~spans["state"].isin(NON_VOTING_STATES)]
+    spans["seat"] = spans["state"] + np.where(spans["chamber"] == "house", spans["district"].astype(str), "")
+    caucus = caucus_of(members)
+    spans["caucus"] = caucus.reindex(pd.MultiIndex.from_frame(spans[["bioguide_id", "congress"]])).to_numpy()
+    spans = spans.sort_values(["congress", "chamber", "seat", "first_day", "bioguide_id"], kind="stable")
+    replaced = np.full(len(spans), np.iinfo(np.int64).max, dtype=np.int64)
+    first, last = spans["first_day"].to_numpy(), spans["last_day"].to_numpy()
+    keys = (spans["congress"].astype(str) + spans["chamber"] + spans["seat"]).to_numpy()
+    capacity = np.where(spans["chamber"].to_numpy() == "senate", 2, 1)
+    holding: list[int] = []
+    for row in range(len(spans)):  # a few thousand seats: members arrive in order of their first vote
+        if row == 0 or keys[row] != keys[row - 1]:
+            holding = []
+        if len(holding) >= capacity[row]:
+            leaving = min(holding, key=lambda held: last[held])
+            replaced[leaving] = first[row]
+            holding.remove(leaving)
+        holding.append(row)
+    spans["replaced_day"] = replaced
+    return spans[["congress", "chamber", "bioguide_id", "caucus", "first_day", "replaced_day"]].reset_index(drop=True)
 
 
-def majority_party(
-    members: pd.DataFrame, seats: pd.DataFrame, rollcalls: pd.DataFrame, presidents: pd.DataFrame
-) -> pd.Series:
-    """The party holding each chamber, per (congress, chamber), from the roll calls in ``seats`` (a chamber without
-    one yet has none). Per congress, not per day: a measure early in a congress sees the congress's holder as its
-    roll calls up to the tables' cut show it (the 117th Senate is Democratic from its first day in the pipeline's
-    training tables, though the Republicans held it until 2021-01-20). Seats weighted by ``seat_shares``, an
-    independent counted with their caucus (``caucus_of``), an even split to the Vice President's party on the congress's
-    middle roll-call date (the Senate's tie-breaker: the 117th Senate was 50-50 under Vice President Harris)."""
-    caucus = caucus_of(members).rename("caucus").reset_index()
-    weighted = seats.merge(caucus, on=["bioguide_id", "congress"], how="left")
-    weighted = weighted[weighted["caucus"].isin(["D", "R"])]
-    totals = weighted.pivot_table(
-        index=["congress", "chamber"], columns="caucus", values="seat_share", aggfunc="sum", fill_value=0.0
-    ).reindex(columns=["D", "R"], fill_value=0.0)
-    middle = rollcalls.groupby(["congress", "chamber"])["date"].median().reindex(totals.index)
-    vice_president = vice_president_party_on(middle, presidents)
-    lead = totals["D"] - totals["R"]
-    holder = np.where(lead >= 0.5, "D", np.where(lead <= -0.5, "R", vice_president))
-    return pd.Series(holder, index=totals.index, name="majority").dropna()
+def majority_on(holders: pd.DataFrame, measures: pd.DataFrame, presidents: pd.DataFrame) -> np.ndarray:
+    """The party holding the chamber on each measure's day (``measures``: congress, chamber, date): the seats held
+    the day before (``seat_holders``, so a measure's own roll call never counts), an independent with their caucus,
+    an even split to the Vice President's party on the day. Missing before the chamber's first roll call."""
+    result = np.full(len(measures), None, dtype=object)
+    days = to_days(measures["date"])
+    vice_president = vice_president_party_on(measures["date"], presidents)
+    by_house = holders.groupby(["congress", "chamber"])
+    for (congress, chamber), rows in measures.groupby(["congress", "chamber"]).indices.items():
+        if (congress, chamber) not in by_house.groups:
+            continue
+        held = by_house.get_group((congress, chamber))
+        day = days[rows][:, None]
+        sitting = (held["first_day"].to_numpy() < day) & (day <= held["replaced_day"].to_numpy())
+        democrats = (sitting & (held["caucus"].to_numpy() == "D")).sum(axis=1)
+        republicans = (sitting & (held["caucus"].to_numpy() == "R")).sum(axis=1)
+        holder = np.where(democrats > republicans, "D", np.where(republicans > democrats, "R", vice_president[rows]))
+        result[rows] = np.where(sitting.any(axis=1), holder, None)
+    return result
 
 
 def caucus_of(members: pd.DataFrame) -> pd.Series:
@@ -275,17 +295,17 @@ def add_context_features(
     presidents: pd.DataFrame,
     agreement: pd.Series,
     bill_sponsors: pd.Series,
-    majority: pd.Series,
+    holders: pd.DataFrame,
 ) -> pd.DataFrame:
     """The measure-context features of (member, measure) pairs. ``pairs`` has measure_id, bioguide_id, chamber,
     date, congress, bill_id, sponsor_bioguide_id, procedure, the member profile (party, nominate_dim1/2:
     ``features.build.add_member_profile``) and the sponsor's (``features.build.add_sponsor_profile``);
-    ``majority``: the party holding each (congress, chamber) (``majority_party``)."""
+    ``holders``: who held each seat when (``seat_holders``)."""
     party = caucus_of(members)
     member_caucus = pd.Series(_lookup(pairs[["bioguide_id", "congress"]], party), index=pairs.index)
     member_caucus = member_caucus.fillna(pairs["party"])
     measures = pairs.drop_duplicates("measure_id").set_index("measure_id")
-    by_measure = _measure_parties(measures, majority, presidents, bill_sponsors, party)
+    by_measure = _measure_parties(measures, holders, presidents, bill_sponsors, party)
     their = {name: pairs["measure_id"].map(values) for name, values in by_measure.items()}
     cosponsors = active_cosponsors(cosponsorships, measures.reset_index())
     balance = cosponsor_balance(cosponsors, party, measures["congress"]).reindex(measures.index, fill_value=0)
@@ -307,7 +327,7 @@ def add_context_features(
 
 
 def _measure_parties(
-    measures: pd.DataFrame, majority: pd.Series, presidents: pd.DataFrame, bill_sponsors: pd.Series, party: pd.Series
+    measures: pd.DataFrame, holders: pd.DataFrame, presidents: pd.DataFrame, bill_sponsors: pd.Series, party: pd.Series
 ) -> dict[str, pd.Series]:
     """Per measure: the party of its sponsor, of the chamber's majority, of the President, of the bill's sponsor."""
     return {
@@ -315,10 +335,7 @@ def _measure_parties(
             _lookup(pd.DataFrame({"b": measures["sponsor_bioguide_id"], "c": measures["congress"]}), party),
             index=measures.index,
         ),
-        "majority": pd.Series(
-            _lookup(pd.DataFrame({"c": measures["congress"], "h": measures["chamber"]}), majority),
-            index=measures.index,
-        ),
+        "majority": pd.Series(majority_on(holders, measures, presidents), index=measures.index),
         "president": pd.Series(president_party_on(measures["date"], presidents), index=measures.index),
         "bill_sponsor": pd.Series(
             _lookup(pd.DataFrame({"b": measures["bill_id"].map(bill_sponsors), "c": measures["congress"]}), party),

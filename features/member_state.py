@@ -54,7 +54,7 @@ log = logging.getLogger("natocast.member_state")
 
 STATE_DIR = FEATURES_DIR / "member_state"
 CACHE_DIR = PROJECT_ROOT / "data" / "member_state"
-FORMAT = 2  # bump when what the state holds changes: cached states of another format are not used
+FORMAT = 3  # bump when what the state holds changes: cached states of another format are not used
 TABLES = ("members", "rollcalls", "votes", "bills", "cosponsorships", "terms", "presidents")
 VARIANTS = ((1, "alliance"), (1, "tied"), (-1, "alliance"), (-1, "tied"))  # (orientation, domain) of a measure
 CODE = ("build.py", "context.py", "precedent.py", "history.py", "registry.py", "member_state.py")
@@ -63,7 +63,7 @@ FRAMES = (
     "members",
     "members_full",
     "presidents",
-    "majority",
+    "holders",
     "catalog",
     "party_alignment",
     "agreement",
@@ -117,7 +117,7 @@ class StateContext(Context):
         self.params = state.params
         self.members = state.frames["members"]
         self.presidents = state.frames["presidents"]
-        self.majority = state.frames["majority"].set_index(["congress", "chamber"])["majority"]
+        self.holders = state.frames["holders"]
         self.catalog = state.frames["catalog"]
         self.party_alignment = state.frames["party_alignment"]
         self.agreement = state.agreement
@@ -276,7 +276,7 @@ def compute(tables: dict[str, pd.DataFrame], catalog: pd.DataFrame, params: dict
         "members": cut["members"],
         "members_full": tables["members"],
         "presidents": cut["presidents"],
-        "majority": ctx.majority.reset_index(),
+        "holders": ctx.holders,
         "catalog": catalog,
         "bills": nato_bills(cut["bills"]),
         "bills_full": nato_bills(tables["bills"]),

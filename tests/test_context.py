@@ -10,11 +10,11 @@ import pytest
 from features.context import (
     active_cosponsors,
     caucus_of,
-    majority_party,
+    majority_on,
     president_party_on,
     previous_congress_agreement,
     procedure,
-    seat_shares,
+    seat_holders,
 )
 from pipeline.errors import DataError
 from pipeline.ids import congress_first_year
@@ -95,26 +95,39 @@ def test_a_cosponsor_who_joined_after_the_vote_does_not_count(tables):
 
 
 def test_the_party_holding_each_chamber(tables):
-    """The published control of the House and Senate, 110th-119th. Counting every member who sat gives the 110th
-    Senate to the Republicans (replacements counted twice, Sanders apart) and the 117th too (50 R to 48 D + 2 I):
-    seat shares, independents by caucus and the Vice President's tie-break give the record."""
+    """The published control of the House and Senate, 110th-119th, at each congress's middle roll call, and the
+    117th Senate's turn on 2021-01-20. Counting every member who sat gave the 110th Senate to the Republicans
+    (replacements counted twice, Sanders apart) and the 117th too (50 R to 48 D + 2 I): seats held on the day,
+    independents by caucus and the Vice President's tie-break give the record."""
+    from features.history import to_days
+
     votes = tables["votes"][tables["votes"]["position"].isin(["yea", "nay"])]
     rollcalls = tables["rollcalls"].reset_index(drop=True)
+    position = pd.Index(rollcalls["rollcall_id"]).get_indexer(votes["rollcall_id"])
     members = pd.Index(sorted(set(votes["bioguide_id"])))
-    seats = seat_shares(
-        rollcalls,
-        pd.Index(rollcalls["rollcall_id"]).get_indexer(votes["rollcall_id"]),
+    holders = seat_holders(
+        tables["members"],
+        rollcalls["congress"].to_numpy()[position],
+        rollcalls["chamber"].to_numpy()[position],
         members.get_indexer(votes["bioguide_id"]),
+        to_days(rollcalls["date"])[position],
         members,
     )
-    by_congress = seats.groupby(["congress", "chamber"])["seat_share"].sum().unstack()
-    assert by_congress["senate"].between(99, 100.01).all() and by_congress["house"].between(425, 440).all()
-    held = majority_party(tables["members"], seats, rollcalls, tables["presidents"]).unstack()
+    middle = rollcalls.groupby(["congress", "chamber"])["date"].median().reset_index()
+    middle["held"] = majority_on(holders, middle, tables["presidents"])
+    held = middle.set_index(["congress", "chamber"])["held"].unstack()
     assert "".join(held["house"]) == "DDRRRRDDRR"
     assert "".join(held["senate"]) == "DDDDRRRDDR"
-    seated_once = seats[(seats["congress"] == 117) & (seats["chamber"] == "senate")].set_index("bioguide_id")
-    assert seated_once.loc["L000594", "seat_share"] < 0.05  # Loeffler: until 2021-01-20, then Warnock
-    assert seated_once.loc["W000790", "seat_share"] > 0.95
+    turn = pd.DataFrame(
+        {"congress": 117, "chamber": "senate", "date": pd.to_datetime(["2021-01-02", "2021-01-15", "2021-01-21"])}
+    )
+    assert list(majority_on(holders, turn, tables["presidents"])) == [None, "R", "D"]  # no roll call yet; Pence
+    senate = holders[(holders["congress"] == 117) & (holders["chamber"] == "senate")].set_index("bioguide_id")
+    assert senate.loc["L000594", "replaced_day"] == senate.loc["W000790", "first_day"]  # Warnock for Loeffler
+    sitting = (senate["first_day"] < to_days(pd.Series(pd.to_datetime(["2021-03-01"])))[0]) & (
+        senate["replaced_day"] >= to_days(pd.Series(pd.to_datetime(["2021-03-01"])))[0]
+    )
+    assert sitting.sum() == 100 and senate.loc[sitting, "caucus"].value_counts().to_dict() == {"D": 50, "R": 50}
 
 
 def test_no_majority_before_a_chambers_first_roll_call():
