@@ -22,6 +22,7 @@ from features.context import (
     CONTEXT_FEATURES,
     active_cosponsors,
     add_context_features,
+    caucus_of,
     general_measures,
     majority_on,
     president_party_on,
@@ -97,7 +98,14 @@ class Context:
         """Who held each seat when (``features.context.seat_holders``), from the votes in the tables."""
         congress = self.rollcalls["congress"].to_numpy()[self.vote_rollcall]
         chamber = self.rollcall_chamber[self.vote_rollcall]
-        return seat_holders(self.members, congress, chamber, self.vote_member, self.vote_days, self.member_index)
+        return seat_holders(
+            self.members, self.caucus, congress, chamber, self.vote_member, self.vote_days, self.member_index
+        )
+
+    @cached_property
+    def caucus(self) -> pd.Series:
+        """Members' caucus by (bioguide_id, congress) (``features.context.caucus_of``), built once."""
+        return caucus_of(self.members)
 
     @cached_property
     def scored(self) -> pd.DataFrame:
@@ -528,7 +536,7 @@ def add_measure_features(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
     pairs = add_measure_context(ctx, pairs)
     pairs = add_sponsor_profile(ctx, pairs)
     pairs = add_context_features(
-        pairs, ctx.members, ctx.cosponsorships, ctx.presidents, ctx.agreement, ctx.bill_sponsors, ctx.holders
+        pairs, ctx.caucus, ctx.scored, ctx.cosponsorships, ctx.presidents, ctx.agreement, ctx.bill_sponsors, ctx.holders
     )
     return add_party_precedent(ctx, pairs)
 
@@ -546,7 +554,7 @@ def general_pairs(ctx: Context, measures: pd.DataFrame, share: float, seed: int)
     pairs = add_member_profile(ctx, pairs)
     pairs = add_sponsor_profile(ctx, pairs)
     pairs = add_context_features(
-        pairs, ctx.members, ctx.cosponsorships, ctx.presidents, ctx.agreement, ctx.bill_sponsors, ctx.holders
+        pairs, ctx.caucus, ctx.scored, ctx.cosponsorships, ctx.presidents, ctx.agreement, ctx.bill_sponsors, ctx.holders
     )
     keep = ["measure_id", "bioguide_id", "date", "congress", "chamber", "party", "sponsor_bioguide_id", "procedure"]
     return pairs[keep + ["voted_yea"] + [c for c in CONTEXT_FEATURES if c not in keep]]

@@ -136,6 +136,7 @@ NON_VOTING_STATES = frozenset({"DC", "PR", "GU", "AS", "MP", "VI"})  # delegates
 
 def seat_holders(
     members: pd.DataFrame,
+    caucus: pd.Series,
     vote_congress: np.ndarray,
     vote_chamber: np.ndarray,
     vote_member: np.ndarray,
@@ -146,7 +147,7 @@ def seat_holders(
     replaced_day). A member holds a seat from their first vote in the chamber that congress; a House district
     has one seat and a state two in the Senate, so when a member arrives at a full seat, the holder who stopped
     voting first is replaced on the newcomer's first day. ``vote_*``: one entry per vote (days as
-    ``features.history.to_days``), ``vote_member`` as positions in ``member_ids``."""
+    ``features.history.to_days``), ``vote_member`` as positions in ``member_ids``; ``caucus``: ``caucus_of``."""
     spans = (
         pd.DataFrame({"congress": vote_congress, "chamber": vote_chamber, "member": vote_member, "day": vote_days})
         .groupby(["congress", "chamber", "member"], observed=True)["day"]
@@ -160,7 +161,6 @@ def seat_holders(
     )
     spans = spans[~spans["state"].isin(NON_VOTING_STATES)]
     spans["seat"] = spans["state"] + np.where(spans["chamber"] == "house", spans["district"].astype(str), "")
-    caucus = caucus_of(members)
     spans["caucus"] = caucus.reindex(pd.MultiIndex.from_frame(spans[["bioguide_id", "congress"]])).to_numpy()
     spans = spans.sort_values(["congress", "chamber", "seat", "first_day", "bioguide_id"], kind="stable")
     replaced = np.full(len(spans), np.iinfo(np.int64).max, dtype=np.int64)
@@ -290,7 +290,8 @@ def previous_congress_agreement(votes: pd.DataFrame, rollcalls: pd.DataFrame) ->
 
 def add_context_features(
     pairs: pd.DataFrame,
-    members: pd.DataFrame,
+    caucus: pd.Series,
+    scored: pd.DataFrame,
     cosponsorships: pd.DataFrame,
     presidents: pd.DataFrame,
     agreement: pd.Series,
@@ -300,8 +301,9 @@ def add_context_features(
     """The measure-context features of (member, measure) pairs. ``pairs`` has measure_id, bioguide_id, chamber,
     date, congress, bill_id, sponsor_bioguide_id, procedure, the member profile (party, nominate_dim1/2:
     ``features.build.add_member_profile``) and the sponsor's (``features.build.add_sponsor_profile``);
-    ``holders``: who held each seat when (``seat_holders``)."""
-    party = caucus_of(members)
+    ``caucus``: ``caucus_of``; ``scored``: ``nominate.scored_congresses``; ``holders``: who held each seat when
+    (``seat_holders``)."""
+    party = caucus
     member_caucus = pd.Series(_lookup(pairs[["bioguide_id", "congress"]], party), index=pairs.index)
     member_caucus = member_caucus.fillna(pairs["party"])
     measures = pairs.drop_duplicates("measure_id").set_index("measure_id")
@@ -317,7 +319,7 @@ def add_context_features(
     pairs["sponsor_with_bill_sponsor"] = (
         (their["sponsor"] == their["bill_sponsor"]).astype(float).where(known_bill & known_sponsor)
     )
-    pairs = _add_sponsor_distance(pairs, members)
+    pairs = _add_sponsor_distance(pairs, scored)
     pairs["agree_sponsor_prev"] = _lookup(
         pairs[["congress", "chamber", "bioguide_id", "sponsor_bioguide_id"]], agreement
     )
@@ -388,11 +390,9 @@ def _add_cosponsor_balance(pairs: pd.DataFrame, member_party: pd.Series, balance
     pairs["cosponsors_bipartisan_share"] = pairs["measure_id"].map(bipartisan.where(total > 0)).astype(float)
 
 
-def _add_sponsor_distance(pairs: pd.DataFrame, members: pd.DataFrame) -> pd.DataFrame:
+def _add_sponsor_distance(pairs: pd.DataFrame, scored: pd.DataFrame) -> pd.DataFrame:
     """DW-NOMINATE distance between the member and the sponsor, the sponsor's from the latest congress before the
     measure's like the member's own."""
-    sponsor = nominate.lagged_scores(
-        nominate.scored_congresses(members), pairs["sponsor_bioguide_id"], pairs["congress"]
-    )
+    sponsor = nominate.lagged_scores(scored, pairs["sponsor_bioguide_id"], pairs["congress"])
     pairs["sponsor_distance"] = nominate.distance(pairs, sponsor)
     return pairs

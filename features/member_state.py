@@ -162,10 +162,12 @@ class MemberState:
         self._context: StateContext | None = None
 
     def context(self, registry: pd.DataFrame, cosponsorships: pd.DataFrame) -> StateContext:
-        """The state's ``StateContext`` (arrays and DW-NOMINATE scores built on first use) with this registry."""
+        """The state's ``StateContext`` (arrays, DW-NOMINATE scores and caucuses built on first use) with this
+        registry."""
         if self._context is None:
             self._context = StateContext(self, registry, cosponsorships)
-            _ = self._context.scored  # a cached property: built here, shared by every call's copy
+            for cached in ("scored", "caucus"):  # cached properties: built here, shared by every call's copy
+                getattr(self._context, cached)
         return self._context.for_registry(self.frames["bills"], registry, cosponsorships)
 
     def _registry(self, bills: pd.DataFrame, cosponsorships: pd.DataFrame, additions: list[dict], where: str, key):

@@ -204,14 +204,31 @@ def forecast(
 ) -> pd.DataFrame:
     """Per member and bill: P(support) = P(Yea on the bill), low-history flag, sponsorship and reasons (left
     empty when ``reasons`` is false: the model's per-feature contributions are most of a forecast's time)."""
+    features, chambers, result = _member_table(model, features, named or {})
+    contributions = model.contributions(features) if reasons else None
+    return result.join(_reasons(contributions, features, result, named or {}, chambers))
+
+
+def _member_table(
+    model: support_model.SupportModel, features: pd.DataFrame, named: dict[str, str]
+) -> tuple[pd.DataFrame, dict[str, str], pd.DataFrame]:
+    """(features with the general model's columns, the named sponsors' chambers, ``member_forecasts``)."""
     features = with_general_model(model, features)
-    chambers = named_sponsor_chambers(features, named or {})
-    result = member_forecasts(model, features, chambers)
-    if reasons:
-        words = reason_words(model.contributions(features), features, result, named or {}, chambers)
-    else:
-        words = pd.DataFrame(NO_REASONS, index=features.index)
-    return result.join(words)
+    chambers = named_sponsor_chambers(features, named)
+    return features, chambers, member_forecasts(model, features, chambers)
+
+
+def _reasons(
+    contributions: pd.DataFrame | None,
+    features: pd.DataFrame,
+    result: pd.DataFrame,
+    named: dict[str, str],
+    chambers: dict[str, str],
+) -> pd.DataFrame:
+    """``reason_words``, or the reasons columns left empty when no contributions were computed."""
+    if contributions is None:
+        return pd.DataFrame(NO_REASONS, index=features.index)
+    return reason_words(contributions, features, result, named, chambers)
 
 
 def agreement_text(features: pd.DataFrame, chambers: dict[str, str]) -> pd.Series:
@@ -243,19 +260,14 @@ def forecast_bills(
 ) -> tuple[pd.DataFrame, list[dict]]:
     """Member forecasts (with reasons and last alliance vote) and the whip count of every bill in ``features``:
     what the predict stage and the command line both produce."""
-    features = with_general_model(model, features)
-    chambers = named_sponsor_chambers(features, named or {})
-    forecasts = member_forecasts(model, features, chambers)
+    features, chambers, forecasts = _member_table(model, features, named or {})
     # The contributions (TreeSHAP: most of a forecast's time, in XGBoost's C++, which releases the GIL) run in a
     # thread while the count is simulated and the last votes looked up; nothing else calls the model meanwhile.
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending = pool.submit(model.contributions, features) if reasons else None
         last = forecasts["bioguide_id"].map(last_alliance_votes(features, votes, catalog))
         counts = whip_counts(forecasts, registry, scale, members, draws)
-        if pending is not None:
-            words = reason_words(pending.result(), features, forecasts, named or {}, chambers)
-        else:
-            words = pd.DataFrame(NO_REASONS, index=features.index)
+        words = _reasons(pending.result() if pending else None, features, forecasts, named or {}, chambers)
     return forecasts.join(words).assign(last_alliance_vote=last), counts
 
 

@@ -570,7 +570,7 @@ def _build_tables(
         before = {name: len(frame) for name, frame in tables.items()}
         tables = cut_as_of(tables, config.as_of)
         kept = tables["rollcalls"][[f"{position}_count" for position in POSITIONS]].sum(axis=1)
-        problems = check_bounds(tables, config, kept.groupby(tables["rollcalls"]["rollcall_id"]).sum())
+        problems = check_bounds(tables, config, kept.set_axis(tables["rollcalls"]["rollcall_id"]))
         if problems:
             more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
             raise DataError(f"table set below params.yaml data.bounds, not published: {'; '.join(problems[:3])}{more}")

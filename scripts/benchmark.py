@@ -168,8 +168,8 @@ def main() -> None:
     print(f"{'all':10} {total:8.2f} {peak:9.0f}")
     if "ingest" in results:
         votes = json.loads((METRICS_DIR / "data_quality.json").read_text())["rows"]["votes"]
-        floors = [before, decompression_floor(config)[0]]
-        floor, size = min(floors), decompression_floor(config)[1]
+        after, size = decompression_floor(config)
+        floor = min(before, after)
         narrow = decompression_floor(config, bulk=False)[0]
         ratio = results["ingest"]["wall_s"] / floor
         results["ingest"] |= {"floor_s": round(floor, 2), "floor_without_bulk_s": round(narrow, 2)}

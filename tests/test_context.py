@@ -107,6 +107,7 @@ def test_the_party_holding_each_chamber(tables):
     members = pd.Index(sorted(set(votes["bioguide_id"])))
     holders = seat_holders(
         tables["members"],
+        caucus_of(tables["members"]),
         rollcalls["congress"].to_numpy()[position],
         rollcalls["chamber"].to_numpy()[position],
         members.get_indexer(votes["bioguide_id"]),
