@@ -6,20 +6,20 @@ tens of thousands of roll calls, it gives the NATO support model its party-level
 
 To keep every number honest, one model is fitted per congress on every earlier congress only: each roll call
 (and each NATO training vote) is scored by a model that never saw it or anything after it. The final model,
-fitted on everything up to ``as_of``, scores the forecasts. Saved as XGBoost JSON.
+fitted on everything up to ``as_of``, scores the forecasts. Saved as XGBoost JSON; predictions run through
+XGBoost's library (models/booster.py), the xgboost package is imported only to fit.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import xgboost as xgb
 
+from models.booster import Booster
 from models.errors import ModelError
 from pipeline.ids import congress_first_year
 from pipeline.tables import write_atomic
@@ -27,13 +27,17 @@ from pipeline.tables import write_atomic
 
 @dataclass
 class ContextModel:
-    booster: xgb.Booster
+    booster: Booster
     features: list[str]
     commitment: CommitmentRates | None = None
 
+    def booster_yea(self, frame: pd.DataFrame) -> np.ndarray:
+        """P(Yea) from the trees alone (for sponsors and cosponsors too)."""
+        return self.booster.predict(_matrix(frame, self.features)).astype(float)
+
     def predict_yea(self, frame: pd.DataFrame) -> np.ndarray:
         """P(Yea): the booster's, and for members on record behind the measure the commitment table's rate."""
-        p_yea = self.booster.predict(_matrix(frame, self.features)).astype(float)
+        p_yea = self.booster_yea(frame)
         if self.commitment is None:
             return p_yea
         committed = self.commitment.lookup(frame)
@@ -41,7 +45,7 @@ class ContextModel:
 
     def contributions(self, frame: pd.DataFrame) -> pd.DataFrame:
         """TreeSHAP contributions in log-odds of Yea per feature (the bias column left out)."""
-        values = self.booster.predict(_matrix(frame, self.features), pred_contribs=True)
+        values = self.booster.predict(_matrix(frame, self.features), kind="contributions")
         return pd.DataFrame(values[:, :-1], columns=self.features, index=frame.index)
 
     def save(self, path: Path) -> None:
@@ -49,21 +53,15 @@ class ContextModel:
         beside it (``context_commitment.json``)."""
         if self.commitment is not None:
             self.commitment.save(path.with_name(COMMITMENT_FILE))
-        self.booster.set_attr(features=json.dumps(self.features))
-        tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")  # XGBoost picks JSON by the .json suffix
-        try:
-            self.booster.save_model(str(tmp))
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        self.booster.set_attribute("features", json.dumps(self.features))
+        self.booster.save(path)
 
 
 def load(path: Path) -> ContextModel:
     if not Path(path).exists():
         raise ModelError(f"general model file {path} is missing: run `dvc repro` first")
-    booster = xgb.Booster()
-    booster.load_model(str(path))
-    features = booster.attr("features")
+    booster = Booster.load(path)
+    features = booster.attribute("features")
     if features is None:
         raise ModelError(f"{path}: not a general model (no feature list)")
     commitment_path = Path(path).with_name(COMMITMENT_FILE)
@@ -71,16 +69,18 @@ def load(path: Path) -> ContextModel:
     return ContextModel(booster, json.loads(features), commitment)
 
 
-def _matrix(frame: pd.DataFrame, features: list[str]) -> xgb.DMatrix:
+def _matrix(frame: pd.DataFrame, features: list[str]) -> np.ndarray:
     missing = [name for name in features if name not in frame.columns]
     if missing:
         raise ModelError(f"general model input lacks column(s) {', '.join(missing)}")
-    return xgb.DMatrix(frame[features].astype(np.float32), missing=np.nan)
+    return frame[features].to_numpy(dtype=np.float32, na_value=np.nan)
 
 
 def fit(rows: pd.DataFrame, features: list[str], params: dict) -> ContextModel:
     """One general model: the booster on at most ``max_rows`` of ``rows`` (drawn reproducibly), the commitment
     table on all of them."""
+    import xgboost as xgb  # to fit only: forecasts predict through the library without the package's imports
+
     if rows.empty:
         raise ModelError("no general-model rows to fit on")
     commitment = CommitmentRates.fit(rows, params["commitment_pseudo_votes"])
@@ -90,7 +90,8 @@ def fit(rows: pd.DataFrame, features: list[str], params: dict) -> ContextModel:
     rounds = settings.pop("n_estimators")
     settings.update(objective="binary:logistic", tree_method="hist", seed=params["seed"], nthread=params["nthread"])
     matrix = xgb.DMatrix(rows[features].astype(np.float32), label=rows["voted_yea"], missing=np.nan)
-    return ContextModel(xgb.train(settings, matrix, num_boost_round=rounds), list(features), commitment)
+    trained = xgb.train(settings, matrix, num_boost_round=rounds)
+    return ContextModel(Booster.from_trained(trained), list(features), commitment)
 
 
 def congress_start(congress: int) -> pd.Timestamp:

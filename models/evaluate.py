@@ -132,7 +132,7 @@ def plot_frames(predictions: pd.DataFrame, table: dict, model: support_model.Sup
     reliability = pooled.pivot(index="bin", columns="method", values="observed_rate")[methods].reset_index()
     reliability.insert(1, "forecast_bin_centre", (reliability["bin"] + 0.5) / bins)
     fpr, tpr, _ = roc_curve(predictions["voted_yea"], predictions[f"p_{MODEL}"])
-    gain = model.booster.get_score(importance_type="gain")
+    gain = model.booster.gain(model.features)
     importance = pd.DataFrame({"feature": list(gain), "gain": list(gain.values())}).sort_values("gain", ascending=False)
     by_cut = pd.DataFrame(
         [

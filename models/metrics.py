@@ -1,10 +1,13 @@
-"""How good a set of P(Yea) forecasts was, on the votes that were then cast."""
+"""How good a set of P(Yea) forecasts was, on the votes that were then cast.
+
+scikit-learn is imported by the scores that use it, not here: a forecast's page draws its calibration chart with
+``table_calibration_error`` and should not wait a second for scikit-learn to load.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
 
 
 def reliability_table(p: np.ndarray, y: np.ndarray, bins: int = 10) -> pd.DataFrame:
@@ -31,6 +34,8 @@ def expected_calibration_error(p: np.ndarray, y: np.ndarray, bins: int = 10) -> 
 def within_party_auc(frame: pd.DataFrame, party: str) -> float:
     """AUC within each (measure, party) group that had both Yeas and Nays, averaged with weights equal to the
     number of Yea-Nay pairs: does the forecast rank which members of the party broke ranks?"""
+    from sklearn.metrics import roc_auc_score
+
     total, weight = 0.0, 0.0
     for _, group in frame[frame["party"] == party].groupby("measure_id"):
         yeas = int(group["voted_yea"].sum())
@@ -65,6 +70,8 @@ def defectors_found(frame: pd.DataFrame) -> tuple[float, int]:
 
 def headline_score(frame: pd.DataFrame, bins: int = 10) -> dict[str, float]:
     """The metrics that need no per-measure loop (for scoring millions of votes on thousands of roll calls)."""
+    from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
+
     y = frame["voted_yea"].to_numpy().astype(int)
     p = np.clip(frame["p_yea"].to_numpy(dtype=float), 1e-6, 1 - 1e-6)
     return {
@@ -89,6 +96,8 @@ def party_level_error(frame: pd.DataFrame) -> float:
 
 def score(frame: pd.DataFrame, bins: int = 10) -> dict[str, float]:
     """Metrics of the forecasts ``p_yea`` against ``voted_yea``; NaN where a metric is undefined."""
+    from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
+
     if frame.empty:
         return {}
     y = frame["voted_yea"].to_numpy().astype(int)

@@ -8,27 +8,25 @@ alliance record, ideology, agreement with the named sponsors, the party's recent
 out-of-fold predictions calibrates the sum.
 
 Saved as JSON files, never a pickle: XGBoost's own ``booster.json`` and ``context_booster.json`` and
-``calibration.json`` (calibration, context scale, feature list). ``load`` reads exactly those.
+``calibration.json`` (calibration, context scale, feature list). ``load`` reads exactly those. Predictions run
+through XGBoost's library (models/booster.py); the xgboost package and scikit-learn are imported only to fit,
+which keeps a forecast's start short.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import xgboost as xgb
-from scipy.special import expit, logit
-from sklearn.isotonic import IsotonicRegression
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GroupKFold
 
+from models.booster import Booster
 from models.context_model import ContextModel
 from models.context_model import load as load_context
 from models.dataset import alliance_side, feature_matrix, time_split, yea_probability
+from models.logodds import expit, logit
 from pipeline.errors import DataError
 from pipeline.tables import write_atomic
 
@@ -62,6 +60,9 @@ class Calibration:
 
     @classmethod
     def fit(cls, method: str, raw: np.ndarray, target: np.ndarray) -> Calibration:
+        from sklearn.isotonic import IsotonicRegression  # to fit only (see the module's docstring)
+        from sklearn.linear_model import LogisticRegression
+
         if method == "none" or len(np.unique(target)) < 2:
             return cls("identity")
         if method == "platt":
@@ -85,7 +86,7 @@ CONTEXT_COLUMN = "context_logit"  # the general model's alliance-side log-odds, 
 
 @dataclass
 class SupportModel:
-    booster: xgb.Booster
+    booster: Booster | None
     calibration: Calibration
     features: list[str]
     context: ContextModel | None = None
@@ -117,12 +118,17 @@ class SupportModel:
         logit = self.context_logit(frame)
         return np.where(np.isnan(logit), 0.0, slope * np.nan_to_num(logit) + intercept)
 
-    def _matrix(self, frame: pd.DataFrame) -> xgb.DMatrix:
+    def inputs(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+        """The booster's feature columns (the context's log-odds among them) and its base margin."""
         inputs = frame.assign(**{CONTEXT_COLUMN: self.context_logit(frame)})
-        return xgb.DMatrix(feature_matrix(inputs, self.features), base_margin=self.margin(frame), missing=np.nan)
+        return feature_matrix(inputs, self.features), self.margin(frame)
+
+    def _booster_output(self, frame: pd.DataFrame, kind: str) -> np.ndarray:
+        features, margin = self.inputs(frame)
+        return self.booster.predict(features.to_numpy(), margin, kind)
 
     def raw_alliance(self, frame: pd.DataFrame) -> np.ndarray:
-        return self.booster.predict(self._matrix(frame))
+        return self._booster_output(frame, "value")
 
     def predict_alliance(self, frame: pd.DataFrame) -> np.ndarray:
         """Calibrated probability that each member takes the alliance side. A sponsor or cosponsor on record
@@ -150,7 +156,7 @@ class SupportModel:
         """Log-odds of the alliance side per feature: XGBoost's TreeSHAP of the NATO booster plus, for the base
         margin, the general model's own TreeSHAP (scaled and oriented), so sponsorship and party context show
         under their own names."""
-        values = self.booster.predict(self._matrix(frame), pred_contribs=True)
+        values = self._booster_output(frame, "contributions")
         own = pd.DataFrame(values[:, :-1], columns=self.features, index=frame.index)
         if self.context is None:
             return own
@@ -165,7 +171,7 @@ class SupportModel:
         committed = self.committed(frame)
         if not committed.any():
             return total
-        booster_yea = self.context.booster.predict(xgb.DMatrix(frame[self.context.features].astype(np.float32)))
+        booster_yea = self.context.booster_yea(frame)
         step = self.context_scale[0] * sign * (_logit(self.context_p_yea(frame)) - _logit(booster_yea))
         calibrated = self.calibration.apply(self.raw_alliance(frame))
         lift = _logit(self.predict_alliance(frame)) - _logit(calibrated)
@@ -179,12 +185,7 @@ class SupportModel:
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
-        tmp = directory / f".tmp-{os.getpid()}-booster.json"  # XGBoost picks JSON by the .json suffix
-        try:
-            self.booster.save_model(str(tmp))
-            os.replace(tmp, directory / "booster.json")
-        finally:
-            tmp.unlink(missing_ok=True)
+        self.booster.save(directory / "booster.json")
         if self.context is not None:
             self.context.save(directory / "context_booster.json")
         meta = {
@@ -201,8 +202,7 @@ def load(directory: Path) -> SupportModel:
     for path in (booster_path, meta_path):
         if not path.exists():
             raise DataError(f"model file {path} is missing")
-    booster = xgb.Booster()
-    booster.load_model(booster_path)
+    booster = Booster.load(booster_path)
     meta = json.loads(meta_path.read_text())
     calibration = meta["calibration"]
     calibration["x"], calibration["y"] = tuple(calibration["x"]), tuple(calibration["y"])
@@ -219,8 +219,10 @@ def fit_booster(
     seed: int,
     monotone_increasing: tuple[str, ...] = (),
     base: SupportModel | None = None,
-) -> xgb.Booster:
+) -> Booster:
     """The NATO booster on ``frame``, starting from ``base``'s context margin (none: from zero)."""
+    import xgboost as xgb  # to fit only (see the module's docstring)
+
     settings = dict(params)
     if monotone_increasing:
         settings["monotone_constraints"] = (
@@ -229,14 +231,17 @@ def fit_booster(
     rounds = settings.pop("n_estimators")
     settings.update(objective="binary:logistic", eval_metric="logloss", tree_method="hist", seed=seed)
     base = base or SupportModel(None, Calibration("identity"), features)
-    matrix = base._matrix(frame)
-    matrix.set_label(alliance_side(frame["voted_yea"], frame["orientation"]))
-    return xgb.train(settings, matrix, num_boost_round=rounds)
+    features_frame, margin = base.inputs(frame)
+    label = alliance_side(frame["voted_yea"], frame["orientation"])
+    matrix = xgb.DMatrix(features_frame, label=label, base_margin=margin, missing=np.nan)
+    return Booster.from_trained(xgb.train(settings, matrix, num_boost_round=rounds))
 
 
 def fit_context_scale(frame: pd.DataFrame, base: SupportModel) -> tuple[float, float]:
     """Slope and intercept that turn the general model's alliance-side log-odds into the best starting point
     for the catalogued votes (a logistic fit on the training rows only; no context: no shift)."""
+    from sklearn.linear_model import LogisticRegression  # to fit only (see the module's docstring)
+
     logit = base.context_logit(frame)
     known = ~np.isnan(logit)
     target = alliance_side(frame["voted_yea"], frame["orientation"])[known]
@@ -254,6 +259,8 @@ def train(frame: pd.DataFrame, model_params: dict, context: ContextModel | None 
     other folds of measures (grouped: a measure's votes are never split), so the calibration sees how wrong
     the booster is on measures it has not seen, across all of the training period.
     """
+    from sklearn.model_selection import GroupKFold  # to fit only (see the module's docstring)
+
     if frame.empty:
         raise DataError("no training rows: the catalog has no directed roll calls before the cut")
     features, seed = list(model_params["features"]), int(model_params["seed"])
@@ -283,5 +290,5 @@ def train(frame: pd.DataFrame, model_params: dict, context: ContextModel | None 
     return SupportModel(final, calibration, features, context, base.context_scale)
 
 
-def _with_booster(base: SupportModel, booster: xgb.Booster) -> SupportModel:
+def _with_booster(base: SupportModel, booster: Booster) -> SupportModel:
     return SupportModel(booster, Calibration("identity"), base.features, base.context, base.context_scale)
