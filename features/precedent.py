@@ -8,11 +8,19 @@ roll calls dated strictly before the measure.
 
 from __future__ import annotations
 
+import re
+from collections import Counter
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
-from sklearn.feature_extraction.text import TfidfVectorizer
 
 from features.history import EventHistory, recency_weights, to_days
+
+WORD = re.compile(r"(?u)\b\w\w+\b")  # scikit-learn's default token: two or more word characters
+STOP_WORDS = frozenset(
+    line for line in (Path(__file__).with_name("stop_words.txt")).read_text().split("\n") if line and line[0] != "#"
+)
 
 
 def party_alignment(votes: pd.DataFrame, catalog: pd.DataFrame) -> pd.DataFrame:
@@ -49,6 +57,26 @@ def add_party_domain_recent(pairs: pd.DataFrame, alignment: pd.DataFrame, half_l
     return pairs
 
 
+def text_terms(text: str) -> list[str]:
+    """The words of a text, lower-cased and without English stop words, then each pair of neighbours among
+    them: scikit-learn's word analyzer with ``ngram_range=(1, 2)`` and ``stop_words="english"``, written out so
+    that a forecast need not import scikit-learn (tests check that both give the same terms)."""
+    words = [word for word in WORD.findall(text.lower()) if word not in STOP_WORDS]
+    return words + [f"{first} {second}" for first, second in zip(words, words[1:], strict=False)]
+
+
+def term_vectors(texts: pd.Series, vocabulary: dict[str, int]) -> np.ndarray:
+    """One row per text over ``vocabulary``: 1 + log(count) of each term (sublinear term frequency, no idf),
+    scaled to unit length (a text with no known term stays zero)."""
+    vectors = np.zeros((len(texts), len(vocabulary)))
+    for row, text in enumerate(texts.fillna("")):
+        for term, count in Counter(text_terms(text)).items():
+            if term in vocabulary:
+                vectors[row, vocabulary[term]] = 1 + np.log(count)
+    lengths = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return np.divide(vectors, lengths, out=vectors, where=lengths > 0)
+
+
 def similar_rollcalls(
     measure_texts: pd.DataFrame, catalog: pd.DataFrame, k: int, min_similarity: float
 ) -> pd.DataFrame:
@@ -56,10 +84,9 @@ def similar_rollcalls(
     its chamber most like it in words, with their similarity. Plain term frequencies (no idf), so a roll
     call's vector never depends on texts written later."""
     directed = catalog[catalog["orientation"] != 0].reset_index(drop=True)
-    vectorizer = TfidfVectorizer(use_idf=False, sublinear_tf=True, stop_words="english", ngram_range=(1, 2))
-    vectors = vectorizer.fit(directed["description"].fillna("")).transform(directed["description"].fillna(""))
-    queries = vectorizer.transform(measure_texts["text"].fillna(""))
-    similarity = (queries @ vectors.T).toarray()
+    terms = dict.fromkeys(term for text in directed["description"].fillna("") for term in text_terms(text))
+    vocabulary = {term: column for column, term in enumerate(terms)}
+    similarity = term_vectors(measure_texts["text"], vocabulary) @ term_vectors(directed["description"], vocabulary).T
     rows = []
     for i, measure in enumerate(measure_texts.itertuples(index=False)):
         earlier = ((directed["date"] < measure.date) & (directed["chamber"] == measure.chamber)).to_numpy()

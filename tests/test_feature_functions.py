@@ -8,7 +8,15 @@ import pytest
 
 from features.context import active_cosponsors, president_party_on, procedure
 from features.history import EventHistory, recency_weights, to_days
-from features.precedent import add_party_domain_recent, add_party_similar_share, party_alignment, similar_rollcalls
+from features.precedent import (
+    STOP_WORDS,
+    add_party_domain_recent,
+    add_party_similar_share,
+    party_alignment,
+    similar_rollcalls,
+    term_vectors,
+    text_terms,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -101,6 +109,34 @@ def test_similar_rollcalls_are_earlier_in_the_same_chamber():
     assert sorted(similar.loc[similar["measure_id"] == "m1", "rollcall_id"]) == ["a", "b"]  # not c: no shared word
     assert set(similar["measure_id"]) == {"m1"}  # m2 precedes them all, m3 is in the other chamber
     assert (similar["similarity"] > 0.1).all() and (similar["similarity"] <= 1 + 1e-9).all()
+
+
+def test_text_terms_and_vectors_are_scikit_learns():
+    """The words, pairs and unit-length sublinear term vectors of ``similar_rollcalls`` are scikit-learn's
+    TfidfVectorizer(use_idf=False, sublinear_tf=True, stop_words="english", ngram_range=(1, 2)), which a forecast
+    no longer imports: on descriptions like the catalog's, with repeats, stop words, digits and punctuation."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
+
+    assert STOP_WORDS == ENGLISH_STOP_WORDS
+    texts = pd.Series(
+        [
+            "On the Amendment S.Amdt. 429 to S. 2226 | Kaine Amdt. No. 429 | To require the advice and consent of "
+            "the Senate to withdraw the United States from the North Atlantic Treaty",
+            "NATO NATO nato: the North Atlantic Treaty Organization's Article 5, and the Treaty again (Article 5)",
+            "A bill to impose sanctions with respect to the Nord Stream 2 pipeline; sanctions, sanctions!",
+            "the of and a",  # stop words only: a zero vector
+            "Ukraine’s sovereignty — café résumé 2024-02-13",
+        ]
+    )
+    vectorizer = TfidfVectorizer(use_idf=False, sublinear_tf=True, stop_words="english", ngram_range=(1, 2))
+    expected = vectorizer.fit_transform(texts).toarray()
+    analyzer = vectorizer.build_analyzer()
+    assert [text_terms(text) for text in texts] == [analyzer(text) for text in texts]
+    terms = dict.fromkeys(term for text in texts for term in text_terms(text))
+    vocabulary = {term: column for column, term in enumerate(terms)}
+    columns = [vocabulary[term] for term in vectorizer.get_feature_names_out()]
+    np.testing.assert_allclose(term_vectors(texts, vocabulary)[:, columns], expected, rtol=0, atol=1e-15)
+    assert not term_vectors(texts, vocabulary)[3].any()
 
 
 def test_party_similar_share_is_similarity_weighted():
