@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import logging
 import os
 import subprocess
@@ -106,8 +107,15 @@ def dvc_data_hashes() -> dict[str, str]:
     return hashes
 
 
+# What the logged model imports to run (models/support_model.py and the pipeline modules it reads).
+MODEL_REQUIREMENTS = ("mlflow", "numpy", "pandas", "pyarrow", "PyYAML", "xgboost")
+
+
 def log_model(model_dir: Path, input_example, signature, registered_name: str):
-    """Log the calibrated model as a pyfunc from code and register a new version of it."""
+    """Log the calibrated model as a pyfunc from code and register a new version of it. The code travels with
+    params.yaml (pipeline/config.py reads it on import). Its requirements are named, not inferred: inference
+    would list this project (not an installable package) and miss the xgboost package, whose library runs the
+    model without being imported."""
     return mlflow.pyfunc.log_model(
         name="model",
         python_model=str(MODEL_CODE),
@@ -116,7 +124,8 @@ def log_model(model_dir: Path, input_example, signature, registered_name: str):
             for name in ("booster", "calibration", "context_booster", "context_commitment")
             if (model_dir / f"{name}.json").exists()
         },
-        code_paths=[str(PROJECT_ROOT / "models"), str(PROJECT_ROOT / "pipeline")],
+        code_paths=[str(PROJECT_ROOT / "models"), str(PROJECT_ROOT / "pipeline"), str(PROJECT_ROOT / "params.yaml")],
+        pip_requirements=[f"{name}=={importlib.metadata.version(name)}" for name in MODEL_REQUIREMENTS],
         signature=signature,
         input_example=input_example,
         registered_model_name=registered_name,

@@ -21,7 +21,7 @@ from models import support_model, tracking
 from models.baselines import BASELINES
 from models.dataset import alliance_side, yea_probability
 from models.metrics import defectors_found, expected_calibration_error, score, within_party_auc
-from pipeline.config import FEATURES_DIR, METRICS_DIR, MODELS_DIR, load_params
+from pipeline.config import FEATURES_DIR, METRICS_DIR, MODELS_DIR, PROJECT_ROOT, load_params
 from pipeline.errors import DataError
 
 
@@ -119,6 +119,44 @@ def test_metrics_file_reports_bars_and_all_methods():
     assert set(metrics["bars"]) >= {"pooled.ece_at_most_0.03", "all_met"}
     by_cut = json.loads((METRICS_DIR / "backtest_by_cut.json").read_text())
     assert {"cut_2019", "cut_2022", "cut_2024"} <= set(by_cut["xgboost"])
+
+
+def test_the_logged_model_loads_in_a_new_process_outside_the_project(tmp_path):
+    """The newest registered version, as a user of the registry gets it: loaded by MLflow from its own copy of the
+    code (with params.yaml) in a process started elsewhere, it predicts; its requirements name the xgboost
+    package whose library runs the model (MLflow cannot infer that from the imports)."""
+    import importlib.metadata
+
+    params = load_params()["model"]
+    run = json.loads((MODELS_DIR / "run.json").read_text())
+    uri = f"models:/{params['name']}/{run['registered_version']}"
+    local = Path(mlflow.artifacts.download_artifacts(uri, dst_path=str(tmp_path / "model")))
+    requirements = (local / "requirements.txt").read_text().split()
+    pinned = {f"{name}=={importlib.metadata.version(name)}" for name in ("xgboost", "pandas", "PyYAML")}
+    assert pinned <= set(requirements)
+    assert not any(line.startswith("natocast") for line in requirements)  # this project is not on any index
+    assert (local / "code" / "params.yaml").exists()
+    code = (
+        "import json, sys, mlflow, pandas as pd\n"
+        f"model = mlflow.pyfunc.load_model({uri!r})\n"
+        "example = pd.DataFrame(**json.loads(open(sys.argv[1]).read()))\n"
+        "print(json.dumps([len(model.predict(example)), sys.modules['models.booster'].__file__]))\n"
+    )
+    environment = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(local / "input_example.json")],
+        cwd=tmp_path,
+        env=environment | {"MLFLOW_TRACKING_URI": run["tracking_uri"]},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows, booster_code = json.loads(done.stdout.strip().splitlines()[-1])
+    assert rows == len(json.loads((local / "input_example.json").read_text())["data"]) > 0
+    # the model's own copy of the code (in the artifact store), not the project's
+    assert booster_code.endswith("code/models/booster.py")
+    assert booster_code != str(PROJECT_ROOT / "models" / "booster.py")
 
 
 def test_champion_reloads_with_identical_predictions(training):
