@@ -80,8 +80,9 @@ def import_seconds(runs: int, module: str = "forecasts.cli") -> list[float]:
 
 
 # What the command line's imports cost, piece by piece: a new process importing only each (Python's start
-# included). xgboost imports scikit-learn (and with it scipy.stats) whenever scikit-learn is installed.
-IMPORT_FLOOR = ("sys", "pandas", "pyarrow.parquet", "xgboost", "sklearn", "scipy.stats", "forecasts.cli")
+# included). The forecast runs the models through XGBoost's library (models/booster.py), so neither the xgboost
+# package (which imports scikit-learn and scipy.stats) nor scikit-learn is among them; they are timed for scale.
+IMPORT_FLOOR = ("sys", "pandas", "pyarrow.parquet", "xgboost", "sklearn", "forecasts.cli")
 
 
 WARM = """
@@ -112,79 +113,6 @@ def warm(runs: int) -> dict[str, list[float]]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-C_API = """
-import ctypes, importlib.util, json, sys, time
-started = time.perf_counter()
-import numpy as np, pandas as pd
-folder = importlib.util.find_spec("xgboost").submodule_search_locations[0]  # finds, does not import, the package
-lib = ctypes.cdll.LoadLibrary(next(__import__("pathlib").Path(folder, "lib").glob("libxgboost*")).as_posix())
-lib.XGBGetLastError.restype = ctypes.c_char_p
-
-def check(code):
-    if code:
-        raise RuntimeError(lib.XGBGetLastError().decode())
-
-def interface(array):
-    return json.dumps({{"data": [array.ctypes.data, True], "shape": list(array.shape), "typestr": "<f4", "version": 3}})
-
-def load(path):
-    booster = ctypes.c_void_p()
-    check(lib.XGBoosterCreate(None, ctypes.c_uint64(0), ctypes.byref(booster)))
-    check(lib.XGBoosterLoadModel(booster, str(path).encode()))
-    return booster
-
-def predict(booster, x, contribs):
-    matrix = ctypes.c_void_p()
-    options = b'{{"missing": NaN, "nthread": 0}}'
-    check(lib.XGDMatrixCreateFromDense(interface(x).encode(), options, ctypes.byref(matrix)))
-    config = json.dumps({{"type": 2 if contribs else 0, "training": False, "iteration_begin": 0, "iteration_end": 0,
-                         "strict_shape": False}}).encode()
-    shape, dim, out = ctypes.POINTER(ctypes.c_uint64)(), ctypes.c_uint64(), ctypes.POINTER(ctypes.c_float)()
-    check(lib.XGBoosterPredictFromDMatrix(booster, matrix, config, ctypes.byref(shape), ctypes.byref(dim),
-                                          ctypes.byref(out)))
-    dims = [shape[i] for i in range(dim.value)]
-    result = np.ctypeslib.as_array(out, shape=(int(np.prod(dims)),)).reshape(dims).copy()
-    lib.XGDMatrixFree(matrix)
-    return result
-
-path = {root!r} + "/data/models/context_booster.json"
-booster = load(path)
-loaded = time.perf_counter() - started  # the floor: Python, numpy, pandas, the library and the model
-frame = pd.read_parquet({root!r} + "/data/features/forecast.parquet")
-features = json.loads(json.loads(open(path).read())["learner"]["attributes"]["features"])
-x = np.ascontiguousarray(frame[frame["measure_id"] == "119hr6508"][features].to_numpy(np.float32))
-p, contributions = predict(booster, x, False), predict(booster, x, True)
-heavy = [name for name in ("xgboost", "sklearn", "scipy") if name in sys.modules]
-import xgboost as xgb
-reference = xgb.Booster()
-reference.load_model(path)
-matrix = xgb.DMatrix(pd.DataFrame(x, columns=features), missing=np.nan)
-same = bool(np.array_equal(p, reference.predict(matrix)))
-same_contributions = bool(np.array_equal(contributions, reference.predict(matrix, pred_contribs=True)))
-print(json.dumps({{"seconds": loaded, "heavy_imports": heavy, "same": same, "same_contributions": same_contributions}}))
-"""
-
-
-def c_api_floor(runs: int) -> dict:
-    """An evaluated alternative, not the product's path: XGBoost's documented C API through ctypes needs neither
-    the xgboost package nor, through it, scikit-learn and scipy. Seconds from a new process's start to pandas
-    imported and the general model loaded through the library (in-process, so Python's own start is not in it);
-    whether its predictions and TreeSHAP contributions for 119hr6508 equal the xgboost package's bit for bit."""
-    results = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        done = subprocess.run(
-            [sys.executable, "-c", C_API.format(root=str(ROOT))], cwd=ROOT, check=True, capture_output=True, text=True
-        )
-        results.append(json.loads(done.stdout.strip().splitlines()[-1]) | {"wall": time.perf_counter() - started})
-    return {
-        "c_api_imports_and_model_s": round(statistics.median(r["seconds"] for r in results), 3),
-        "c_api_heavy_imports": results[0]["heavy_imports"],
-        "c_api_predictions_identical": all(r["same"] for r in results),
-        "c_api_contributions_identical": all(r["same_contributions"] for r in results),
-    }
-
-
 def measure(runs: int = 3) -> dict:
     """Medians of ``runs`` runs; the machine's load average before and after (other users share its cores)."""
     median = lambda values: round(statistics.median(values), 3)  # noqa: E731
@@ -208,9 +136,8 @@ def measure(runs: int = 3) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--c-api", action="store_true", help="only the C API alternative (c_api_floor)")
     args = parser.parse_args()
-    print(json.dumps(c_api_floor(args.runs) if args.c_api else measure(args.runs), indent=2))
+    print(json.dumps(measure(args.runs), indent=2))
 
 
 if __name__ == "__main__":
