@@ -6,7 +6,6 @@ registry bills (the backtest's forecast before their vote beside the actual resu
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 import tempfile
@@ -46,16 +45,6 @@ FORECAST_COLUMNS = [
 ]
 
 
-def fingerprint(folder) -> str:
-    """A short content hash of the model files: the same model has the same fingerprint on every machine
-    (MLflow's version numbers depend on how many runs a tracking store has seen)."""
-    digest = hashlib.sha256()
-    for name in ("booster.json", "calibration.json", "context_booster.json", "context_commitment.json"):
-        if (folder / name).exists():  # the general model's files, where the model has one
-            digest.update((folder / name).read_bytes())
-    return digest.hexdigest()[:10]
-
-
 CHAMPION_RECORD = MODELS_DIR / "champion.json"  # who the champion was when the predict stage last ran
 
 
@@ -68,7 +57,7 @@ def load_champion(model_params: dict) -> tuple[support_model.SupportModel, dict]
     with tempfile.TemporaryDirectory() as tmp:
         folder = tracking.download_champion(model_params["name"], tmp)
         model = support_model.load(folder)
-        info = tracking.champion_info(model_params["name"]) | {"fingerprint": fingerprint(folder)}
+        info = tracking.champion_info(model_params["name"]) | {"fingerprint": support_model.fingerprint(folder)}
     return model, info
 
 
@@ -83,7 +72,7 @@ def load_model(model_params: dict) -> tuple[support_model.SupportModel, dict, st
     the predict stage (no MLflow import, no download), else the champion from MLflow with a note saying why."""
     if CHAMPION_RECORD.exists():
         record = json.loads(CHAMPION_RECORD.read_text())
-        found = fingerprint(MODELS_DIR)
+        found = support_model.fingerprint(MODELS_DIR)
         if record.get("name") == model_params["name"] and record.get("fingerprint") == found:
             return support_model.load(MODELS_DIR), {k: v for k, v in record.items() if k != "name"}, None
         note = (

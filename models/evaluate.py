@@ -255,6 +255,16 @@ def log_run(run: dict, name: str, table: dict, methods: list[str], bars: dict, f
         mlflow.log_artifact(str(details))
 
 
+def run_of_model_files(run: dict, found: str, registered_name: str) -> dict | None:
+    """The MLflow run (and registered version) that logged the model files now in data/models. The train stage
+    writes run.json beside them, but when DVC restores the files from its run cache run.json is not restored
+    (untracked: its ids are new on every run) and names the last model trained, not this one: then the version
+    is looked up by the files' fingerprint. None when no run logged these files."""
+    if run.get("fingerprint") == found:
+        return run
+    return tracking.version_with_fingerprint(registered_name, found)
+
+
 def describe_and_promote(params: dict, run: dict, name: str, table: dict, methods: list[str], votes: int) -> str:
     """The version's description (its backtest headline), then the champion rule: only the pipeline's own run
     on the committed parameters moves the champion (or the very first version of an empty store)."""
@@ -299,11 +309,15 @@ def main(argv: list[str] | None = None) -> None:
     methods = write_metrics(predictions, table, bars, args.metrics)
     seconds = round(time.perf_counter() - started, 2)
     log_timing("evaluate", seconds)
-    run = json.loads((args.models / "run.json").read_text())
     tracking.use_experiment(params["model"]["experiment"])
-    name = tracking.run_name(f"{config.as_of:%Y-%m-%d}", params["model"])
-    log_run(run, name, table, methods, bars, figures, args.metrics / "metrics.json")
-    crowned = describe_and_promote(params, run, name, table, methods, len(predictions))
+    found = support_model.fingerprint(args.models)
+    run = run_of_model_files(json.loads((args.models / "run.json").read_text()), found, params["model"]["name"])
+    if run is None:
+        crowned = f"champion unchanged: no MLflow run logged the model files in {args.models} ({found})"
+    else:
+        name = tracking.run_name(f"{config.as_of:%Y-%m-%d}", params["model"])
+        log_run(run, name, table, methods, bars, figures, args.metrics / "metrics.json")
+        crowned = describe_and_promote(params, run, name, table, methods, len(predictions))
     pooled = table[MODEL]["pooled"]
     log.info(
         "%d backtest votes in %s s; xgboost log loss %.4f, within-party AUC R %.3f, ECE %.4f; bars met: %s; %s",

@@ -15,6 +15,7 @@ which keeps a forecast's start short.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -194,6 +195,19 @@ class SupportModel:
             "context_scale": list(self.context_scale),
         }
         write_atomic(directory / "calibration.json", lambda tmp: tmp.write_text(json.dumps(meta, indent=2)))
+
+
+MODEL_FILES = ("booster.json", "calibration.json", "context_booster.json", "context_commitment.json")
+
+
+def fingerprint(folder: Path) -> str:
+    """A short content hash of the model files: the same model has the same fingerprint on every machine
+    (MLflow's version numbers depend on how many runs a tracking store has seen)."""
+    digest = hashlib.sha256()
+    for name in MODEL_FILES:
+        if (Path(folder) / name).exists():  # the general model's files, where the model has one
+            digest.update((Path(folder) / name).read_bytes())
+    return digest.hexdigest()[:10]
 
 
 def load(directory: Path) -> SupportModel:

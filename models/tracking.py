@@ -111,7 +111,7 @@ def dvc_data_hashes() -> dict[str, str]:
 MODEL_REQUIREMENTS = ("mlflow", "numpy", "pandas", "pyarrow", "PyYAML", "xgboost")
 
 
-def log_model(model_dir: Path, input_example, signature, registered_name: str):
+def log_model(model_dir: Path, files: tuple[str, ...], input_example, signature, registered_name: str):
     """Log the calibrated model as a pyfunc from code and register a new version of it. The code travels with
     params.yaml (pipeline/config.py reads it on import). Its requirements are named, not inferred: inference
     would list this project (not an installable package) and miss the xgboost package, whose library runs the
@@ -119,11 +119,7 @@ def log_model(model_dir: Path, input_example, signature, registered_name: str):
     return mlflow.pyfunc.log_model(
         name="model",
         python_model=str(MODEL_CODE),
-        artifacts={
-            name: str(model_dir / f"{name}.json")
-            for name in ("booster", "calibration", "context_booster", "context_commitment")
-            if (model_dir / f"{name}.json").exists()
-        },
+        artifacts={Path(file).stem: str(model_dir / file) for file in files if (model_dir / file).exists()},
         code_paths=[str(PROJECT_ROOT / "models"), str(PROJECT_ROOT / "pipeline"), str(PROJECT_ROOT / "params.yaml")],
         pip_requirements=[f"{name}=={importlib.metadata.version(name)}" for name in MODEL_REQUIREMENTS],
         signature=signature,
@@ -209,6 +205,19 @@ def promotion_decision(model_params: dict) -> tuple[bool, str]:
     if committed is not None and committed != model_params:
         return False, "params.yaml's model section differs from the committed one"
     return True, "the pipeline's run on the committed parameters"
+
+
+FINGERPRINT_TAG = "model_fingerprint"  # the train stage's run: support_model.fingerprint of the files it logged
+
+
+def version_with_fingerprint(registered_name: str, fingerprint: str) -> dict | None:
+    """The newest registered version whose run logged model files with this fingerprint ({run_id,
+    registered_version}), or None."""
+    client = MlflowClient()
+    for version in sorted(client.search_model_versions(f"name='{registered_name}'"), key=lambda v: -int(v.version)):
+        if version.run_id and client.get_run(version.run_id).data.tags.get(FINGERPRINT_TAG) == fingerprint:
+            return {"run_id": version.run_id, "registered_version": int(version.version), "fingerprint": fingerprint}
+    return None
 
 
 def has_champion(registered_name: str) -> bool:

@@ -8,6 +8,7 @@ import json
 import logging
 import sys
 import time
+from pathlib import Path
 
 import mlflow
 import pandas as pd
@@ -44,40 +45,44 @@ def main(argv: list[str] | None = None) -> None:
     model = support_model.train(training, model_params, context)
     model.save(args.models)
 
+    run = log_training_run(model, training, params, model_params, config, args.models)
+    write_json(run | {"seconds": round(time.perf_counter() - started, 2)}, args.models / "run.json")
+    log.info("%d rows, run %s, version %s", len(training), run["run_id"], run["registered_version"])
+
+
+def log_training_run(
+    model: support_model.SupportModel,
+    training: pd.DataFrame,
+    params: dict,
+    model_params: dict,
+    config: DataConfig,
+    model_dir: Path,
+) -> dict:
+    """Log the run (parameters, data hashes, the model files' fingerprint) and register the model in MLflow;
+    return what run.json records of it."""
     experiment_id = tracking.use_experiment(model_params["experiment"])
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"as of {config.as_of:%Y-%m-%d}") as run:
-        mlflow.log_params(
-            flat_params(
-                {
-                    "model": model_params,
-                    "features": params["features"],
-                    "data": {
-                        "as_of": str(config.as_of.date()),
-                        "congresses": [config.first_congress, config.last_congress],
-                    },
-                }
-            )
+        data = {"as_of": str(config.as_of.date()), "congresses": [config.first_congress, config.last_congress]}
+        mlflow.log_params(flat_params({"model": model_params, "features": params["features"], "data": data}))
+        found = support_model.fingerprint(model_dir)
+        mlflow.set_tags(
+            {"git_commit": tracking.git_commit(), tracking.FINGERPRINT_TAG: found, **tracking.dvc_data_hashes()}
         )
-        mlflow.set_tags({"git_commit": tracking.git_commit(), **tracking.dvc_data_hashes()})
         # floats throughout: any feature may be missing at prediction time, which integers cannot express
         example = training[model.input_columns].head(5).astype(float)
         signature = infer_signature(
             example,
             pd.DataFrame({"p_yea": model.predict_yea(example), "p_alliance_side": model.predict_alliance(example)}),
         )
-        info = tracking.log_model(args.models, example, signature, model_params["name"])
+        info = tracking.log_model(model_dir, support_model.MODEL_FILES, example, signature, model_params["name"])
         mlflow.log_metrics({"train_rows": len(training), "train_measures": training["measure_id"].nunique()})
-    write_json(
-        {
-            "run_id": run.info.run_id,
-            "experiment_id": experiment_id,
-            "registered_version": info.registered_model_version,
-            "tracking_uri": tracking.tracking_uri(),
-            "seconds": round(time.perf_counter() - started, 2),
-        },
-        args.models / "run.json",
-    )
-    log.info("%d rows, run %s, version %s", len(training), run.info.run_id, info.registered_model_version)
+    return {
+        "run_id": run.info.run_id,
+        "experiment_id": experiment_id,
+        "registered_version": info.registered_model_version,
+        "fingerprint": found,
+        "tracking_uri": tracking.tracking_uri(),
+    }
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from features import member_state
 from features.build import Context, build_features, forecast_measures, forecast_pairs
 from features.registry import build_registry, load_additions
 from forecasts import api, predict, reasons
+from models import support_model
 from pipeline.config import FEATURES_DIR, MODELS_DIR, PROJECT_ROOT, DataConfig, load_params
 from pipeline.errors import DataError
 from pipeline.tables import cut_as_of, read_table
@@ -203,7 +204,7 @@ def test_the_model_comes_from_data_models_only_when_it_is_the_champion(tmp_path,
     params = load_params()["model"]
     model, info, note = predict.load_model(params)
     record = json.loads(predict.CHAMPION_RECORD.read_text())
-    assert note is None and info["fingerprint"] == record["fingerprint"] == predict.fingerprint(MODELS_DIR)
+    assert note is None and info["fingerprint"] == record["fingerprint"] == support_model.fingerprint(MODELS_DIR)
     assert info["version"] == record["version"] and info["run_name"]
     wrong = tmp_path / "champion.json"
     wrong.write_text(json.dumps(record | {"fingerprint": "0000000000"}))

@@ -159,6 +159,22 @@ def test_the_logged_model_loads_in_a_new_process_outside_the_project(tmp_path):
     assert booster_code != str(PROJECT_ROOT / "models" / "booster.py")
 
 
+def test_the_backtest_is_logged_to_the_run_that_made_the_model_files():
+    """When DVC restores data/models from its run cache, run.json (untracked) still names the last model trained:
+    evaluate then finds the run by the files' fingerprint, or logs and promotes nothing."""
+    from models.evaluate import run_of_model_files
+
+    name = load_params()["model"]["name"]
+    tracking.use_experiment(load_params()["model"]["experiment"])
+    run = json.loads((MODELS_DIR / "run.json").read_text())
+    found = support_model.fingerprint(MODELS_DIR)
+    assert run["fingerprint"] == found and run_of_model_files(run, found, name) == run
+    stale = run | {"run_id": "a-later-run", "registered_version": 10_000, "fingerprint": "0123456789"}
+    recovered = run_of_model_files(stale, found, name)
+    assert recovered["run_id"] == run["run_id"] and recovered["registered_version"] == run["registered_version"]
+    assert run_of_model_files(stale, "not-a-model", name) is None
+
+
 def test_champion_reloads_with_identical_predictions(training):
     """The registry's champion, loaded through MLflow's pyfunc, predicts what the saved JSON model does."""
     params = load_params()["model"]
@@ -226,7 +242,7 @@ def test_tracking_against_a_real_mlflow_server(tmp_path, training, params):
         experiment = tracking.use_experiment("natocast-server-test")
         example = sample[model.input_columns].head(3).astype(float)
         with mlflow.start_run(experiment_id=experiment):
-            tracking.log_model(tmp_path / "model", example, None, "natocast-server-test")
+            tracking.log_model(tmp_path / "model", support_model.MODEL_FILES, example, None, "natocast-server-test")
             mlflow.log_metric("backtest_log_loss", 0.5)
         tracking.crown_champion("natocast-server-test", "backtest_log_loss", experiment)
         reloaded = mlflow.pyfunc.load_model(tracking.champion_uri("natocast-server-test"))
