@@ -82,7 +82,8 @@ def similar_rollcalls(
 ) -> pd.DataFrame:
     """For each measure (measure_id, text, date, chamber): the ``k`` earlier directed catalogued roll calls of
     its chamber most like it in words, with their similarity. Plain term frequencies (no idf), so a roll
-    call's vector never depends on texts written later."""
+    call's vector never depends on texts written later. A measure sharing no word with the catalog (or an empty
+    catalog) has none: its party's similar share is then missing."""
     directed = catalog[catalog["orientation"] != 0].reset_index(drop=True)
     terms = dict.fromkeys(term for text in directed["description"].fillna("") for term in text_terms(text))
     vocabulary = {term: column for column, term in enumerate(terms)}
@@ -91,7 +92,8 @@ def similar_rollcalls(
     for i, measure in enumerate(measure_texts.itertuples(index=False)):
         earlier = ((directed["date"] < measure.date) & (directed["chamber"] == measure.chamber)).to_numpy()
         scores = np.where(earlier, similarity[i], -1.0)
-        for j in np.argsort(-scores)[:k]:
+        # ties (to 12 digits: sums of the same terms may differ in the last bit) go to the catalog's order
+        for j in np.argsort(-np.round(scores, 12), kind="stable")[:k]:
             if scores[j] >= min_similarity:
                 rows.append(
                     {

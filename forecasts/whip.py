@@ -19,9 +19,12 @@ NODES, WEIGHTS = np.polynomial.hermite_e.hermegauss(40)  # for E over z ~ N(0, 1
 WEIGHTS = WEIGHTS / WEIGHTS.sum()
 
 
+CLIP = 1e-6  # probabilities kept off 0 and 1, where log-odds are infinite
+
+
 def _shifted(p: np.ndarray, shocks: np.ndarray) -> np.ndarray:
     """P(Yea) of every member (columns) under each shock (rows)."""
-    return expit(logit(np.clip(p, 1e-6, 1 - 1e-6))[None, :] + shocks[:, None])
+    return expit(logit(np.clip(p, CLIP, 1 - CLIP))[None, :] + shocks[:, None])
 
 
 def measure_log_likelihood(p: np.ndarray, y: np.ndarray, scale: float) -> float:
@@ -50,10 +53,10 @@ def simulate_supporters(p: np.ndarray, scale: float, draws: int = 20000, seed: i
     draws as the logistic, without a logarithm and an exponential per member and draw."""
     rng = np.random.default_rng(seed)
     shocks = scale * rng.standard_normal(draws)
-    clipped = np.clip(p, 1e-6, 1 - 1e-6)
+    clipped = np.clip(p, CLIP, 1 - CLIP)
     odds_against = (1 - clipped) / clipped
     supporters = np.zeros(draws, dtype=np.int64)
-    chunk = 2000  # draws at a time: memory stays small in the Senate and the House alike, buffers reused
+    chunk = max(1, min(2000, draws))  # draws at a time: memory stays small in the Senate and the House alike
     against, uniform = np.empty((chunk, len(p))), np.empty((chunk, len(p)))
     for start in range(0, draws, chunk):
         rows = slice(0, min(chunk, draws - start))

@@ -64,6 +64,7 @@ def load(path: Path) -> ContextModel:
     features = booster.attribute("features")
     if features is None:
         raise ModelError(f"{path}: not a general model (no feature list)")
+    booster.check_features(json.loads(features))
     commitment_path = Path(path).with_name(COMMITMENT_FILE)
     commitment = load_commitment(commitment_path) if commitment_path.exists() else None
     return ContextModel(booster, json.loads(features), commitment)

@@ -311,7 +311,9 @@ def main(argv: list[str] | None = None) -> None:
     log_timing("evaluate", seconds)
     tracking.use_experiment(params["model"]["experiment"])
     found = support_model.fingerprint(args.models)
-    run = run_of_model_files(json.loads((args.models / "run.json").read_text()), found, params["model"]["name"])
+    recorded = args.models / "run.json"  # absent when DVC restored train's outputs into a new workspace
+    run = json.loads(recorded.read_text()) if recorded.exists() else {}
+    run = run_of_model_files(run, found, params["model"]["name"])
     if run is None:
         crowned = f"champion unchanged: no MLflow run logged the model files in {args.models} ({found})"
     else:

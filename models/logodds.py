@@ -1,5 +1,6 @@
-"""Probabilities to log-odds and back, in NumPy: the formulas of scipy.special's ``logit`` and ``expit``, whose
-import would cost every forecast a tenth of a second."""
+"""Probabilities to log-odds and back, in NumPy, because importing scipy.special would cost every forecast a tenth of
+a second. The plain formulas: SciPy computes some ranges another way, so results can differ from its in the last
+bit (17 of 5,060 published forecasts moved in their sixth decimal when this replaced SciPy)."""
 
 from __future__ import annotations
 

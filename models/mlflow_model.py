@@ -1,7 +1,7 @@
 """MLflow "model from code": the pyfunc wrapper MLflow stores as this source file, not as a pickle.
 
-Its artifacts are the two JSON files of models/support_model.py; ``predict`` takes the feature columns plus
-``orientation`` and returns P(Yea) and P(alliance side) per row.
+Its artifacts are the model's JSON files (models/support_model.py ``MODEL_FILES``); ``predict`` takes the feature
+columns plus ``orientation`` and returns P(Yea) and P(alliance side) per row.
 """
 
 from __future__ import annotations

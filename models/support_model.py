@@ -218,6 +218,7 @@ def load(directory: Path) -> SupportModel:
             raise DataError(f"model file {path} is missing")
     booster = Booster.load(booster_path)
     meta = json.loads(meta_path.read_text())
+    booster.check_features(meta["features"])
     calibration = meta["calibration"]
     calibration["x"], calibration["y"] = tuple(calibration["x"]), tuple(calibration["y"])
     context_path = Path(directory) / "context_booster.json"

@@ -149,7 +149,8 @@ def champion_uri(registered_name: str) -> str:
 
 
 def download_champion(registered_name: str, destination: Path) -> Path:
-    """The folder holding the champion's booster.json and calibration.json, downloaded from the registry."""
+    """The folder holding the champion's model files (booster.json, calibration.json, ...), downloaded from the
+    registry."""
     try:
         local = mlflow.artifacts.download_artifacts(
             artifact_uri=champion_uri(registered_name), dst_path=str(destination)
@@ -211,13 +212,24 @@ FINGERPRINT_TAG = "model_fingerprint"  # the train stage's run: support_model.fi
 
 
 def version_with_fingerprint(registered_name: str, fingerprint: str) -> dict | None:
-    """The newest registered version whose run logged model files with this fingerprint ({run_id,
-    registered_version}), or None."""
+    """The newest registered version whose (active) run logged model files with this fingerprint ({run_id,
+    registered_version, fingerprint}), or None."""
     client = MlflowClient()
-    for version in sorted(client.search_model_versions(f"name='{registered_name}'"), key=lambda v: -int(v.version)):
-        if version.run_id and client.get_run(version.run_id).data.tags.get(FINGERPRINT_TAG) == fingerprint:
-            return {"run_id": version.run_id, "registered_version": int(version.version), "fingerprint": fingerprint}
-    return None
+    runs = mlflow.search_runs(
+        search_all_experiments=True,
+        filter_string=f"tags.{FINGERPRINT_TAG} = '{fingerprint}'",
+        run_view_type=mlflow.entities.ViewType.ACTIVE_ONLY,
+        output_format="list",
+    )
+    versions = [
+        version
+        for run in runs
+        for version in client.search_model_versions(f"name='{registered_name}' and run_id='{run.info.run_id}'")
+    ]
+    if not versions:
+        return None
+    newest = max(versions, key=lambda version: int(version.version))
+    return {"run_id": newest.run_id, "registered_version": int(newest.version), "fingerprint": fingerprint}
 
 
 def has_champion(registered_name: str) -> bool:

@@ -50,6 +50,15 @@ def test_same_predictions_contributions_and_gain_as_the_package(tmp_path):
 @pytest.mark.unit
 def test_bad_input_is_named(tmp_path):
     booster = Booster.from_trained(_trained(np.random.default_rng(4))[0])
+    assert booster.feature_names == list("abcd")
+    booster.check_features(list("abcd"))
+    with pytest.raises(ModelError, match=r"trained on columns \['a', 'b', 'c', 'd'\], not \['d', 'c', 'b', 'a'\]"):
+        booster.check_features(list("dcba"))  # the library reads columns by position: a swap would go unnoticed
+    with pytest.raises(ModelError, match="prediction kind 'leaf' is not one of value, margin, contributions"):
+        booster.predict(np.zeros((2, 4)), kind="leaf")
+    with pytest.raises(ModelError, match=r"could not set the base margins .*: Check failed") as failed:
+        booster.predict(np.zeros((2, 4)), np.zeros(3))  # one margin per row
+    assert "Stack trace" not in str(failed.value) and ".cc:" not in str(failed.value)
     with pytest.raises(ModelError, match="3 columns, the model 4 features"):
         booster.predict(np.zeros((2, 3)))  # the library alone would read the fourth column as missing
     with pytest.raises(ModelError, match="2-d float array, not int64"):
@@ -85,4 +94,22 @@ def test_the_pipeline_models_equal_the_package_on_the_forecast_rows():
     features, margin = model.inputs(frame)
     matrix = xgb.DMatrix(features, base_margin=margin, missing=np.nan)
     np.testing.assert_array_equal(model.raw_alliance(frame), nato.predict(matrix))
+    np.testing.assert_array_equal(
+        model.booster.predict(features.to_numpy(), margin, "contributions"), nato.predict(matrix, pred_contribs=True)
+    )
     assert len(frame) > 1000
+
+
+@pytest.mark.pipeline
+def test_a_model_whose_feature_list_is_out_of_order_is_refused(tmp_path):
+    """calibration.json lists the columns in the order the caller builds them; a list out of the booster's
+    order would feed every column to the wrong split."""
+    from models import support_model
+
+    for name in support_model.MODEL_FILES:
+        (tmp_path / name).write_bytes((MODELS_DIR / name).read_bytes())
+    meta = json.loads((tmp_path / "calibration.json").read_text())
+    meta["features"] = meta["features"][1:] + meta["features"][:1]
+    (tmp_path / "calibration.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelError, match="booster.json was trained on columns"):
+        support_model.load(tmp_path)

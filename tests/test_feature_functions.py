@@ -137,6 +137,17 @@ def test_text_terms_and_vectors_are_scikit_learns():
     columns = [vocabulary[term] for term in vectorizer.get_feature_names_out()]
     np.testing.assert_allclose(term_vectors(texts, vocabulary)[:, columns], expected, rtol=0, atol=1e-15)
     assert not term_vectors(texts, vocabulary)[3].any()
+    assert text_terms("") == [] and not term_vectors(pd.Series([None, ""]), vocabulary).any()
+
+
+def test_no_similar_rollcalls_without_shared_words():
+    """A catalog with no word in common with the measure (here: only stop words) gives no similar roll call,
+    where scikit-learn stopped on an empty vocabulary."""
+    catalog = _catalog().assign(description="the of and")
+    measures = pd.DataFrame(
+        {"measure_id": ["m1"], "text": ["North Atlantic"], "date": pd.to_datetime(["2021-01-01"]), "chamber": ["house"]}
+    )
+    assert similar_rollcalls(measures, catalog, k=5, min_similarity=0.1).empty
 
 
 def test_party_similar_share_is_similarity_weighted():

@@ -173,6 +173,7 @@ def test_the_backtest_is_logged_to_the_run_that_made_the_model_files():
     recovered = run_of_model_files(stale, found, name)
     assert recovered["run_id"] == run["run_id"] and recovered["registered_version"] == run["registered_version"]
     assert run_of_model_files(stale, "not-a-model", name) is None
+    assert run_of_model_files({}, found, name)["run_id"] == run["run_id"]  # no run.json at all
 
 
 def test_champion_reloads_with_identical_predictions(training):
