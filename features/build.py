@@ -343,16 +343,25 @@ def agreement_with(ctx: Context, reference: str, pairs: pd.DataFrame) -> pd.Seri
     code = ctx.member_index.get_indexer([reference])[0]
     if code < 0:
         return pd.Series(np.nan, index=pairs.index)
-    own = (ctx.vote_member == code) & (ctx.vote_days >= pairs["day"].min() - window)
+    days = pairs["day"].to_numpy()
+    own = (ctx.vote_member == code) & (ctx.vote_days >= days.min() - window)
     reference_sign = np.zeros(len(ctx.rollcall_index), dtype=np.int8)
     reference_sign[ctx.vote_rollcall[own]] = ctx.vote_sign[own]
     their_sign = reference_sign[ctx.vote_rollcall]
     shared = their_sign != 0
+    codes = pairs["member_code"].to_numpy()
+    if len(days) and (days == days[0]).all():  # one date (a forecast): count the window's votes, no sort
+        shared &= (ctx.vote_days >= days[0] - window) & (ctx.vote_days < days[0])
+        agreed = ctx.vote_sign[shared] == their_sign[shared]
+        n = np.bincount(ctx.vote_member[shared], minlength=len(ctx.member_index)).astype(float)
+        agree = np.bincount(ctx.vote_member[shared], weights=agreed, minlength=len(ctx.member_index))
+        n, agree = np.where(codes >= 0, n[codes], 0.0), np.where(codes >= 0, agree[codes], 0.0)
+        return pd.Series(np.where(n >= ctx.params["min_shared_votes"], agree / np.maximum(n, 1), np.nan), pairs.index)
     agree = (ctx.vote_sign[shared] == their_sign[shared]).astype(float)
     history = EventHistory(
         ctx.vote_member[shared], ctx.vote_days[shared], {"n": np.ones(int(shared.sum())), "agree": agree}
     )
-    sums = history.sums_before(pairs["member_code"].to_numpy(), pairs["day"].to_numpy(), window)
+    sums = history.sums_before(codes, days, window)
     share = (sums["agree"] / sums["n"]).where(sums["n"] >= ctx.params["min_shared_votes"])
     return pd.Series(share.to_numpy(), index=pairs.index)
 

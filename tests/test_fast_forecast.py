@@ -179,6 +179,25 @@ def test_the_cache_key_follows_the_inputs():
     assert member_state.input_key(params) != member_state.input_key(changed)
 
 
+def test_agreement_counted_for_one_date_equals_the_dated_history(slow, pipeline_date):
+    """``agreement_with`` counts the window's votes directly when every pair has the same date (a forecast) and
+    goes through the dated event history otherwise (training): the same shares, to the bit, on the real tables."""
+    from features.build import agreement_with, prepare_pairs
+
+    registry, _ = slow.registry([])
+    chosen = registry[registry["bill_id"] == "119hr6508"]
+    measures = forecast_measures(chosen, pipeline_date)
+    pairs = prepare_pairs(slow.ctx, forecast_pairs(slow.ctx, measures, slow.cut["terms"]))
+    earlier = pairs.assign(day=pairs["day"] - 30)
+    for sponsor in ("M001184", "L000596", "P000197"):  # Massie, Luna, Pelosi
+        one_date = agreement_with(slow.ctx, sponsor, pairs)
+        dated = agreement_with(slow.ctx, sponsor, pd.concat([pairs, earlier], ignore_index=True)).iloc[: len(pairs)]
+        np.testing.assert_array_equal(one_date.to_numpy(), dated.to_numpy())
+        assert one_date.notna().sum() > 400 and one_date.between(0, 1).sum() == one_date.notna().sum()
+    massie = agreement_with(slow.ctx, "M001184", pairs).set_axis(pairs["bioguide_id"])
+    assert massie["M001184"] == 1.0 and massie["L000596"] > massie["P000197"]  # himself; Luna over Pelosi
+
+
 def test_the_state_answers_only_for_its_own_day(forecaster, pipeline_date):
     state = forecaster.state(pipeline_date)
     ctx = member_state.StateContext(state, *state.registry([]))
