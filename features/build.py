@@ -24,8 +24,6 @@ from features.context import (
     add_context_features,
     caucus_of,
     general_measures,
-    majority_on,
-    president_party_on,
     previous_congress_agreement,
     procedure,
     sample_votes,
@@ -485,17 +483,11 @@ def add_sponsorship_signals(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
 
 
 def add_measure_context(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
-    """Kind and domain as indicators; whether the President's party (on the measure's date) holds the chamber's
-    majority."""
+    """Kind and domain as indicators (whether the President's party holds the chamber comes with the other
+    party relations, ``add_context_features``)."""
     for kind in KINDS:
         pairs[f"kind_{kind}"] = (pairs["kind"] == kind).astype(np.int8)
     pairs["domain_alliance"] = (pairs["domain"] == "alliance").astype(np.int8)
-    measures = pairs.drop_duplicates("measure_id").set_index("measure_id")
-    by_measure = pd.Series(majority_on(ctx.holders, measures, ctx.presidents), index=measures.index)
-    chamber_majority = pairs["measure_id"].map(by_measure).to_numpy()
-    president = president_party_on(pairs["date"], ctx.presidents)
-    known = pd.notna(president) & pd.notna(chamber_majority)
-    pairs["president_party_controls_chamber"] = np.where(known, chamber_majority == president, np.nan).astype(float)
     return pairs
 
 

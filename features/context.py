@@ -14,6 +14,7 @@ import pandas as pd
 
 from features import nominate
 from features.history import to_days
+from pipeline.ids import NON_VOTING_STATES
 
 PROCEDURES = (
     "passage",
@@ -129,9 +130,6 @@ def _lookup(index_frame: pd.DataFrame, series: pd.Series) -> np.ndarray:
     """``series`` (with a MultiIndex) looked up at the rows of ``index_frame``'s columns, NaN where absent."""
     keys = pd.MultiIndex.from_frame(index_frame)
     return series.reindex(keys).to_numpy()
-
-
-NON_VOTING_STATES = frozenset({"DC", "PR", "GU", "AS", "MP", "VI"})  # delegates hold no seat in a House count
 
 
 def seat_holders(
@@ -303,14 +301,13 @@ def add_context_features(
     ``features.build.add_member_profile``) and the sponsor's (``features.build.add_sponsor_profile``);
     ``caucus``: ``caucus_of``; ``scored``: ``nominate.scored_congresses``; ``holders``: who held each seat when
     (``seat_holders``)."""
-    party = caucus
-    member_caucus = pd.Series(_lookup(pairs[["bioguide_id", "congress"]], party), index=pairs.index)
+    member_caucus = pd.Series(_lookup(pairs[["bioguide_id", "congress"]], caucus), index=pairs.index)
     member_caucus = member_caucus.fillna(pairs["party"])
     measures = pairs.drop_duplicates("measure_id").set_index("measure_id")
-    by_measure = _measure_parties(measures, holders, presidents, bill_sponsors, party)
+    by_measure = _measure_parties(measures, holders, presidents, bill_sponsors, caucus)
     their = {name: pairs["measure_id"].map(values) for name, values in by_measure.items()}
     cosponsors = active_cosponsors(cosponsorships, measures.reset_index())
-    balance = cosponsor_balance(cosponsors, party, measures["congress"]).reindex(measures.index, fill_value=0)
+    balance = cosponsor_balance(cosponsors, caucus, measures["congress"]).reindex(measures.index, fill_value=0)
     _add_party_flags(pairs, member_caucus, their, cosponsors)
     _add_cosponsor_balance(pairs, member_caucus, balance)
     # an amendment's author may be of the bill's side or against it: the bill's own sponsor tells which
@@ -370,6 +367,9 @@ def _add_party_flags(
         (member_party == their["majority"]).astype(float).where(member_party.notna() & known_majority)
     )
     known_president = their["president"].notna()
+    pairs["president_party_controls_chamber"] = (
+        (their["majority"] == their["president"]).astype(float).where(known_president & known_majority)
+    )
     pairs["member_in_president_party"] = (member_party == their["president"]).astype(float).where(known_president)
     pairs["sponsor_in_president_party"] = (
         (their["sponsor"] == their["president"]).astype(float).where(known_president & known_sponsor)

@@ -8,8 +8,8 @@ import re
 
 import pandas as pd
 
-from forecasts.whip import NON_VOTING_STATES
 from pipeline.errors import DataError
+from pipeline.ids import NON_VOTING_STATES
 
 BILL_TYPES = {
     "hr": "H.R.",

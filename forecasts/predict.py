@@ -22,6 +22,7 @@ from forecasts.reasons import sponsor_label, top_reasons
 from models import support_model
 from pipeline.config import MODELS_DIR, DataConfig, load_params, stage_arguments
 from pipeline.errors import debug_requested, run_stage
+from pipeline.ids import NON_VOTING_STATES
 from pipeline.tables import log_timing, read_table, write_atomic, write_json, write_parquet
 
 FORECAST_COLUMNS = [
@@ -164,7 +165,7 @@ def member_forecasts(
         if "backs_this_bill" in features
         else (result["is_sponsor"] | result["is_cosponsor"])
     )
-    result["voting"] = ~features["state"].isin(whip.NON_VOTING_STATES) | (features["chamber"] == "senate")
+    result["voting"] = ~features["state"].isin(NON_VOTING_STATES) | (features["chamber"] == "senate")
     result["agreement_with_named_sponsors"] = agreement_text(features, chambers)
     return result
 

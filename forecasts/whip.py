@@ -69,8 +69,6 @@ def simulate_supporters(p: np.ndarray, scale: float, draws: int = 20000, seed: i
 
 
 SEATS = {"house": 435, "senate": 100}
-# Delegates and the Resident Commissioner sit in the House but cannot vote on passage: never counted.
-NON_VOTING_STATES = frozenset({"DC", "PR", "GU", "AS", "MP", "VI"})
 
 
 def thresholds(chamber: str, members: int) -> dict[str, int]:

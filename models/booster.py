@@ -12,7 +12,6 @@ from __future__ import annotations
 import ctypes
 import importlib.util
 import json
-import os
 import re
 import sys
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from models.errors import ModelError
+from pipeline.tables import write_atomic
 
 PREDICTION_TYPES = {"value": 0, "margin": 1, "contributions": 2}  # XGBoost's own codes (c_api.h)
 
@@ -99,14 +99,16 @@ class Booster:
         return booster
 
     def save(self, path: Path) -> None:
-        """XGBoost's JSON (the suffix tells the library), written to a temporary file and renamed."""
-        path = Path(path)
-        tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-        try:
-            _check(library().XGBoosterSaveModel(self._handle, str(tmp).encode()), f"write the model file {path}")
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        """XGBoost's JSON, written to a temporary file and renamed (``pipeline.tables.write_atomic``)."""
+        length, data = ctypes.c_uint64(), ctypes.POINTER(ctypes.c_char)()
+        _check(
+            library().XGBoosterSaveModelToBuffer(
+                self._handle, b'{"format": "json"}', ctypes.byref(length), ctypes.byref(data)
+            ),
+            f"write the model file {path}",
+        )
+        model_json = ctypes.string_at(data, length.value)  # a copy: the library owns ``data``
+        write_atomic(Path(path), lambda tmp: tmp.write_bytes(model_json))
 
     @property
     def num_features(self) -> int:

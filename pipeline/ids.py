@@ -35,6 +35,9 @@ def rollcall_id(chamber: str, congress: int, session_year: int, number: int) -> 
     return f"{chamber[0].lower()}{number}-{congress}.{session_year}"
 
 
+# Delegates and the Resident Commissioner sit in the House but hold no seat in its count and cannot vote on passage.
+NON_VOTING_STATES = frozenset({"DC", "PR", "GU", "AS", "MP", "VI"})
+
 BILL_TYPES = ("hconres", "hjres", "hamdt", "hres", "hr", "sconres", "sjres", "samdt", "sres", "s")  # amendments too
 # One ASCII pattern for every bill id: congress 1-3 digits, a type (longest first, so 'hres' wins over 'hr'),
 # number 1-5 digits. Matched after dropping ASCII spaces and dots ("119 H.Res. 135"); anything else (superscript
