@@ -298,9 +298,9 @@ def check_bounds(
     (empty when the table set may be published). ``per_rollcall``: the votes table's rows per roll call id when
     the caller has them already (the ingest's tallies), else counted here."""
     bounds = config.bounds
-    rollcalls, votes, members = tables["rollcalls"], tables["votes"], tables["members"]
+    rollcalls, members = tables["rollcalls"], tables["members"]
     if per_rollcall is None:
-        per_rollcall = votes.groupby("rollcall_id", observed=True).size()
+        per_rollcall = tables["votes"].groupby("rollcall_id", observed=True).size()
     counted = rollcalls.assign(n_votes=rollcalls["rollcall_id"].map(per_rollcall).fillna(0))
     scored = members.dropna(subset=["nominate_dim1"])
     problems = []

@@ -9,8 +9,13 @@ order of its source files and records (the published tables keep the row order o
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import duckdb
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 THREADS = 2
 MEMORY_LIMIT = "1536MB"
@@ -75,3 +80,54 @@ def create_enum(con: duckdb.DuckDBPyConnection, name: str, values: list[str], re
         con.execute(f"DROP TYPE {name}")
     if not exists or replace:
         con.execute(f"CREATE TYPE {name} AS ENUM ({', '.join(quote(value) for value in values)})")
+
+
+ROW_GROUP = 1 << 20  # rows per parquet row group: pyarrow's default, as pandas' ``to_parquet`` writes a frame
+
+
+def write_parquet(relation: duckdb.DuckDBPyRelation, path: Path, template: pd.DataFrame) -> int:
+    """Stream a query's rows into the parquet file that ``to_parquet`` would write for a frame of ``template``'s
+    columns and dtypes (an empty frame will do): it reads back as that frame would, categories and string dtypes
+    kept. One row group at a time, so memory holds one row group however many rows there are (the whole result
+    in pandas cost 65 MiB per million member votes). An ENUM column becomes the template's categories (a value
+    outside them is an error). Returns the rows written. The caller writes to a temporary path."""
+    schema = pa.Schema.from_pandas(template.iloc[:0], preserve_index=False)
+    categories = {
+        name: pa.array(template[name].cat.categories, schema.field(name).type.value_type)
+        for name in template.columns
+        if isinstance(template[name].dtype, pd.CategoricalDtype)
+    }
+    rows = 0
+    pending: list[pa.RecordBatch] = []
+    with pq.ParquetWriter(path, schema) as writer:
+        for batch in relation.to_arrow_reader(ROW_GROUP):
+            pending.append(_conform(batch, schema, categories))
+            rows += batch.num_rows
+            held = sum(part.num_rows for part in pending)
+            if held >= ROW_GROUP:
+                table = pa.Table.from_batches(pending, schema=schema).combine_chunks()
+                whole = held - held % ROW_GROUP
+                writer.write_table(table.slice(0, whole), row_group_size=ROW_GROUP)
+                pending = table.slice(whole).to_batches()
+        if pending:
+            writer.write_table(pa.Table.from_batches(pending, schema=schema), row_group_size=ROW_GROUP)
+    return rows
+
+
+def _conform(batch: pa.RecordBatch, schema: pa.Schema, categories: dict[str, pa.Array]) -> pa.RecordBatch:
+    """A batch of the engine's types in ``schema``'s: columns cast, ENUM codes mapped onto the categories."""
+    columns = []
+    for field in schema:
+        column = batch.column(field.name)
+        if field.name in categories:
+            if not pa.types.is_dictionary(column.type):
+                column = column.dictionary_encode()
+            codes = pc.index_in(column.dictionary, value_set=categories[field.name]).take(column.indices)
+            if codes.null_count != column.null_count:
+                allowed = categories[field.name].to_pylist()
+                raise ValueError(f"column {field.name}: a value outside its categories {allowed}")
+            column = pa.DictionaryArray.from_arrays(codes.cast(field.type.index_type), categories[field.name])
+        else:
+            column = column.cast(field.type)
+        columns.append(column)
+    return pa.RecordBatch.from_arrays(columns, schema=schema)

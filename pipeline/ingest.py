@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import sys
 import tempfile
 import time
@@ -146,11 +147,11 @@ def build_votes(
     valid_bioguide: set[str],
     max_unknown_ids: int = 0,
     source_of: Callable[[int], str] = str,
-) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """Member votes (the engine's ``us_voters``) with bioguide ids and positions yea/nay/present/not_voting; the
-    rows left out, counted per roll call and position; and a summary of why they were left out. Leaves every voter
-    in the engine's table ``mapped`` (status 0: kept, with congress, chamber and state) for the steps after;
-    ``us_voters`` is renamed to it, so ``usvotes.rollcall_frame`` must run before.
+) -> tuple[pd.DataFrame, dict]:
+    """Member votes (the engine's ``us_voters``) under bioguide ids, left in the engine's table ``mapped`` with a
+    status per voter (0: kept; ``KEPT_VOTES`` selects the votes table); the rows left out, counted per roll call
+    and position; and a summary of why they were left out. ``us_voters`` is renamed to ``mapped``, so
+    ``usvotes.rollcall_frame`` must run before.
 
     House records carry bioguide ids, Senate records LIS ids (mapped through the crosswalk as ``usvotes.load``
     reads them). A member id found in neither the crosswalk nor Voteview is never made into a member: its votes
@@ -161,8 +162,6 @@ def build_votes(
     _map_member_ids(con, valid_bioguide)
     left_out = _left_out(con, max_unknown_ids, source_of)
     left_out["duplicate_member_votes"] = _mark_duplicates(con)
-    votes = engine.frame(con.sql("SELECT rollcall_id, bioguide_id, position, vote_party FROM mapped WHERE status = 0"))
-    votes["position"] = votes["position"].cat.remove_categories(["candidate"])
     dropped = engine.frame(
         con.sql(
             "SELECT rollcall_id, position::VARCHAR AS position, count(*) AS n FROM mapped "
@@ -170,7 +169,40 @@ def build_votes(
         )
     )
     dropped = dropped.pivot(index="rollcall_id", columns="position", values="n").fillna(0).astype(int)
-    return votes, dropped, left_out
+    return dropped, left_out
+
+
+# The votes table: every kept vote, in the order of the records; its columns and dtypes as published.
+KEPT_VOTES = "SELECT rollcall_id, bioguide_id, position, vote_party FROM mapped WHERE status = 0"
+VOTES_TEMPLATE = pd.DataFrame(
+    {
+        "rollcall_id": pd.Series(dtype="str"),
+        "bioguide_id": pd.Series(dtype="str"),
+        "position": pd.Categorical([], categories=pd.Index(POSITIONS, dtype="str")),
+        "vote_party": pd.Series(dtype="str"),
+    }
+)
+
+
+def votes_frame(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """The votes table as pandas (tests and callers of ``build_tables`` that keep the set in memory)."""
+    votes = engine.frame(con.sql(KEPT_VOTES))
+    return votes.astype({"position": VOTES_TEMPLATE["position"].dtype})
+
+
+def leave_out_votes_after(con: duckdb.DuckDBPyConnection, rollcall_ids: list[str]) -> int:
+    """Kept votes on roll calls the as-of cut dropped get status 5 (left out of the votes table); how many.
+    An update in place: the votes keep their order, as a join might not."""
+    if not rollcall_ids:
+        return 0
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE after_as_of AS SELECT unnest($ids::VARCHAR[]) AS rollcall_id",
+        {"ids": rollcall_ids},
+    )
+    con.execute(
+        "UPDATE mapped SET status = 5 WHERE status = 0 AND rollcall_id IN (SELECT rollcall_id FROM after_as_of)"
+    )
+    return con.execute("SELECT count(*) FROM mapped WHERE status = 5").fetchall()[0][0]
 
 
 def _map_member_ids(con: duckdb.DuckDBPyConnection, valid_bioguide: set[str]) -> None:
@@ -186,7 +218,8 @@ def _map_member_ids(con: duckdb.DuckDBPyConnection, valid_bioguide: set[str]) ->
         {"ids": sorted(present - valid_bioguide - {None})},
     )
     engine.create_enum(con, "member_t", sorted(present & valid_bioguide) or [""], replace=True)
-    # status: 0 kept, 1 the Vice President, 2 a Speaker-election candidate vote, 3 an unknown member id
+    # status: 0 kept, 1 the Vice President, 2 a Speaker-election candidate vote, 3 an unknown member id (later:
+    # 4 a repeated vote, ``_mark_duplicates``; 5 a roll call after the as-of date, ``leave_out_votes_after``)
     con.execute("ALTER TABLE mapped ADD COLUMN status TINYINT DEFAULT 0")
     unknown = "(bioguide_id IS NULL OR bioguide_id IN (SELECT bioguide_id FROM unknown_ids))"
     con.execute(
@@ -504,27 +537,33 @@ def combine_bills(
     )
 
 
-def read_beside(config: DataConfig) -> tuple[tuple, list[bulkbills.Archive], tuple, tuple]:
+def read_beside(config: DataConfig) -> tuple[tuple, tuple, dict[str, int], tuple, tuple]:
     """The work of Python objects that does not need the engine: the NATO BILLSTATUS frames, the bulk archives'
-    records (read with their own crosswalk), the YAML of terms and Presidents and Voteview's CSVs. Run in a second
-    process while the engine reads the votes (some 100 MB of bill XML and JSON, 1 MB of YAML and 60 MB of CSV are
-    Python's and pandas' work); the caller builds the frames, as in one process."""
+    frames and records per archive (read with their own crosswalk), the YAML of terms and Presidents and
+    Voteview's CSVs. Run in a second process while the engine reads the votes (some 100 MB of bill XML and JSON,
+    1 MB of YAML and 60 MB of CSV are Python's and pandas' work); frames, not records, come back (pickled frames
+    load ten times faster than the records' dicts)."""
     voteview_read = read_voteview(config)
     archives = bulkbills.read_archives(config, legislators.read_crosswalk(config))
+    bulk_counts = {path: len(records) for path, records, _ in archives}
     executive = (legislators.read_current_terms(config), legislators.read_presidents(config))
-    return billstatus.read_bills(config), archives, executive, voteview_read
+    return billstatus.read_bills(config), bulkbills.bulk_frames(archives), bulk_counts, executive, voteview_read
 
 
-def build_tables(config: DataConfig, workers: int = engine.THREADS) -> tuple[dict[str, pd.DataFrame], dict]:
+def build_tables(
+    config: DataConfig, workers: int = engine.THREADS, votes_to: Path | None = None
+) -> tuple[dict[str, pd.DataFrame], dict]:
     """Every canonical table of ``config``'s congresses and the data-quality report. Raises DataError (and so
     publishes nothing) when an input breaks the snapshot contract or the tables fall below ``data.bounds``.
-    ``workers``: DuckDB's threads (and, above 1, ``read_beside`` runs in one more process meanwhile:
-    spawned, not forked, since a fork can inherit a lock another thread holds and hang; a script calling this
-    needs the usual ``if __name__ == "__main__"`` guard)."""
+    ``votes_to``: stream the votes table into this parquet file instead of returning it as a frame (the stage
+    does: memory then holds one row group of it, not six million rows). ``workers``: DuckDB's threads (and,
+    above 1, ``read_beside`` runs in one more process meanwhile: spawned, not forked, since a fork can inherit a
+    lock another thread holds and hang; a script calling this needs the usual ``if __name__ == "__main__"``
+    guard)."""
     started = time.perf_counter()
     beside = multiprocessing.get_context("spawn").Pool(1) if workers > 1 else None
 
-    def beside_read() -> tuple[tuple, list[bulkbills.Archive], tuple, tuple]:
+    def beside_read() -> tuple[tuple, tuple, dict[str, int], tuple, tuple]:
         if beside is None:
             return read_beside(config)
         read = result.get()
@@ -533,14 +572,14 @@ def build_tables(config: DataConfig, workers: int = engine.THREADS) -> tuple[dic
 
     try:
         result = beside.apply_async(read_beside, (config,)) if beside else None
-        return _build_tables(config, workers, started, beside_read)
+        return _build_tables(config, workers, started, beside_read, votes_to)
     finally:
         if beside:
             beside.terminate()
 
 
 def _build_tables(
-    config: DataConfig, workers: int, started: float, beside_read: Callable[[], tuple]
+    config: DataConfig, workers: int, started: float, beside_read: Callable[[], tuple], votes_to: Path | None
 ) -> tuple[dict[str, pd.DataFrame], dict]:
     deferred = ("unitedstates-votes", "voteview", "billstatus-bulk")
     contract = check_snapshot(config, deferred=deferred) if config.use_snapshot else None
@@ -554,21 +593,20 @@ def _build_tables(
         rollcalls, rollcall_report = build_rollcalls(usvotes.rollcall_frame(con), sources["vv_rollcalls"])
         if rollcalls.empty:
             raise DataError(f"no roll calls for congresses {config.first_congress}-{config.last_congress}")
-        members, rollcalls, votes, dropped, left_out = _link_members_and_votes(
-            config, con, sources, rollcalls, crosswalk
-        )
+        members, rollcalls, dropped, left_out = _link_members_and_votes(config, con, sources, rollcalls, crosswalk)
         rollcalls = rollcalls.join(sponsors.rollcall_sponsors(rollcalls, bills))
         tables = {
             "members": members,
             "rollcalls": rollcalls,
-            "votes": votes,
             "bills": bills,
             "cosponsorships": cosponsorships,
             "terms": executive[0],
             "presidents": executive[1],
         }
         before = {name: len(frame) for name, frame in tables.items()}
-        tables = cut_as_of(tables, config.as_of)
+        tables = cut_as_of(tables, config.as_of)  # the votes are cut in the engine:
+        after = set(rollcalls["rollcall_id"]).difference(tables["rollcalls"]["rollcall_id"])
+        votes_after = leave_out_votes_after(con, sorted(after))
         kept = tables["rollcalls"][[f"{position}_count" for position in POSITIONS]].sum(axis=1)
         problems = check_bounds(tables, config, kept.set_axis(tables["rollcalls"]["rollcall_id"]))
         if problems:
@@ -576,11 +614,17 @@ def _build_tables(
             raise DataError(f"table set below params.yaml data.bounds, not published: {'; '.join(problems[:3])}{more}")
         con.register("rollcall_numbers", tables["rollcalls"][["rollcall_id", "chamber", "congress", "rollnumber"]])
         quality = _quality_of(con, tables, dropped, sources["vv_votes"])
+        if votes_to is None:
+            tables["votes"] = votes_frame(con)
+            votes = len(tables["votes"])
+        else:
+            votes = engine.write_parquet(con.sql(KEPT_VOTES), votes_to, VOTES_TEMPLATE)
+    rows = {name: len(frame) for name, frame in tables.items()} | {"votes": votes}
     report = {
         "as_of": str(config.as_of.date()),
         "congresses": [config.first_congress, config.last_congress],
-        "rows": {name: len(frame) for name, frame in tables.items()},
-        "rows_dropped_by_as_of": {name: before[name] - len(tables[name]) for name in tables},
+        "rows": rows,
+        "rows_dropped_by_as_of": {name: before[name] - rows[name] for name in before} | {"votes": votes_after},
         **rollcall_report,
         **left_out,
         **quality,
@@ -603,10 +647,9 @@ def _read_sources(
     paths, names = usvotes.record_files(config, scratch)
     crosswalk = legislators.read_crosswalk(config)
     usvotes.load(con, paths, names, senate_ids(crosswalk))
-    nato, archives, executive, (sources, counts) = beside_read()
+    nato, bulk, bulk_counts, executive, (sources, counts) = beside_read()
     counts |= {str(paths[i]): n for i, n in usvotes.records_per_file(con).items()}
-    bills, cosponsorships = combine_bills(*nato, *bulkbills.bulk_frames(archives))
-    bulk_counts = {path: len(records) for path, records, _ in archives}
+    bills, cosponsorships = combine_bills(*nato, *bulk)
     if contract:
         counts |= bulk_counts
         contract.settle({str(Path(p).relative_to(config.snapshot_dir)): n for p, n in counts.items()}, config)
@@ -619,12 +662,12 @@ def _link_members_and_votes(
     sources: dict[str, pd.DataFrame],
     rollcalls: pd.DataFrame,
     crosswalk: pd.DataFrame,
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
-    """Members, roll calls with tallies and amendment authors, votes under bioguide ids, the rows left out
-    per roll call and the report of why."""
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
+    """Members, roll calls with tallies and amendment authors, the rows left out per roll call and the report of
+    why (the votes, under bioguide ids, stay in the engine)."""
     members = build_members(sources["vv_members"], crosswalk)
     valid = set(members["bioguide_id"]) | set(crosswalk["bioguide_id"])
-    votes, dropped, left_out = build_votes(con, valid, config.max_unknown_member_ids, votes_source(config))
+    dropped, left_out = build_votes(con, valid, config.max_unknown_member_ids, votes_source(config))
     root = f"{config.snapshot_dir if config.use_snapshot else config.download_dir}/"
     left_out["unknown_member_ids_by_file"] = {  # relative: the committed report stays the same on every machine
         name.removeprefix(root): ids for name, ids in left_out["unknown_member_ids_by_file"].items()
@@ -634,7 +677,7 @@ def _link_members_and_votes(
     )
     rollcalls = add_tallies(rollcalls, tallies(con))
     rollcalls["amendment_author_id"] = sponsors.match_authors(rollcalls, members, crosswalk)
-    return members, rollcalls, votes, dropped, left_out
+    return members, rollcalls, dropped, left_out
 
 
 def _quality_of(
@@ -668,7 +711,17 @@ def run(args: argparse.Namespace) -> None:
     """Check, build, then publish: stale leftovers go first; the table set is swapped in whole, then the report."""
     clean_stale(args.tables)
     config = DataConfig.from_params(load_params(args.params))
-    tables, report = build_tables(config, args.workers or config.workers)
+    args.tables.parent.mkdir(parents=True, exist_ok=True)
+    votes = args.tables.parent / f".votes.parquet.tmp-{os.getpid()}"  # streamed here, moved into the set
+    try:
+        tables, report = build_tables(config, args.workers or config.workers, votes)
+        _publish(args, tables, report, votes)
+    finally:
+        votes.unlink(missing_ok=True)
+
+
+def _publish(args: argparse.Namespace, tables: dict[str, pd.DataFrame], report: dict, votes: Path) -> None:
+    """The table set (with the streamed ``votes`` file), then the report and the timing."""
     if report["optional_inputs_absent"]:
         absent = report["optional_inputs_absent"]
         shown = ", ".join(absent[:8]) + (" ..." if len(absent) > 8 else "")
@@ -676,7 +729,7 @@ def run(args: argparse.Namespace) -> None:
     inputs = report.pop("inputs")  # their sha256 go into the set's manifest, the counts into the metrics
     report["inputs_checked"] = len(inputs)
     report["input_records"] = sum(entry["records"] for entry in inputs.values())
-    publish_table_set(tables, args.tables, {"as_of": report["as_of"], "inputs": inputs})
+    publish_table_set(tables, args.tables, {"as_of": report["as_of"], "inputs": inputs}, {"votes": votes})
     seconds = report.pop("seconds")
     write_json(report, args.report)
     log_timing("ingest", seconds, args.tables.parent / TIMINGS_LOG.name)  # beside the table set it wrote

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from pipeline.config import TABLES_DIR, TIMINGS_LOG
 from pipeline.errors import DataError
@@ -125,10 +126,16 @@ def clean_stale(directory: Path) -> list[Path]:
     return removed
 
 
-def publish_table_set(tables: dict[str, pd.DataFrame], directory: Path = TABLES_DIR, extra: dict | None = None) -> dict:
+def publish_table_set(
+    tables: dict[str, pd.DataFrame],
+    directory: Path = TABLES_DIR,
+    extra: dict | None = None,
+    written: dict[str, Path] | None = None,
+) -> dict:
     """Write every table into a staging folder, then swap it with ``directory`` in one rename: readers see the
-    old complete set or the new complete set, never a mix. ``_manifest.json`` (written last) lists each file
-    with its rows and sha256. Returns the manifest."""
+    old complete set or the new complete set, never a mix. ``written``: tables already written as parquet files
+    (streamed, too large to hold as frames), moved into the set. ``_manifest.json`` (written last) lists each
+    file with its rows and sha256. Returns the manifest."""
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = directory.parent / f".{directory.name}.staging-{os.getpid()}"
     if staging.exists():
@@ -136,12 +143,16 @@ def publish_table_set(tables: dict[str, pd.DataFrame], directory: Path = TABLES_
     staging.mkdir()
     try:
         manifest = {"tables": {}, **(extra or {})}
-        for name, frame in tables.items():
+        for name, source in [*tables.items(), *(written or {}).items()]:
             path = staging / f"{name}.parquet"
-            frame.to_parquet(path, index=False)
+            if isinstance(source, pd.DataFrame):
+                source.to_parquet(path, index=False)
+            else:
+                os.replace(source, path)
             with open(path, "rb") as f:
                 os.fsync(f.fileno())
-            manifest["tables"][name] = {"rows": len(frame), "bytes": path.stat().st_size, "sha256": file_sha256(path)}
+            rows = len(source) if isinstance(source, pd.DataFrame) else pq.ParquetFile(path).metadata.num_rows
+            manifest["tables"][name] = {"rows": rows, "bytes": path.stat().st_size, "sha256": file_sha256(path)}
         (staging / SET_MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         _fsync_dir(staging)
         if not directory.exists():
@@ -187,7 +198,6 @@ def cut_as_of(tables: dict[str, pd.DataFrame], as_of: pd.Timestamp) -> dict[str,
     """Drop everything dated after ``as_of``: roll calls and their votes, bills introduced later,
     cosponsorships added later, terms begun later; withdrawals after it did not happen yet."""
     rollcalls = tables["rollcalls"][tables["rollcalls"]["date"] <= as_of]
-    votes = tables["votes"][tables["votes"]["rollcall_id"].isin(rollcalls["rollcall_id"])]
     members = tables["members"][tables["members"]["congress"] <= congress_of_date(as_of)]
     bills = tables["bills"][tables["bills"]["introduced"] <= as_of]
     cosponsorships = tables["cosponsorships"]
@@ -195,13 +205,9 @@ def cut_as_of(tables: dict[str, pd.DataFrame], as_of: pd.Timestamp) -> dict[str,
         (cosponsorships["date"] <= as_of) & cosponsorships["bill_id"].isin(bills["bill_id"])
     ].copy()
     cosponsorships.loc[cosponsorships["withdrawn"] > as_of, "withdrawn"] = pd.NaT
-    cut = {
-        "members": members,
-        "rollcalls": rollcalls,
-        "votes": votes,
-        "bills": bills,
-        "cosponsorships": cosponsorships,
-    }
+    cut = {"members": members, "rollcalls": rollcalls, "bills": bills, "cosponsorships": cosponsorships}
+    if "votes" in tables:  # the ingest cuts its votes in the engine, where they stay
+        cut["votes"] = tables["votes"][tables["votes"]["rollcall_id"].isin(rollcalls["rollcall_id"])]
     if "presidents" in tables:  # terms begun by as_of
         cut["presidents"] = tables["presidents"][tables["presidents"]["start"] <= as_of]
     if "terms" in tables:  # terms begun by as_of (their scheduled end dates are known when they begin)

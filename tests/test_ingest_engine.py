@@ -20,12 +20,15 @@ from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 import yaml
 from conftest import fixture_params
 
+from pipeline import engine, ingest
 from pipeline.config import DataConfig
 from pipeline.ingest import build_tables
+from pipeline.tables import cut_as_of
 
 OPTIONS = {"Yea": "yea", "Aye": "yea", "Guilty": "yea", "Nay": "nay", "No": "nay", "Not Guilty": "nay"}
 OPTIONS |= {"Present": "present", "Not Voting": "not_voting"}
@@ -201,3 +204,77 @@ def test_a_repeated_member_vote_keeps_the_first(small_snapshot, small_config):
     repeat = {"yea": 0, "nay": 0, "nay" if first == "yea" else "yea": 1}
     expected = (len(record["votes"]["Yea"]) - repeat["yea"], len(record["votes"]["Nay"]) - repeat["nay"])
     assert (row["yea_count"], row["nay_count"]) == expected
+
+
+@pytest.mark.unit
+def test_the_streamed_votes_table_is_the_frame_cut_at_the_date(tmp_path):
+    """The stage streams the votes table from the engine into parquet, cut at the as-of date in the engine. Read
+    back it is the frame the in-memory build returns (rows, order, dtypes), and that frame is the full build's
+    votes cut by ``cut_as_of`` (the pandas cut every forecast uses); the report counts the votes left out."""
+    full = DataConfig.from_params(fixture_params())
+    as_of = pd.Timestamp("2024-06-30")  # inside the 118th Congress: the rest of 2024 and all of the 119th go
+    config = replace(full, as_of=as_of)
+    streamed = tmp_path / "votes.parquet"
+    tables, report = build_tables(config, votes_to=streamed)
+    assert "votes" not in tables
+    in_memory, in_memory_report = build_tables(config)
+    everything, _ = build_tables(full)
+
+    read_back = pd.read_parquet(streamed)
+    pd.testing.assert_frame_equal(read_back, in_memory["votes"])
+    expected = cut_as_of(everything, as_of)["votes"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(read_back, expected)
+    assert list(read_back["position"].cat.categories) == ["yea", "nay", "present", "not_voting"]
+    assert report["rows"]["votes"] == len(read_back) == in_memory_report["rows"]["votes"]
+    assert report["rows_dropped_by_as_of"]["votes"] == len(everything["votes"]) - len(read_back) > 0
+    assert {**report, "seconds": 0} == {**in_memory_report, "seconds": 0}
+    kept = tables["rollcalls"][["yea_count", "nay_count", "present_count", "not_voting_count"]].sum().sum()
+    assert kept == len(read_back)  # every published tally is the streamed table's
+
+
+@pytest.mark.unit
+def test_streaming_to_parquet_keeps_rows_groups_and_categories(tmp_path, monkeypatch):
+    """``engine.write_parquet`` writes what ``to_parquet`` of the same frame would hold, in row groups of
+    ``ROW_GROUP`` rows across the engine's batches (shrunk here so that 5,000 rows make several)."""
+    monkeypatch.setattr(engine, "ROW_GROUP", 1000)
+    con = engine.connect(1)
+    engine.create_enum(con, "side_t", ["yea", "nay", "candidate"])
+    relation = con.sql(
+        "SELECT 'r' || (i // 7)::VARCHAR AS rollcall_id, CASE WHEN i % 3 = 0 THEN 'nay' ELSE 'yea' END::side_t AS side,"
+        " CASE WHEN i % 11 = 0 THEN NULL ELSE 'R' END AS party FROM range(5000) t(i)"
+    )
+    template = pd.DataFrame(
+        {
+            "rollcall_id": pd.Series(dtype="str"),
+            "side": pd.Categorical([], categories=pd.Index(["yea", "nay"], dtype="str")),
+            "party": pd.Series(dtype="str"),
+        }
+    )
+    path = tmp_path / "streamed.parquet"
+    assert engine.write_parquet(relation, path, template) == 5000
+    expected = engine.frame(relation).astype({"side": template["side"].dtype})
+    pd.testing.assert_frame_equal(pd.read_parquet(path), expected)
+    groups = pq.ParquetFile(path).metadata
+    assert [groups.row_group(i).num_rows for i in range(groups.num_row_groups)] == [1000] * 5
+
+    outside = con.sql("SELECT 'r1' AS rollcall_id, 'candidate'::side_t AS side, 'R' AS party")
+    with pytest.raises(ValueError, match=r"column side: a value outside its categories \['yea', 'nay'\]"):
+        engine.write_parquet(outside, tmp_path / "bad.parquet", template)
+    con.close()
+
+
+@pytest.mark.unit
+def test_a_stage_that_fails_after_streaming_the_votes_leaves_nothing_behind(tmp_path, monkeypatch):
+    """The votes are streamed to a temporary file beside the table set; when publishing fails, that file is
+    removed and no table set appears."""
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump(fixture_params()))
+
+    def broken_publish(*args, **kwargs):
+        assert any(tmp_path.glob(".votes.parquet.tmp-*"))  # streamed, not yet moved
+        raise OSError("disk full (injected)")
+
+    monkeypatch.setattr(ingest, "publish_table_set", broken_publish)
+    argv = ["--params", str(params), "--tables", str(tmp_path / "tables"), "--report", str(tmp_path / "dq.json")]
+    assert ingest.main([*argv, "--workers", "1"]) != 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]
