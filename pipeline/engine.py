@@ -33,6 +33,10 @@ def connect(threads: int = THREADS, memory: str = MEMORY_LIMIT) -> duckdb.DuckDB
             "threads": threads,
             "memory_limit": memory,
             "preserve_insertion_order": True,
+            # jemalloc returns freed pages from a background thread: without it the pages of a finished batch of
+            # vote files stayed with the process (RSS 535 MiB where DuckDB held 38); purging them in the
+            # foreground instead (decay 0) doubled the load's time
+            "allocator_background_threads": True,
         }
     )
     con.execute(f"ATTACH ':memory:' AS {PACKED} (COMPRESS)")

@@ -7,10 +7,11 @@ DW-NOMINATE scores. Every member vote is mapped to a
 bioguide id; what cannot be mapped is counted in the report, never silently dropped.
 
 The six million member votes never pass through Python one by one: DuckDB (``pipeline.engine``) reads the vote
-records straight from their gzipped JSON lines, and the id mapping, the votes left out, the tallies and the
-comparison with Voteview's own member votes are SQL over its tables; pandas handles the tables of thousands of
-rows (members, roll calls, bills). The bills' XML and JSON, the YAML and Voteview's CSVs are read in a second
-process meanwhile (``read_beside``).
+records and Voteview's member votes straight from their gzipped files, and the id mapping, the votes left out, the
+tallies and the comparison with Voteview's member votes are SQL over its tables; the votes table is streamed from
+it into parquet. pandas handles the tables of thousands of rows (members, roll calls, bills). The bills' XML and
+JSON, the YAML and Voteview's member and roll-call CSVs are read in a second process meanwhile
+(``read_beside``).
 """
 
 from __future__ import annotations
@@ -61,19 +62,17 @@ MEMBER_COLUMNS = [
 
 
 def read_voteview(config: DataConfig) -> tuple[dict[str, pd.DataFrame], dict[str, int]]:
-    """Voteview's member, roll-call and (where published) member-vote files of every configured congress, stacked
-    per kind (the House's congresses, then the Senate's), and the records read from each file (by path)."""
+    """Voteview's member and roll-call files of every configured congress, stacked per kind (the House's
+    congresses, then the Senate's), and the records read from each file (by path). Its member votes go straight
+    into the engine (``voteview.load_votes``)."""
     stacked, counts = {}, {}
-    for kind in ("members", "rollcalls", "votes"):
+    for kind in ("members", "rollcalls"):
         parts = []
         for chamber in CHAMBERS:
             for congress in config.congresses:
-                read = voteview.read_optional if kind == "votes" else voteview.read
-                frame = read(config, kind, chamber, congress)
-                if frame is not None:
-                    parts.append(frame)
-                    counts[str(voteview.locate_file(config, kind, chamber, congress))] = len(frame)
-        stacked[f"vv_{kind}"] = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+                parts.append(voteview.read(config, kind, chamber, congress))
+                counts[str(voteview.locate_file(config, kind, chamber, congress))] = len(parts[-1])
+        stacked[f"vv_{kind}"] = pd.concat(parts, ignore_index=True)
     return stacked, counts
 
 
@@ -479,31 +478,37 @@ def check_tallies(rollcalls: pd.DataFrame, dropped_per_rollcall: pd.DataFrame) -
     }
 
 
-def compare_voteview_positions(con: duckdb.DuckDBPyConnection, vv_votes: pd.DataFrame, members: pd.DataFrame) -> dict:
-    """Where Voteview has member votes, how often its cast code agrees with the clerk's record (the engine's kept
-    votes in ``mapped``, the roll calls in ``rollcalls``)."""
-    if vv_votes.empty:
+def compare_voteview_positions(con: duckdb.DuckDBPyConnection, members: pd.DataFrame) -> dict:
+    """Where Voteview has member votes (the engine's ``vv_votes``), how often its cast code agrees with the clerk's
+    record (the engine's kept votes in ``mapped``, the roll calls in ``rollcall_numbers``). One congress and
+    chamber at a time, so the join's hash table holds one congress's votes however many there are."""
+    pairs = con.execute("SELECT DISTINCT lower(chamber), congress FROM vv_votes ORDER BY ALL").fetchall()
+    if not pairs:
         return {"voteview_member_votes_compared": 0}
     icpsr = members.dropna(subset=["icpsr"]).drop_duplicates(["icpsr", "congress", "chamber"])
-    con.register("vv_votes", vv_votes[["congress", "chamber", "rollnumber", "icpsr", "cast_code"]])
     con.register("icpsr_ids", icpsr[["icpsr", "congress", "chamber", "bioguide_id"]].astype({"icpsr": "int64"}))
     casts = " ".join(f"WHEN {code} THEN '{position}'" for code, position in voteview.CAST_POSITIONS.items())
-    # positions compared as the engine's ENUM (the six million clerk rows are not cast to text)
-    compared, disagreeing, without = con.execute(
-        f"""WITH vv AS (
+    # positions compared as the engine's ENUM (the clerk's rows are not cast to text)
+    compare = f"""WITH vv AS (
                 SELECT v.congress, lower(v.chamber) AS chamber, v.rollnumber, i.bioguide_id,
                        CAST(CASE CAST(v.cast_code AS INTEGER) {casts} END AS position_t) AS position
                 FROM vv_votes v
                 LEFT JOIN icpsr_ids i ON i.icpsr = v.icpsr AND i.congress = v.congress
-                    AND i.chamber = lower(v.chamber)),
+                    AND i.chamber = lower(v.chamber)
+                WHERE lower(v.chamber) = $chamber AND v.congress = $congress),
             matched AS (
                 SELECT r.rollcall_id, vv.bioguide_id, vv.position
                 FROM vv JOIN rollcall_numbers r USING (chamber, congress, rollnumber)
                 WHERE vv.position IS NOT NULL),
-            clerk AS (SELECT rollcall_id, bioguide_id, position FROM mapped WHERE status = 0)
+            clerk AS (
+                SELECT rollcall_id, bioguide_id, position FROM mapped
+                WHERE status = 0 AND chamber = $chamber AND congress = $congress)
             SELECT count(c.position), count(c.position) FILTER (c.position <> m.position), count(*) - count(c.position)
             FROM matched m LEFT JOIN clerk c ON c.rollcall_id = m.rollcall_id AND c.bioguide_id = m.bioguide_id"""
-    ).fetchall()[0]
+    counts = [
+        con.execute(compare, {"chamber": chamber, "congress": congress}).fetchall()[0] for chamber, congress in pairs
+    ]
+    compared, disagreeing, without = (sum(column) for column in zip(*counts, strict=True))
     return {
         "voteview_member_votes_compared": compared,
         "voteview_member_votes_disagreeing": disagreeing,
@@ -540,9 +545,9 @@ def combine_bills(
 def read_beside(config: DataConfig) -> tuple[tuple, tuple, dict[str, int], tuple, tuple]:
     """The work of Python objects that does not need the engine: the NATO BILLSTATUS frames, the bulk archives'
     frames and records per archive (read with their own crosswalk), the YAML of terms and Presidents and
-    Voteview's CSVs. Run in a second process while the engine reads the votes (some 100 MB of bill XML and JSON,
-    1 MB of YAML and 60 MB of CSV are Python's and pandas' work); frames, not records, come back (pickled frames
-    load ten times faster than the records' dicts)."""
+    Voteview's member and roll-call CSVs. Run in a second process while the engine reads the votes (some 100 MB of
+    bill XML and JSON, 1 MB of YAML and 10 MB of CSV are Python's and pandas' work); frames, not records, come back
+    (pickled frames load ten times faster than the records' dicts)."""
     voteview_read = read_voteview(config)
     archives = bulkbills.read_archives(config, legislators.read_crosswalk(config))
     bulk_counts = {path: len(records) for path, records, _ in archives}
@@ -604,16 +609,9 @@ def _build_tables(
             "presidents": executive[1],
         }
         before = {name: len(frame) for name, frame in tables.items()}
-        tables = cut_as_of(tables, config.as_of)  # the votes are cut in the engine:
-        after = set(rollcalls["rollcall_id"]).difference(tables["rollcalls"]["rollcall_id"])
-        votes_after = leave_out_votes_after(con, sorted(after))
-        kept = tables["rollcalls"][[f"{position}_count" for position in POSITIONS]].sum(axis=1)
-        problems = check_bounds(tables, config, kept.set_axis(tables["rollcalls"]["rollcall_id"]))
-        if problems:
-            more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
-            raise DataError(f"table set below params.yaml data.bounds, not published: {'; '.join(problems[:3])}{more}")
+        tables, votes_after = _cut_and_check(con, config, tables)
         con.register("rollcall_numbers", tables["rollcalls"][["rollcall_id", "chamber", "congress", "rollnumber"]])
-        quality = _quality_of(con, tables, dropped, sources["vv_votes"])
+        quality = _quality_of(con, tables, dropped)
         if votes_to is None:
             tables["votes"] = votes_frame(con)
             votes = len(tables["votes"])
@@ -635,6 +633,22 @@ def _build_tables(
     return tables, report
 
 
+def _cut_and_check(
+    con: duckdb.DuckDBPyConnection, config: DataConfig, tables: dict[str, pd.DataFrame]
+) -> tuple[dict[str, pd.DataFrame], int]:
+    """The tables cut at the as-of date (the votes in the engine: how many left out), after checking them
+    against ``data.bounds``."""
+    cut = cut_as_of(tables, config.as_of)
+    after = set(tables["rollcalls"]["rollcall_id"]).difference(cut["rollcalls"]["rollcall_id"])
+    votes_after = leave_out_votes_after(con, sorted(after))
+    kept = cut["rollcalls"][[f"{position}_count" for position in POSITIONS]].sum(axis=1)
+    problems = check_bounds(cut, config, kept.set_axis(cut["rollcalls"]["rollcall_id"]))
+    if problems:
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise DataError(f"table set below params.yaml data.bounds, not published: {'; '.join(problems[:3])}{more}")
+    return cut, votes_after
+
+
 def _read_sources(
     config: DataConfig,
     con: duckdb.DuckDBPyConnection,
@@ -647,8 +661,9 @@ def _read_sources(
     paths, names = usvotes.record_files(config, scratch)
     crosswalk = legislators.read_crosswalk(config)
     usvotes.load(con, paths, names, senate_ids(crosswalk))
+    voteview_votes = voteview.load_votes(con, config)
     nato, bulk, bulk_counts, executive, (sources, counts) = beside_read()
-    counts |= {str(paths[i]): n for i, n in usvotes.records_per_file(con).items()}
+    counts |= voteview_votes | {str(paths[i]): n for i, n in usvotes.records_per_file(con).items()}
     bills, cosponsorships = combine_bills(*nato, *bulk)
     if contract:
         counts |= bulk_counts
@@ -680,9 +695,7 @@ def _link_members_and_votes(
     return members, rollcalls, dropped, left_out
 
 
-def _quality_of(
-    con: duckdb.DuckDBPyConnection, tables: dict[str, pd.DataFrame], dropped: pd.DataFrame, vv_votes: pd.DataFrame
-) -> dict:
+def _quality_of(con: duckdb.DuckDBPyConnection, tables: dict[str, pd.DataFrame], dropped: pd.DataFrame) -> dict:
     """The checks of the published tables: coverage of sponsors, amendment text and ids, and both tallies."""
     return {
         "rollcalls_with_known_sponsor": sponsors.sponsor_coverage(tables["rollcalls"]),
@@ -690,7 +703,7 @@ def _quality_of(
         "members_without_nominate": int(tables["members"]["nominate_dim1"].isna().sum()),
         "members_without_icpsr": int(tables["members"]["icpsr"].isna().sum()),
         **check_tallies(tables["rollcalls"], dropped),
-        **compare_voteview_positions(con, vv_votes, tables["members"]),
+        **compare_voteview_positions(con, tables["members"]),
         "cosponsors_not_in_members": sorted(
             set(tables["cosponsorships"]["bioguide_id"]) - set(tables["members"]["bioguide_id"])
         ),

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 
-from pipeline.config import DataConfig
+from pipeline import engine
+from pipeline.config import CHAMBERS, DataConfig
 from pipeline.errors import DataError
 from pipeline.fetch import NotFound, locate
-from pipeline.rawio import read_csv_checked
+from pipeline.rawio import is_gzip, read_csv_checked
 
 MEMBER_COLUMNS = [
     "congress",
@@ -39,6 +42,7 @@ ROLLCALL_COLUMNS = [
     "dtl_desc",
 ]
 VOTE_COLUMNS = ["congress", "chamber", "rollnumber", "icpsr", "cast_code"]
+VOTE_TYPES = {"congress": "SMALLINT", "rollnumber": "INTEGER", "icpsr": "INTEGER", "cast_code": "TINYINT"}  # engine
 PARTY_CODES = {100: "D", 200: "R", 328: "I"}
 KIND_COLUMNS = {"members": MEMBER_COLUMNS, "rollcalls": ROLLCALL_COLUMNS, "votes": VOTE_COLUMNS}
 KIND_NUMERIC = {
@@ -62,16 +66,63 @@ def read(config: DataConfig, kind: str, chamber: str, congress: int) -> pd.DataF
     return read_csv_checked(path, KIND_COLUMNS[kind], KIND_NUMERIC[kind])
 
 
-def read_optional(config: DataConfig, kind: str, chamber: str, congress: int) -> pd.DataFrame | None:
-    """Like read(), but None where the source does not have the file (House votes of most congresses)."""
+def locate_optional(config: DataConfig, kind: str, chamber: str, congress: int) -> Path | None:
+    """Like locate_file(), but None where the source does not have the file (House votes of most congresses)."""
     try:
-        return read(config, kind, chamber, congress)
+        return locate_file(config, kind, chamber, congress)
     except NotFound:
         return None
     except DataError as exc:
         if "is missing" in str(exc) and "snapshot file" in str(exc):
             return None
         raise
+
+
+def load_votes(con: duckdb.DuckDBPyConnection, config: DataConfig) -> dict[str, int]:
+    """Voteview's member votes of the configured congresses, where it publishes them, into the engine's table
+    ``vv_votes`` (its ``VOTE_COLUMNS``), read by DuckDB straight from the CSVs: for all of Voteview (25 M votes)
+    a pandas frame would hold some 1.3 GiB. The checks are ``read``'s (the columns, numbers or blanks in the
+    numeric ones) and a fault is named by ``read`` itself. Returns the rows read per file (by path)."""
+    typed = ", ".join(["chamber VARCHAR", *(f"{name} {kind}" for name, kind in VOTE_TYPES.items())])
+    con.execute(f"CREATE OR REPLACE TABLE vv_votes ({typed})")
+    counts = {}
+    for chamber in CHAMBERS:
+        for congress in config.congresses:
+            path = locate_optional(config, "votes", chamber, congress)
+            if path is not None:
+                counts[str(path)] = _insert_votes(con, path, partial(read, config, "votes", chamber, congress))
+    return counts
+
+
+def _insert_votes(con: duckdb.DuckDBPyConnection, path: Path, read_file) -> int:
+    """One vote file into ``vv_votes`` (all text first, so that a bad value is found, not guessed around);
+    ``read_file``: the pandas reader of the same file, called to name a fault the SQL found."""
+    compression = "gzip" if is_gzip(path) else "none"
+    source = f"read_csv({engine.quote(str(path))}, all_varchar = true, header = true, compression = '{compression}')"
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE vv_file AS SELECT * FROM {source}")
+    except duckdb.Error as exc:
+        read_file()  # names the fault where pandas finds one
+        raise DataError(f"{path}: cannot be read as CSV ({str(exc).strip().splitlines()[0][:300]})") from exc
+    columns = {row[0] for row in con.execute("DESCRIBE vv_file").fetchall()}
+    missing = [column for column in VOTE_COLUMNS if column not in columns]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {', '.join(missing)}")
+    not_numbers = " OR ".join(
+        f"({name} IS NOT NULL AND TRY_CAST({name} AS DOUBLE) IS NULL)" for name in KIND_NUMERIC["votes"]
+    )
+    if con.execute(f"SELECT count(*) FROM vv_file WHERE {not_numbers}").fetchall()[0][0]:
+        read_file()
+        raise DataError(f"{path}: a value in {', '.join(KIND_NUMERIC['votes'])} is not a number")
+    numeric = ", ".join(f"CAST(CAST({name} AS DOUBLE) AS {kind})" for name, kind in VOTE_TYPES.items())
+    try:
+        con.execute(f"INSERT INTO vv_votes SELECT chamber, {numeric} FROM vv_file")
+    except duckdb.ConversionException as exc:
+        raise DataError(f"{path}: a number out of range ({str(exc).strip().splitlines()[0][:300]})") from exc
+    rows = con.execute("SELECT count(*) FROM vv_file").fetchall()[0][0]
+    con.execute("DROP TABLE vv_file")
+    engine.compress(con)  # the table stays small however many congresses (some 40 MB per 6 M votes)
+    return rows
 
 
 def party_letter(code: pd.Series) -> pd.Series:

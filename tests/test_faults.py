@@ -201,6 +201,32 @@ def _text_in_number_column(s: Stage) -> str:
     return r"H118_rollcalls\.csv: line 3, column yea_count: 'many' is not a number"
 
 
+def _truncated_voteview_votes(s: Stage) -> str:
+    """Voteview's member votes are read by the engine (``voteview.load_votes``); faults are named as ``read``
+    names them."""
+    path = s.path("voteview/H119_votes.csv.gz")
+    path.write_bytes(path.read_bytes()[:3000])
+    return r"H119_votes\.csv\.gz: cannot be read as CSV \(EOFError"
+
+
+def _text_in_voteview_votes(s: Stage) -> str:
+    path = s.path("voteview/S119_votes.csv.gz")
+    lines = gzip.decompress(path.read_bytes()).decode().splitlines(keepends=True)
+    header = lines[0].rstrip("\n").split(",")
+    fields = lines[5].rstrip("\n").split(",")
+    fields[header.index("cast_code")] = "yes"
+    lines[5] = ",".join(fields) + "\n"
+    path.write_bytes(gzip.compress("".join(lines).encode()))
+    return r"S119_votes\.csv\.gz: line 6, column cast_code: 'yes' is not a number"
+
+
+def _voteview_votes_without_icpsr(s: Stage) -> str:
+    path = s.path("voteview/S119_votes.csv.gz")
+    frame = pd.read_csv(path).drop(columns=["icpsr"])
+    path.write_bytes(gzip.compress(frame.to_csv(index=False).encode()))
+    return r"S119_votes\.csv\.gz: missing column\(s\) icpsr"
+
+
 def _malformed_xml(s: Stage) -> str:
     path = s.path("billstatus/BILLSTATUS-119s2174.xml")
     path.write_text(path.read_text()[:2000])
@@ -268,6 +294,9 @@ FAULTS = [
     _bad_json_line,
     _missing_column,
     _text_in_number_column,
+    _truncated_voteview_votes,
+    _text_in_voteview_votes,
+    _voteview_votes_without_icpsr,
     _malformed_xml,
     _bill_number_as_word,
     _header_only_crosswalk,
