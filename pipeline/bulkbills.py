@@ -107,12 +107,13 @@ def read_archive(path: Path, thomas_to_bioguide: dict[str, str]) -> tuple[list[d
     return bills, cosponsorships
 
 
-Archive = tuple[str, list[dict], list[dict]]  # (path, bill records, cosponsorship records)
+Archive = tuple[str, pd.DataFrame, pd.DataFrame]  # (path, bills, cosponsorships)
 
 
 def read_archives(config: DataConfig, crosswalk: pd.DataFrame, part: int = 0, parts: int = 1) -> list[Archive]:
-    """The records of the configured congresses' archives, in path order: those numbered ``part`` modulo
-    ``parts`` (so that processes can share the work). Only the snapshot has these archives (they pack scraper
+    """The bills and cosponsorships of the configured congresses' archives, in path order: those numbered ``part``
+    modulo ``parts`` (so that processes can share the work). Each archive's records become frames as soon as it is
+    read, so one archive's dicts are held at a time. Only the snapshot has these archives (they pack scraper
     output, not one public file): in download mode the source is skipped, said (by part 0)."""
     folder = config.snapshot_dir / "billstatus-bulk"
     if not config.use_snapshot or not folder.is_dir():
@@ -124,13 +125,19 @@ def read_archives(config: DataConfig, crosswalk: pd.DataFrame, part: int = 0, pa
     paths = [
         p for p in sorted(folder.glob("bills-*.tar.gz")) if int(ARCHIVE.search(p.name).group(1)) in config.congresses
     ]
-    return [(str(path), *read_archive(path, thomas_to_bioguide)) for path in paths[part::parts]]
+    archives = []
+    for path in paths[part::parts]:
+        bills, cosponsorships = read_archive(path, thomas_to_bioguide)
+        archives.append((str(path), pd.DataFrame(bills), pd.DataFrame(cosponsorships, columns=COSPONSOR_COLUMNS)))
+    return archives
 
 
 def bulk_frames(archives: list[Archive]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(bills, cosponsorships) of the archives' records, in path order."""
-    bills, cosponsorships = [], []
-    for _, more_bills, more_cosponsors in sorted(archives, key=lambda archive: archive[0]):
-        bills.extend(more_bills)
-        cosponsorships.extend(more_cosponsors)
-    return pd.DataFrame(bills), pd.DataFrame(cosponsorships, columns=COSPONSOR_COLUMNS)
+    """(bills, cosponsorships) of the archives, in path order."""
+    if not archives:
+        return pd.DataFrame(), pd.DataFrame(columns=COSPONSOR_COLUMNS)
+    ordered = sorted(archives, key=lambda archive: archive[0])
+    # infer_objects: a column all None in one archive (object) and text in another is text, as one frame of all
+    # the records would make it
+    bills = pd.concat([archive[1] for archive in ordered], ignore_index=True).infer_objects()
+    return bills, pd.concat([archive[2] for archive in ordered], ignore_index=True).infer_objects()

@@ -290,17 +290,13 @@ def count_records(path: Path, data: bytes, declaration: Declaration) -> int:
 # --- after the build ---------------------------------------------------------------------------------------
 
 
-def check_bounds(
-    tables: dict[str, pd.DataFrame], config: DataConfig, per_rollcall: pd.Series | None = None
-) -> list[str]:
+def check_bounds(tables: dict[str, pd.DataFrame], config: DataConfig, per_rollcall: pd.Series) -> list[str]:
     """Per congress and chamber: roll calls (the bound prorated for a congress in progress at ``as_of``), median
     member votes per roll call and members with scores, each against ``data.bounds``. Returns the violations
-    (empty when the table set may be published). ``per_rollcall``: the votes table's rows per roll call id when
-    the caller has them already (the ingest's tallies), else counted here."""
+    (empty when the table set may be published). ``per_rollcall``: the votes table's rows per roll call id (the
+    ingest's tallies; the votes table itself stays in the engine)."""
     bounds = config.bounds
     rollcalls, members = tables["rollcalls"], tables["members"]
-    if per_rollcall is None:
-        per_rollcall = tables["votes"].groupby("rollcall_id", observed=True).size()
     counted = rollcalls.assign(n_votes=rollcalls["rollcall_id"].map(per_rollcall).fillna(0))
     scored = members.dropna(subset=["nominate_dim1"])
     problems = []

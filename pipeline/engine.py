@@ -89,7 +89,7 @@ def create_enum(con: duckdb.DuckDBPyConnection, name: str, values: list[str], re
 ROW_GROUP = 1 << 20  # rows per parquet row group: pyarrow's default, as pandas' ``to_parquet`` writes a frame
 
 
-def write_parquet(relation: duckdb.DuckDBPyRelation, path: Path, template: pd.DataFrame) -> int:
+def stream_parquet(relation: duckdb.DuckDBPyRelation, path: Path, template: pd.DataFrame) -> int:
     """Stream a query's rows into the parquet file that ``to_parquet`` would write for a frame of ``template``'s
     columns and dtypes (an empty frame will do): it reads back as that frame would, categories and string dtypes
     kept. One row group at a time, so memory holds one row group however many rows there are (the whole result

@@ -550,7 +550,7 @@ def read_beside(config: DataConfig) -> tuple[tuple, tuple, dict[str, int], tuple
     (pickled frames load ten times faster than the records' dicts)."""
     voteview_read = read_voteview(config)
     archives = bulkbills.read_archives(config, legislators.read_crosswalk(config))
-    bulk_counts = {path: len(records) for path, records, _ in archives}
+    bulk_counts = {path: len(bills) for path, bills, _ in archives}
     executive = (legislators.read_current_terms(config), legislators.read_presidents(config))
     return billstatus.read_bills(config), bulkbills.bulk_frames(archives), bulk_counts, executive, voteview_read
 
@@ -616,7 +616,7 @@ def _build_tables(
             tables["votes"] = votes_frame(con)
             votes = len(tables["votes"])
         else:
-            votes = engine.write_parquet(con.sql(KEPT_VOTES), votes_to, VOTES_TEMPLATE)
+            votes = engine.stream_parquet(con.sql(KEPT_VOTES), votes_to, VOTES_TEMPLATE)
     rows = {name: len(frame) for name, frame in tables.items()} | {"votes": votes}
     report = {
         "as_of": str(config.as_of.date()),

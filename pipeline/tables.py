@@ -151,7 +151,7 @@ def publish_table_set(
                 os.replace(source, path)
             with open(path, "rb") as f:
                 os.fsync(f.fileno())
-            rows = len(source) if isinstance(source, pd.DataFrame) else pq.ParquetFile(path).metadata.num_rows
+            rows = len(source) if isinstance(source, pd.DataFrame) else pq.read_metadata(path).num_rows
             manifest["tables"][name] = {"rows": rows, "bytes": path.stat().st_size, "sha256": file_sha256(path)}
         (staging / SET_MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         _fsync_dir(staging)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -42,7 +43,8 @@ ROLLCALL_COLUMNS = [
     "dtl_desc",
 ]
 VOTE_COLUMNS = ["congress", "chamber", "rollnumber", "icpsr", "cast_code"]
-VOTE_TYPES = {"congress": "SMALLINT", "rollnumber": "INTEGER", "icpsr": "INTEGER", "cast_code": "TINYINT"}  # engine
+# How ``load_votes`` stores the numeric columns in the engine (compact: 11 bytes a vote before compression)
+VOTE_TYPES = {"congress": "SMALLINT", "rollnumber": "INTEGER", "icpsr": "INTEGER", "cast_code": "TINYINT"}
 PARTY_CODES = {100: "D", 200: "R", 328: "I"}
 KIND_COLUMNS = {"members": MEMBER_COLUMNS, "rollcalls": ROLLCALL_COLUMNS, "votes": VOTE_COLUMNS}
 KIND_NUMERIC = {
@@ -81,8 +83,9 @@ def locate_optional(config: DataConfig, kind: str, chamber: str, congress: int) 
 def load_votes(con: duckdb.DuckDBPyConnection, config: DataConfig) -> dict[str, int]:
     """Voteview's member votes of the configured congresses, where it publishes them, into the engine's table
     ``vv_votes`` (its ``VOTE_COLUMNS``), read by DuckDB straight from the CSVs: for all of Voteview (25 M votes)
-    a pandas frame would hold some 1.3 GiB. The checks are ``read``'s (the columns, numbers or blanks in the
-    numeric ones) and a fault is named by ``read`` itself. Returns the rows read per file (by path)."""
+    a pandas frame would hold some 1.3 GiB. ``read`` stays the judge: a file DuckDB cannot take as ``read``
+    would (parse error, missing column, a value that is not a number) goes through ``read``, which names the
+    fault or, where it accepts the file, gives the rows. Returns the rows read per file (by path)."""
     typed = ", ".join(["chamber VARCHAR", *(f"{name} {kind}" for name, kind in VOTE_TYPES.items())])
     con.execute(f"CREATE OR REPLACE TABLE vv_votes ({typed})")
     counts = {}
@@ -94,26 +97,33 @@ def load_votes(con: duckdb.DuckDBPyConnection, config: DataConfig) -> dict[str, 
     return counts
 
 
-def _insert_votes(con: duckdb.DuckDBPyConnection, path: Path, read_file) -> int:
-    """One vote file into ``vv_votes`` (all text first, so that a bad value is found, not guessed around);
-    ``read_file``: the pandas reader of the same file, called to name a fault the SQL found."""
+# pandas' default NA strings (``read_csv``'s ``na_values``), so that DuckDB takes as blank what ``read`` does
+PANDAS_NA = ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A"]
+PANDAS_NA += ["NA", "NULL", "NaN", "None", "n/a", "nan", "null"]
+
+
+def _insert_votes(con: duckdb.DuckDBPyConnection, path: Path, read_file: Callable[[], pd.DataFrame]) -> int:
+    """One vote file into ``vv_votes``: as text first, in the dialect ``read`` assumes (comma, double quotes,
+    pandas' NA strings), so that a bad value is found, not guessed around. A file that fails there (a ragged row
+    too: pandas pads a short one, DuckDB would name extra fields as new columns) goes to ``read_file`` (the pandas
+    reader of the same file), which raises its DataError or gives the frame to insert."""
     compression = "gzip" if is_gzip(path) else "none"
-    source = f"read_csv({engine.quote(str(path))}, all_varchar = true, header = true, compression = '{compression}')"
-    try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE vv_file AS SELECT * FROM {source}")
-    except duckdb.Error as exc:
-        read_file()  # names the fault where pandas finds one
-        raise DataError(f"{path}: cannot be read as CSV ({str(exc).strip().splitlines()[0][:300]})") from exc
-    columns = {row[0] for row in con.execute("DESCRIBE vv_file").fetchall()}
-    missing = [column for column in VOTE_COLUMNS if column not in columns]
-    if missing:
-        raise DataError(f"{path}: missing column(s) {', '.join(missing)}")
-    not_numbers = " OR ".join(
-        f"({name} IS NOT NULL AND TRY_CAST({name} AS DOUBLE) IS NULL)" for name in KIND_NUMERIC["votes"]
+    source = (
+        f"read_csv({engine.quote(str(path))}, all_varchar = true, header = true, compression = '{compression}', "
+        f"delim = ',', quote = '\"', escape = '\"', nullstr = $na)"
     )
-    if con.execute(f"SELECT count(*) FROM vv_file WHERE {not_numbers}").fetchall()[0][0]:
-        read_file()
-        raise DataError(f"{path}: a value in {', '.join(KIND_NUMERIC['votes'])} is not a number")
+    not_numbers = " OR ".join(f"({name} IS NOT NULL AND TRY_CAST({name} AS DOUBLE) IS NULL)" for name in VOTE_TYPES)
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE vv_file AS SELECT * FROM {source}", {"na": PANDAS_NA})
+        columns = {row[0] for row in con.execute("DESCRIBE vv_file").fetchall()}
+        sound = set(VOTE_COLUMNS) <= columns
+        sound = sound and not con.execute(f"SELECT count(*) FROM vv_file WHERE {not_numbers}").fetchall()[0][0]
+    except duckdb.Error:
+        sound = False
+    if not sound:
+        con.register("vv_read", read_file()[VOTE_COLUMNS])  # raises the DataError that names the fault
+        con.execute("CREATE OR REPLACE TEMP TABLE vv_file AS SELECT * FROM vv_read")
+        con.unregister("vv_read")
     numeric = ", ".join(f"CAST(CAST({name} AS DOUBLE) AS {kind})" for name, kind in VOTE_TYPES.items())
     try:
         con.execute(f"INSERT INTO vv_votes SELECT chamber, {numeric} FROM vv_file")

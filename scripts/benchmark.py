@@ -19,6 +19,7 @@ import os
 import resource
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -39,14 +40,41 @@ STAGES = {
 }
 
 
-def run_stage(module: str) -> tuple[float, float]:
-    """(wall seconds, peak RSS in MiB) of ``python -m module`` and everything it starts."""
+def run_stage(module: str, *args: str) -> tuple[float, float, float]:
+    """(wall seconds, peak RSS of the largest single process, peak RSS of all its processes together; MiB) of
+    ``python -m module`` and everything it starts (the ingest's second process reads the bills meanwhile)."""
     started = time.perf_counter()
-    child = subprocess.Popen([sys.executable, "-m", module], cwd=ROOT, stdout=subprocess.DEVNULL)
-    _, status, usage = __import__("os").wait4(child.pid, 0)
+    child = subprocess.Popen([sys.executable, "-m", module, *args], cwd=ROOT, stdout=subprocess.DEVNULL)
+    joint = [0.0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.02):
+            joint[0] = max(joint[0], _tree_rss_mib(child.pid))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    _, status, usage = os.wait4(child.pid, 0)
+    done.set()
+    sampler.join()
     if status != 0:
         raise SystemExit(f"{module} failed (status {status})")
-    return time.perf_counter() - started, usage.ru_maxrss / 1024
+    peak = usage.ru_maxrss / 1024
+    return time.perf_counter() - started, peak, max(joint[0], peak)
+
+
+def _tree_rss_mib(pid: int) -> float:
+    """Resident memory of a process and its descendants now (0 once gone), from /proc."""
+    total, pending = 0, [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            total += int(Path(f"/proc/{current}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending += [int(child) for child in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError, ValueError):
+            continue
+    return total / 2**20
 
 
 def decompression_floor(config: DataConfig, bulk: bool = True) -> tuple[float, int]:
@@ -79,7 +107,6 @@ def ingest_scaling(sizes: tuple[int, ...] = (2, 5, 10), last: int = 119) -> dict
     """Wall time and peak RSS of the ingest for the ``sizes`` congresses ending at ``last`` (each into a scratch
     table set, params copied with only data.congresses changed), and a least-squares line through (member votes,
     seconds) and (member votes, MiB) extrapolated to all of Voteview's member votes."""
-    import os
     import tempfile
 
     import numpy as np
@@ -97,36 +124,44 @@ def ingest_scaling(sizes: tuple[int, ...] = (2, 5, 10), last: int = 119) -> dict
             folder.mkdir()
             (folder / "params.yaml").write_text(yaml.safe_dump(params))
             argv = ["--params", str(folder / "params.yaml"), "--tables", str(folder / "tables")]
-            started = time.perf_counter()
-            child = subprocess.Popen(
-                [sys.executable, "-m", "pipeline.ingest", *argv, "--report", str(folder / "report.json")],
-                cwd=ROOT,
-                stdout=subprocess.DEVNULL,
-            )
-            _, status, usage = os.wait4(child.pid, 0)
-            if status != 0:
-                raise SystemExit(f"ingest of {size} congresses failed (status {status})")
-            wall, peak = time.perf_counter() - started, usage.ru_maxrss / 1024
+            try:
+                wall, peak, joint = run_stage("pipeline.ingest", *argv, "--report", str(folder / "report.json"))
+            except SystemExit as exc:
+                raise SystemExit(f"ingest of {size} congresses failed ({exc})") from exc
             votes = json.loads((folder / "report.json").read_text())["rows"]["votes"]
-            rows.append({"congresses": size, "member_votes": votes, "wall_s": round(wall, 2), "peak_mib": round(peak)})
+            rows.append(
+                {
+                    "congresses": size,
+                    "member_votes": votes,
+                    "wall_s": round(wall, 2),
+                    "peak_mib": round(peak),
+                    "joint_peak_mib": round(joint),
+                }
+            )
             print(
                 f"{size:3d} congresses ({last - size + 1}-{last}): {votes:>10,} member votes, "
-                f"{wall:7.2f} s, {peak:6.0f} MiB"
+                f"{wall:7.2f} s, {peak:6.0f} MiB largest process, {joint:6.0f} MiB all processes"
             )
     votes = np.array([r["member_votes"] for r in rows], dtype=float)
     per_vote_s, fixed_s = np.polyfit(votes, [r["wall_s"] for r in rows], 1)
     per_vote_mib, fixed_mib = np.polyfit(votes, [r["peak_mib"] for r in rows], 1)
+    per_vote_joint, fixed_joint = np.polyfit(votes, [r["joint_peak_mib"] for r in rows], 1)
     projection = {
         "member_votes": VOTEVIEW_MEMBER_VOTES,
         "wall_s": round(fixed_s + per_vote_s * VOTEVIEW_MEMBER_VOTES, 1),
         "peak_mib": round(fixed_mib + per_vote_mib * VOTEVIEW_MEMBER_VOTES),
         "seconds_per_million_votes": round(per_vote_s * 1e6, 2),
         "mib_per_million_votes": round(per_vote_mib * 1e6, 1),
+        "joint_peak_mib": round(fixed_joint + per_vote_joint * VOTEVIEW_MEMBER_VOTES),
+        "joint_mib_per_million_votes": round(per_vote_joint * 1e6, 1),
     }
     print(
         f"all of Voteview (1789-2025, {VOTEVIEW_MEMBER_VOTES / 1e6:.0f} M member votes), extrapolated linearly: "
         f"{projection['wall_s']:.0f} s, {projection['peak_mib']:,} MiB peak "
-        f"({projection['seconds_per_million_votes']} s and {projection['mib_per_million_votes']} MiB per million votes)"
+        f"({projection['seconds_per_million_votes']} s and {projection['mib_per_million_votes']} MiB per million "
+        "votes); "
+        f"all processes together {projection['joint_peak_mib']:,} MiB ({projection['joint_mib_per_million_votes']} "
+        "MiB per million votes)"
     )
     return {"runs": rows, "voteview_1789_2025": projection}
 
@@ -157,15 +192,16 @@ def main() -> None:
         return
     chosen = sys.argv[1:] or list(STAGES)
     config = DataConfig.from_params()
-    print(f"{'stage':10} {'wall s':>8} {'peak MiB':>9}")
+    print(f"{'stage':10} {'wall s':>8} {'peak MiB':>9} {'all procs':>9}")
     results = {}
     before = decompression_floor(config)[0] if "ingest" in chosen else 0.0  # the floor on either side of the ingest
     for stage in chosen:
-        wall, peak = run_stage(STAGES[stage])
-        results[stage] = {"wall_s": round(wall, 2), "peak_rss_mib": round(peak)}
-        print(f"{stage:10} {wall:8.2f} {peak:9.0f}")
+        wall, peak, joint = run_stage(STAGES[stage])
+        results[stage] = {"wall_s": round(wall, 2), "peak_rss_mib": round(peak), "joint_peak_mib": round(joint)}
+        print(f"{stage:10} {wall:8.2f} {peak:9.0f} {joint:9.0f}")
     total, peak = sum(r["wall_s"] for r in results.values()), max(r["peak_rss_mib"] for r in results.values())
-    print(f"{'all':10} {total:8.2f} {peak:9.0f}")
+    joint = max(r["joint_peak_mib"] for r in results.values())
+    print(f"{'all':10} {total:8.2f} {peak:9.0f} {joint:9.0f}")
     if "ingest" in results:
         votes = json.loads((METRICS_DIR / "data_quality.json").read_text())["rows"]["votes"]
         after, size = decompression_floor(config)

@@ -9,7 +9,7 @@ from dataclasses import replace
 import pandas as pd
 import pytest
 
-from pipeline import billstatus, legislators, usvotes, voteview
+from pipeline import billstatus, engine, legislators, usvotes, voteview
 from pipeline.config import DataConfig
 from pipeline.errors import DataError
 from pipeline.ids import split_bill_id
@@ -168,3 +168,71 @@ def test_failed_write_leaves_no_partial_file(tmp_path):
     with pytest.raises(OSError, match="disk full"):
         write_parquet(Unwritable({"a": [1]}), target)
     assert list(tmp_path.iterdir()) == []
+
+
+def _damage_votes(path, edit) -> None:
+    lines = gzip.decompress(path.read_bytes()).decode().splitlines()
+    path.write_bytes(gzip.compress(("\n".join(edit(lines)) + "\n").encode()))
+
+
+def _engine_votes(config: DataConfig) -> tuple[pd.DataFrame, dict]:
+    con = engine.connect(1)
+    try:
+        counts = voteview.load_votes(con, config)
+        return engine.frame(con.sql("SELECT * FROM vv_votes")), counts
+    finally:
+        con.close()
+
+
+def test_the_engine_takes_voteview_votes_as_read_does(snapshot_copy):
+    """What pandas' reader accepts the engine's reader loads the same: NA tokens and short rows as blanks, quoted
+    numbers; the whole real file of the 116th Senate too."""
+    path = snapshot_copy.snapshot_dir / "voteview" / "S116_votes.csv.gz"
+    expected = voteview.read(snapshot_copy, "votes", "senate", 116)
+    loaded, counts = _engine_votes(snapshot_copy)
+    assert counts == {str(path): len(expected)} and len(loaded) == len(expected)
+    assert (
+        loaded[["rollnumber", "icpsr", "cast_code"]]
+        .astype(float)
+        .equals(expected[["rollnumber", "icpsr", "cast_code"]].astype(float))
+    )
+
+    def odd(lines):
+        fields = lines[2].split(",")
+        fields[3] = "NA"  # icpsr: pandas' NA token
+        lines[2] = ",".join(fields)
+        lines[3] = ",".join(lines[3].split(",")[:4])  # a short row: cast_code and prob missing
+        fields = lines[4].split(",")
+        fields[4] = f'"{fields[4]}"'  # a quoted number
+        lines[4] = ",".join(fields)
+        return lines
+
+    _damage_votes(path, odd)
+    expected = voteview.read(snapshot_copy, "votes", "senate", 116)
+    loaded, _ = _engine_votes(snapshot_copy)
+    assert loaded["icpsr"].isna().sum() == expected["icpsr"].isna().sum() == 1
+    assert loaded["cast_code"].isna().sum() == expected["cast_code"].isna().sum() == 1
+    assert (
+        loaded[["rollnumber", "icpsr", "cast_code"]]
+        .astype(float)
+        .equals(expected[["rollnumber", "icpsr", "cast_code"]].astype(float))
+    )
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda lines: [*lines[:7], lines[7] + ",9,9", *lines[8:]], r"Expected 6 fields in line 8, saw 8"),
+        (lambda lines: [line.replace(",", ";") for line in lines], r"missing column\(s\) congress"),
+        (lambda lines: [lines[0], lines[1].replace(",1,", ",yes,", 1), *lines[2:]], r"line 2, column \w+: 'yes'"),
+    ],
+    ids=["extra fields", "semicolons", "a word"],
+)
+def test_a_faulty_voteview_votes_file_is_named_as_read_names_it(snapshot_copy, edit, message):
+    path = snapshot_copy.snapshot_dir / "voteview" / "S116_votes.csv.gz"
+    _damage_votes(path, edit)
+    with pytest.raises(DataError, match=r"S116_votes\.csv\.gz") as from_read:
+        voteview.read(snapshot_copy, "votes", "senate", 116)
+    with pytest.raises(DataError, match=message) as from_engine:
+        _engine_votes(snapshot_copy)
+    assert str(from_engine.value) == str(from_read.value)

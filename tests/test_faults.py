@@ -352,9 +352,11 @@ def test_stale_temporary_files_are_removed_at_start(stage, capsys):
     (staging / "votes.parquet").write_bytes(b"half")
     leftover = stage.tables / f".rollcalls.parquet.tmp-{dead}"
     leftover.write_bytes(b"half")
+    streamed = stage.tables.parent / f".votes.parquet.tmp-{dead}"  # the votes a killed run was streaming
+    streamed.write_bytes(b"half")
     status, err = stage.run(capsys)
     assert status == 0, err
-    assert not staging.exists() and not leftover.exists()
+    assert not staging.exists() and not leftover.exists() and not streamed.exists()
     verify_table_set(stage.tables)
 
 
@@ -375,6 +377,7 @@ def test_sigterm_during_publish_keeps_the_good_tables(stage, capsys, monkeypatch
     assert err.strip() == "ingest: terminated by SIGTERM; nothing was published, previous outputs are kept"
     assert stage.snapshot_bytes() == stage.before
     assert not list(stage.tables.parent.glob(".tables.staging-*"))
+    assert not list(stage.tables.parent.glob(".votes.parquet.tmp-*"))
 
 
 def test_debug_gives_the_traceback(stage, capsys):

@@ -234,7 +234,8 @@ def test_the_streamed_votes_table_is_the_frame_cut_at_the_date(tmp_path):
 
 @pytest.mark.unit
 def test_streaming_to_parquet_keeps_rows_groups_and_categories(tmp_path, monkeypatch):
-    """``engine.write_parquet`` writes what ``to_parquet`` of the same frame would hold, in row groups of
+    """``engine.stream_parquet`` writes the file ``to_parquet`` of the same frame would (schema, pandas' metadata,
+    values, category order), in row groups of
     ``ROW_GROUP`` rows across the engine's batches (shrunk here so that 5,000 rows make several)."""
     monkeypatch.setattr(engine, "ROW_GROUP", 1000)
     con = engine.connect(1)
@@ -251,15 +252,19 @@ def test_streaming_to_parquet_keeps_rows_groups_and_categories(tmp_path, monkeyp
         }
     )
     path = tmp_path / "streamed.parquet"
-    assert engine.write_parquet(relation, path, template) == 5000
+    assert engine.stream_parquet(relation, path, template) == 5000
     expected = engine.frame(relation).astype({"side": template["side"].dtype})
-    pd.testing.assert_frame_equal(pd.read_parquet(path), expected)
+    expected.to_parquet(tmp_path / "pandas.parquet", index=False)  # what it stands in for
+    read_back = pd.read_parquet(path)
+    pd.testing.assert_frame_equal(read_back, pd.read_parquet(tmp_path / "pandas.parquet"))
+    assert list(read_back["side"].cat.categories) == ["yea", "nay"]  # in the template's order (== ignores it)
+    assert pq.read_schema(path).equals(pq.read_schema(tmp_path / "pandas.parquet"), check_metadata=True)
     groups = pq.ParquetFile(path).metadata
     assert [groups.row_group(i).num_rows for i in range(groups.num_row_groups)] == [1000] * 5
 
     outside = con.sql("SELECT 'r1' AS rollcall_id, 'candidate'::side_t AS side, 'R' AS party")
     with pytest.raises(ValueError, match=r"column side: a value outside its categories \['yea', 'nay'\]"):
-        engine.write_parquet(outside, tmp_path / "bad.parquet", template)
+        engine.stream_parquet(outside, tmp_path / "bad.parquet", template)
     con.close()
 
 
