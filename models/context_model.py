@@ -45,8 +45,8 @@ class ContextModel:
 
     def contributions(self, frame: pd.DataFrame) -> pd.DataFrame:
         """TreeSHAP contributions in log-odds of Yea per feature (the bias column left out)."""
-        values = self.booster.predict(_matrix(frame, self.features), kind="contributions")
-        return pd.DataFrame(values[:, :-1], columns=self.features, index=frame.index)
+        values = self.booster.contributions(_matrix(frame, self.features))
+        return pd.DataFrame(values, columns=self.features, index=frame.index)
 
     def save(self, path: Path) -> None:
         """XGBoost's own JSON, with the feature list kept in the booster's attributes; the commitment table

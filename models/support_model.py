@@ -157,8 +157,8 @@ class SupportModel:
         """Log-odds of the alliance side per feature: XGBoost's TreeSHAP of the NATO booster plus, for the base
         margin, the general model's own TreeSHAP (scaled and oriented), so sponsorship and party context show
         under their own names."""
-        values = self._booster_output(frame, "contributions")
-        own = pd.DataFrame(values[:, :-1], columns=self.features, index=frame.index)
+        values = self.booster.contributions(self.inputs(frame)[0].to_numpy())  # the base margin only moves the bias
+        own = pd.DataFrame(values, columns=self.features, index=frame.index)
         if self.context is None:
             return own
         sign = np.where(frame["orientation"].to_numpy() == 1, 1.0, -1.0)
