@@ -47,6 +47,8 @@ FORECAST_COLUMNS = [
 
 
 CHAMPION_RECORD = MODELS_DIR / "champion.json"  # who the champion was when the predict stage last ran
+# A forecast's predictions are milliseconds of work per call: one thread each (models/booster.py, use_threads)
+FORECAST_THREADS = 1
 
 
 def load_champion(model_params: dict) -> tuple[support_model.SupportModel, dict]:
@@ -57,7 +59,7 @@ def load_champion(model_params: dict) -> tuple[support_model.SupportModel, dict]
     tracking.use_experiment(model_params["experiment"])
     with tempfile.TemporaryDirectory() as tmp:
         folder = tracking.download_champion(model_params["name"], tmp)
-        model = support_model.load(folder)
+        model = support_model.load(folder, FORECAST_THREADS)
         info = tracking.champion_info(model_params["name"]) | {"fingerprint": support_model.fingerprint(folder)}
     return model, info
 
@@ -75,7 +77,8 @@ def load_model(model_params: dict) -> tuple[support_model.SupportModel, dict, st
         record = json.loads(CHAMPION_RECORD.read_text())
         found = support_model.fingerprint(MODELS_DIR)
         if record.get("name") == model_params["name"] and record.get("fingerprint") == found:
-            return support_model.load(MODELS_DIR), {k: v for k, v in record.items() if k != "name"}, None
+            model = support_model.load(MODELS_DIR, FORECAST_THREADS)
+            return model, {k: v for k, v in record.items() if k != "name"}, None
         note = (
             f"data/models holds model {found}, not the champion {record.get('fingerprint')} recorded by the predict "
             "stage (e.g. after `dvc exp run`): the champion is loaded from MLflow"

@@ -13,7 +13,6 @@ splits, and hundreds of members share a few dozen ways through any one tree (``S
 
 from __future__ import annotations
 
-import copy
 import ctypes
 import importlib.util
 import json
@@ -78,6 +77,7 @@ class Booster:
     def __init__(self, source: str = "a new model") -> None:
         self.source = source  # the model file, or what trained it: named in every error
         self._decisions: SplitDecisions | None | bool = False  # built on the first ``contributions`` call
+        self.threads = 0  # OpenMP threads to read inputs and predict; 0: XGBoost's default (every core)
         self._handle = ctypes.c_void_p()
         _check(library().XGBoosterCreate(None, ctypes.c_uint64(0), ctypes.byref(self._handle)), "create a model")
 
@@ -157,6 +157,18 @@ class Booster:
         )
         return value.value.decode() if success.value else None
 
+    def use_threads(self, threads: int) -> None:
+        """Read inputs and predict with ``threads`` OpenMP threads (0: XGBoost's default, every core). A
+        forecast's calls are milliseconds of work: a second thread mostly waits for its share, and where the other
+        core is busy (the forecast's other half runs there, other users share the machine) every parallel region
+        waits until the descheduled thread runs again, up to a time slice each (a 1 ms call took 20 ms, measured).
+        """
+        _check(library().XGBoosterSetParam(self._handle, b"nthread", str(threads).encode()), "set its threads")
+        self.threads = threads
+        if isinstance(self._decisions, SplitDecisions):
+            for stack in self._decisions.stacks:
+                stack.booster.use_threads(threads)
+
     def set_attribute(self, key: str, value: str) -> None:
         _check(library().XGBoosterSetAttr(self._handle, key.encode(), value.encode()), f"set attribute {key!r}")
 
@@ -170,7 +182,8 @@ class Booster:
         if len(x) == 0:  # the library has nothing to return (and warns)
             return np.zeros((0, self.num_features + 1) if kind == "contributions" else 0, dtype=np.float32)
         matrix = ctypes.c_void_p()
-        created = lib.XGDMatrixCreateFromDense(_interface(x), b'{"missing": NaN}', ctypes.byref(matrix))
+        reading = json.dumps({"missing": float("nan")} | ({"nthread": self.threads} if self.threads else {}))
+        created = lib.XGDMatrixCreateFromDense(_interface(x), reading.encode(), ctypes.byref(matrix))
         _check(created, f"read the input to {self.source}")
         try:
             if base_margin is not None:
@@ -212,6 +225,9 @@ class Booster:
         x = self._checked(x)
         if self._decisions is False:
             self._decisions = SplitDecisions.of(self)
+            if self._decisions is not None and self.threads:
+                for stack in self._decisions.stacks:
+                    stack.booster.use_threads(self.threads)
         if self._decisions is None or len(x) == 0:  # a model the grouping does not cover: every row, every tree
             return self.predict(x, kind="contributions")[:, :-1]
         return self._decisions.contributions(x)
@@ -238,6 +254,69 @@ class Booster:
 
 
 MAX_SPLITS_PER_TREE = 64  # a tree's decisions are packed into one 64-bit key per row
+STACKS = 8  # the trees are evaluated in this many stacked models (see ``SplitDecisions``)
+
+
+@dataclass
+class StackedTrees:
+    """Some of a model's trees side by side, each reading its own block of columns (a copy of the features it
+    splits on): one row of ``booster`` carries a different row of the data for each tree, and each tree's
+    contributions come back in its own block."""
+
+    trees: np.ndarray  # the model's tree numbers, in the stack's order
+    block_start: np.ndarray  # per tree of the stack, and one past the last: its first column
+    column_tree: np.ndarray  # per column: the tree reading it (its place in ``trees``)
+    column_feature: np.ndarray  # per column: the feature it copies
+    booster: Booster
+
+    @classmethod
+    def of(cls, model: dict, trees: np.ndarray, used: list[np.ndarray], source: str) -> StackedTrees:
+        """The stack of ``trees`` (numbers in ``model``, XGBoost's JSON as a dict); ``used``: per tree of the
+        model, the features it splits on."""
+        widths = [len(used[tree]) for tree in trees]
+        block_start = np.concatenate([[0], np.cumsum(widths)]).astype(np.int64)
+        width = str(int(block_start[-1]))
+        every_tree = model["learner"]["gradient_booster"]["model"]["trees"]
+        chosen = []
+        for place, tree in enumerate(trees):
+            column = {int(feature): int(block_start[place]) + i for i, feature in enumerate(used[tree])}
+            inner = np.asarray(every_tree[tree]["left_children"]) != -1
+            indices = every_tree[tree]["split_indices"]
+            chosen.append(
+                every_tree[tree]  # the tree as it is (shared, not copied), but for what tells its place
+                | {
+                    "id": place,
+                    # a leaf's split index is never read: column 0 will do
+                    "split_indices": [column[i] if split else 0 for i, split in zip(indices, inner, strict=True)],
+                    "tree_param": every_tree[tree]["tree_param"] | {"num_feature": width},
+                }
+            )
+        stacked_model = model["learner"]["gradient_booster"]["model"] | {
+            "trees": chosen,
+            "tree_info": [0] * len(chosen),
+            "iteration_indptr": list(range(len(chosen) + 1)),
+            "gbtree_model_param": {"num_parallel_tree": "1", "num_trees": str(len(chosen))},
+        }
+        learner = model["learner"] | {
+            "gradient_booster": model["learner"]["gradient_booster"] | {"model": stacked_model},
+            "learner_model_param": model["learner"]["learner_model_param"] | {"num_feature": width},
+            "feature_names": [],
+            "feature_types": [],
+        }
+        booster = Booster.from_json(json.dumps(model | {"learner": learner}).encode(), f"{source} (trees stacked)")
+        return cls(
+            trees=np.asarray(trees, dtype=np.int64),
+            block_start=block_start,
+            column_tree=np.repeat(np.arange(len(trees)), widths),
+            column_feature=np.concatenate([used[tree] for tree in trees]).astype(np.int64),
+            booster=booster,
+        )
+
+    def contributions(self, x: np.ndarray, way: np.ndarray, representative: np.ndarray) -> np.ndarray:
+        """Ways x columns: each tree's contributions for each of its ways (``number_ways``), in its block."""
+        ways = int(way[self.trees].max()) + 1
+        rows = representative[self.trees, :ways]  # the stack's trees x ways: rows of ``x``
+        return self.booster.predict(x[rows[self.column_tree].T, self.column_feature], kind="contributions")
 
 
 @dataclass
@@ -248,12 +327,11 @@ class SplitDecisions:
     it goes left (``value < threshold``; a missing value goes to the split's default side): a tree's
     contributions are a function of those decisions alone. Rows that decide alike at every split of a tree share
     its contributions, and a forecast's few hundred members take a few dozen ways through any one tree. So each
-    tree is evaluated once per distinct way, all in one call of ``stacked``: the same trees side by side, each
-    reading its own block of columns (a copy of the features it splits on), so that a stacked row carries a
-    different representative row for every tree and each tree's contributions come back in its own block. They
-    are then added tree by tree in float32, the order and precision of XGBoost's own sum
-    (``PredictContributionKernel``; a tree adds exactly zero to the features it does not split on), which makes
-    the totals XGBoost's bit for bit.
+    tree is evaluated once per distinct way, in ``StackedTrees``: a stacked row carries one way of every tree
+    of the stack. A stack evaluates as many rows as its tree with the most ways has, so trees splitting on
+    about as many features (a fair guess at how many ways they have) share a stack. The contributions are then
+    added tree by tree in float32, the order and precision of XGBoost's own sum (``PredictContributionKernel``;
+    a tree adds exactly zero to the features it does not split on), which makes the totals XGBoost's bit for bit.
     """
 
     condition_feature: np.ndarray  # per distinct split condition of any tree: the feature it reads
@@ -262,17 +340,14 @@ class SplitDecisions:
     key_bits: np.ndarray  # trees x bits of a key, flattened: the condition deciding each bit (past the last: none)
     key_words: int  # bytes of a key: 8 bits each, up to 64
     used: list[np.ndarray]  # per tree: the features it splits on, ascending: its block of stacked columns
-    block_start: np.ndarray  # per tree and one past the last: the first stacked column of its block
-    stacked_tree: np.ndarray  # per stacked column: the tree reading it
-    stacked_feature: np.ndarray  # per stacked column: the feature it copies
+    stacks: list[StackedTrees]
     features: int
-    stacked: Booster
 
     @classmethod
     def of(cls, booster: Booster) -> SplitDecisions | None:
-        """The splits of a booster's trees and the stacked model; None for a model this does not cover (not one
-        tree per round of a single output, categorical splits, more splits in a tree than a key holds, no splits,
-        or a threshold whose float32 value its JSON digits leave in doubt)."""
+        """The splits of a booster's trees and their stacks; None for a model this does not cover (not one tree
+        per round of a single output, categorical splits, more splits in a tree than a key holds, no splits, or
+        a threshold whose float32 value its JSON digits leave in doubt)."""
         model = json.loads(booster.to_json())
         gradient_booster = model["learner"]["gradient_booster"]
         if gradient_booster.get("name") != "gbtree" or any(gradient_booster["model"]["tree_info"]):
@@ -298,8 +373,12 @@ class SplitDecisions:
         key_bits = np.full((len(trees), 8 * key_words), len(feature))  # unused bits read an always-false row
         key_bits[np.repeat(np.arange(len(trees)), counts), _positions(counts)] = condition_of_split
         used = [np.unique(features) for features in splits["feature"]]
-        block_start = np.concatenate([[0], np.cumsum([len(u) for u in used])])
-        stacked = Booster.from_json(_stacked_json(model, used, block_start), f"{booster.source} (trees stacked)")
+        split_trees = np.flatnonzero(counts)  # a tree of one leaf adds only to the bias
+        by_width = split_trees[np.argsort([len(used[tree]) for tree in split_trees], kind="stable")]
+        stacks = [
+            StackedTrees.of(model, np.sort(part), used, booster.source)
+            for part in np.array_split(by_width, min(STACKS, len(by_width)))
+        ]
         return cls(
             condition_feature=feature,
             condition_threshold=threshold,
@@ -307,11 +386,8 @@ class SplitDecisions:
             key_bits=key_bits.ravel(),
             key_words=key_words,
             used=used,
-            block_start=block_start,
-            stacked_tree=np.repeat(np.arange(len(trees)), [len(u) for u in used]),
-            stacked_feature=np.concatenate(used),
+            stacks=stacks,
             features=int(model["learner"]["learner_model_param"]["num_feature"]),
-            stacked=stacked,
         )
 
     def ways(self, x: np.ndarray) -> np.ndarray:
@@ -333,11 +409,15 @@ class SplitDecisions:
         """The rows' contributions per feature (float32, no bias), as ``Booster.contributions`` documents."""
         x = np.ascontiguousarray(x, dtype=np.float32)  # what XGBoost reads: it holds features as float32
         way, representative = number_ways(self.ways(x))
-        stacked_rows = x[representative[self.stacked_tree].T, self.stacked_feature]
-        by_tree = self.stacked.predict(stacked_rows, kind="contributions")
+        blocks = [None] * len(self.used)  # per tree: its contributions for each of its ways
+        for stack in self.stacks:
+            values = stack.contributions(x, way, representative)
+            for place, tree in enumerate(stack.trees):
+                blocks[tree] = values[:, stack.block_start[place] : stack.block_start[place + 1]]
         total = np.zeros((len(x), self.features), dtype=np.float32)
         for tree, features in enumerate(self.used):  # tree by tree, in float32: XGBoost's order of additions
-            total[:, features] += by_tree[way[tree], self.block_start[tree] : self.block_start[tree + 1]]
+            if blocks[tree] is not None:
+                total[:, features] += blocks[tree][way[tree]]
         return total
 
 
@@ -382,23 +462,3 @@ def _float32_exactly(threshold: np.ndarray) -> np.ndarray | None:
     if not np.all(np.isfinite(rounded) & (error < 0.5 * gap * (1 - 2.0**-20))):
         return None
     return rounded
-
-
-def _stacked_json(model: dict, used: list[np.ndarray], block_start: np.ndarray) -> bytes:
-    """The model as JSON with tree ``t`` reading the features it splits on from its own block of columns."""
-    stacked = copy.deepcopy(model)
-    learner = stacked["learner"]
-    trees = learner["gradient_booster"]["model"]["trees"]
-    width = str(int(block_start[-1]))
-    for number, tree in enumerate(trees):
-        column = {int(feature): int(block_start[number]) + i for i, feature in enumerate(used[number])}
-        inner = np.asarray(tree["left_children"]) != -1
-        # a leaf's split index is never read: any column of the block (or the first) will do
-        tree["split_indices"] = [
-            column[i] if split else int(block_start[number]) if column else 0
-            for i, split in zip(tree["split_indices"], inner, strict=True)
-        ]
-        tree["tree_param"]["num_feature"] = width
-    learner["learner_model_param"]["num_feature"] = width
-    learner["feature_names"], learner["feature_types"] = [], []
-    return json.dumps(stacked).encode()

@@ -210,8 +210,9 @@ def fingerprint(folder: Path) -> str:
     return digest.hexdigest()[:10]
 
 
-def load(directory: Path) -> SupportModel:
-    """A model saved by ``SupportModel.save``: XGBoost JSON and calibration JSON only."""
+def load(directory: Path, threads: int = 0) -> SupportModel:
+    """A model saved by ``SupportModel.save``: XGBoost JSON and calibration JSON only. ``threads``: the boosters'
+    OpenMP threads (``Booster.use_threads``; 0: every core)."""
     booster_path, meta_path = Path(directory) / "booster.json", Path(directory) / "calibration.json"
     for path in (booster_path, meta_path):
         if not path.exists():
@@ -223,6 +224,10 @@ def load(directory: Path) -> SupportModel:
     calibration["x"], calibration["y"] = tuple(calibration["x"]), tuple(calibration["y"])
     context_path = Path(directory) / "context_booster.json"
     context = load_context(context_path) if context_path.exists() else None
+    if threads:
+        booster.use_threads(threads)
+        if context is not None:
+            context.booster.use_threads(threads)
     scale = tuple(meta.get("context_scale", (1.0, 0.0)))
     return SupportModel(booster, Calibration(**calibration), list(meta["features"]), context, scale)
 
