@@ -229,7 +229,7 @@ class Booster:
                 for stack in self._decisions.stacks:
                     stack.booster.use_threads(self.threads)
         if self._decisions is None or len(x) == 0:  # a model the grouping does not cover: every row, every tree
-            return self.predict(x, kind="contributions")[:, :-1]
+            return self.predict(x, kind="contributions")[..., :-1]
         return self._decisions.contributions(x)
 
     def gain(self, features: list[str]) -> dict[str, float]:
