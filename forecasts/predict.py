@@ -250,28 +250,44 @@ def forecast_bills(
     named: dict[str, str] | None = None,
     reasons: bool = True,
     draws: int = 20000,
+    memo: dict | None = None,
 ) -> tuple[pd.DataFrame, list[dict]]:
     """Member forecasts (with reasons and last alliance vote) and the whip count of every bill in ``features``:
-    what the predict stage and the command line both produce."""
+    what the predict stage and the command line both produce. ``memo``: a dict the caller keeps for one set of
+    ``votes``, ``catalog`` and ``members`` (one member state), to reuse what depends on them alone (each
+    member's last alliance vote before a date, the member directory of a congress) in its next calls."""
+    memo = {} if memo is None else memo
     features, chambers, forecasts = _member_table(model, features, named or {})
-    # The contributions (TreeSHAP: most of a forecast's time, in XGBoost's C++, which releases the GIL) run in a
-    # thread while the count is simulated and the last votes looked up; nothing else calls the model meanwhile.
+    # The contributions (TreeSHAP in XGBoost's C++, which releases the GIL) run in a thread while the count is
+    # simulated and the last votes looked up; nothing else calls the model meanwhile.
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending = pool.submit(model.contributions, features) if reasons else None
-        last = forecasts["bioguide_id"].map(last_alliance_votes(features, votes, catalog))
-        counts = whip_counts(forecasts, registry, scale, members, draws)
+        date = features["date"].max()
+        if ("last alliance votes", date) not in memo:
+            memo["last alliance votes", date] = last_alliance_votes(features, votes, catalog)
+        last = forecasts["bioguide_id"].map(memo["last alliance votes", date])
+        counts = whip_counts(forecasts, registry, scale, members, draws, memo)
         words = _reasons(pending.result() if pending else None, features, forecasts, named or {}, chambers)
     return forecasts.join(words).assign(last_alliance_vote=last), counts
 
 
 def whip_counts(
-    forecasts: pd.DataFrame, registry: pd.DataFrame, scale: float, members: pd.DataFrame, draws: int = 20000
+    forecasts: pd.DataFrame,
+    registry: pd.DataFrame,
+    scale: float,
+    members: pd.DataFrame,
+    draws: int = 20000,
+    memo: dict | None = None,
 ) -> list[dict]:
-    """Each bill's count over its chamber's voting members, sponsors and cosponsors counted as committed."""
+    """Each bill's count over its chamber's voting members, sponsors and cosponsors counted as committed.
+    ``memo``: as ``forecast_bills``'s (the member directories by congress)."""
+    memo = {} if memo is None else memo
     titles = registry.set_index("bill_id")
     counts = []
     for bill, group in forecasts.groupby("bill_id"):
-        directory = names.member_directory(members, names.congress_of(bill))
+        if ("directory", names.congress_of(bill)) not in memo:
+            memo["directory", names.congress_of(bill)] = names.member_directory(members, names.congress_of(bill))
+        directory = memo["directory", names.congress_of(bill)]
         voting = group[group["voting"]]
         committed = (voting["is_sponsor"] == 1) | (voting["is_cosponsor"] == 1)
         entry = whip.whip_count(

@@ -64,7 +64,7 @@ def simulate_supporters(p: np.ndarray, scale: float, draws: int = 20000, seed: i
         rng.random(out=uniform[rows])
         np.add(against[rows], 1, out=against[rows])
         np.multiply(uniform[rows], against[rows], out=uniform[rows])
-        supporters[start : start + chunk] = (uniform[rows] < 1).sum(axis=1)
+        supporters[start : start + chunk] = np.count_nonzero(uniform[rows] < 1, axis=1)
     return supporters
 
 

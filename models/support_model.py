@@ -135,7 +135,11 @@ class SupportModel:
         """Calibrated probability that each member takes the alliance side. A sponsor or cosponsor on record
         is never less likely to vote for the measure than the general model says (it learned what such a
         commitment is worth from over a hundred thousand of their votes; the NATO catalog has a few hundred)."""
-        p_alliance = self.calibration.apply(self.raw_alliance(frame))
+        return self._alliance(frame, self.raw_alliance(frame))
+
+    def _alliance(self, frame: pd.DataFrame, raw: np.ndarray) -> np.ndarray:
+        """``predict_alliance`` from the booster's raw probabilities (``raw_alliance``)."""
+        p_alliance = self.calibration.apply(raw)
         committed = self.committed(frame)
         if not committed.any():
             return p_alliance
@@ -157,25 +161,29 @@ class SupportModel:
         """Log-odds of the alliance side per feature: XGBoost's TreeSHAP of the NATO booster plus, for the base
         margin, the general model's own TreeSHAP (scaled and oriented), so sponsorship and party context show
         under their own names."""
-        values = self.booster.contributions(self.inputs(frame)[0].to_numpy())  # the base margin only moves the bias
-        own = pd.DataFrame(values, columns=self.features, index=frame.index)
+        features, margin = self.inputs(frame)
+        x = features.to_numpy()
+        own = pd.DataFrame(self.booster.contributions(x), columns=self.features, index=frame.index)  # no bias
         if self.context is None:
             return own
         sign = np.where(frame["orientation"].to_numpy() == 1, 1.0, -1.0)
         general = self.context.contributions(frame).mul(sign * self.context_scale[0], axis=0)
         total = own.add(general, fill_value=0.0)
-        return self._add_commitment(total, frame, sign)
-
-    def _add_commitment(self, total: pd.DataFrame, frame: pd.DataFrame, sign: np.ndarray) -> pd.DataFrame:
-        """For a sponsor or cosponsor on record, what the commitment added is the sponsorship's: the step from
-        the booster's P(Yea) to the commitment rate, and any lift of the floor above the calibrated sum."""
         committed = self.committed(frame)
         if not committed.any():
             return total
+        return self._add_commitment(total, frame, sign, committed, self.booster.predict(x, margin))
+
+    def _add_commitment(
+        self, total: pd.DataFrame, frame: pd.DataFrame, sign: np.ndarray, committed: np.ndarray, raw: np.ndarray
+    ) -> pd.DataFrame:
+        """For a sponsor or cosponsor on record (``committed``), what the commitment added is the sponsorship's:
+        the step from the booster's P(Yea) to the commitment rate, and any lift of the floor above the calibrated
+        sum. ``raw``: ``raw_alliance`` of the frame."""
         booster_yea = self.context.booster_yea(frame)
         step = self.context_scale[0] * sign * (_logit(self.context_p_yea(frame)) - _logit(booster_yea))
-        calibrated = self.calibration.apply(self.raw_alliance(frame))
-        lift = _logit(self.predict_alliance(frame)) - _logit(calibrated)
+        calibrated = self.calibration.apply(raw)
+        lift = _logit(self._alliance(frame, raw)) - _logit(calibrated)
         shift = np.where(committed, np.nan_to_num(step) + np.nan_to_num(lift), 0.0)
         role = np.where(frame["is_sponsor"].to_numpy() == 1, "is_sponsor", "is_cosponsor")
         for name in ("is_sponsor", "is_cosponsor"):
