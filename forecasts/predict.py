@@ -116,13 +116,14 @@ def _label(description: str) -> str:
 
 def named_sponsor_chambers(features: pd.DataFrame, named: dict[str, str]) -> dict[str, str]:
     """The chamber each named member of the fight ('massie': 'M001184') sits in, as found in the features."""
-    seats = features.drop_duplicates("bioguide_id").set_index("bioguide_id")["chamber"]
+    seats = features[["bioguide_id", "chamber"]].drop_duplicates("bioguide_id").set_index("bioguide_id")["chamber"]
     return {key: seats[bioguide] for key, bioguide in named.items() if bioguide in seats.index}
 
 
 def named_sponsor_sides(features: pd.DataFrame, named: dict[str, str]) -> dict[str, int]:
     """The side each named member takes on the record (+1: the alliance side on most catalogued votes)."""
-    share = features.drop_duplicates("bioguide_id").set_index("bioguide_id")["catalog_share"]
+    share = features[["bioguide_id", "catalog_share"]].drop_duplicates("bioguide_id")
+    share = share.set_index("bioguide_id")["catalog_share"]
     return {
         key: 1 if share[bioguide] >= 0.5 else -1
         for key, bioguide in named.items()
@@ -230,13 +231,13 @@ def agreement_text(features: pd.DataFrame, chambers: dict[str, str]) -> pd.Serie
     columns = [c for c in features.columns if c.startswith("agree_") and c.removeprefix("agree_") in chambers]
     label = {c: sponsor_label(c.removeprefix("agree_")) for c in columns}
     seat = {c: chambers[c.removeprefix("agree_")] for c in columns}
-    return pd.Series(
-        [
-            ", ".join(f"{label[c]} {row[c]:.0%}" for c in columns if seat[c] == row["chamber"] and pd.notna(row[c]))
-            for row in features[columns + ["chamber"]].to_dict("records")
-        ],
-        index=features.index,
-    )
+    member_chamber = features["chamber"].tolist()
+    parts: list[list[str]] = [[] for _ in member_chamber]
+    for c in columns:  # column by column, in the frame's order: each member's list in that order
+        for part, chamber, value in zip(parts, member_chamber, features[c].tolist(), strict=True):
+            if seat[c] == chamber and pd.notna(value):
+                part.append(f"{label[c]} {value:.0%}")
+    return pd.Series([", ".join(part) for part in parts], index=features.index)
 
 
 def forecast_bills(

@@ -152,9 +152,10 @@ class CommitmentRates:
         if "procedure" not in frame.columns:  # numeric inputs (MLflow's signature): from the one-hot columns
             one_hot = frame[[c for c in frame.columns if c.startswith("procedure_")]]
             frame = frame.assign(procedure=one_hot.idxmax(axis=1).str.removeprefix("procedure_"))
-        keys = frame[COMMITMENT_KEYS].astype({"is_senate": int, "is_sponsor": int})
-        found = keys.merge(self.rates, on=COMMITMENT_KEYS, how="left")["rate"].to_numpy(dtype=float)
-        return np.where(committed, found, np.nan)
+        keys = frame.loc[committed, COMMITMENT_KEYS].astype({"is_senate": int, "is_sponsor": int})  # only those
+        found = np.full(len(frame), np.nan)
+        found[committed] = keys.merge(self.rates, on=COMMITMENT_KEYS, how="left")["rate"].to_numpy(dtype=float)
+        return found
 
     def save(self, path: Path) -> None:
         records = self.rates.to_dict(orient="records")
