@@ -485,8 +485,9 @@ def add_sponsorship_signals(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
 def add_measure_context(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
     """Kind and domain as indicators (whether the President's party holds the chamber comes with the other
     party relations, ``add_context_features``)."""
+    kinds = pairs["kind"].to_numpy(dtype=object)
     for kind in KINDS:
-        pairs[f"kind_{kind}"] = (pairs["kind"] == kind).astype(np.int8)
+        pairs[f"kind_{kind}"] = (kinds == kind).astype(np.int8)
     pairs["domain_alliance"] = (pairs["domain"] == "alliance").astype(np.int8)
     return pairs
 

@@ -320,8 +320,9 @@ def add_context_features(
     pairs["agree_sponsor_prev"] = _lookup(
         pairs[["congress", "chamber", "bioguide_id", "sponsor_bioguide_id"]], agreement
     )
+    procedures = pairs["procedure"].to_numpy(dtype=object)  # compared as plain objects: 17 times, no pandas op each
     for name in PROCEDURES:
-        pairs[f"procedure_{name}"] = (pairs["procedure"] == name).astype(np.int8)
+        pairs[f"procedure_{name}"] = (procedures == name).astype(np.int8)
     return pairs
 
 

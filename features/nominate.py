@@ -49,8 +49,13 @@ def lagged_scores(scored: pd.DataFrame, bioguide_ids: pd.Series, congresses: pd.
     """(nominate_dim1, nominate_dim2) of each queried member from the latest scored congress before the queried
     congress; NaN for an unknown member (or none) and for a member with no earlier scores. ``scored`` comes from
     ``scored_congresses``; the result has the queries' index."""
-    found = _latest_before(scored, bioguide_ids, congresses)
-    return pd.DataFrame(found[SCORES].to_numpy(dtype=float), columns=SCORES, index=congresses.index)
+    query = pd.DataFrame(
+        {"bioguide_id": bioguide_ids.fillna("").astype(str).to_numpy(), "congress": congresses.to_numpy()}
+    )
+    asked = query.groupby(["bioguide_id", "congress"], sort=False).ngroup().to_numpy()  # each pair asked once
+    distinct = query.drop_duplicates()  # in order of first appearance, as ngroup numbers them
+    found = _latest_before(scored, distinct["bioguide_id"], distinct["congress"])
+    return pd.DataFrame(found[SCORES].to_numpy(dtype=float)[asked], columns=SCORES, index=congresses.index)
 
 
 def distance(dims: pd.DataFrame, other: pd.DataFrame) -> pd.Series:
