@@ -30,7 +30,14 @@ from features.context import (
     seat_holders,
 )
 from features.history import EventHistory, recency_weights, to_days
-from features.precedent import add_party_domain_recent, add_party_similar_share, party_alignment, similar_rollcalls
+from features.precedent import (
+    CatalogTerms,
+    add_party_domain_recent,
+    add_party_similar_share,
+    catalog_terms,
+    party_alignment,
+    similar_rollcalls,
+)
 from features.registry import build_registry, load_additions
 from pipeline.config import FEATURES_DIR, TABLES_DIR, DataConfig, load_params, stage_arguments
 from pipeline.errors import DataError, debug_requested, run_stage
@@ -104,6 +111,11 @@ class Context:
     def caucus(self) -> pd.Series:
         """Members' caucus by (bioguide_id, congress) (``features.context.caucus_of``), built once."""
         return caucus_of(self.members)
+
+    @cached_property
+    def catalog_terms(self) -> CatalogTerms:
+        """The catalog's vocabulary and term vectors (``features.precedent.catalog_terms``), built once."""
+        return catalog_terms(self.catalog)
 
     @cached_property
     def scored(self) -> pd.DataFrame:
@@ -501,7 +513,7 @@ def add_party_precedent(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
     titles = ctx.registry.set_index("bill_id")
     titles = titles["title"].fillna("") + " | " + titles["stance_reason"].fillna("")
     measures["text"] = measures["measure_id"].map(texts).fillna(measures["bill_id"].map(titles))
-    similar = similar_rollcalls(measures, ctx.catalog, params["similar_k"], params["min_similarity"])
+    similar = similar_rollcalls(measures, ctx.catalog, params["similar_k"], params["min_similarity"], ctx.catalog_terms)
     return add_party_similar_share(pairs, similar, ctx.party_alignment)
 
 
