@@ -224,7 +224,7 @@ class Booster:
         for bit, each tree evaluated once per distinct way the rows go through it (``SplitDecisions``)."""
         x = self._checked(x)
         if self._decisions is False:
-            self._decisions = SplitDecisions.of(self)
+            self._decisions = SplitDecisions.of(self, np.asarray(x, dtype=np.float32))
             if self._decisions is not None and self.threads:
                 for stack in self._decisions.stacks:
                     stack.booster.use_threads(self.threads)
@@ -328,8 +328,9 @@ class SplitDecisions:
     contributions are a function of those decisions alone. Rows that decide alike at every split of a tree share
     its contributions, and a forecast's few hundred members take a few dozen ways through any one tree. So each
     tree is evaluated once per distinct way, in ``StackedTrees``: a stacked row carries one way of every tree
-    of the stack. A stack evaluates as many rows as its tree with the most ways has, so trees splitting on
-    about as many features (a fair guess at how many ways they have) share a stack. The contributions are then
+    of the stack. A stack evaluates as many rows as its tree with the most ways has, so trees that take about
+    as many ways share a stack: ordered by their ways through the first rows asked about (``of``; which trees
+    take many ways hardly changes from bill to bill, and only the speed depends on it). The contributions are then
     added tree by tree in float32, the order and precision of XGBoost's own sum (``PredictContributionKernel``;
     a tree adds exactly zero to the features it does not split on), which makes the totals XGBoost's bit for bit.
     """
@@ -344,10 +345,11 @@ class SplitDecisions:
     features: int
 
     @classmethod
-    def of(cls, booster: Booster) -> SplitDecisions | None:
-        """The splits of a booster's trees and their stacks; None for a model this does not cover (not one tree
-        per round of a single output, categorical splits, more splits in a tree than a key holds, no splits, or
-        a threshold whose float32 value its JSON digits leave in doubt)."""
+    def of(cls, booster: Booster, x: np.ndarray) -> SplitDecisions | None:
+        """The splits of a booster's trees and their stacks, trees grouped by their ways through the rows ``x``
+        (float32); None for a model this does not cover (not one tree per round of a single output, categorical
+        splits, more splits in a tree than a key holds, no splits, or a threshold whose float32 value its JSON
+        digits leave in doubt)."""
         model = json.loads(booster.to_json())
         gradient_booster = model["learner"]["gradient_booster"]
         if gradient_booster.get("name") != "gbtree" or any(gradient_booster["model"]["tree_info"]):
@@ -373,22 +375,25 @@ class SplitDecisions:
         key_bits = np.full((len(trees), 8 * key_words), len(feature))  # unused bits read an always-false row
         key_bits[np.repeat(np.arange(len(trees)), counts), _positions(counts)] = condition_of_split
         used = [np.unique(features) for features in splits["feature"]]
-        split_trees = np.flatnonzero(counts)  # a tree of one leaf adds only to the bias
-        by_width = split_trees[np.argsort([len(used[tree]) for tree in split_trees], kind="stable")]
-        stacks = [
-            StackedTrees.of(model, np.sort(part), used, booster.source)
-            for part in np.array_split(by_width, min(STACKS, len(by_width)))
-        ]
-        return cls(
+        decisions = cls(
             condition_feature=feature,
             condition_threshold=threshold,
             condition_default_left=default_left,
             key_bits=key_bits.ravel(),
             key_words=key_words,
             used=used,
-            stacks=stacks,
+            stacks=[],
             features=int(model["learner"]["learner_model_param"]["num_feature"]),
         )
+        ways = number_ways(decisions.ways(x))[0].max(axis=1) + 1 if len(x) else np.ones(len(trees), dtype=np.int64)
+        split_trees = np.flatnonzero(counts)  # a tree of one leaf adds only to the bias
+        widths = np.array([len(features) for features in used])
+        ordered = split_trees[np.lexsort((widths[split_trees], ways[split_trees]))]
+        decisions.stacks = [
+            StackedTrees.of(model, np.sort(part), used, booster.source)
+            for part in np.array_split(ordered, min(STACKS, len(ordered)))
+        ]
+        return decisions
 
     def ways(self, x: np.ndarray) -> np.ndarray:
         """Per tree and row, a key naming the row's decisions at every split of the tree (one bit per split)."""

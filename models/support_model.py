@@ -25,6 +25,7 @@ import pandas as pd
 
 from models.booster import Booster
 from models.context_model import ContextModel
+from models.context_model import _matrix as _context_matrix
 from models.context_model import load as load_context
 from models.dataset import alliance_side, feature_matrix, time_split, yea_probability
 from models.logodds import expit, logit
@@ -121,8 +122,9 @@ class SupportModel:
 
     def inputs(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
         """The booster's feature columns (the context's log-odds among them) and its base margin."""
-        inputs = frame.assign(**{CONTEXT_COLUMN: self.context_logit(frame)})
-        return feature_matrix(inputs, self.features), self.margin(frame)
+        own = feature_matrix(frame, [name for name in self.features if name != CONTEXT_COLUMN])
+        # the context's log-odds added to the model's columns only (not to a copy of the whole frame)
+        return own.assign(**{CONTEXT_COLUMN: self.context_logit(frame)})[self.features], self.margin(frame)
 
     def _booster_output(self, frame: pd.DataFrame, kind: str) -> np.ndarray:
         features, margin = self.inputs(frame)
@@ -163,12 +165,14 @@ class SupportModel:
         under their own names."""
         features, margin = self.inputs(frame)
         x = features.to_numpy()
-        own = pd.DataFrame(self.booster.contributions(x), columns=self.features, index=frame.index)  # no bias
+        own = self.booster.contributions(x)  # no bias: the base margin moves only the bias
         if self.context is None:
-            return own
+            return pd.DataFrame(own, columns=self.features, index=frame.index)
         sign = np.where(frame["orientation"].to_numpy() == 1, 1.0, -1.0)
-        general = self.context.contributions(frame).mul(sign * self.context_scale[0], axis=0)
-        total = own.add(general, fill_value=0.0)
+        general = self.context.booster.contributions(_context_matrix(frame, self.context.features))
+        names, values = _add_by_name(own, self.features, general * (sign * self.context_scale[0])[:, None],
+                                     self.context.features)  # fmt: skip
+        total = pd.DataFrame(values, columns=names, index=frame.index)
         committed = self.committed(frame)
         if not committed.any():
             return total
@@ -203,6 +207,22 @@ class SupportModel:
             "context_scale": list(self.context_scale),
         }
         write_atomic(directory / "calibration.json", lambda tmp: tmp.write_text(json.dumps(meta, indent=2)))
+
+
+def _add_by_name(
+    left: np.ndarray, left_names: list[str], right: np.ndarray, right_names: list[str]
+) -> tuple[pd.Index, np.ndarray]:
+    """``DataFrame.add(other, fill_value=0.0)`` of two tables of contributions, in NumPy: the columns of either in
+    pandas' order (the sorted union), each the sum of both sides, a side without the column (or with a missing
+    value where the other has one) counted as 0.0."""
+    names = pd.Index(left_names).union(pd.Index(right_names))
+    a, b = np.full((len(left), len(names)), np.nan), np.full((len(right), len(names)), np.nan)
+    a[:, names.get_indexer(left_names)] = left
+    b[:, names.get_indexer(right_names)] = right
+    a_missing, b_missing = np.isnan(a), np.isnan(b)
+    a[a_missing & ~b_missing] = 0.0
+    b[b_missing & ~a_missing] = 0.0
+    return names, a + b
 
 
 MODEL_FILES = ("booster.json", "calibration.json", "context_booster.json", "context_commitment.json")
