@@ -54,8 +54,28 @@ def lagged_scores(scored: pd.DataFrame, bioguide_ids: pd.Series, congresses: pd.
     )
     asked = query.groupby(["bioguide_id", "congress"], sort=False).ngroup().to_numpy()  # each pair asked once
     distinct = query.drop_duplicates()  # in order of first appearance, as ngroup numbers them
-    found = _latest_before(scored, distinct["bioguide_id"], distinct["congress"])
-    return pd.DataFrame(found[SCORES].to_numpy(dtype=float)[asked], columns=SCORES, index=congresses.index)
+    if len(distinct) <= FEW_QUERIES:
+        values = _latest_scores(scored, distinct["bioguide_id"].tolist(), distinct["congress"].tolist())
+    else:
+        values = _latest_before(scored, distinct["bioguide_id"], distinct["congress"])[SCORES].to_numpy(dtype=float)
+    return pd.DataFrame(values[asked], columns=SCORES, index=congresses.index)
+
+
+FEW_QUERIES = 16  # fewer distinct (member, congress) questions are looked up one by one: no as-of join to set up
+
+
+def _latest_scores(scored: pd.DataFrame, bioguide_ids: list[str], congresses: list[int]) -> np.ndarray:
+    """``_latest_before``'s scores for a few questions: per question, the member's row of the latest congress
+    before the asked one (the last such row in the table's order, as the as-of join takes), NaN where none."""
+    ids, congress = scored["bioguide_id"].to_numpy(dtype=object), scored["congress"].to_numpy(dtype=np.int64)
+    dims = scored[SCORES].to_numpy(dtype=float)
+    values = np.full((len(bioguide_ids), len(SCORES)), np.nan)
+    for row, (bioguide, asked) in enumerate(zip(bioguide_ids, congresses, strict=True)):
+        earlier = np.flatnonzero((ids == bioguide) & (congress < int(asked)))
+        if len(earlier):
+            latest = congress[earlier].max()
+            values[row] = dims[earlier[congress[earlier] == latest][-1]]
+    return values
 
 
 def distance(dims: pd.DataFrame, other: pd.DataFrame) -> pd.Series:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from itertools import islice
+from operator import itemgetter
 
 import numpy as np
 import pandas as pd
@@ -215,11 +217,14 @@ def top_reasons(
     reasons = []
     for groups, row in zip(pushes, records, strict=True):
         stance = int(row["orientation"])
-        ordered = sorted(groups, key=lambda item: item[1])
+        ordered = sorted(groups, key=itemgetter(1))
         if row.get("is_sponsor") == 1 or row.get("is_cosponsor") == 1:
             # a public commitment to the bill is the first thing a whip asks about: it leads the reasons
             ordered = [item for item in ordered if item[0] != "sponsorship"] + [("sponsorship", float("inf"))]
-        pro = [phrase(k, row, stance, v, sides) for k, v in reversed(ordered) if v > floor][:n]
-        con = [phrase(k, row, stance, v, sides) for k, v in ordered if v < -floor][:n]
+        # the n strongest pushes each way, put in words (only those n: phrasing is most of the time here)
+        pro = [
+            phrase(k, row, stance, v, sides) for k, v in islice(((k, v) for k, v in reversed(ordered) if v > floor), n)
+        ]
+        con = [phrase(k, row, stance, v, sides) for k, v in islice(((k, v) for k, v in ordered if v < -floor), n)]
         reasons.append({"reasons_for": "; ".join(pro), "reasons_against": "; ".join(con)})
     return pd.DataFrame(reasons, index=contributions.index)
