@@ -388,7 +388,8 @@ def add_sponsor_agreement(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
 def add_own_sponsor_agreement(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
     """Agreement with the measure's own sponsor (NaN where the sponsor is unknown)."""
     pairs["agree_sponsor"] = np.nan
-    for sponsor, rows in pairs.dropna(subset=["sponsor_bioguide_id"]).groupby("sponsor_bioguide_id"):
+    asked = pairs[["sponsor_bioguide_id", "day", "member_code"]].dropna(subset=["sponsor_bioguide_id"])
+    for sponsor, rows in asked.groupby("sponsor_bioguide_id"):  # what agreement_with reads, not every column
         pairs.loc[rows.index, "agree_sponsor"] = agreement_with(ctx, sponsor, rows)
     return pairs
 
@@ -441,7 +442,7 @@ def add_sponsor_profile(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
     """How far the sponsor stands from their own party: their party loyalty before the measure, how often their
     party voted with them on their earlier measures, and their DW-NOMINATE scores (latest earlier congress). A
     party follows its leaders' bills, not its mavericks'."""
-    measures = pairs.drop_duplicates("measure_id")[["measure_id", "sponsor_bioguide_id", "date", "congress"]]
+    measures = pairs[["measure_id", "sponsor_bioguide_id", "date", "congress"]].drop_duplicates("measure_id")
     codes = ctx.member_codes(measures["sponsor_bioguide_id"].fillna(""))
     days = to_days(measures["date"])
     loyalty = pd.Series(loyalty_before(ctx, codes, days), index=measures["measure_id"])
@@ -508,7 +509,7 @@ def add_party_precedent(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
     """The party's recent stand in the measure's domain and on the most similar earlier roll calls."""
     params = ctx.params["precedent"]
     pairs = add_party_domain_recent(pairs, ctx.party_alignment, params["half_life_days"])
-    measures = pairs.drop_duplicates("measure_id")[["measure_id", "date", "chamber", "bill_id"]]
+    measures = pairs[["measure_id", "date", "chamber", "bill_id"]].drop_duplicates("measure_id")
     texts = ctx.catalog.set_index("rollcall_id")["description"]
     titles = ctx.registry.set_index("bill_id")
     titles = titles["title"].fillna("") + " | " + titles["stance_reason"].fillna("")

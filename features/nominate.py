@@ -49,11 +49,11 @@ def lagged_scores(scored: pd.DataFrame, bioguide_ids: pd.Series, congresses: pd.
     """(nominate_dim1, nominate_dim2) of each queried member from the latest scored congress before the queried
     congress; NaN for an unknown member (or none) and for a member with no earlier scores. ``scored`` comes from
     ``scored_congresses``; the result has the queries' index."""
-    query = pd.DataFrame(
-        {"bioguide_id": bioguide_ids.fillna("").astype(str).to_numpy(), "congress": congresses.to_numpy()}
-    )
-    asked = query.groupby(["bioguide_id", "congress"], sort=False).ngroup().to_numpy()  # each pair asked once
-    distinct = query.drop_duplicates()  # in order of first appearance, as ngroup numbers them
+    ids, congress = bioguide_ids.fillna("").astype(str).to_numpy(), congresses.to_numpy(dtype=np.int64)
+    member, _ = pd.factorize(ids)
+    asked, _ = pd.factorize(member * (int(congress.max(initial=0)) + 1) + congress)  # each pair asked once...
+    first = np.unique(asked, return_index=True)[1]  # ...numbered in order of first appearance
+    distinct = pd.DataFrame({"bioguide_id": ids[first], "congress": congress[first]})
     if len(distinct) <= FEW_QUERIES:
         values = _latest_scores(scored, distinct["bioguide_id"].tolist(), distinct["congress"].tolist())
     else:
