@@ -159,3 +159,21 @@ def test_a_warm_forecast_equals_the_forecast_with_xgboosts_treeshap_of_every_mem
     pd.testing.assert_frame_equal(members, plain.pop("forecasts"), check_exact=True)
     assert grouped == plain
     assert members["reasons_for"].str.len().gt(0).mean() > 0.5 and members["reasons_against"].str.len().gt(0).any()
+
+
+@pytest.mark.pipeline
+@pytest.mark.parametrize("bill_id", ["119hr6508", "119s2174"])
+def test_a_warm_forecast_equals_the_predict_stages_published_forecasts(bill_id, forecaster):
+    """What the predict stage published (reports/forecasts.parquet: every registry bill at once, from the feature
+    table built on the whole tables) is what a second call of the Python API gives for the bill alone: the same
+    members, probabilities (to the six decimals published), flags, reasons and last alliance votes."""
+    from forecasts.predict import FORECAST_COLUMNS
+    from pipeline.config import PROJECT_ROOT
+
+    forecaster.forecast("119s2914")  # warm, on another bill
+    members = forecaster.forecast(bill_id)["forecasts"]
+    published = pd.read_parquet(PROJECT_ROOT / "reports" / "forecasts.parquet")
+    published = published[published["bill_id"] == bill_id].reset_index(drop=True)
+    ours = members.assign(probability=members["probability"].round(6))[FORECAST_COLUMNS].reset_index(drop=True)
+    pd.testing.assert_frame_equal(ours, published, check_exact=True, check_dtype=False)
+    assert len(published) in (100, 440) and published["reasons_for"].str.len().gt(0).any()
