@@ -177,3 +177,20 @@ def test_a_warm_forecast_equals_the_predict_stages_published_forecasts(bill_id, 
     ours = members.assign(probability=members["probability"].round(6))[FORECAST_COLUMNS].reset_index(drop=True)
     pd.testing.assert_frame_equal(ours, published, check_exact=True, check_dtype=False)
     assert len(published) in (100, 440) and published["reasons_for"].str.len().gt(0).any()
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(("members", "draws"), [(437, 20000), (100, 1501), (3, 1)])
+def test_the_simulated_count_does_not_depend_on_how_the_draws_are_chunked(members, draws):
+    """``simulate_supporters`` fills its buffers a chunk of draws at a time: the counts are those of all draws at
+    once, from the same stream of random numbers (shocks first, then each draw's uniforms, member by member)."""
+    from forecasts.whip import CLIP, simulate_supporters
+
+    p = np.random.default_rng(members).uniform(size=members)
+    p[0] = 1.0  # clipped
+    rng = np.random.default_rng(5)
+    shocks = 1.7 * rng.standard_normal(draws)
+    odds_against = (1 - np.clip(p, CLIP, 1 - CLIP)) / np.clip(p, CLIP, 1 - CLIP)
+    uniform = rng.random((draws, members))
+    expected = np.count_nonzero(uniform * (np.multiply.outer(np.exp(-shocks), odds_against) + 1) < 1, axis=1)
+    np.testing.assert_array_equal(simulate_supporters(p, 1.7, draws, seed=5), expected)
