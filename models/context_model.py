@@ -31,9 +31,13 @@ class ContextModel:
     features: list[str]
     commitment: CommitmentRates | None = None
 
+    def matrix(self, frame: pd.DataFrame) -> np.ndarray:
+        """The booster's input: the model's feature columns as float32 (missing: NaN)."""
+        return _matrix(frame, self.features)
+
     def booster_yea(self, frame: pd.DataFrame) -> np.ndarray:
         """P(Yea) from the trees alone (for sponsors and cosponsors too)."""
-        return self.booster.predict(_matrix(frame, self.features)).astype(float)
+        return self.booster.predict(self.matrix(frame)).astype(float)
 
     def predict_yea(self, frame: pd.DataFrame) -> np.ndarray:
         """P(Yea): the booster's, and for members on record behind the measure the commitment table's rate."""
@@ -45,7 +49,7 @@ class ContextModel:
 
     def contributions(self, frame: pd.DataFrame) -> pd.DataFrame:
         """TreeSHAP contributions in log-odds of Yea per feature (the bias column left out)."""
-        values = self.booster.contributions(_matrix(frame, self.features))
+        values = self.booster.contributions(self.matrix(frame))
         return pd.DataFrame(values, columns=self.features, index=frame.index)
 
     def save(self, path: Path) -> None:

@@ -25,7 +25,6 @@ import pandas as pd
 
 from models.booster import Booster
 from models.context_model import ContextModel
-from models.context_model import _matrix as _context_matrix
 from models.context_model import load as load_context
 from models.dataset import alliance_side, feature_matrix, time_split, yea_probability
 from models.logodds import expit, logit
@@ -169,9 +168,10 @@ class SupportModel:
         if self.context is None:
             return pd.DataFrame(own, columns=self.features, index=frame.index)
         sign = np.where(frame["orientation"].to_numpy() == 1, 1.0, -1.0)
-        general = self.context.booster.contributions(_context_matrix(frame, self.context.features))
-        names, values = _add_by_name(own, self.features, general * (sign * self.context_scale[0])[:, None],
-                                     self.context.features)  # fmt: skip
+        general = (
+            self.context.booster.contributions(self.context.matrix(frame)) * (sign * self.context_scale[0])[:, None]
+        )
+        names, values = _add_by_name(own, self.features, general, self.context.features)
         total = pd.DataFrame(values, columns=names, index=frame.index)
         committed = self.committed(frame)
         if not committed.any():
