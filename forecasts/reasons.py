@@ -206,7 +206,10 @@ def top_reasons(
     columns = [c for c in toward_support.columns if c not in ("bias", "BIAS")]
     values = toward_support[columns].to_numpy(dtype=float)
     shown = [c for c in features.columns if c in DETAIL_COLUMNS or str(c).startswith(("kind_", "agree_"))]
-    records = features.loc[contributions.index, shown].to_dict("records")  # plain rows: no pandas lookup per member
+    details = features.loc[contributions.index, shown]
+    # plain rows of Python values, as to_dict("records") gives them: no pandas lookup per member
+    columns_values = (details[c].tolist() for c in shown)
+    records = [dict(zip(shown, values, strict=True)) for values in zip(*columns_values, strict=True)]
     chambers = features.loc[contributions.index, "chamber"].to_numpy()
     pushes: list[list[tuple[str, float]]] = [[] for _ in records]
     for chamber in pd.unique(chambers):

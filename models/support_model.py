@@ -168,23 +168,28 @@ class SupportModel:
         if self.context is None:
             return pd.DataFrame(own, columns=self.features, index=frame.index)
         sign = np.where(frame["orientation"].to_numpy() == 1, 1.0, -1.0)
-        general = (
-            self.context.booster.contributions(self.context.matrix(frame)) * (sign * self.context_scale[0])[:, None]
-        )
+        general_x = self.context.matrix(frame)
+        general = self.context.booster.contributions(general_x) * (sign * self.context_scale[0])[:, None]
         names, values = _add_by_name(own, self.features, general, self.context.features)
         total = pd.DataFrame(values, columns=names, index=frame.index)
         committed = self.committed(frame)
         if not committed.any():
             return total
-        return self._add_commitment(total, frame, sign, committed, self.booster.predict(x, margin))
+        raw, booster_yea = self.booster.predict(x, margin), self.context.booster.predict(general_x).astype(float)
+        return self._add_commitment(total, frame, sign, committed, raw, booster_yea)
 
     def _add_commitment(
-        self, total: pd.DataFrame, frame: pd.DataFrame, sign: np.ndarray, committed: np.ndarray, raw: np.ndarray
+        self,
+        total: pd.DataFrame,
+        frame: pd.DataFrame,
+        sign: np.ndarray,
+        committed: np.ndarray,
+        raw: np.ndarray,
+        booster_yea: np.ndarray,
     ) -> pd.DataFrame:
         """For a sponsor or cosponsor on record (``committed``), what the commitment added is the sponsorship's:
         the step from the booster's P(Yea) to the commitment rate, and any lift of the floor above the calibrated
-        sum. ``raw``: ``raw_alliance`` of the frame."""
-        booster_yea = self.context.booster_yea(frame)
+        sum. ``raw``: ``raw_alliance`` of the frame; ``booster_yea``: the general model's ``booster_yea``."""
         step = self.context_scale[0] * sign * (_logit(self.context_p_yea(frame)) - _logit(booster_yea))
         calibrated = self.calibration.apply(raw)
         lift = _logit(self._alliance(frame, raw)) - _logit(calibrated)
