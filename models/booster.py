@@ -76,7 +76,8 @@ class Booster:
 
     def __init__(self, source: str = "a new model") -> None:
         self.source = source  # the model file, or what trained it: named in every error
-        self._decisions: SplitDecisions | None | bool = False  # built on the first ``contributions`` call
+        self._decisions: SplitDecisions | None = None  # built on the first ``contributions`` call...
+        self._decisions_built = False  # ...and left None for a model the grouping does not cover
         self.threads = 0  # OpenMP threads to read inputs and predict; 0: XGBoost's default (every core)
         self._handle = ctypes.c_void_p()
         _check(library().XGBoosterCreate(None, ctypes.c_uint64(0), ctypes.byref(self._handle)), "create a model")
@@ -165,7 +166,7 @@ class Booster:
         """
         _check(library().XGBoosterSetParam(self._handle, b"nthread", str(threads).encode()), "set its threads")
         self.threads = threads
-        if isinstance(self._decisions, SplitDecisions):
+        if self._decisions is not None:
             for stack in self._decisions.stacks:
                 stack.booster.use_threads(threads)
 
@@ -223,8 +224,8 @@ class Booster:
         """TreeSHAP contributions per feature, the bias left out: ``predict(x, kind="contributions")[:, :-1]`` bit
         for bit, each tree evaluated once per distinct way the rows go through it (``SplitDecisions``)."""
         x = self._checked(x)
-        if self._decisions is False:
-            self._decisions = SplitDecisions.of(self, np.asarray(x, dtype=np.float32))
+        if not self._decisions_built:
+            self._decisions, self._decisions_built = SplitDecisions.of(self, np.asarray(x, dtype=np.float32)), True
             if self._decisions is not None and self.threads:
                 for stack in self._decisions.stacks:
                     stack.booster.use_threads(self.threads)
