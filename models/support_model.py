@@ -15,6 +15,7 @@ which keeps a forecast's start short.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -125,9 +126,18 @@ class SupportModel:
         # the context's log-odds added to the model's columns only (not to a copy of the whole frame)
         return own.assign(**{CONTEXT_COLUMN: self.context_logit(frame)})[self.features], self.margin(frame)
 
+    def input_array(self, frame: pd.DataFrame) -> np.ndarray:
+        """``inputs``' feature columns as the array the booster reads (column by column: no frame is copied)."""
+        own = [name for name in self.features if name != CONTEXT_COLUMN]
+        missing = [name for name in own if name not in frame.columns]
+        if missing:
+            raise DataError(f"feature table lacks column(s) {', '.join(missing)}")
+        logit = self.context_logit(frame)
+        columns = [logit if name == CONTEXT_COLUMN else frame[name].astype(float).to_numpy() for name in self.features]
+        return np.column_stack(columns) if columns else np.empty((len(frame), 0))
+
     def _booster_output(self, frame: pd.DataFrame, kind: str) -> np.ndarray:
-        features, margin = self.inputs(frame)
-        return self.booster.predict(features.to_numpy(), margin, kind)
+        return self.booster.predict(self.input_array(frame), self.margin(frame), kind)
 
     def raw_alliance(self, frame: pd.DataFrame) -> np.ndarray:
         return self._booster_output(frame, "value")
@@ -162,8 +172,7 @@ class SupportModel:
         """Log-odds of the alliance side per feature: XGBoost's TreeSHAP of the NATO booster plus, for the base
         margin, the general model's own TreeSHAP (scaled and oriented), so sponsorship and party context show
         under their own names."""
-        features, margin = self.inputs(frame)
-        x = features.to_numpy()
+        x = self.input_array(frame)
         own = self.booster.contributions(x)  # no bias: the base margin moves only the bias
         if self.context is None:
             return pd.DataFrame(own, columns=self.features, index=frame.index)
@@ -175,7 +184,8 @@ class SupportModel:
         committed = self.committed(frame)
         if not committed.any():
             return total
-        raw, booster_yea = self.booster.predict(x, margin), self.context.booster.predict(general_x).astype(float)
+        raw = self.booster.predict(x, self.margin(frame))
+        booster_yea = self.context.booster.predict(general_x).astype(float)
         return self._add_commitment(total, frame, sign, committed, raw, booster_yea)
 
     def _add_commitment(
@@ -214,16 +224,23 @@ class SupportModel:
         write_atomic(directory / "calibration.json", lambda tmp: tmp.write_text(json.dumps(meta, indent=2)))
 
 
+@functools.cache
+def _union(left_names: tuple[str, ...], right_names: tuple[str, ...]) -> tuple[pd.Index, np.ndarray, np.ndarray]:
+    """The sorted union of two column lists and where each list's columns fall in it (a model's lists: kept)."""
+    names = pd.Index(left_names).union(pd.Index(right_names))
+    return names, names.get_indexer(left_names), names.get_indexer(right_names)
+
+
 def _add_by_name(
     left: np.ndarray, left_names: list[str], right: np.ndarray, right_names: list[str]
 ) -> tuple[pd.Index, np.ndarray]:
     """``DataFrame.add(other, fill_value=0.0)`` of two tables of contributions, in NumPy: the columns of either in
     pandas' order (the sorted union), each the sum of both sides, a side without the column (or with a missing
     value where the other has one) counted as 0.0."""
-    names = pd.Index(left_names).union(pd.Index(right_names))
+    names, left_at, right_at = _union(tuple(left_names), tuple(right_names))
     a, b = np.full((len(left), len(names)), np.nan), np.full((len(right), len(names)), np.nan)
-    a[:, names.get_indexer(left_names)] = left
-    b[:, names.get_indexer(right_names)] = right
+    a[:, left_at] = left
+    b[:, right_at] = right
     a_missing, b_missing = np.isnan(a), np.isnan(b)
     a[a_missing & ~b_missing] = 0.0
     b[b_missing & ~a_missing] = 0.0
