@@ -30,7 +30,14 @@ from features.context import (
     seat_holders,
 )
 from features.history import EventHistory, recency_weights, to_days
-from features.precedent import add_party_domain_recent, add_party_similar_share, party_alignment, similar_rollcalls
+from features.precedent import (
+    CatalogTerms,
+    add_party_domain_recent,
+    add_party_similar_share,
+    catalog_terms,
+    party_alignment,
+    similar_rollcalls,
+)
 from features.registry import build_registry, load_additions
 from pipeline.config import FEATURES_DIR, TABLES_DIR, DataConfig, load_params, stage_arguments
 from pipeline.errors import DataError, debug_requested, run_stage
@@ -104,6 +111,11 @@ class Context:
     def caucus(self) -> pd.Series:
         """Members' caucus by (bioguide_id, congress) (``features.context.caucus_of``), built once."""
         return caucus_of(self.members)
+
+    @cached_property
+    def catalog_terms(self) -> CatalogTerms:
+        """The catalog's vocabulary and term vectors (``features.precedent.catalog_terms``), built once."""
+        return catalog_terms(self.catalog)
 
     @cached_property
     def scored(self) -> pd.DataFrame:
@@ -376,7 +388,8 @@ def add_sponsor_agreement(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
 def add_own_sponsor_agreement(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
     """Agreement with the measure's own sponsor (NaN where the sponsor is unknown)."""
     pairs["agree_sponsor"] = np.nan
-    for sponsor, rows in pairs.dropna(subset=["sponsor_bioguide_id"]).groupby("sponsor_bioguide_id"):
+    asked = pairs[["sponsor_bioguide_id", "day", "member_code"]].dropna(subset=["sponsor_bioguide_id"])
+    for sponsor, rows in asked.groupby("sponsor_bioguide_id"):  # what agreement_with reads, not every column
         pairs.loc[rows.index, "agree_sponsor"] = agreement_with(ctx, sponsor, rows)
     return pairs
 
@@ -429,7 +442,7 @@ def add_sponsor_profile(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
     """How far the sponsor stands from their own party: their party loyalty before the measure, how often their
     party voted with them on their earlier measures, and their DW-NOMINATE scores (latest earlier congress). A
     party follows its leaders' bills, not its mavericks'."""
-    measures = pairs.drop_duplicates("measure_id")[["measure_id", "sponsor_bioguide_id", "date", "congress"]]
+    measures = pairs[["measure_id", "sponsor_bioguide_id", "date", "congress"]].drop_duplicates("measure_id")
     codes = ctx.member_codes(measures["sponsor_bioguide_id"].fillna(""))
     days = to_days(measures["date"])
     loyalty = pd.Series(loyalty_before(ctx, codes, days), index=measures["measure_id"])
@@ -485,8 +498,9 @@ def add_sponsorship_signals(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
 def add_measure_context(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
     """Kind and domain as indicators (whether the President's party holds the chamber comes with the other
     party relations, ``add_context_features``)."""
+    kinds = pairs["kind"].to_numpy(dtype=object)
     for kind in KINDS:
-        pairs[f"kind_{kind}"] = (pairs["kind"] == kind).astype(np.int8)
+        pairs[f"kind_{kind}"] = (kinds == kind).astype(np.int8)
     pairs["domain_alliance"] = (pairs["domain"] == "alliance").astype(np.int8)
     return pairs
 
@@ -495,12 +509,12 @@ def add_party_precedent(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
     """The party's recent stand in the measure's domain and on the most similar earlier roll calls."""
     params = ctx.params["precedent"]
     pairs = add_party_domain_recent(pairs, ctx.party_alignment, params["half_life_days"])
-    measures = pairs.drop_duplicates("measure_id")[["measure_id", "date", "chamber", "bill_id"]]
+    measures = pairs[["measure_id", "date", "chamber", "bill_id"]].drop_duplicates("measure_id")
     texts = ctx.catalog.set_index("rollcall_id")["description"]
     titles = ctx.registry.set_index("bill_id")
     titles = titles["title"].fillna("") + " | " + titles["stance_reason"].fillna("")
     measures["text"] = measures["measure_id"].map(texts).fillna(measures["bill_id"].map(titles))
-    similar = similar_rollcalls(measures, ctx.catalog, params["similar_k"], params["min_similarity"])
+    similar = similar_rollcalls(measures, ctx.catalog, params["similar_k"], params["min_similarity"], ctx.catalog_terms)
     return add_party_similar_share(pairs, similar, ctx.party_alignment)
 
 

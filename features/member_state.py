@@ -166,7 +166,7 @@ class MemberState:
         registry."""
         if self._context is None:
             self._context = StateContext(self, registry, cosponsorships)
-            for cached in ("scored", "caucus"):  # cached properties: built here, shared by every call's copy
+            for cached in ("scored", "caucus", "catalog_terms"):  # cached: built here, shared by every call's copy
                 getattr(self._context, cached)
         return self._context.for_registry(self.frames["bills"], registry, cosponsorships)
 

@@ -49,8 +49,33 @@ def lagged_scores(scored: pd.DataFrame, bioguide_ids: pd.Series, congresses: pd.
     """(nominate_dim1, nominate_dim2) of each queried member from the latest scored congress before the queried
     congress; NaN for an unknown member (or none) and for a member with no earlier scores. ``scored`` comes from
     ``scored_congresses``; the result has the queries' index."""
-    found = _latest_before(scored, bioguide_ids, congresses)
-    return pd.DataFrame(found[SCORES].to_numpy(dtype=float), columns=SCORES, index=congresses.index)
+    ids, congress = bioguide_ids.fillna("").astype(str).to_numpy(), congresses.to_numpy(dtype=np.int64)
+    member, _ = pd.factorize(ids)
+    asked, _ = pd.factorize(member * (int(congress.max(initial=0)) + 1) + congress)  # each pair asked once...
+    first = np.unique(asked, return_index=True)[1]  # ...numbered in order of first appearance
+    distinct = pd.DataFrame({"bioguide_id": ids[first], "congress": congress[first]})
+    if len(distinct) <= FEW_QUERIES:
+        values = _latest_scores(scored, distinct["bioguide_id"].tolist(), distinct["congress"].tolist())
+    else:
+        values = _latest_before(scored, distinct["bioguide_id"], distinct["congress"])[SCORES].to_numpy(dtype=float)
+    return pd.DataFrame(values[asked], columns=SCORES, index=congresses.index)
+
+
+FEW_QUERIES = 16  # fewer distinct (member, congress) questions are looked up one by one: no as-of join to set up
+
+
+def _latest_scores(scored: pd.DataFrame, bioguide_ids: list[str], congresses: list[int]) -> np.ndarray:
+    """``_latest_before``'s scores for a few questions: per question, the member's row of the latest congress
+    before the asked one (the last such row in the table's order, as the as-of join takes), NaN where none."""
+    ids, congress = scored["bioguide_id"].to_numpy(dtype=object), scored["congress"].to_numpy(dtype=np.int64)
+    dims = scored[SCORES].to_numpy(dtype=float)
+    values = np.full((len(bioguide_ids), len(SCORES)), np.nan)
+    for row, (bioguide, asked) in enumerate(zip(bioguide_ids, congresses, strict=True)):
+        earlier = np.flatnonzero((ids == bioguide) & (congress < int(asked)))
+        if len(earlier):
+            latest = congress[earlier].max()
+            values[row] = dims[earlier[congress[earlier] == latest][-1]]
+    return values
 
 
 def distance(dims: pd.DataFrame, other: pd.DataFrame) -> pd.Series:

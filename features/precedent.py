@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -77,17 +78,38 @@ def term_vectors(texts: pd.Series, vocabulary: dict[str, int]) -> np.ndarray:
     return np.divide(vectors, lengths, out=vectors, where=lengths > 0)
 
 
+@dataclass(frozen=True)
+class CatalogTerms:
+    """The directed catalogued roll calls, the vocabulary of their descriptions and their term vectors: what
+    ``similar_rollcalls`` compares every measure with, built once per catalog (``catalog_terms``)."""
+
+    directed: pd.DataFrame
+    vocabulary: dict[str, int]
+    vectors: np.ndarray
+
+
+def catalog_terms(catalog: pd.DataFrame) -> CatalogTerms:
+    directed = catalog[catalog["orientation"] != 0].reset_index(drop=True)
+    terms = dict.fromkeys(term for text in directed["description"].fillna("") for term in text_terms(text))
+    vocabulary = {term: column for column, term in enumerate(terms)}
+    return CatalogTerms(directed, vocabulary, term_vectors(directed["description"], vocabulary))
+
+
 def similar_rollcalls(
-    measure_texts: pd.DataFrame, catalog: pd.DataFrame, k: int, min_similarity: float
+    measure_texts: pd.DataFrame,
+    catalog: pd.DataFrame,
+    k: int,
+    min_similarity: float,
+    indexed: CatalogTerms | None = None,
 ) -> pd.DataFrame:
     """For each measure (measure_id, text, date, chamber): the ``k`` earlier directed catalogued roll calls of
     its chamber most like it in words, with their similarity. Plain term frequencies (no idf), so a roll
     call's vector never depends on texts written later. A measure sharing no word with the catalog (or an empty
-    catalog) has none: its party's similar share is then missing."""
-    directed = catalog[catalog["orientation"] != 0].reset_index(drop=True)
-    terms = dict.fromkeys(term for text in directed["description"].fillna("") for term in text_terms(text))
-    vocabulary = {term: column for column, term in enumerate(terms)}
-    similarity = term_vectors(measure_texts["text"], vocabulary) @ term_vectors(directed["description"], vocabulary).T
+    catalog) has none: its party's similar share is then missing. ``indexed``: ``catalog_terms(catalog)`` when
+    the caller keeps it (a forecast's context does, across calls)."""
+    indexed = indexed or catalog_terms(catalog)
+    directed, vocabulary = indexed.directed, indexed.vocabulary
+    similarity = term_vectors(measure_texts["text"], vocabulary) @ indexed.vectors.T
     rows = []
     for i, measure in enumerate(measure_texts.itertuples(index=False)):
         earlier = ((directed["date"] < measure.date) & (directed["chamber"] == measure.chamber)).to_numpy()

@@ -72,6 +72,7 @@ class Forecaster:
         self.params = load_params()
         self.config = DataConfig.from_params(self.params)
         self._states: dict[pd.Timestamp, member_state.MemberState] = {}
+        self._memos: dict[pd.Timestamp, dict] = {}  # per state: what depends on it alone (predict.forecast_bills)
         self._model = None
         self._first_rollcall = None
 
@@ -154,6 +155,7 @@ class Forecaster:
                 self.params["features"].get("named_sponsors", {}),
                 reasons,
                 self.params["whip"]["draws"],
+                self._memos.setdefault(as_of, {}),
             )
         return counts[0] | {"forecasts": forecasts, "model": info, "as_of": f"{as_of:%Y-%m-%d}"}
 

@@ -47,6 +47,8 @@ FORECAST_COLUMNS = [
 
 
 CHAMPION_RECORD = MODELS_DIR / "champion.json"  # who the champion was when the predict stage last ran
+# A forecast's predictions are milliseconds of work per call: one thread each (models/booster.py, use_threads)
+FORECAST_THREADS = 1
 
 
 def load_champion(model_params: dict) -> tuple[support_model.SupportModel, dict]:
@@ -57,7 +59,7 @@ def load_champion(model_params: dict) -> tuple[support_model.SupportModel, dict]
     tracking.use_experiment(model_params["experiment"])
     with tempfile.TemporaryDirectory() as tmp:
         folder = tracking.download_champion(model_params["name"], tmp)
-        model = support_model.load(folder)
+        model = support_model.load(folder, FORECAST_THREADS)
         info = tracking.champion_info(model_params["name"]) | {"fingerprint": support_model.fingerprint(folder)}
     return model, info
 
@@ -75,7 +77,8 @@ def load_model(model_params: dict) -> tuple[support_model.SupportModel, dict, st
         record = json.loads(CHAMPION_RECORD.read_text())
         found = support_model.fingerprint(MODELS_DIR)
         if record.get("name") == model_params["name"] and record.get("fingerprint") == found:
-            return support_model.load(MODELS_DIR), {k: v for k, v in record.items() if k != "name"}, None
+            model = support_model.load(MODELS_DIR, FORECAST_THREADS)
+            return model, {k: v for k, v in record.items() if k != "name"}, None
         note = (
             f"data/models holds model {found}, not the champion {record.get('fingerprint')} recorded by the predict "
             "stage (e.g. after `dvc exp run`): the champion is loaded from MLflow"
@@ -113,13 +116,14 @@ def _label(description: str) -> str:
 
 def named_sponsor_chambers(features: pd.DataFrame, named: dict[str, str]) -> dict[str, str]:
     """The chamber each named member of the fight ('massie': 'M001184') sits in, as found in the features."""
-    seats = features.drop_duplicates("bioguide_id").set_index("bioguide_id")["chamber"]
+    seats = features[["bioguide_id", "chamber"]].drop_duplicates("bioguide_id").set_index("bioguide_id")["chamber"]
     return {key: seats[bioguide] for key, bioguide in named.items() if bioguide in seats.index}
 
 
 def named_sponsor_sides(features: pd.DataFrame, named: dict[str, str]) -> dict[str, int]:
     """The side each named member takes on the record (+1: the alliance side on most catalogued votes)."""
-    share = features.drop_duplicates("bioguide_id").set_index("bioguide_id")["catalog_share"]
+    share = features[["bioguide_id", "catalog_share"]].drop_duplicates("bioguide_id")
+    share = share.set_index("bioguide_id")["catalog_share"]
     return {
         key: 1 if share[bioguide] >= 0.5 else -1
         for key, bioguide in named.items()
@@ -227,13 +231,13 @@ def agreement_text(features: pd.DataFrame, chambers: dict[str, str]) -> pd.Serie
     columns = [c for c in features.columns if c.startswith("agree_") and c.removeprefix("agree_") in chambers]
     label = {c: sponsor_label(c.removeprefix("agree_")) for c in columns}
     seat = {c: chambers[c.removeprefix("agree_")] for c in columns}
-    return pd.Series(
-        [
-            ", ".join(f"{label[c]} {row[c]:.0%}" for c in columns if seat[c] == row["chamber"] and pd.notna(row[c]))
-            for row in features[columns + ["chamber"]].to_dict("records")
-        ],
-        index=features.index,
-    )
+    member_chamber = features["chamber"].tolist()
+    parts: list[list[str]] = [[] for _ in member_chamber]
+    for c in columns:  # column by column, in the frame's order: each member's list in that order
+        for part, chamber, value in zip(parts, member_chamber, features[c].tolist(), strict=True):
+            if seat[c] == chamber and pd.notna(value):
+                part.append(f"{label[c]} {value:.0%}")
+    return pd.Series([", ".join(part) for part in parts], index=features.index)
 
 
 def forecast_bills(
@@ -247,28 +251,44 @@ def forecast_bills(
     named: dict[str, str] | None = None,
     reasons: bool = True,
     draws: int = 20000,
+    memo: dict | None = None,
 ) -> tuple[pd.DataFrame, list[dict]]:
     """Member forecasts (with reasons and last alliance vote) and the whip count of every bill in ``features``:
-    what the predict stage and the command line both produce."""
+    what the predict stage and the command line both produce. ``memo``: a dict the caller keeps for one set of
+    ``votes``, ``catalog`` and ``members`` (one member state), to reuse what depends on them alone (each
+    member's last alliance vote before a date, the member directory of a congress) in its next calls."""
+    memo = {} if memo is None else memo
     features, chambers, forecasts = _member_table(model, features, named or {})
-    # The contributions (TreeSHAP: most of a forecast's time, in XGBoost's C++, which releases the GIL) run in a
-    # thread while the count is simulated and the last votes looked up; nothing else calls the model meanwhile.
+    # The contributions (TreeSHAP in XGBoost's C++, which releases the GIL) run in a thread while the count is
+    # simulated and the last votes looked up; nothing else calls the model meanwhile.
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending = pool.submit(model.contributions, features) if reasons else None
-        last = forecasts["bioguide_id"].map(last_alliance_votes(features, votes, catalog))
-        counts = whip_counts(forecasts, registry, scale, members, draws)
+        date = features["date"].max()
+        if ("last alliance votes", date) not in memo:
+            memo["last alliance votes", date] = last_alliance_votes(features, votes, catalog)
+        last = forecasts["bioguide_id"].map(memo["last alliance votes", date])
+        counts = whip_counts(forecasts, registry, scale, members, draws, memo)
         words = _reasons(pending.result() if pending else None, features, forecasts, named or {}, chambers)
     return forecasts.join(words).assign(last_alliance_vote=last), counts
 
 
 def whip_counts(
-    forecasts: pd.DataFrame, registry: pd.DataFrame, scale: float, members: pd.DataFrame, draws: int = 20000
+    forecasts: pd.DataFrame,
+    registry: pd.DataFrame,
+    scale: float,
+    members: pd.DataFrame,
+    draws: int = 20000,
+    memo: dict | None = None,
 ) -> list[dict]:
-    """Each bill's count over its chamber's voting members, sponsors and cosponsors counted as committed."""
+    """Each bill's count over its chamber's voting members, sponsors and cosponsors counted as committed.
+    ``memo``: as ``forecast_bills``'s (the member directories by congress)."""
+    memo = {} if memo is None else memo
     titles = registry.set_index("bill_id")
     counts = []
     for bill, group in forecasts.groupby("bill_id"):
-        directory = names.member_directory(members, names.congress_of(bill))
+        if ("directory", names.congress_of(bill)) not in memo:
+            memo["directory", names.congress_of(bill)] = names.member_directory(members, names.congress_of(bill))
+        directory = memo["directory", names.congress_of(bill)]
         voting = group[group["voting"]]
         committed = (voting["is_sponsor"] == 1) | (voting["is_cosponsor"] == 1)
         entry = whip.whip_count(

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from itertools import islice
+from operator import itemgetter
 
 import numpy as np
 import pandas as pd
@@ -204,7 +206,10 @@ def top_reasons(
     columns = [c for c in toward_support.columns if c not in ("bias", "BIAS")]
     values = toward_support[columns].to_numpy(dtype=float)
     shown = [c for c in features.columns if c in DETAIL_COLUMNS or str(c).startswith(("kind_", "agree_"))]
-    records = features.loc[contributions.index, shown].to_dict("records")  # plain rows: no pandas lookup per member
+    details = features.loc[contributions.index, shown]
+    # plain rows of Python values, as to_dict("records") gives them: no pandas lookup per member
+    columns_values = (details[c].tolist() for c in shown)
+    records = [dict(zip(shown, values, strict=True)) for values in zip(*columns_values, strict=True)]
     chambers = features.loc[contributions.index, "chamber"].to_numpy()
     pushes: list[list[tuple[str, float]]] = [[] for _ in records]
     for chamber in pd.unique(chambers):
@@ -215,11 +220,14 @@ def top_reasons(
     reasons = []
     for groups, row in zip(pushes, records, strict=True):
         stance = int(row["orientation"])
-        ordered = sorted(groups, key=lambda item: item[1])
+        ordered = sorted(groups, key=itemgetter(1))
         if row.get("is_sponsor") == 1 or row.get("is_cosponsor") == 1:
             # a public commitment to the bill is the first thing a whip asks about: it leads the reasons
             ordered = [item for item in ordered if item[0] != "sponsorship"] + [("sponsorship", float("inf"))]
-        pro = [phrase(k, row, stance, v, sides) for k, v in reversed(ordered) if v > floor][:n]
-        con = [phrase(k, row, stance, v, sides) for k, v in ordered if v < -floor][:n]
+        # the n strongest pushes each way, put in words (only those n: phrasing is most of the time here)
+        pro = [
+            phrase(k, row, stance, v, sides) for k, v in islice(((k, v) for k, v in reversed(ordered) if v > floor), n)
+        ]
+        con = [phrase(k, row, stance, v, sides) for k, v in islice(((k, v) for k, v in ordered if v < -floor), n)]
         reasons.append({"reasons_for": "; ".join(pro), "reasons_against": "; ".join(con)})
     return pd.DataFrame(reasons, index=contributions.index)

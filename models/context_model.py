@@ -31,9 +31,13 @@ class ContextModel:
     features: list[str]
     commitment: CommitmentRates | None = None
 
+    def matrix(self, frame: pd.DataFrame) -> np.ndarray:
+        """The booster's input: the model's feature columns as float32 (missing: NaN)."""
+        return _matrix(frame, self.features)
+
     def booster_yea(self, frame: pd.DataFrame) -> np.ndarray:
         """P(Yea) from the trees alone (for sponsors and cosponsors too)."""
-        return self.booster.predict(_matrix(frame, self.features)).astype(float)
+        return self.booster.predict(self.matrix(frame)).astype(float)
 
     def predict_yea(self, frame: pd.DataFrame) -> np.ndarray:
         """P(Yea): the booster's, and for members on record behind the measure the commitment table's rate."""
@@ -45,8 +49,8 @@ class ContextModel:
 
     def contributions(self, frame: pd.DataFrame) -> pd.DataFrame:
         """TreeSHAP contributions in log-odds of Yea per feature (the bias column left out)."""
-        values = self.booster.predict(_matrix(frame, self.features), kind="contributions")
-        return pd.DataFrame(values[:, :-1], columns=self.features, index=frame.index)
+        values = self.booster.contributions(self.matrix(frame))
+        return pd.DataFrame(values, columns=self.features, index=frame.index)
 
     def save(self, path: Path) -> None:
         """XGBoost's own JSON, with the feature list kept in the booster's attributes; the commitment table
@@ -152,9 +156,10 @@ class CommitmentRates:
         if "procedure" not in frame.columns:  # numeric inputs (MLflow's signature): from the one-hot columns
             one_hot = frame[[c for c in frame.columns if c.startswith("procedure_")]]
             frame = frame.assign(procedure=one_hot.idxmax(axis=1).str.removeprefix("procedure_"))
-        keys = frame[COMMITMENT_KEYS].astype({"is_senate": int, "is_sponsor": int})
-        found = keys.merge(self.rates, on=COMMITMENT_KEYS, how="left")["rate"].to_numpy(dtype=float)
-        return np.where(committed, found, np.nan)
+        keys = frame.loc[committed, COMMITMENT_KEYS].astype({"is_senate": int, "is_sponsor": int})  # only those
+        found = np.full(len(frame), np.nan)
+        found[committed] = keys.merge(self.rates, on=COMMITMENT_KEYS, how="left")["rate"].to_numpy(dtype=float)
+        return found
 
     def save(self, path: Path) -> None:
         records = self.rates.to_dict(orient="records")

@@ -15,6 +15,7 @@ which keeps a forecast's start short.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -121,12 +122,22 @@ class SupportModel:
 
     def inputs(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
         """The booster's feature columns (the context's log-odds among them) and its base margin."""
-        inputs = frame.assign(**{CONTEXT_COLUMN: self.context_logit(frame)})
-        return feature_matrix(inputs, self.features), self.margin(frame)
+        own = feature_matrix(frame, [name for name in self.features if name != CONTEXT_COLUMN])
+        # the context's log-odds added to the model's columns only (not to a copy of the whole frame)
+        return own.assign(**{CONTEXT_COLUMN: self.context_logit(frame)})[self.features], self.margin(frame)
+
+    def input_array(self, frame: pd.DataFrame) -> np.ndarray:
+        """``inputs``' feature columns as the array the booster reads (column by column: no frame is copied)."""
+        own = [name for name in self.features if name != CONTEXT_COLUMN]
+        missing = [name for name in own if name not in frame.columns]
+        if missing:
+            raise DataError(f"feature table lacks column(s) {', '.join(missing)}")
+        logit = self.context_logit(frame)
+        columns = [logit if name == CONTEXT_COLUMN else frame[name].astype(float).to_numpy() for name in self.features]
+        return np.column_stack(columns) if columns else np.empty((len(frame), 0))
 
     def _booster_output(self, frame: pd.DataFrame, kind: str) -> np.ndarray:
-        features, margin = self.inputs(frame)
-        return self.booster.predict(features.to_numpy(), margin, kind)
+        return self.booster.predict(self.input_array(frame), self.margin(frame), kind)
 
     def raw_alliance(self, frame: pd.DataFrame) -> np.ndarray:
         return self._booster_output(frame, "value")
@@ -135,7 +146,11 @@ class SupportModel:
         """Calibrated probability that each member takes the alliance side. A sponsor or cosponsor on record
         is never less likely to vote for the measure than the general model says (it learned what such a
         commitment is worth from over a hundred thousand of their votes; the NATO catalog has a few hundred)."""
-        p_alliance = self.calibration.apply(self.raw_alliance(frame))
+        return self._alliance(frame, self.raw_alliance(frame))
+
+    def _alliance(self, frame: pd.DataFrame, raw: np.ndarray) -> np.ndarray:
+        """``predict_alliance`` from the booster's raw probabilities (``raw_alliance``)."""
+        p_alliance = self.calibration.apply(raw)
         committed = self.committed(frame)
         if not committed.any():
             return p_alliance
@@ -157,25 +172,37 @@ class SupportModel:
         """Log-odds of the alliance side per feature: XGBoost's TreeSHAP of the NATO booster plus, for the base
         margin, the general model's own TreeSHAP (scaled and oriented), so sponsorship and party context show
         under their own names."""
-        values = self._booster_output(frame, "contributions")
-        own = pd.DataFrame(values[:, :-1], columns=self.features, index=frame.index)
+        x = self.input_array(frame)
+        own = self.booster.contributions(x)  # no bias: the base margin moves only the bias
         if self.context is None:
-            return own
+            return pd.DataFrame(own, columns=self.features, index=frame.index)
         sign = np.where(frame["orientation"].to_numpy() == 1, 1.0, -1.0)
-        general = self.context.contributions(frame).mul(sign * self.context_scale[0], axis=0)
-        total = own.add(general, fill_value=0.0)
-        return self._add_commitment(total, frame, sign)
-
-    def _add_commitment(self, total: pd.DataFrame, frame: pd.DataFrame, sign: np.ndarray) -> pd.DataFrame:
-        """For a sponsor or cosponsor on record, what the commitment added is the sponsorship's: the step from
-        the booster's P(Yea) to the commitment rate, and any lift of the floor above the calibrated sum."""
+        general_x = self.context.matrix(frame)
+        general = self.context.booster.contributions(general_x) * (sign * self.context_scale[0])[:, None]
+        names, values = _add_by_name(own, self.features, general, self.context.features)
+        total = pd.DataFrame(values, columns=names, index=frame.index)
         committed = self.committed(frame)
         if not committed.any():
             return total
-        booster_yea = self.context.booster_yea(frame)
+        raw = self.booster.predict(x, self.margin(frame))
+        booster_yea = self.context.booster.predict(general_x).astype(float)
+        return self._add_commitment(total, frame, sign, committed, raw, booster_yea)
+
+    def _add_commitment(
+        self,
+        total: pd.DataFrame,
+        frame: pd.DataFrame,
+        sign: np.ndarray,
+        committed: np.ndarray,
+        raw: np.ndarray,
+        booster_yea: np.ndarray,
+    ) -> pd.DataFrame:
+        """For a sponsor or cosponsor on record (``committed``), what the commitment added is the sponsorship's:
+        the step from the booster's P(Yea) to the commitment rate, and any lift of the floor above the calibrated
+        sum. ``raw``: ``raw_alliance`` of the frame; ``booster_yea``: the general model's ``booster_yea``."""
         step = self.context_scale[0] * sign * (_logit(self.context_p_yea(frame)) - _logit(booster_yea))
-        calibrated = self.calibration.apply(self.raw_alliance(frame))
-        lift = _logit(self.predict_alliance(frame)) - _logit(calibrated)
+        calibrated = self.calibration.apply(raw)
+        lift = _logit(self._alliance(frame, raw)) - _logit(calibrated)
         shift = np.where(committed, np.nan_to_num(step) + np.nan_to_num(lift), 0.0)
         role = np.where(frame["is_sponsor"].to_numpy() == 1, "is_sponsor", "is_cosponsor")
         for name in ("is_sponsor", "is_cosponsor"):
@@ -197,6 +224,29 @@ class SupportModel:
         write_atomic(directory / "calibration.json", lambda tmp: tmp.write_text(json.dumps(meta, indent=2)))
 
 
+@functools.cache
+def _union(left_names: tuple[str, ...], right_names: tuple[str, ...]) -> tuple[pd.Index, np.ndarray, np.ndarray]:
+    """The sorted union of two column lists and where each list's columns fall in it (a model's lists: kept)."""
+    names = pd.Index(left_names).union(pd.Index(right_names))
+    return names, names.get_indexer(left_names), names.get_indexer(right_names)
+
+
+def _add_by_name(
+    left: np.ndarray, left_names: list[str], right: np.ndarray, right_names: list[str]
+) -> tuple[pd.Index, np.ndarray]:
+    """``DataFrame.add(other, fill_value=0.0)`` of two tables of contributions, in NumPy: the columns of either in
+    pandas' order (the sorted union), each the sum of both sides, a side without the column (or with a missing
+    value where the other has one) counted as 0.0."""
+    names, left_at, right_at = _union(tuple(left_names), tuple(right_names))
+    a, b = np.full((len(left), len(names)), np.nan), np.full((len(right), len(names)), np.nan)
+    a[:, left_at] = left
+    b[:, right_at] = right
+    a_missing, b_missing = np.isnan(a), np.isnan(b)
+    a[a_missing & ~b_missing] = 0.0
+    b[b_missing & ~a_missing] = 0.0
+    return names, a + b
+
+
 MODEL_FILES = ("booster.json", "calibration.json", "context_booster.json", "context_commitment.json")
 
 
@@ -210,8 +260,9 @@ def fingerprint(folder: Path) -> str:
     return digest.hexdigest()[:10]
 
 
-def load(directory: Path) -> SupportModel:
-    """A model saved by ``SupportModel.save``: XGBoost JSON and calibration JSON only."""
+def load(directory: Path, threads: int = 0) -> SupportModel:
+    """A model saved by ``SupportModel.save``: XGBoost JSON and calibration JSON only. ``threads``: the boosters'
+    OpenMP threads (``Booster.use_threads``; 0: every core)."""
     booster_path, meta_path = Path(directory) / "booster.json", Path(directory) / "calibration.json"
     for path in (booster_path, meta_path):
         if not path.exists():
@@ -223,6 +274,10 @@ def load(directory: Path) -> SupportModel:
     calibration["x"], calibration["y"] = tuple(calibration["x"]), tuple(calibration["y"])
     context_path = Path(directory) / "context_booster.json"
     context = load_context(context_path) if context_path.exists() else None
+    if threads:
+        booster.use_threads(threads)
+        if context is not None:
+            context.booster.use_threads(threads)
     scale = tuple(meta.get("context_scale", (1.0, 0.0)))
     return SupportModel(booster, Calibration(**calibration), list(meta["features"]), context, scale)
 
