@@ -18,6 +18,7 @@ import importlib.util
 import json
 import re
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,6 +79,7 @@ class Booster:
         self.source = source  # the model file, or what trained it: named in every error
         self._decisions: SplitDecisions | None = None  # built on the first ``contributions`` call...
         self._decisions_built = False  # ...and left None for a model the grouping does not cover
+        self._building = threading.Lock()
         self.threads = 0  # OpenMP threads to read inputs and predict; 0: XGBoost's default (every core)
         self._handle = ctypes.c_void_p()
         _check(library().XGBoosterCreate(None, ctypes.c_uint64(0), ctypes.byref(self._handle)), "create a model")
@@ -224,14 +226,22 @@ class Booster:
         """TreeSHAP contributions per feature, the bias left out: ``predict(x, kind="contributions")[:, :-1]`` bit
         for bit, each tree evaluated once per distinct way the rows go through it (``SplitDecisions``)."""
         x = self._checked(x)
-        if not self._decisions_built:
-            self._decisions, self._decisions_built = SplitDecisions.of(self, np.asarray(x, dtype=np.float32)), True
-            if self._decisions is not None and self.threads:
-                for stack in self._decisions.stacks:
-                    stack.booster.use_threads(self.threads)
-        if self._decisions is None or len(x) == 0:  # a model the grouping does not cover: every row, every tree
+        with self._building:  # one build, even when two threads make the first call together
+            if not self._decisions_built:
+                self._decisions = SplitDecisions.of(self, np.asarray(x[:CHUNK_ROWS], dtype=np.float32))
+                self._decisions_built = True
+                if self._decisions is not None and self.threads:
+                    for stack in self._decisions.stacks:
+                        stack.booster.use_threads(self.threads)
+        # XGBoost refuses an input holding +-inf (also a float64 beyond float32's range), where the grouping would
+        # hand it only some rows and columns: such an input goes to XGBoost whole, to get its error
+        with np.errstate(over="ignore"):  # a value beyond float32's range is the inf looked for
+            infinite = bool(np.isinf(np.asarray(x, dtype=np.float32)).any())
+        if self._decisions is None or len(x) == 0 or infinite:
             return self.predict(x, kind="contributions")[..., :-1]
-        return self._decisions.contributions(x)
+        return np.concatenate(
+            [self._decisions.contributions(x[first : first + CHUNK_ROWS]) for first in range(0, len(x), CHUNK_ROWS)]
+        )
 
     def gain(self, features: list[str]) -> dict[str, float]:
         """Mean gain of the splits on each feature (features never split on are left out)."""
@@ -255,6 +265,7 @@ class Booster:
 
 
 MAX_SPLITS_PER_TREE = 64  # a tree's decisions are packed into one 64-bit key per row
+CHUNK_ROWS = 8192  # rows grouped at once: the decisions take some 20 KB a row (a forecast has a few hundred)
 STACKS = 8  # the trees are evaluated in this many stacked models (see ``SplitDecisions``)
 
 

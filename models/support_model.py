@@ -27,7 +27,7 @@ import pandas as pd
 from models.booster import Booster
 from models.context_model import ContextModel
 from models.context_model import load as load_context
-from models.dataset import alliance_side, feature_matrix, time_split, yea_probability
+from models.dataset import alliance_side, time_split, yea_probability
 from models.logodds import expit, logit
 from pipeline.errors import DataError
 from pipeline.tables import write_atomic
@@ -122,9 +122,8 @@ class SupportModel:
 
     def inputs(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
         """The booster's feature columns (the context's log-odds among them) and its base margin."""
-        own = feature_matrix(frame, [name for name in self.features if name != CONTEXT_COLUMN])
-        # the context's log-odds added to the model's columns only (not to a copy of the whole frame)
-        return own.assign(**{CONTEXT_COLUMN: self.context_logit(frame)})[self.features], self.margin(frame)
+        columns = pd.DataFrame(self.input_array(frame), columns=self.features, index=frame.index)
+        return columns, self.margin(frame)
 
     def input_array(self, frame: pd.DataFrame) -> np.ndarray:
         """``inputs``' feature columns as the array the booster reads (column by column: no frame is copied)."""

@@ -112,7 +112,10 @@ def _insert_votes(con: duckdb.DuckDBPyConnection, path: Path, read_file: Callabl
         f"read_csv({engine.quote(str(path))}, all_varchar = true, header = true, compression = '{compression}', "
         f"delim = ',', quote = '\"', escape = '\"', nullstr = $na)"
     )
-    not_numbers = " OR ".join(f"({name} IS NOT NULL AND TRY_CAST({name} AS DOUBLE) IS NULL)" for name in VOTE_TYPES)
+    # '1_000' is a number to DuckDB, not to pandas: digit separators go to ``read`` too
+    not_numbers = " OR ".join(
+        f"({name} IS NOT NULL AND (TRY_CAST({name} AS DOUBLE) IS NULL OR contains({name}, '_')))" for name in VOTE_TYPES
+    )
     try:
         con.execute(f"CREATE OR REPLACE TEMP TABLE vv_file AS SELECT * FROM {source}", {"na": PANDAS_NA})
         columns = {row[0] for row in con.execute("DESCRIBE vv_file").fetchall()}

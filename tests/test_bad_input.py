@@ -225,8 +225,9 @@ def test_the_engine_takes_voteview_votes_as_read_does(snapshot_copy):
         (lambda lines: [*lines[:7], lines[7] + ",9,9", *lines[8:]], r"Expected 6 fields in line 8, saw 8"),
         (lambda lines: [line.replace(",", ";") for line in lines], r"missing column\(s\) congress"),
         (lambda lines: [lines[0], lines[1].replace(",1,", ",yes,", 1), *lines[2:]], r"line 2, column \w+: 'yes'"),
+        (lambda lines: [lines[0], lines[1].replace(",1,", ",1_0,", 1), *lines[2:]], r"line 2, column \w+: '1_0'"),
     ],
-    ids=["extra fields", "semicolons", "a word"],
+    ids=["extra fields", "semicolons", "a word", "a digit separator"],
 )
 def test_a_faulty_voteview_votes_file_is_named_as_read_names_it(snapshot_copy, edit, message):
     path = snapshot_copy.snapshot_dir / "voteview" / "S116_votes.csv.gz"

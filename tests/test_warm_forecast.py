@@ -13,7 +13,9 @@ import pandas as pd
 import pytest
 import xgboost as xgb
 
+from models import booster as booster_module
 from models.booster import Booster, SplitDecisions, number_ways
+from models.errors import ModelError
 
 DESCRIBED = {
     "bill_id": "119hr9999",
@@ -75,6 +77,24 @@ def test_grouped_contributions_equal_xgboost_bit_for_bit(depth):
     booster.use_threads(1)
     np.testing.assert_array_equal(booster.contributions(x), grouped)
     assert booster.contributions(x[:0]).shape == (0, x.shape[1])
+
+
+@pytest.mark.unit
+def test_rows_in_chunks_and_infinite_inputs(monkeypatch):
+    """More rows than one chunk of the grouping give the same values; an input holding +-inf (or a float64 beyond
+    float32's range) gets XGBoost's own refusal, even where the grouping would never show it that value."""
+    rng = np.random.default_rng(7)
+    x, y = _data(rng, rows=900)
+    x[:, 2] = 1.0  # a column no tree splits on
+    trained = xgb.train({"objective": "binary:logistic", "max_depth": 4, "seed": 2}, xgb.DMatrix(x, label=y), 30)
+    booster = Booster.from_trained(trained)
+    monkeypatch.setattr(booster_module, "CHUNK_ROWS", 128)
+    np.testing.assert_array_equal(booster.contributions(x), _plain(booster, x))
+    for column, value in ((2, np.inf), (0, -np.inf), (3, 1e300)):
+        bad = x.copy()
+        bad[7, column] = value
+        with pytest.raises(ModelError, match="inf"):
+            booster.contributions(bad)
 
 
 @pytest.mark.unit
