@@ -11,7 +11,9 @@ import sys
 import tempfile
 import time
 import zlib
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -263,13 +265,19 @@ def forecast_bills(
     # simulated and the last votes looked up; nothing else calls the model meanwhile.
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending = pool.submit(model.contributions, features) if reasons else None
-        date = features["date"].max()
-        if ("last alliance votes", date) not in memo:
-            memo["last alliance votes", date] = last_alliance_votes(features, votes, catalog)
-        last = forecasts["bioguide_id"].map(memo["last alliance votes", date])
+        key = ("last alliance votes", features["date"].max())
+        last_votes = _remembered(memo, key, lambda: last_alliance_votes(features, votes, catalog))
+        last = forecasts["bioguide_id"].map(last_votes)
         counts = whip_counts(forecasts, registry, scale, members, draws, memo)
         words = _reasons(pending.result() if pending else None, features, forecasts, named or {}, chambers)
     return forecasts.join(words).assign(last_alliance_vote=last), counts
+
+
+def _remembered(memo: dict, key: tuple, compute: Callable[[], object]):
+    """``memo[key]``, computed the first time it is asked for."""
+    if key not in memo:
+        memo[key] = compute()
+    return memo[key]
 
 
 def whip_counts(
@@ -286,9 +294,8 @@ def whip_counts(
     titles = registry.set_index("bill_id")
     counts = []
     for bill, group in forecasts.groupby("bill_id"):
-        if ("directory", names.congress_of(bill)) not in memo:
-            memo["directory", names.congress_of(bill)] = names.member_directory(members, names.congress_of(bill))
-        directory = memo["directory", names.congress_of(bill)]
+        congress = names.congress_of(bill)
+        directory = _remembered(memo, ("directory", congress), partial(names.member_directory, members, congress))
         voting = group[group["voting"]]
         committed = (voting["is_sponsor"] == 1) | (voting["is_cosponsor"] == 1)
         entry = whip.whip_count(

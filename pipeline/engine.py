@@ -101,18 +101,17 @@ def stream_parquet(relation: duckdb.DuckDBPyRelation, path: Path, template: pd.D
         for name in template.columns
         if isinstance(template[name].dtype, pd.CategoricalDtype)
     }
-    rows = 0
+    rows = held = 0  # rows written or held; rows held back until they fill a row group
     pending: list[pa.RecordBatch] = []
     with pq.ParquetWriter(path, schema) as writer:
         for batch in relation.to_arrow_reader(ROW_GROUP):
             pending.append(_conform(batch, schema, categories))
-            rows += batch.num_rows
-            held = sum(part.num_rows for part in pending)
+            rows, held = rows + batch.num_rows, held + batch.num_rows
             if held >= ROW_GROUP:
                 table = pa.Table.from_batches(pending, schema=schema).combine_chunks()
                 whole = held - held % ROW_GROUP
                 writer.write_table(table.slice(0, whole), row_group_size=ROW_GROUP)
-                pending = table.slice(whole).to_batches()
+                pending, held = table.slice(whole).to_batches(), held - whole
         if pending:
             writer.write_table(pa.Table.from_batches(pending, schema=schema), row_group_size=ROW_GROUP)
     return rows

@@ -544,7 +544,7 @@ def combine_bills(
 
 def read_beside(config: DataConfig) -> tuple[tuple, tuple, dict[str, int], tuple, tuple]:
     """The work of Python objects that does not need the engine: the NATO BILLSTATUS frames, the bulk archives'
-    frames and records per archive (read with their own crosswalk), the YAML of terms and Presidents and
+    frames and the records read from each archive (with their own crosswalk), the YAML of terms and Presidents and
     Voteview's member and roll-call CSVs. Run in a second process while the engine reads the votes (some 100 MB of
     bill XML and JSON, 1 MB of YAML and 10 MB of CSV are Python's and pandas' work); frames, not records, come back
     (pickled frames load ten times faster than the records' dicts)."""

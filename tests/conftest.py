@@ -96,3 +96,17 @@ def http_root():
     for server in servers:
         server.shutdown()
         server.server_close()
+
+
+# A bill a user describes (tests of the forecast path): introduced before the pipeline's date; Massie and Luna back
+# it on the record (backed_anti_bills moves)
+DESCRIBED = {
+    "bill_id": "119hr9999",
+    "chamber": "house",
+    "introduced": "2025-12-20",
+    "stance": -1,
+    "stance_reason": "given in the test",
+    "sponsor": "M001184",
+    "cosponsors": ["L000596", "G000596"],
+    "title": "To withdraw the United States from the North Atlantic Treaty Organization",
+}

@@ -11,6 +11,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import DESCRIBED
 
 from features import member_state
 from features.build import Context, build_features, forecast_measures, forecast_pairs
@@ -22,16 +23,6 @@ from pipeline.errors import DataError
 from pipeline.tables import cut_as_of, read_table
 
 REGISTRY_BILLS = ("119hr6508", "119s2174", "119s3262", "119s2914", "119hr5793")
-DESCRIBED = {  # introduced before the date: Massie and Luna back it on the record (backed_anti_bills moves)
-    "bill_id": "119hr9999",
-    "chamber": "house",
-    "introduced": "2025-12-20",
-    "stance": -1,
-    "stance_reason": "given in the test",
-    "sponsor": "M001184",
-    "cosponsors": ["L000596", "G000596"],
-    "title": "To withdraw the United States from the North Atlantic Treaty Organization",
-}
 
 
 class SlowWay:

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from features import nominate
 from features.context import active_cosponsors, president_party_on, procedure
 from features.history import EventHistory, recency_weights, to_days
 from features.precedent import (
@@ -219,3 +220,19 @@ def test_active_cosponsors_joined_before_and_not_withdrawn():
     active = active_cosponsors(cosponsorships, measures)
     assert sorted(active["bioguide_id"]) == ["early", "withdrew_later"]
     assert set(active["measure_id"]) == {"m"}
+
+
+def test_a_few_dw_nominate_lookups_equal_the_as_of_join(tables, monkeypatch):
+    """``lagged_scores`` answers a few distinct (member, congress) questions one by one (a forecast asks about one
+    sponsor for every member) and many with an as-of join: both give the same scores on the real members table.
+    Massie (scored from the 112th) and Luna (from the 118th) in the 119th, Luna in her first congress (nothing
+    before it), Paul in the 115th, Sanders in the 110th (the table's first), an unknown and a missing id."""
+    scored = nominate.scored_congresses(tables["members"])
+    ids = pd.Series(["M001184", "L000596", "L000596", "P000603", "S000033", "ZZZ0000", None])
+    congresses = pd.Series([119, 119, 118, 115, 110, 119, 119])
+    few = nominate.lagged_scores(scored, ids, congresses)
+    monkeypatch.setattr(nominate, "FEW_QUERIES", 0)
+    joined = nominate.lagged_scores(scored, ids, congresses)
+    pd.testing.assert_frame_equal(few, joined)
+    assert few["nominate_dim1"].round(3).tolist()[:2] + [few["nominate_dim1"].round(3)[3]] == [0.665, 0.569, 0.891]
+    assert few.loc[[2, 4, 5, 6]].isna().all().all()

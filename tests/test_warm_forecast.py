@@ -12,21 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import xgboost as xgb
+from conftest import DESCRIBED
 
 from models import booster as booster_module
 from models.booster import Booster, SplitDecisions, number_ways
 from models.errors import ModelError
-
-DESCRIBED = {
-    "bill_id": "119hr9999",
-    "chamber": "house",
-    "introduced": "2025-12-20",
-    "stance": -1,
-    "stance_reason": "given in the test",
-    "sponsor": "M001184",
-    "cosponsors": ["L000596"],
-    "title": "To withdraw the United States from NATO",
-}
 
 
 def _data(rng: np.random.Generator, rows: int = 600) -> tuple[np.ndarray, np.ndarray]:
