@@ -11,11 +11,14 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections.abc import Collection
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from features import nominate
 from features.context import (
@@ -61,6 +64,18 @@ MEASURE_COLUMNS = [
 ]
 
 
+def positions_in(index: pd.Index, values: pd.Series) -> np.ndarray:
+    """Each value's position in ``index`` (int32; -1 where absent or missing), as ``index.get_indexer`` gives,
+    looked up in Arrow: millions of strings are hashed where they lie instead of each becoming a Python string."""
+    found = pc.index_in(_strings(values), value_set=_strings(index))
+    return found.fill_null(-1).to_numpy().astype(np.int32, copy=False)
+
+
+def _strings(values: pd.Series | pd.Index) -> pa.ChunkedArray | pa.Array:
+    """``values`` (a Series or Index of strings: Arrow-backed, object or categorical) as Arrow large strings."""
+    return pa.array(values).cast(pa.large_string())
+
+
 class Context:
     """The tables every feature reads, as integer-coded arrays built once (6 million votes: no string work
     per feature)."""
@@ -72,7 +87,9 @@ class Context:
         cosponsorships: pd.DataFrame,
         catalog: pd.DataFrame,
         params: dict,
+        serving: Collection[int] | None = None,
     ):
+        """``serving``: the congresses whose previous-congress agreement is wanted (all when None)."""
         self.params = params
         self.members = tables["members"]
         self.rollcalls = tables["rollcalls"].reset_index(drop=True)
@@ -82,21 +99,30 @@ class Context:
         self.presidents = tables["presidents"]
         self.bill_sponsors = bill_sponsors(tables["bills"], registry)
         votes = tables["votes"]
-        self.agreement = previous_congress_agreement(votes, self.rollcalls)
         self.party_alignment = party_alignment(votes, catalog)
-        yea_nay = votes[votes["position"].isin(["yea", "nay"])]
-        self.member_index = pd.Index(sorted(set(self.members["bioguide_id"]) | set(yea_nay["bioguide_id"])))
+        self._code_votes(votes)
+        self.agreement = previous_congress_agreement(
+            self.vote_rollcall, self.vote_member, self.vote_sign, self.rollcalls, self.member_index, serving
+        )
+        self.loyalty = loyalty_history(self)
+        self.followed = followed_history(self)
+
+    def _code_votes(self, votes: pd.DataFrame) -> None:
+        """The Yea/Nay votes as integer arrays (roll call, member, sign, day, party), in the table's order. Coded
+        in Arrow (``positions_in``) over whole columns, then cut to Yea/Nay: no copy of the six million votes'
+        strings is made (a pandas lookup would turn each into a Python string: +600 MiB)."""
+        cast = votes["position"].isin(["yea", "nay"]).to_numpy()
+        voters = votes.loc[cast, "bioguide_id"].unique()
+        self.member_index = pd.Index(sorted(set(self.members["bioguide_id"]) | set(voters)))
         self.rollcall_index = pd.Index(self.rollcalls["rollcall_id"])
         self.rollcall_days = to_days(self.rollcalls["date"])
         self.rollcall_chamber = self.rollcalls["chamber"].to_numpy()
-        self.vote_rollcall = self.rollcall_index.get_indexer(yea_nay["rollcall_id"]).astype(np.int32)
-        self.vote_member = self.member_index.get_indexer(yea_nay["bioguide_id"]).astype(np.int32)
-        self.vote_sign = np.where(yea_nay["position"].to_numpy() == "yea", 1, -1).astype(np.int8)
+        self.vote_rollcall = positions_in(self.rollcall_index, votes["rollcall_id"])[cast]
+        self.vote_member = positions_in(self.member_index, votes["bioguide_id"])[cast]
+        self.vote_sign = np.where((votes["position"] == "yea").to_numpy()[cast], 1, -1).astype(np.int8)
         self.vote_days = self.rollcall_days[self.vote_rollcall]
-        party = pd.Categorical(yea_nay["vote_party"].fillna("?"))
+        party = pd.Categorical(votes.loc[cast, "vote_party"].fillna("?"))
         self.vote_party, self.parties = party.codes.astype(np.int32), party.categories
-        self.loyalty = loyalty_history(self)
-        self.followed = followed_history(self)
 
     @cached_property
     def holders(self) -> pd.DataFrame:

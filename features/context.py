@@ -9,6 +9,8 @@ sponsor) and for the NATO measures and forecasts, always from data dated before 
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import numpy as np
 import pandas as pd
 
@@ -253,37 +255,70 @@ def cosponsor_balance(cosponsors: pd.DataFrame, party: pd.Series, congress_of: p
     return counts.reindex(columns=["R", "D", "I", "?"], fill_value=0)
 
 
-def previous_congress_agreement(votes: pd.DataFrame, rollcalls: pd.DataFrame) -> pd.Series:
+def previous_congress_agreement(
+    vote_rollcall: np.ndarray,
+    vote_member: np.ndarray,
+    vote_sign: np.ndarray,
+    rollcalls: pd.DataFrame,
+    member_ids: pd.Index,
+    serving: Collection[int] | None = None,
+) -> pd.Series:
     """Share of shared Yea/Nay roll calls on which two members voted alike, per (congress, chamber, member,
     other): measured over the *previous* congress, so it is known before any vote of the congress it serves.
-    A member and a sponsor with fewer than 20 shared votes get no value."""
-    yea_nay = votes[votes["position"].isin(["yea", "nay"])][["rollcall_id", "bioguide_id", "position"]]
-    yea_nay = yea_nay.merge(rollcalls[["rollcall_id", "congress", "chamber"]], on="rollcall_id")
-    frames = []
-    for (congress, chamber), part in yea_nay.groupby(["congress", "chamber"]):
-        members = pd.Index(part["bioguide_id"].unique())
-        calls = pd.Index(part["rollcall_id"].unique())
-        sign = np.zeros((len(members), len(calls)), dtype=np.float32)
-        sign[members.get_indexer(part["bioguide_id"]), calls.get_indexer(part["rollcall_id"])] = np.where(
-            part["position"] == "yea", 1, -1
-        )
-        shared = (sign != 0).astype(np.float32) @ (sign != 0).astype(np.float32).T
-        agree = (shared + sign @ sign.T) / 2
-        share = np.where(shared >= 20, agree / np.maximum(shared, 1), np.nan)
-        a, b = np.meshgrid(np.arange(len(members)), np.arange(len(members)), indexing="ij")
-        frames.append(
-            pd.DataFrame(
-                {
-                    "congress": congress + 1,  # serves the next congress
-                    "chamber": chamber,
-                    "bioguide_id": members[a.ravel()],
-                    "other": members[b.ravel()],
-                    "agree": share.ravel(),
-                }
-            ).dropna(subset=["agree"])
-        )
-    table = pd.concat(frames, ignore_index=True)
-    return table.set_index(["congress", "chamber", "bioguide_id", "other"])["agree"]
+    A member and a sponsor with fewer than 20 shared votes get no value. ``vote_*``: the Yea/Nay votes in the
+    votes table's order, as integer codes (position in ``rollcalls`` and in ``member_ids``; +1 Yea, -1 Nay), so
+    six million votes are never copied as strings; ``serving``: only the tables serving these congresses."""
+    congress = rollcalls["congress"].to_numpy()
+    groups = pd.MultiIndex.from_arrays([congress, rollcalls["chamber"].to_numpy()])
+    group_of_rollcall, keys = groups.factorize(sort=True)
+    known = (vote_rollcall >= 0) & (vote_member >= 0)
+    vote_group = np.where(known, group_of_rollcall[np.maximum(vote_rollcall, 0)], -1)
+    order = np.argsort(vote_group, kind="stable")  # each group's votes together, in the table's order
+    bounds = np.searchsorted(vote_group[order], np.arange(len(keys) + 1))
+    frames = [
+        _agreement_of(vote_rollcall[rows], vote_member[rows], vote_sign[rows], member_ids, congress_, chamber)
+        for (congress_, chamber), first, last in zip(keys, bounds[:-1], bounds[1:], strict=True)
+        if last > first and (serving is None or congress_ + 1 in serving)
+        for rows in [order[first:last]]
+    ]
+    columns = ["congress", "chamber", "bioguide_id", "other", "agree"]
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+    return table.set_index(columns[:-1])["agree"]
+
+
+def _first_seen(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct ``codes`` in order of first appearance, and each entry's position among them."""
+    distinct, first, position = np.unique(codes, return_index=True, return_inverse=True)
+    rank = np.empty(len(distinct), dtype=np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(len(distinct))
+    return distinct[np.argsort(first, kind="stable")], rank[position]
+
+
+def _agreement_of(
+    rollcall: np.ndarray, member: np.ndarray, sign: np.ndarray, member_ids: pd.Index, congress: int, chamber: str
+) -> pd.DataFrame:
+    """One congress and chamber's agreement table (``previous_congress_agreement``), serving the next congress;
+    members in order of their first vote (sums of +-1 in float32 are exact, so any order gives the same shares)."""
+    members, row = _first_seen(member)
+    _, column = _first_seen(rollcall)
+    signs = np.zeros((len(members), column.max() + 1), dtype=np.float32)
+    signs[row, column] = sign
+    cast = (signs != 0).astype(np.float32)
+    shared = cast @ cast.T
+    agree = (shared + signs @ signs.T) / 2
+    share = np.where(shared >= 20, agree / np.maximum(shared, 1), np.nan)
+    a, b = np.meshgrid(np.arange(len(members)), np.arange(len(members)), indexing="ij")
+    ids = member_ids[members]
+    frame = pd.DataFrame(
+        {
+            "congress": congress + 1,  # serves the next congress
+            "chamber": chamber,
+            "bioguide_id": ids[a.ravel()],
+            "other": ids[b.ravel()],
+            "agree": share.ravel(),
+        }
+    )
+    return frame.dropna(subset=["agree"])
 
 
 def add_context_features(

@@ -48,6 +48,7 @@ from features.history import to_days
 from features.registry import build_registry, load_additions
 from pipeline.config import FEATURES_DIR, PROJECT_ROOT, TABLES_DIR, DataConfig, load_params, stage_arguments
 from pipeline.errors import DataError, debug_requested, run_stage
+from pipeline.ids import congress_of_date
 from pipeline.tables import SET_MANIFEST, cut_as_of, log_timing, nato_bills, read_table, write_parquet
 
 log = logging.getLogger("natocast.member_state")
@@ -266,7 +267,8 @@ def compute(tables: dict[str, pd.DataFrame], catalog: pd.DataFrame, params: dict
     registry, cosponsorships = build_registry(
         cut["bills"], cut["cosponsorships"], tables["members"], load_additions(), "the bill description"
     )
-    ctx = Context(cut, registry, cosponsorships, catalog, params["features"])
+    sitting = congress_of_date(as_of + pd.Timedelta(days=1))  # the congress of a forecast measure's date
+    ctx = Context(cut, registry, cosponsorships, catalog, params["features"], serving={sitting})
     rows = []
     for chamber in ("house", "senate"):  # one chamber per build, as a forecast of one bill sees it
         pairs = forecast_pairs(ctx, template_measures(as_of, chamber), cut["terms"])
@@ -284,7 +286,7 @@ def compute(tables: dict[str, pd.DataFrame], catalog: pd.DataFrame, params: dict
         "bills_full": nato_bills(tables["bills"]),
         "cosponsorships": cut["cosponsorships"][cut["cosponsorships"]["bill_id"].isin(nato)],
         "cosponsorships_full": tables["cosponsorships"][tables["cosponsorships"]["bill_id"].isin(nato)],
-        **_context_frames(ctx, cut["votes"], day, int(rows[0]["congress"].iloc[0])),
+        **_context_frames(ctx, cut["votes"], day, sitting),
     }
     meta = {
         "format": FORMAT,

@@ -177,12 +177,47 @@ def test_previous_congress_agreement_is_exact_and_lagged():
             "position": ["yea"] * n + ["yea"] * n + ["nay"] * n,
         }
     )
-    agreement = previous_congress_agreement(votes, rollcalls)
+    agreement = _agreement(votes, rollcalls)
     assert agreement[(111, "house", "A", "B")] == 1.0
     assert agreement[(111, "house", "A", "C")] == 0.0
     assert (110, "house", "A", "B") not in agreement.index  # serves the next congress only
-    short = previous_congress_agreement(votes[votes["rollcall_id"].isin(["r0", "r1"])], rollcalls)
+    short = _agreement(votes[votes["rollcall_id"].isin(["r0", "r1"])], rollcalls)
     assert short.empty  # fewer than 20 shared votes: no value
+    assert _agreement(votes, rollcalls, serving={112}).empty and len(_agreement(votes, rollcalls, serving={111})) == 9
+    unknown = votes.assign(bioguide_id=votes["bioguide_id"].replace({"C": "not a member"}))
+    assert set(_agreement(unknown, rollcalls, members=["A", "B"]).index.get_level_values("other")) == {"A", "B"}
+
+
+def _agreement(votes: pd.DataFrame, rollcalls: pd.DataFrame, serving=None, members=None) -> pd.Series:
+    """``previous_congress_agreement`` of a votes frame, coded as ``features.build.Context`` codes it."""
+    from features.build import positions_in
+
+    member_ids = pd.Index(sorted(members or votes["bioguide_id"].unique()))
+    return previous_congress_agreement(
+        positions_in(pd.Index(rollcalls["rollcall_id"]), votes["rollcall_id"]),
+        positions_in(member_ids, votes["bioguide_id"]),
+        np.where(votes["position"] == "yea", 1, -1).astype(np.int8),
+        rollcalls,
+        member_ids,
+        serving,
+    )
+
+
+def test_previous_congress_agreement_equals_counting_the_shared_votes(tables):
+    """On the real 118th House: each pair's share equals counting, by a join of the two members' Yea/Nay votes,
+    the roll calls both cast and those they cast alike (Massie with Luna, Jeffries and himself)."""
+    rollcalls = tables["rollcalls"]
+    votes = tables["votes"]
+    house = rollcalls[(rollcalls["congress"] == 118) & (rollcalls["chamber"] == "house")]["rollcall_id"]
+    cast = votes[votes["rollcall_id"].isin(house) & votes["position"].isin(["yea", "nay"])]
+    agreement = _agreement(cast, rollcalls, serving={119})
+    assert set(agreement.index.get_level_values("congress")) == {119}
+    massie = cast[cast["bioguide_id"] == "M001184"]
+    for other in ("L000596", "J000294", "M001184"):
+        both = massie.merge(cast[cast["bioguide_id"] == other], on="rollcall_id")
+        expected = (both["position_x"] == both["position_y"]).mean()
+        assert len(both) > 500
+        assert agreement[(119, "house", "M001184", other)] == pytest.approx(expected, abs=1e-6)
 
 
 def test_general_rows_keep_sponsors_and_cosponsors():

@@ -236,3 +236,17 @@ def test_a_few_dw_nominate_lookups_equal_the_as_of_join(tables, monkeypatch):
     pd.testing.assert_frame_equal(few, joined)
     assert few["nominate_dim1"].round(3).tolist()[:2] + [few["nominate_dim1"].round(3)[3]] == [0.665, 0.569, 0.891]
     assert few.loc[[2, 4, 5, 6]].isna().all().all()
+
+
+@pytest.mark.parametrize("dtype", ["str", object, "category", "string[pyarrow]"])
+def test_positions_in_is_get_indexer(dtype):
+    """Arrow's lookup gives pandas' positions for every kind of string column, -1 for absent and missing ids."""
+    from features.build import positions_in
+
+    index = pd.Index(["M001184", "L000596", "J000294"])
+    values = pd.Series(["J000294", "nobody", None, "M001184", "J000294"], dtype=dtype)
+    found = positions_in(index, values)
+    assert found.dtype == np.int32
+    assert found.tolist() == index.get_indexer(values).tolist() == [2, -1, -1, 0, 2]
+    assert positions_in(index, values.iloc[:0]).tolist() == []
+    assert positions_in(index.delete([0, 1, 2]), values).tolist() == [-1] * 5
