@@ -267,7 +267,8 @@ def run_of_model_files(run: dict, found: str, registered_name: str) -> dict | No
 
 def describe_and_promote(params: dict, run: dict, name: str, table: dict, methods: list[str], votes: int) -> str:
     """The version's description (its backtest headline), then the champion rule: only the pipeline's own run
-    on the committed parameters moves the champion (or the very first version of an empty store)."""
+    on the committed parameters moves the champion (or the very first version of an empty store), and not when
+    the champion's run logged the same model files."""
     pooled = table[MODEL]["pooled"]
     others = ", ".join(f"{m} {table[m]['pooled']['log_loss']:.3f}" for m in methods if m != MODEL)
     version = str(run["registered_version"])
@@ -281,6 +282,10 @@ def describe_and_promote(params: dict, run: dict, name: str, table: dict, method
     )
     allowed, why = tracking.promotion_decision(params["model"])
     first = not tracking.has_champion(params["model"]["name"]) and not tracking.in_experiment()
+    if allowed and tracking.champion_fingerprint(params["model"]["name"]) == run["fingerprint"]:
+        # the same model files retrained (a code change that changed no output): moving the champion to the new
+        # version would leave the predict stage, which DVC then skips, naming the old one in its record and reports
+        return f"champion unchanged: it already holds these model files ({run['fingerprint']})"
     if allowed or first:
         tracking.promote(params["model"]["name"], version)
         return f"version {version} is the champion ({why if allowed else 'the first version'})"

@@ -232,6 +232,17 @@ def version_with_fingerprint(registered_name: str, fingerprint: str) -> dict | N
     return {"run_id": newest.run_id, "registered_version": int(newest.version), "fingerprint": fingerprint}
 
 
+def champion_fingerprint(registered_name: str) -> str | None:
+    """The fingerprint of the model files the champion's run logged (its ``FINGERPRINT_TAG``); None when there
+    is no champion or its run has no such tag."""
+    client = MlflowClient()
+    try:
+        version = client.get_model_version_by_alias(registered_name, CHAMPION)
+    except mlflow.exceptions.MlflowException:
+        return None
+    return client.get_run(version.run_id).data.tags.get(FINGERPRINT_TAG) if version.run_id else None
+
+
 def has_champion(registered_name: str) -> bool:
     try:
         MlflowClient().get_model_version_by_alias(registered_name, CHAMPION)

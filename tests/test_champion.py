@@ -86,3 +86,42 @@ def test_dvc_exp_run_does_not_move_the_champion(tmp_path):
     assert len(added) == versions + 1  # the experiment's model is logged and registered, just not promoted
     newest = max(added, key=lambda v: int(v.version))
     assert "depth 3" in newest.description and "log loss" in newest.description
+
+
+def test_retraining_the_same_model_files_leaves_the_champion(tmp_path, monkeypatch):
+    """A code change that changes no output retrains the same model files as a new version: the champion stays
+    on the version holding them (DVC then skips the predict stage, whose record and reports name that version);
+    other files move it. In a store of its own."""
+    import mlflow
+
+    from models import evaluate
+
+    monkeypatch.delenv("DVC_EXP_BASELINE_REV", raising=False)
+    monkeypatch.delenv("DVC_EXP_NAME", raising=False)
+    previous = mlflow.get_tracking_uri()
+    params = load_params()
+    name = params["model"]["name"]
+    table = {"xgboost": {"pooled": {"log_loss": 0.2, "within_party_auc_R": 0.8, "ece": 0.02}}}
+    try:
+        mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'store.db'}")
+        client = MlflowClient()
+        experiment = client.create_experiment("test", artifact_location=tmp_path.as_uri())
+        client.create_registered_model(name)
+
+        def registered(fingerprint: str) -> dict:
+            run = client.create_run(experiment, tags={tracking.FINGERPRINT_TAG: fingerprint})
+            made = client.create_model_version(name, f"runs:/{run.info.run_id}/model", run_id=run.info.run_id)
+            return {"run_id": run.info.run_id, "registered_version": made.version, "fingerprint": fingerprint}
+
+        def promote(run: dict) -> str:
+            return evaluate.describe_and_promote(params, run, "test", table, ["xgboost"], 10)
+
+        assert tracking.champion_fingerprint(name) is None
+        assert promote(registered("aaaa")).startswith("version 1 is the champion (the pipeline's run on the committed")
+        assert tracking.champion_fingerprint(name) == "aaaa"
+        assert promote(registered("aaaa")) == "champion unchanged: it already holds these model files (aaaa)"
+        assert str(client.get_model_version_by_alias(name, tracking.CHAMPION).version) == "1"
+        assert promote(registered("bbbb")).startswith("version 3 is the champion")
+        assert tracking.champion_fingerprint(name) == "bbbb"
+    finally:
+        mlflow.set_tracking_uri(previous)
