@@ -3,7 +3,7 @@ second, and the floor for the ingest (the time merely decompressing and reading 
 
     .venv/bin/python scripts/benchmark.py            # ingest, catalog, features, train, evaluate, predict
     .venv/bin/python scripts/benchmark.py ingest     # one stage
-    .venv/bin/python scripts/benchmark.py --scaling  # ingest of 2, 5 and 10 congresses, extrapolated to 1789-2025
+    .venv/bin/python scripts/benchmark.py --scaling  # every stage on 2, 5 and 10 congresses, extrapolated to 1789-2025
     .venv/bin/python scripts/benchmark.py --forecast # CLI cold (new process), Python API warm
     .venv/bin/python scripts/benchmark.py --noop     # `dvc repro` with nothing changed
 
@@ -40,11 +40,14 @@ STAGES = {
 }
 
 
-def run_stage(module: str, *args: str) -> tuple[float, float, float]:
+def run_stage(module: str, *args: str, cwd: Path = ROOT, env: dict | None = None) -> tuple[float, float, float]:
     """(wall seconds, peak RSS of the largest single process, peak RSS of all its processes together; MiB) of
-    ``python -m module`` and everything it starts (the ingest's second process reads the bills meanwhile)."""
+    ``python -m module`` and everything it starts (the ingest's second process reads the bills meanwhile), run
+    in ``cwd`` (the project, or a copy of its code)."""
     started = time.perf_counter()
-    child = subprocess.Popen([sys.executable, "-m", module, *args], cwd=ROOT, stdout=subprocess.DEVNULL)
+    child = subprocess.Popen(
+        [sys.executable, "-m", module, *args], cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     joint = [0.0]
     done = threading.Event()
 
@@ -54,11 +57,12 @@ def run_stage(module: str, *args: str) -> tuple[float, float, float]:
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
+    errors = child.stderr.read().decode(errors="replace")  # read to the end, so the child never blocks on it
     _, status, usage = os.wait4(child.pid, 0)
     done.set()
     sampler.join()
     if status != 0:
-        raise SystemExit(f"{module} failed (status {status})")
+        raise SystemExit(f"{module} failed (status {status}): {errors[-2000:]}")
     peak = usage.ru_maxrss / 1024
     return time.perf_counter() - started, peak, max(joint[0], peak)
 
@@ -103,67 +107,90 @@ def decompression_floor(config: DataConfig, bulk: bool = True) -> tuple[float, i
 VOTEVIEW_MEMBER_VOTES = 25_000_000  # all of Voteview, 1789-2025 (about 25 M member votes)
 
 
-def ingest_scaling(sizes: tuple[int, ...] = (2, 5, 10), last: int = 119) -> dict:
-    """Wall time and peak RSS of the ingest for the ``sizes`` congresses ending at ``last`` (each into a scratch
-    table set, params copied with only data.congresses changed), and a least-squares line through (member votes,
-    seconds) and (member votes, MiB) extrapolated to all of Voteview's member votes."""
-    import tempfile
+def project_copy(folder: Path, congresses: list[int]) -> dict:
+    """A copy of the project's code in ``folder`` with a params.yaml that differs only in ``data.congresses``
+    (and an absolute snapshot path): every stage finds its paths from its module's location, so its tables,
+    features, models, MLflow store and reports are the copy's. Returns the environment to run its stages in."""
+    import shutil
 
-    import numpy as np
     import yaml
 
     from pipeline.config import load_params
 
+    for package in ("pipeline", "features", "models", "forecasts"):
+        shutil.copytree(ROOT / package, folder / package, ignore=shutil.ignore_patterns("__pycache__"))
+    params = load_params()
+    params["data"]["congresses"] = congresses
+    params["data"]["snapshot_dir"] = str(DataConfig.from_params(params).snapshot_dir)
+    (folder / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    unset = ("MLFLOW_TRACKING_URI", "NATOCAST_SNAPSHOT_DIR", "NATOCAST_DEBUG", "DVC_EXP_BASELINE_REV")
+    return {k: v for k, v in os.environ.items() if k not in unset} | {"PYTHONPATH": str(folder)}
+
+
+def pipeline_scaling(sizes: tuple[int, ...] = (2, 5, 10), last: int = 119) -> dict:
+    """Wall time and peak RSS of every stage for the ``sizes`` congresses ending at ``last``, each run in its own
+    copy of the project (``project_copy``), and per stage a least-squares line through (member votes, seconds)
+    and (member votes, MiB) extrapolated to all of Voteview's member votes."""
+    import tempfile
+
     rows = []
     with tempfile.TemporaryDirectory(prefix="natocast-scaling-") as scratch:
         for size in sizes:
-            params = load_params()
-            params["data"]["congresses"] = [last - size + 1, last]
-            params["data"]["snapshot_dir"] = str(DataConfig.from_params(params).snapshot_dir)
             folder = Path(scratch) / str(size)
             folder.mkdir()
-            (folder / "params.yaml").write_text(yaml.safe_dump(params))
-            argv = ["--params", str(folder / "params.yaml"), "--tables", str(folder / "tables")]
-            try:
-                wall, peak, joint = run_stage("pipeline.ingest", *argv, "--report", str(folder / "report.json"))
-            except SystemExit as exc:
-                raise SystemExit(f"ingest of {size} congresses failed ({exc})") from exc
-            votes = json.loads((folder / "report.json").read_text())["rows"]["votes"]
-            rows.append(
-                {
-                    "congresses": size,
-                    "member_votes": votes,
-                    "wall_s": round(wall, 2),
-                    "peak_mib": round(peak),
-                    "joint_peak_mib": round(joint),
-                }
-            )
-            print(
-                f"{size:3d} congresses ({last - size + 1}-{last}): {votes:>10,} member votes, "
-                f"{wall:7.2f} s, {peak:6.0f} MiB largest process, {joint:6.0f} MiB all processes"
-            )
+            env = project_copy(folder, [last - size + 1, last])
+            stages = {}
+            for stage, module in STAGES.items():
+                try:
+                    wall, peak, joint = run_stage(module, cwd=folder, env=env)
+                except SystemExit as exc:
+                    raise SystemExit(f"{stage} on {size} congresses failed ({exc})") from exc
+                stages[stage] = {"wall_s": round(wall, 2), "peak_mib": round(peak), "joint_peak_mib": round(joint)}
+            votes = json.loads((folder / "metrics" / "data_quality.json").read_text())["rows"]["votes"]
+            rows.append({"congresses": size, "member_votes": votes, "stages": stages})
+            _print_run(size, last, votes, stages)
+    return {"runs": rows, "voteview_1789_2025": _extrapolate(rows)}
+
+
+def _print_run(size: int, last: int, votes: int, stages: dict) -> None:
+    print(f"{size} congresses ({last - size + 1}-{last}), {votes:,} member votes:")
+    for stage, run in stages.items():
+        print(f"  {stage:13} {run['wall_s']:7.2f} s {run['peak_mib']:6} MiB largest {run['joint_peak_mib']:6} MiB all")
+    wall = sum(run["wall_s"] for run in stages.values())
+    peak = max(run["peak_mib"] for run in stages.values())
+    print(f"  {'all':13} {wall:7.2f} s {peak:6} MiB largest")
+
+
+def _extrapolate(rows: list[dict]) -> dict:
+    """Per stage (and for the whole pipeline: summed time, largest peak), the line through the runs' (member
+    votes, value) evaluated at all of Voteview's member votes, with its slope per million votes."""
+    import numpy as np
+
     votes = np.array([r["member_votes"] for r in rows], dtype=float)
-    per_vote_s, fixed_s = np.polyfit(votes, [r["wall_s"] for r in rows], 1)
-    per_vote_mib, fixed_mib = np.polyfit(votes, [r["peak_mib"] for r in rows], 1)
-    per_vote_joint, fixed_joint = np.polyfit(votes, [r["joint_peak_mib"] for r in rows], 1)
-    projection = {
-        "member_votes": VOTEVIEW_MEMBER_VOTES,
-        "wall_s": round(fixed_s + per_vote_s * VOTEVIEW_MEMBER_VOTES, 1),
-        "peak_mib": round(fixed_mib + per_vote_mib * VOTEVIEW_MEMBER_VOTES),
-        "seconds_per_million_votes": round(per_vote_s * 1e6, 2),
-        "mib_per_million_votes": round(per_vote_mib * 1e6, 1),
-        "joint_peak_mib": round(fixed_joint + per_vote_joint * VOTEVIEW_MEMBER_VOTES),
-        "joint_mib_per_million_votes": round(per_vote_joint * 1e6, 1),
-    }
-    print(
-        f"all of Voteview (1789-2025, {VOTEVIEW_MEMBER_VOTES / 1e6:.0f} M member votes), extrapolated linearly: "
-        f"{projection['wall_s']:.0f} s, {projection['peak_mib']:,} MiB peak "
-        f"({projection['seconds_per_million_votes']} s and {projection['mib_per_million_votes']} MiB per million "
-        "votes); "
-        f"all processes together {projection['joint_peak_mib']:,} MiB ({projection['joint_mib_per_million_votes']} "
-        "MiB per million votes)"
-    )
-    return {"runs": rows, "voteview_1789_2025": projection}
+    series = {stage: [r["stages"][stage] for r in rows] for stage in rows[0]["stages"]}
+    series["all"] = [
+        {
+            "wall_s": sum(s["wall_s"] for s in r["stages"].values()),
+            "peak_mib": max(s["peak_mib"] for s in r["stages"].values()),
+            "joint_peak_mib": max(s["joint_peak_mib"] for s in r["stages"].values()),
+        }
+        for r in rows
+    ]
+    projection = {"member_votes": VOTEVIEW_MEMBER_VOTES}
+    print(f"all of Voteview (1789-2025, {VOTEVIEW_MEMBER_VOTES / 1e6:.0f} M member votes), extrapolated linearly:")
+    for stage, runs in series.items():
+        line = {}
+        for key, unit in (("wall_s", "s"), ("peak_mib", "mib"), ("joint_peak_mib", "joint_mib")):
+            slope, fixed = np.polyfit(votes, [run[key] for run in runs], 1)
+            line[key] = round(float(fixed + slope * VOTEVIEW_MEMBER_VOTES), 1)
+            line[f"{unit}_per_million_votes"] = round(float(slope * 1e6), 2)
+        projection[stage] = line
+        print(
+            f"  {stage:13} {line['wall_s']:8.0f} s ({line['s_per_million_votes']} s per million votes), "
+            f"{line['peak_mib']:7,.0f} MiB largest ({line['mib_per_million_votes']} per million), "
+            f"{line['joint_peak_mib']:7,.0f} MiB all processes"
+        )
+    return projection
 
 
 def noop_repro(runs: int = 3) -> list[float]:
@@ -179,7 +206,7 @@ def noop_repro(runs: int = 3) -> list[float]:
 
 def main() -> None:
     if "--scaling" in sys.argv[1:]:
-        print(json.dumps(ingest_scaling()))
+        print(json.dumps(pipeline_scaling()))
         return
     if "--forecast" in sys.argv[1:]:
         sys.path.insert(0, str(ROOT / "scripts"))
