@@ -64,16 +64,18 @@ MEASURE_COLUMNS = [
 ]
 
 
-def positions_in(index: pd.Index, values: pd.Series) -> np.ndarray:
+def positions_in(index: pd.Index, values: pd.Series | pa.ChunkedArray) -> np.ndarray:
     """Each value's position in ``index`` (int32; -1 where absent or missing), as ``index.get_indexer`` gives,
     looked up in Arrow: millions of strings are hashed where they lie instead of each becoming a Python string."""
     found = pc.index_in(_strings(values), value_set=_strings(index))
     return found.fill_null(-1).to_numpy().astype(np.int32, copy=False)
 
 
-def _strings(values: pd.Series | pd.Index) -> pa.ChunkedArray | pa.Array:
-    """``values`` (a Series or Index of strings: Arrow-backed, object or categorical) as Arrow large strings."""
-    return pa.array(values).cast(pa.large_string())
+def _strings(values: pd.Series | pd.Index | pa.ChunkedArray) -> pa.ChunkedArray | pa.Array:
+    """``values`` (strings in a Series or Index, Arrow-backed, object or categorical, or already in Arrow) as
+    Arrow large strings."""
+    array = values if isinstance(values, pa.ChunkedArray | pa.Array) else pa.array(values)
+    return array.cast(pa.large_string())
 
 
 class Context:
@@ -112,7 +114,7 @@ class Context:
         in Arrow (``positions_in``) over whole columns, then cut to Yea/Nay: no copy of the six million votes'
         strings is made (a pandas lookup would turn each into a Python string: +600 MiB)."""
         cast = votes["position"].isin(["yea", "nay"]).to_numpy()
-        voters = votes.loc[cast, "bioguide_id"].unique()
+        voters = pc.unique(_strings(votes["bioguide_id"]).filter(cast)).to_pylist()
         self.member_index = pd.Index(sorted(set(self.members["bioguide_id"]) | set(voters)))
         self.rollcall_index = pd.Index(self.rollcalls["rollcall_id"])
         self.rollcall_days = to_days(self.rollcalls["date"])
@@ -121,14 +123,16 @@ class Context:
         self.vote_member = positions_in(self.member_index, votes["bioguide_id"])[cast]
         self.vote_sign = np.where((votes["position"] == "yea").to_numpy()[cast], 1, -1).astype(np.int8)
         self.vote_days = self.rollcall_days[self.vote_rollcall]
-        party = pd.Categorical(votes.loc[cast, "vote_party"].fillna("?"))
-        self.vote_party, self.parties = party.codes.astype(np.int32), party.categories
+        party = pc.fill_null(_strings(votes["vote_party"]).filter(cast), "?")
+        self.parties = pd.Index(sorted(pc.unique(party).to_pylist()))
+        self.vote_party = positions_in(self.parties, party)
 
     @cached_property
     def holders(self) -> pd.DataFrame:
         """Who held each seat when (``features.context.seat_holders``), from the votes in the tables."""
-        congress = self.rollcalls["congress"].to_numpy()[self.vote_rollcall]
-        chamber = self.rollcall_chamber[self.vote_rollcall]
+        # per vote, in the narrowest types (two bytes and one, not a string pointer per vote)
+        congress = self.rollcalls["congress"].to_numpy().astype(np.int16)[self.vote_rollcall]
+        chamber = pd.Categorical(self.rollcall_chamber)[self.vote_rollcall]
         return seat_holders(
             self.members, self.caucus, congress, chamber, self.vote_member, self.vote_days, self.member_index
         )
@@ -424,13 +428,11 @@ def loyalty_history(ctx: Context) -> EventHistory:
     """Per member and vote: whether it was cast with the majority of the member's party (ties not counted)."""
     group = ctx.vote_rollcall.astype(np.int64) * len(ctx.parties) + ctx.vote_party
     size = len(ctx.rollcall_index) * len(ctx.parties)
-    yea_share = (
-        np.bincount(group, weights=(ctx.vote_sign == 1), minlength=size)
-        / np.maximum(np.bincount(group, minlength=size), 1)
-    )[group]
-    decided = yea_share != 0.5
-    with_party = ((yea_share > 0.5) == (ctx.vote_sign == 1)) & decided
-    return EventHistory(ctx.vote_member, ctx.vote_days, {"n": decided.astype(float), "with": with_party.astype(float)})
+    twice_yea = 2 * np.bincount(group[ctx.vote_sign == 1], minlength=size)  # counts, not shares: no float per vote
+    cast = np.bincount(group, minlength=size)
+    decided = (twice_yea != cast)[group]
+    with_party = ((twice_yea > cast)[group] == (ctx.vote_sign == 1)) & decided
+    return EventHistory(ctx.vote_member, ctx.vote_days, {"n": decided, "with": with_party})
 
 
 def loyalty_before(ctx: Context, codes: np.ndarray, days: np.ndarray) -> np.ndarray:

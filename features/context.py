@@ -153,6 +153,7 @@ def seat_holders(
         .groupby(["congress", "chamber", "member"], observed=True)["day"]
         .agg(first_day="min", last_day="max")
         .reset_index()
+        .astype({"congress": np.int64, "chamber": str})  # whatever the narrow types the votes came in
     )
     spans["bioguide_id"] = member_ids[spans["member"].to_numpy()]
     place = members.drop_duplicates(["bioguide_id", "congress", "chamber"], keep="last")

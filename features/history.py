@@ -24,15 +24,26 @@ class EventHistory:
     """Cumulative sums of value columns over (member, date) events, queried strictly before a date."""
 
     def __init__(self, codes: np.ndarray, days: np.ndarray, values: dict[str, np.ndarray]):
-        """``codes``: integer member codes (negative: unknown member, ignored); ``days``: see ``to_days``."""
+        """``codes``: integer member codes (negative: unknown member, ignored); ``days``: see ``to_days``.
+
+        Only each (member, day)'s last running total is kept: a query cuts strictly before a day, so it always
+        lands on one (as does the total before a member's first event), and the sums are the same to the bit as
+        with every event kept. A member casts about five roll-call votes a voting day: a fifth of the memory."""
         keep = codes >= 0
+        if keep.all():  # no copies of millions of events to drop none
+            keep = slice(None)
         days = days[keep]
         keys = codes[keep].astype(np.int64) * DAY_SCALE + days
         order = np.argsort(keys, kind="stable")
-        self.keys = keys[order]
-        self.codes = codes[keep][order]
-        self.days = days[order]
-        self.cumulative = {name: np.cumsum(np.asarray(v, dtype=float)[keep][order]) for name, v in values.items()}
+        keys = keys[order]
+        last = np.ones(len(keys), dtype=bool)
+        last[:-1] = keys[1:] != keys[:-1]  # the last event of its (member, day)
+        self.keys = keys[last]
+        self.codes = codes[keep][order][last]
+        self.days = days[order][last]
+        self.cumulative = {  # summed in float64 whatever the values' type (flags, counts, weights)
+            name: np.cumsum(np.asarray(v)[keep][order], dtype=float)[last] for name, v in values.items()
+        }
 
     def _position(self, codes: np.ndarray, days: np.ndarray) -> np.ndarray:
         """Index of each query's last event strictly before its day, or -1 when the member has none."""

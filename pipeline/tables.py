@@ -207,7 +207,9 @@ def cut_as_of(tables: dict[str, pd.DataFrame], as_of: pd.Timestamp) -> dict[str,
     cosponsorships.loc[cosponsorships["withdrawn"] > as_of, "withdrawn"] = pd.NaT
     cut = {"members": members, "rollcalls": rollcalls, "bills": bills, "cosponsorships": cosponsorships}
     if "votes" in tables:  # the ingest cuts its votes in the engine, where they stay
-        cut["votes"] = tables["votes"][tables["votes"]["rollcall_id"].isin(rollcalls["rollcall_id"])]
+        kept = tables["votes"]["rollcall_id"].isin(rollcalls["rollcall_id"])
+        # nothing cut (a state as of the data's own date): the same frame, not a copy of millions of rows
+        cut["votes"] = tables["votes"] if kept.all() else tables["votes"][kept]
     if "presidents" in tables:  # terms begun by as_of
         cut["presidents"] = tables["presidents"][tables["presidents"]["start"] <= as_of]
     if "terms" in tables:  # terms begun by as_of (their scheduled end dates are known when they begin)

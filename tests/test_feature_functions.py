@@ -37,6 +37,34 @@ def test_event_history_window_and_strictly_before():
     assert windowed == [1.0, 4.0, 4.0, 0.0, 8.0, 0.0]  # [day - 10, day): day 31 sees day 30, not 20
 
 
+def test_event_history_keeps_one_total_per_member_and_day_and_sums_as_every_event():
+    """Several events a day are kept as the day's last running total; every query's sums equal the running
+    totals over all events (the same additions in the same order: equal to the bit, float weights too) and a
+    plain sum of the events strictly before the day (to rounding)."""
+    rng = np.random.default_rng(3)
+    codes, days = rng.integers(-1, 30, 5000), rng.integers(0, 400, 5000)
+    values = {"flag": rng.random(5000) < 0.6, "weight": recency_weights(days, 90.0) * rng.random(5000)}
+    history = EventHistory(codes, days, values)
+    known = codes >= 0
+    assert len(history.keys) == len(np.unique(codes[known] * 1000 + days[known])) < known.sum()
+    queries, on = rng.integers(-1, 31, 3000), rng.integers(-5, 420, 3000)
+    for window in (None, 60):
+        sums = history.sums_before(queries, on, window)
+        for code, day, row in zip(queries[:300], on[:300], range(300), strict=True):
+            before = known & (codes == code) & (days < day) & (days >= (day - window if window else -(10**9)))
+            assert sums["flag"][row] == values["flag"][before].sum()
+            assert sums["weight"][row] == pytest.approx(values["weight"][before].sum(), rel=1e-9, abs=1e-9)
+    order = np.lexsort((days[known], codes[known]))  # the running totals over every event, at each query
+    running = np.cumsum(values["weight"][known][order])
+    keys = codes[known][order].astype(np.int64) * (1 << 20) + days[known][order]
+    position = np.searchsorted(keys, queries.astype(np.int64) * (1 << 20) + on) - 1
+    first = np.searchsorted(keys, queries.astype(np.int64) * (1 << 20) - (1 << 19)) - 1
+    has = (position >= 0) & (queries >= 0)
+    has[has] = codes[known][order][position[has]] == queries[has]
+    exact = np.where(has, running[np.maximum(position, 0)] - np.where(first >= 0, running[np.maximum(first, 0)], 0), 0)
+    assert np.array_equal(history.sums_before(queries, on)["weight"].to_numpy(), exact)
+
+
 def test_recency_weights_halve_every_half_life():
     weights = recency_weights(np.array([0, 30, 60]), half_life_days=30)
     np.testing.assert_allclose(weights[1:] / weights[:-1], [2.0, 2.0])
