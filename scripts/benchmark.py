@@ -167,21 +167,12 @@ def _extrapolate(rows: list[dict]) -> dict:
     import numpy as np
 
     votes = np.array([r["member_votes"] for r in rows], dtype=float)
-    series = {stage: [r["stages"][stage] for r in rows] for stage in rows[0]["stages"]}
-    series["all"] = [
-        {
-            "wall_s": sum(s["wall_s"] for s in r["stages"].values()),
-            "peak_mib": max(s["peak_mib"] for s in r["stages"].values()),
-            "joint_peak_mib": max(s["joint_peak_mib"] for s in r["stages"].values()),
-        }
-        for r in rows
-    ]
     projection = {"member_votes": VOTEVIEW_MEMBER_VOTES}
     print(f"all of Voteview (1789-2025, {VOTEVIEW_MEMBER_VOTES / 1e6:.0f} M member votes), extrapolated linearly:")
-    for stage, runs in series.items():
+    for stage in rows[0]["stages"]:
         line = {}
         for key, unit in (("wall_s", "s"), ("peak_mib", "mib"), ("joint_peak_mib", "joint_mib")):
-            slope, fixed = np.polyfit(votes, [run[key] for run in runs], 1)
+            slope, fixed = np.polyfit(votes, [r["stages"][stage][key] for r in rows], 1)
             line[key] = round(float(fixed + slope * VOTEVIEW_MEMBER_VOTES), 1)
             line[f"{unit}_per_million_votes"] = round(float(slope * 1e6), 2)
         projection[stage] = line
@@ -190,6 +181,16 @@ def _extrapolate(rows: list[dict]) -> dict:
             f"{line['peak_mib']:7,.0f} MiB largest ({line['mib_per_million_votes']} per million), "
             f"{line['joint_peak_mib']:7,.0f} MiB all processes"
         )
+    stages = [projection[stage] for stage in rows[0]["stages"]]
+    projection["all"] = {  # the stages run one after another: times add up, the peak is the largest stage's
+        "wall_s": round(sum(line["wall_s"] for line in stages), 1),
+        "peak_mib": max(line["peak_mib"] for line in stages),
+        "joint_peak_mib": max(line["joint_peak_mib"] for line in stages),
+    }
+    print(
+        f"  {'all':13} {projection['all']['wall_s']:8.0f} s, {projection['all']['peak_mib']:7,.0f} MiB largest "
+        "(the largest stage's)"
+    )
     return projection
 
 
