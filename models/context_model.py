@@ -81,16 +81,20 @@ def _matrix(frame: pd.DataFrame, features: list[str]) -> np.ndarray:
     return frame[features].to_numpy(dtype=np.float32, na_value=np.nan)
 
 
-def fit(rows: pd.DataFrame, features: list[str], params: dict) -> ContextModel:
+def fit(rows: pd.DataFrame, features: list[str], params: dict, chosen: np.ndarray | None = None) -> ContextModel:
     """One general model: the booster on at most ``max_rows`` of ``rows`` (drawn reproducibly), the commitment
-    table on all of them."""
+    table on all of them. ``chosen``: a mask of the rows to fit on (all when None), so that a model of earlier
+    congresses never copies them whole: the commitment table reads its five columns, the booster the rows drawn
+    (the same draw as ``DataFrame.sample`` of those rows, which draws positions from their count alone)."""
     import xgboost as xgb  # to fit only: forecasts predict through the library without the package's imports
 
-    if rows.empty:
+    positions = np.arange(len(rows)) if chosen is None else np.flatnonzero(chosen)
+    if len(positions) == 0:
         raise ModelError("no general-model rows to fit on")
-    commitment = CommitmentRates.fit(rows, params["commitment_pseudo_votes"])
-    if len(rows) > params["max_rows"]:
-        rows = rows.sample(params["max_rows"], random_state=params["seed"])
+    commitment = CommitmentRates.fit(rows[COMMITMENT_COLUMNS].iloc[positions], params["commitment_pseudo_votes"])
+    if len(positions) > params["max_rows"]:
+        positions = pd.Series(positions).sample(params["max_rows"], random_state=params["seed"]).to_numpy()
+    rows = rows.iloc[positions]
     settings = dict(params["xgboost"])
     rounds = settings.pop("n_estimators")
     settings.update(objective="binary:logistic", tree_method="hist", seed=params["seed"], nthread=params["nthread"])
@@ -108,9 +112,9 @@ def fit_by_congress(general: pd.DataFrame, congresses: list[int], features: list
     """For each congress, the model fitted on every general row dated before it began (none for the first)."""
     models = {}
     for congress in congresses:
-        earlier = general[general["date"] < congress_start(congress)]
-        if earlier["measure_id"].nunique() >= params["min_measures"]:
-            models[congress] = fit(earlier, features, params)
+        earlier = (general["date"] < congress_start(congress)).to_numpy()
+        if general.loc[earlier, "measure_id"].nunique() >= params["min_measures"]:
+            models[congress] = fit(general, features, params, earlier)
     return models
 
 
@@ -125,6 +129,7 @@ def out_of_time_yea(frame: pd.DataFrame, models: dict) -> np.ndarray:
 
 
 COMMITMENT_KEYS = ["is_senate", "procedure", "is_sponsor", "same_party_as_sponsor"]
+COMMITMENT_COLUMNS = [*COMMITMENT_KEYS, "is_cosponsor", "voted_yea"]  # what CommitmentRates.fit reads
 COMMITMENT_FILE = "context_commitment.json"
 
 

@@ -32,8 +32,9 @@ def party_line_by_sponsor(general: pd.DataFrame, congresses: list[int], clip: tu
         ["chamber", "party", "sponsor_is_republican", "procedure"],
         ["chamber", "party", "sponsor_is_republican"],
     ]
+    columns = list(dict.fromkeys([*keys[0], *keys[1], "voted_yea"]))  # the columns read: not whole rows copied
     for congress in congresses:
-        earlier = general[general["date"] < context_model.congress_start(congress)]
+        earlier = general.loc[(general["date"] < context_model.congress_start(congress)).to_numpy(), columns]
         rows = (general["congress"] == congress).to_numpy()
         if earlier.empty or not rows.any():
             continue
@@ -91,7 +92,8 @@ def main(argv: list[str] | None = None) -> None:
     config = DataConfig.from_params(params)
     settings = params["general_model"]
     general = pd.read_parquet(args.features / "general.parquet")
-    general = general[general["date"] <= config.as_of]
+    kept = general["date"] <= config.as_of
+    general = general if kept.all() else general[kept]  # no copy of every row when nothing is cut
     training = pd.read_parquet(args.features / "training.parquet")
     congresses = sorted(set(general["congress"]) | set(training["congress"]))
     models = context_model.fit_by_congress(general, congresses, CONTEXT_FEATURES, settings)
