@@ -587,11 +587,16 @@ def add_measure_features(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
 def general_pairs(ctx: Context, measures: pd.DataFrame, share: float, seed: int) -> pd.DataFrame:
     """A sample of the Yea/Nay votes on every roll call with a known sponsor (all sponsors' and cosponsors'
     votes kept), with the measure-context features: the general vote model's rows."""
-    pairs = training_pairs(ctx, measures)
-    pairs["is_sponsor"] = (pairs["bioguide_id"] == pairs["sponsor_bioguide_id"]).astype(np.int8)
-    cosponsors = pd.MultiIndex.from_frame(active_cosponsors(ctx.cosponsorships, measures))
-    pairs["is_cosponsor"] = pd.MultiIndex.from_frame(pairs[["measure_id", "bioguide_id"]]).isin(cosponsors)
-    pairs = sample_votes(pairs, share, seed)
+    sample = sample_votes(_committed_votes(ctx, measures), share, seed)  # drawn on codes: strings for the kept
+    pairs = pd.DataFrame(
+        {
+            "measure_id": ctx.rollcall_index[sample["rollcall"].to_numpy()],
+            "bioguide_id": ctx.member_index[sample["member"].to_numpy()],
+            "voted_yea": sample["voted_yea"].to_numpy(),
+        }
+    ).merge(measures, on="measure_id")  # an inner merge keeps the left order; every measure is there
+    pairs["is_sponsor"] = sample["is_sponsor"].to_numpy()
+    pairs["is_cosponsor"] = sample["is_cosponsor"].to_numpy()
     pairs["member_code"] = ctx.member_codes(pairs["bioguide_id"])
     pairs["day"] = to_days(pairs["date"])
     pairs = add_member_profile(ctx, pairs)
@@ -601,6 +606,28 @@ def general_pairs(ctx: Context, measures: pd.DataFrame, share: float, seed: int)
     )
     keep = ["measure_id", "bioguide_id", "date", "congress", "chamber", "party", "sponsor_bioguide_id", "procedure"]
     return pairs[keep + ["voted_yea"] + [c for c in CONTEXT_FEATURES if c not in keep]]
+
+
+def _committed_votes(ctx: Context, measures: pd.DataFrame) -> pd.DataFrame:
+    """``training_pairs``' votes as codes (roll call, member, voted_yea), in the same order, with whether the
+    voter is the measure's sponsor or an active cosponsor of its bill: millions of votes, no string among them."""
+    is_measure = ctx.per_rollcall(pd.Series(True, index=measures["measure_id"].to_numpy()), default=False)
+    chosen = is_measure[ctx.vote_rollcall]
+    rollcall, member = ctx.vote_rollcall[chosen], ctx.vote_member[chosen]
+    sponsor_code = pd.Series(ctx.member_codes(measures["sponsor_bioguide_id"]), index=measures["measure_id"].to_numpy())
+    cosponsors = active_cosponsors(ctx.cosponsorships, measures)
+    codes = ctx.rollcall_index.get_indexer(cosponsors["measure_id"]), ctx.member_codes(cosponsors["bioguide_id"])
+    known = (codes[0] >= 0) & (codes[1] >= 0)
+    width = np.int64(len(ctx.member_index))
+    return pd.DataFrame(
+        {
+            "rollcall": rollcall,
+            "member": member,
+            "voted_yea": (ctx.vote_sign[chosen] == 1).astype(np.int8),
+            "is_sponsor": (member == ctx.per_rollcall(sponsor_code, default=-1)[rollcall]).astype(np.int8),
+            "is_cosponsor": np.isin(rollcall * width + member, codes[0][known] * width + codes[1][known]),
+        }
+    )
 
 
 def load_context(
