@@ -390,7 +390,7 @@ def main(argv: list[str] | None = None) -> None:
     scale = whip.fit_shock_scale(backtest)
     members = read_table("members", args.tables)
     named = params["features"].get("named_sponsors", {})
-    votes = read_table("votes", args.tables)
+    votes = read_table("votes", args.tables, rollcalls=catalog["rollcall_id"])  # all last_alliance_votes reads
     draws = params["whip"]["draws"]
     forecasts, counts = forecast_bills(model, features, votes, catalog, registry, scale, members, named, True, draws)
     write_forecasts(forecasts, counts, args.reports)

@@ -182,11 +182,20 @@ def verify_table_set(directory: Path = TABLES_DIR) -> dict:
     return manifest
 
 
-def read_table(name: str, directory: Path = TABLES_DIR) -> pd.DataFrame:
+def read_table(name: str, directory: Path = TABLES_DIR, rollcalls: list[str] | None = None) -> pd.DataFrame:
+    """A canonical table; ``rollcalls``: only the rows of these roll calls, filtered as the file is read (the
+    votes of a few hundred roll calls without six million rows in memory)."""
     path = directory / f"{name}.parquet"
     if not path.exists():
         raise DataError(f"table {path} is missing: run `dvc repro` (or the stage that writes it) first")
-    return pd.read_parquet(path)
+    if rollcalls is None:
+        return pd.read_parquet(path)
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    wanted = pa.array(list(rollcalls), type=pq.read_schema(path).field("rollcall_id").type)  # none: no null type
+    return pd.read_parquet(path, filters=pc.field("rollcall_id").isin(wanted)).reset_index(drop=True)
 
 
 def nato_bills(bills: pd.DataFrame) -> pd.DataFrame:

@@ -181,3 +181,21 @@ def test_as_of_in_the_stage_cuts_one_congress(config):
 def test_no_member_votes_twice_on_a_roll_call(tables):
     """Recomputed from the tables in place (the excerpt's quality report is checked in test_parsers)."""
     assert not tables["votes"].duplicated(["rollcall_id", "bioguide_id"]).any()
+
+
+def test_reading_the_votes_of_some_roll_calls_gives_their_rows_of_the_whole_table(tables):
+    """``read_table(..., rollcalls=)`` filters while reading: the same rows, order and types as cutting the whole
+    table (the NATO Support Act's passage and Montenegro's accession); none asked, none read; a missing id is
+    no row."""
+    from pipeline.config import TABLES_DIR
+    from pipeline.tables import read_table
+
+    if not (TABLES_DIR / "votes.parquet").exists():
+        pytest.skip("reads the published votes file (`dvc repro` writes it)")
+    wanted = ["h44-116.2019", "s65-115.2017", "not a roll call"]
+    read = read_table("votes", rollcalls=wanted)
+    whole = tables["votes"]
+    pd.testing.assert_frame_equal(read, whole[whole["rollcall_id"].isin(wanted)].reset_index(drop=True))
+    counts = tables["rollcalls"].set_index("rollcall_id").loc[wanted[:2], [f"{p}_count" for p in POSITIONS]]
+    assert read["rollcall_id"].value_counts().to_dict() == counts.sum(axis=1).to_dict()  # 357 + 22 + ..., 97 + 2 + 1
+    assert read_table("votes", rollcalls=[]).empty and list(read_table("votes", rollcalls=[])) == list(whole)
