@@ -45,7 +45,7 @@ from features.registry import build_registry, load_additions
 from pipeline.config import FEATURES_DIR, TABLES_DIR, DataConfig, load_params, stage_arguments
 from pipeline.errors import DataError, debug_requested, run_stage
 from pipeline.ids import congress_of_date
-from pipeline.tables import log_timing, read_table, write_json, write_parquet
+from pipeline.tables import VOTE_IDS, as_strings, log_timing, read_table, write_json, write_parquet
 
 log = logging.getLogger("natocast.features")
 
@@ -67,15 +67,27 @@ MEASURE_COLUMNS = [
 def positions_in(index: pd.Index, values: pd.Series | pa.ChunkedArray) -> np.ndarray:
     """Each value's position in ``index`` (int32; -1 where absent or missing), as ``index.get_indexer`` gives,
     looked up in Arrow: millions of strings are hashed where they lie instead of each becoming a Python string."""
-    found = pc.index_in(_strings(values), value_set=_strings(index))
+    array, value_set = _arrow(values), _strings(index)
+    if pa.types.is_dictionary(array.type):  # each distinct value looked up once, then taken by the codes
+        chunks = array.chunks if isinstance(array, pa.ChunkedArray) else [array]
+        found = pa.chunked_array(
+            [pc.take(pc.index_in(_strings(c.dictionary), value_set=value_set), c.indices) for c in chunks],
+            type=pa.int32(),
+        )
+    else:
+        found = pc.index_in(_strings(array), value_set=value_set)
     return found.fill_null(-1).to_numpy().astype(np.int32, copy=False)
+
+
+def _arrow(values: pd.Series | pd.Index | pa.ChunkedArray) -> pa.ChunkedArray | pa.Array:
+    """``values`` in Arrow, without a copy where pandas holds them in Arrow (a categorical: a dictionary)."""
+    return values if isinstance(values, pa.ChunkedArray | pa.Array) else pa.array(values)
 
 
 def _strings(values: pd.Series | pd.Index | pa.ChunkedArray) -> pa.ChunkedArray | pa.Array:
     """``values`` (strings in a Series or Index, Arrow-backed, object or categorical, or already in Arrow) as
     Arrow large strings."""
-    array = values if isinstance(values, pa.ChunkedArray | pa.Array) else pa.array(values)
-    return array.cast(pa.large_string())
+    return _arrow(values).cast(pa.large_string())
 
 
 class Context:
@@ -101,7 +113,8 @@ class Context:
         self.presidents = tables["presidents"]
         self.bill_sponsors = bill_sponsors(tables["bills"], registry)
         votes = tables["votes"]
-        self.party_alignment = party_alignment(votes, catalog)
+        catalogued = votes[votes["rollcall_id"].isin(catalog["rollcall_id"])]
+        self.party_alignment = party_alignment(as_strings(catalogued), catalog)
         self._code_votes(votes)
         self.agreement = previous_congress_agreement(
             self.vote_rollcall, self.vote_member, self.vote_sign, self.rollcalls, self.member_index, serving
@@ -635,7 +648,7 @@ def load_context(
 ) -> tuple[Context, pd.DataFrame]:
     """The tables, the registry and the catalog the features are built from; the terms apart."""
     names = ("members", "rollcalls", "votes", "bills", "cosponsorships", "presidents")
-    tables = {name: read_table(name, tables_dir) for name in names}
+    tables = {name: read_table(name, tables_dir, categories=VOTE_IDS if name == "votes" else ()) for name in names}
     registry, cosponsorships = build_registry(
         tables["bills"], tables["cosponsorships"], tables["members"], load_additions()
     )

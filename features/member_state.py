@@ -49,7 +49,16 @@ from features.registry import build_registry, load_additions
 from pipeline.config import FEATURES_DIR, PROJECT_ROOT, TABLES_DIR, DataConfig, load_params, stage_arguments
 from pipeline.errors import DataError, debug_requested, run_stage
 from pipeline.ids import congress_of_date
-from pipeline.tables import SET_MANIFEST, cut_as_of, log_timing, nato_bills, read_table, write_parquet
+from pipeline.tables import (
+    SET_MANIFEST,
+    VOTE_IDS,
+    as_strings,
+    cut_as_of,
+    log_timing,
+    nato_bills,
+    read_table,
+    write_parquet,
+)
 
 log = logging.getLogger("natocast.member_state")
 
@@ -309,7 +318,9 @@ def _context_frames(ctx: Context, votes: pd.DataFrame, day: int, congress: int) 
     return {
         "party_alignment": ctx.party_alignment,
         "agreement": ctx.agreement[ctx.agreement.index.get_level_values("congress") == congress].reset_index(),
-        "alliance_votes": votes.loc[votes["rollcall_id"].isin(alliance), ["rollcall_id", "bioguide_id", "position"]],
+        "alliance_votes": as_strings(
+            votes.loc[votes["rollcall_id"].isin(alliance), ["rollcall_id", "bioguide_id", "position"]]
+        ),
         "member_index": pd.DataFrame(
             {
                 "bioguide_id": ctx.member_index.to_numpy(),
@@ -327,7 +338,7 @@ def _context_frames(ctx: Context, votes: pd.DataFrame, day: int, congress: int) 
 def compute_from_disk(
     params: dict, as_of: pd.Timestamp, tables_dir: Path = TABLES_DIR, features_dir: Path = FEATURES_DIR
 ) -> MemberState:
-    tables = {name: read_table(name, tables_dir) for name in TABLES}
+    tables = {name: read_table(name, tables_dir, categories=VOTE_IDS if name == "votes" else ()) for name in TABLES}
     return compute(tables, pd.read_parquet(features_dir / "catalog.parquet"), params, as_of)
 
 
