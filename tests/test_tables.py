@@ -199,3 +199,18 @@ def test_reading_the_votes_of_some_roll_calls_gives_their_rows_of_the_whole_tabl
     counts = tables["rollcalls"].set_index("rollcall_id").loc[wanted[:2], [f"{p}_count" for p in POSITIONS]]
     assert read["rollcall_id"].value_counts().to_dict() == counts.sum(axis=1).to_dict()  # 357 + 22 + ..., 97 + 2 + 1
     assert read_table("votes", rollcalls=[]).empty and list(read_table("votes", rollcalls=[])) == list(whole)
+
+
+def test_votes_read_with_categorical_ids_are_the_same_rows(tables):
+    """``read_table(..., categories=VOTE_IDS)`` (how the feature stages read six million votes) holds the same
+    values: ``as_strings`` gives back the frame read whole, and leaves a frame of strings as it is."""
+    from pipeline.config import TABLES_DIR
+    from pipeline.tables import VOTE_IDS, as_strings, read_table
+
+    if not (TABLES_DIR / "votes.parquet").exists():
+        pytest.skip("reads the published votes file (`dvc repro` writes it)")
+    coded = read_table("votes", categories=VOTE_IDS)
+    assert all(isinstance(coded[column].dtype, pd.CategoricalDtype) for column in VOTE_IDS)
+    assert coded.memory_usage(deep=True).sum() < tables["votes"].memory_usage(deep=True).sum() / 4
+    pd.testing.assert_frame_equal(as_strings(coded), tables["votes"])
+    assert as_strings(tables["votes"]) is tables["votes"]
