@@ -195,14 +195,18 @@ def read_table(
     path = directory / f"{name}.parquet"
     if not path.exists():
         raise DataError(f"table {path} is missing: run `dvc repro` (or the stage that writes it) first")
-    if rollcalls is None:
-        return pd.read_parquet(path, read_dictionary=list(categories)) if categories else pd.read_parquet(path)
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    wanted = pa.array(list(rollcalls), type=pq.read_schema(path).field("rollcall_id").type)  # none: no null type
-    return pd.read_parquet(path, filters=pc.field("rollcall_id").isin(wanted)).reset_index(drop=True)
+    try:
+        if rollcalls is None:
+            return pd.read_parquet(path, read_dictionary=list(categories)) if categories else pd.read_parquet(path)
+        wanted = pa.array(list(rollcalls), type=pq.read_schema(path).field("rollcall_id").type)  # typed if empty
+        return pd.read_parquet(path, filters=pc.field("rollcall_id").isin(wanted)).reset_index(drop=True)
+    except (pa.ArrowException, OSError, KeyError) as exc:  # a truncated or foreign file, a column missing
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(f"table {path} cannot be read ({first}): rerun `dvc repro` (the stage that writes it)") from exc
 
 
 def as_strings(frame: pd.DataFrame) -> pd.DataFrame:

@@ -237,3 +237,25 @@ def test_a_faulty_voteview_votes_file_is_named_as_read_names_it(snapshot_copy, e
     with pytest.raises(DataError, match=message) as from_engine:
         _engine_votes(snapshot_copy)
     assert str(from_engine.value) == str(from_read.value)
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("how", [{}, {"rollcalls": ["h44-116.2019"]}, {"categories": ("rollcall_id",)}])
+def test_a_truncated_or_foreign_table_is_named(tmp_path, how):
+    """A table file cut short (a killed copy) or not parquet at all: a DataError naming the file, however it is
+    read (whole, some roll calls' rows, ids as categories); a missing filter column is named too."""
+    from pipeline.tables import read_table
+
+    votes = pd.DataFrame({"rollcall_id": ["h44-116.2019", "h45-116.2019"], "bioguide_id": ["M001184", "L000596"]})
+    write_parquet(votes, tmp_path / "votes.parquet")
+    whole = (tmp_path / "votes.parquet").read_bytes()
+    (tmp_path / "votes.parquet").write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(DataError, match=r"table .*votes\.parquet cannot be read .*rerun `dvc repro`"):
+        read_table("votes", tmp_path, **how)
+    (tmp_path / "votes.parquet").write_text("rollcall_id,bioguide_id\nh44-116.2019,M001184\n")
+    with pytest.raises(DataError, match=r"votes\.parquet cannot be read"):
+        read_table("votes", tmp_path, **how)
+    write_parquet(votes[["bioguide_id"]], tmp_path / "votes.parquet")
+    if "rollcalls" in how:
+        with pytest.raises(DataError, match=r"votes\.parquet cannot be read .*rollcall_id"):
+            read_table("votes", tmp_path, **how)
