@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pyarrow.compute as pc
 
 from features import nominate
@@ -44,7 +43,7 @@ from features.precedent import (
 from features.registry import build_registry, load_additions
 from pipeline.config import FEATURES_DIR, TABLES_DIR, DataConfig, load_params, stage_arguments
 from pipeline.errors import DataError, debug_requested, run_stage
-from pipeline.ids import congress_of_date
+from pipeline.ids import arrow_strings, congress_of_date, positions_in
 from pipeline.tables import VOTE_IDS, as_strings, log_timing, read_table, write_json, write_parquet
 
 log = logging.getLogger("natocast.features")
@@ -62,32 +61,6 @@ MEASURE_COLUMNS = [
     "bill_id",
     "sponsor_bioguide_id",
 ]
-
-
-def positions_in(index: pd.Index, values: pd.Series | pa.ChunkedArray) -> np.ndarray:
-    """Each value's position in ``index`` (int32; -1 where absent or missing), as ``index.get_indexer`` gives,
-    looked up in Arrow: millions of strings are hashed where they lie instead of each becoming a Python string."""
-    array, value_set = _arrow(values), _strings(index)
-    if pa.types.is_dictionary(array.type):  # each distinct value looked up once, then taken by the codes
-        chunks = array.chunks if isinstance(array, pa.ChunkedArray) else [array]
-        found = pa.chunked_array(
-            [pc.take(pc.index_in(_strings(c.dictionary), value_set=value_set), c.indices) for c in chunks],
-            type=pa.int32(),
-        )
-    else:
-        found = pc.index_in(_strings(array), value_set=value_set)
-    return found.fill_null(-1).to_numpy().astype(np.int32, copy=False)
-
-
-def _arrow(values: pd.Series | pd.Index | pa.ChunkedArray) -> pa.ChunkedArray | pa.Array:
-    """``values`` in Arrow, without a copy where pandas holds them in Arrow (a categorical: a dictionary)."""
-    return values if isinstance(values, pa.ChunkedArray | pa.Array) else pa.array(values)
-
-
-def _strings(values: pd.Series | pd.Index | pa.ChunkedArray) -> pa.ChunkedArray | pa.Array:
-    """``values`` (strings in a Series or Index, Arrow-backed, object or categorical, or already in Arrow) as
-    Arrow large strings."""
-    return _arrow(values).cast(pa.large_string())
 
 
 class Context:
@@ -127,7 +100,7 @@ class Context:
         in Arrow (``positions_in``) over whole columns, then cut to Yea/Nay: no copy of the six million votes'
         strings is made (a pandas lookup would turn each into a Python string: +600 MiB)."""
         cast = votes["position"].isin(["yea", "nay"]).to_numpy()
-        voters = pc.unique(_strings(votes["bioguide_id"]).filter(cast)).to_pylist()
+        voters = pc.unique(arrow_strings(votes["bioguide_id"]).filter(cast)).to_pylist()
         self.member_index = pd.Index(sorted(set(self.members["bioguide_id"]) | set(voters)))
         self.rollcall_index = pd.Index(self.rollcalls["rollcall_id"])
         self.rollcall_days = to_days(self.rollcalls["date"])
@@ -136,7 +109,7 @@ class Context:
         self.vote_member = positions_in(self.member_index, votes["bioguide_id"])[cast]
         self.vote_sign = np.where((votes["position"] == "yea").to_numpy()[cast], 1, -1).astype(np.int8)
         self.vote_days = self.rollcall_days[self.vote_rollcall]
-        party = pc.fill_null(_strings(votes["vote_party"]).filter(cast), "?")
+        party = pc.fill_null(arrow_strings(votes["vote_party"]).filter(cast), "?")
         self.parties = pd.Index(sorted(pc.unique(party).to_pylist()))
         self.vote_party = positions_in(self.parties, party)
 
@@ -607,7 +580,7 @@ def general_pairs(ctx: Context, measures: pd.DataFrame, share: float, seed: int)
             "bioguide_id": ctx.member_index[sample["member"].to_numpy()],
             "voted_yea": sample["voted_yea"].to_numpy(),
         }
-    ).merge(measures, on="measure_id")  # an inner merge keeps the left order; every measure is there
+    ).merge(measures, on="measure_id", validate="many_to_one")  # keeps the left order; every measure is there
     pairs["is_sponsor"] = sample["is_sponsor"].to_numpy()
     pairs["is_cosponsor"] = sample["is_cosponsor"].to_numpy()
     pairs["member_code"] = ctx.member_codes(pairs["bioguide_id"])

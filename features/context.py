@@ -282,9 +282,17 @@ def previous_congress_agreement(
         if last > first and (serving is None or congress_ + 1 in serving)
         for rows in [order[first:last]]
     ]
-    columns = ["congress", "chamber", "bioguide_id", "other", "agree"]
-    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
-    return table.set_index(columns[:-1])["agree"]
+    empty = pd.DataFrame(  # the types of a table with rows, so that lookups in it give the same types
+        {
+            "congress": pd.Series(dtype=np.int64),
+            "chamber": pd.Series(dtype="str"),
+            "bioguide_id": pd.Series(dtype="str"),
+            "other": pd.Series(dtype="str"),
+            "agree": pd.Series(dtype=np.float32),
+        }
+    )
+    table = pd.concat(frames, ignore_index=True) if frames else empty
+    return table.set_index(["congress", "chamber", "bioguide_id", "other"])["agree"]
 
 
 def _first_seen(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -68,6 +68,7 @@ FORMAT = 3  # bump when what the state holds changes: cached states of another f
 TABLES = ("members", "rollcalls", "votes", "bills", "cosponsorships", "terms", "presidents")
 VARIANTS = ((1, "alliance"), (1, "tied"), (-1, "alliance"), (-1, "tied"))  # (orientation, domain) of a measure
 CODE = ("build.py", "context.py", "precedent.py", "history.py", "registry.py", "member_state.py")
+PIPELINE_CODE = ("tables.py", "ids.py")  # how the tables are read and cut, and ids coded, for a state
 FRAMES = (
     "rows",
     "members",
@@ -100,6 +101,8 @@ def input_key(params: dict, tables_dir: Path = TABLES_DIR, features_dir: Path = 
         digest.update(path.read_bytes())
     for name in CODE:
         digest.update((Path(__file__).parent / name).read_bytes())
+    for name in PIPELINE_CODE:
+        digest.update((Path(__file__).parent.parent / "pipeline" / name).read_bytes())
     digest.update(json.dumps(params["features"], sort_keys=True).encode())
     return digest.hexdigest()[:16]
 

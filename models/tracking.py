@@ -238,9 +238,9 @@ def champion_fingerprint(registered_name: str) -> str | None:
     client = MlflowClient()
     try:
         version = client.get_model_version_by_alias(registered_name, CHAMPION)
-    except mlflow.exceptions.MlflowException:
+        return client.get_run(version.run_id).data.tags.get(FINGERPRINT_TAG) if version.run_id else None
+    except mlflow.exceptions.MlflowException:  # no champion, or its run deleted: nothing to compare with
         return None
-    return client.get_run(version.run_id).data.tags.get(FINGERPRINT_TAG) if version.run_id else None
 
 
 def has_champion(registered_name: str) -> bool:

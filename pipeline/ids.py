@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from pipeline.errors import DataError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 def parse_date(value, what: str) -> pd.Timestamp:
@@ -68,3 +73,40 @@ def split_bill_id(text: str) -> tuple[int, str, int]:
         shown = str(text) if len(str(text)) <= 40 else str(text)[:40] + "..."
         raise DataError(f"{shown!r} is not a bill id like 119hr6508 (congress, type, number)")
     return int(match["congress"]), match["type"], int(match["number"])
+
+
+def positions_in(index: pd.Index, values: pd.Series | pd.Index | pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Each value's position in ``index`` (int32; -1 where absent or missing), as ``index.get_indexer`` gives,
+    looked up in Arrow: millions of ids are hashed where they lie instead of each becoming a Python string (a
+    categorical's or dictionary's distinct values are looked up once, then taken by their codes)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    array, value_set = _arrow(values), arrow_strings(index)
+    if pa.types.is_dictionary(array.type):
+        chunks = array.chunks if isinstance(array, pa.ChunkedArray) else [array]
+        found = pa.chunked_array(
+            [
+                pc.take(pc.index_in(arrow_strings(c.dictionary), value_set=value_set, skip_nulls=True), c.indices)
+                for c in chunks
+            ],
+            type=pa.int32(),
+        )
+    else:
+        found = pc.index_in(arrow_strings(array), value_set=value_set, skip_nulls=True)
+    return found.fill_null(-1).to_numpy().astype(np.int32, copy=False)
+
+
+def _arrow(values: pd.Series | pd.Index | pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """``values`` in Arrow, without a copy where pandas holds them in Arrow (a categorical: a dictionary)."""
+    import pyarrow as pa
+
+    return values if isinstance(values, pa.ChunkedArray | pa.Array) else pa.array(values)
+
+
+def arrow_strings(values: pd.Series | pd.Index | pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """``values`` (ids in a Series or Index, Arrow-backed, object or categorical, or already in Arrow) as Arrow
+    large strings."""
+    import pyarrow as pa
+
+    return _arrow(values).cast(pa.large_string())

@@ -11,6 +11,7 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
@@ -186,7 +187,7 @@ VOTE_IDS = ("rollcall_id", "bioguide_id", "vote_party")  # the votes table's str
 
 
 def read_table(
-    name: str, directory: Path = TABLES_DIR, rollcalls: list[str] | None = None, categories: tuple[str, ...] = ()
+    name: str, directory: Path = TABLES_DIR, rollcalls: Iterable[str] | None = None, categories: tuple[str, ...] = ()
 ) -> pd.DataFrame:
     """A canonical table; ``rollcalls``: only the rows of these roll calls, filtered as the file is read (the
     votes of a few hundred roll calls without six million rows in memory); ``categories``: string columns read
@@ -199,11 +200,12 @@ def read_table(
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
+    options = {"read_dictionary": list(categories)} if categories else {}
     try:
         if rollcalls is None:
-            return pd.read_parquet(path, read_dictionary=list(categories)) if categories else pd.read_parquet(path)
+            return pd.read_parquet(path, **options)
         wanted = pa.array(list(rollcalls), type=pq.read_schema(path).field("rollcall_id").type)  # typed if empty
-        return pd.read_parquet(path, filters=pc.field("rollcall_id").isin(wanted)).reset_index(drop=True)
+        return pd.read_parquet(path, filters=pc.field("rollcall_id").isin(wanted), **options).reset_index(drop=True)
     except (pa.ArrowException, OSError, KeyError) as exc:  # a truncated or foreign file, a column missing
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DataError(f"table {path} cannot be read ({first}): rerun `dvc repro` (the stage that writes it)") from exc
@@ -235,7 +237,8 @@ def cut_as_of(tables: dict[str, pd.DataFrame], as_of: pd.Timestamp) -> dict[str,
     cut = {"members": members, "rollcalls": rollcalls, "bills": bills, "cosponsorships": cosponsorships}
     if "votes" in tables:  # the ingest cuts its votes in the engine, where they stay
         kept = tables["votes"]["rollcall_id"].isin(rollcalls["rollcall_id"])
-        # nothing cut (a state as of the data's own date): the same frame, not a copy of millions of rows
+        # nothing cut (a state as of the data's own date): the same frame, not a copy of millions of rows (pandas'
+        # copy-on-write keeps a change made through either name from reaching the other)
         cut["votes"] = tables["votes"] if kept.all() else tables["votes"][kept]
     if "presidents" in tables:  # terms begun by as_of
         cut["presidents"] = tables["presidents"][tables["presidents"]["start"] <= as_of]

@@ -40,13 +40,19 @@ STAGES = {
 }
 
 
-def run_stage(module: str, *args: str, cwd: Path = ROOT, env: dict | None = None) -> tuple[float, float, float]:
+def run_stage(
+    module: str, *args: str, cwd: Path = ROOT, env: dict | None = None, quiet: bool = False
+) -> tuple[float, float, float]:
     """(wall seconds, peak RSS of the largest single process, peak RSS of all its processes together; MiB) of
     ``python -m module`` and everything it starts (the ingest's second process reads the bills meanwhile), run
-    in ``cwd`` (the project, or a copy of its code)."""
+    in ``cwd`` (the project, or a copy of its code); ``quiet``: its log kept back, shown only if it fails."""
     started = time.perf_counter()
     child = subprocess.Popen(
-        [sys.executable, "-m", module, *args], cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        [sys.executable, "-m", module, *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE if quiet else None,
     )
     joint = [0.0]
     done = threading.Event()
@@ -57,7 +63,7 @@ def run_stage(module: str, *args: str, cwd: Path = ROOT, env: dict | None = None
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    errors = child.stderr.read().decode(errors="replace")  # read to the end, so the child never blocks on it
+    errors = child.stderr.read().decode(errors="replace") if quiet else ""  # read to the end: it never blocks
     _, status, usage = os.wait4(child.pid, 0)
     done.set()
     sampler.join()
@@ -123,7 +129,7 @@ def project_copy(folder: Path, congresses: list[int]) -> dict:
     params["data"]["congresses"] = congresses
     params["data"]["snapshot_dir"] = str(DataConfig.from_params(params).snapshot_dir)
     (folder / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    unset = ("MLFLOW_TRACKING_URI", "NATOCAST_SNAPSHOT_DIR", "NATOCAST_DEBUG", "DVC_EXP_BASELINE_REV")
+    unset = ("MLFLOW_TRACKING_URI", "NATOCAST_SNAPSHOT_DIR", "NATOCAST_DEBUG", "DVC_EXP_BASELINE_REV", "DVC_EXP_NAME")
     return {k: v for k, v in os.environ.items() if k not in unset} | {"PYTHONPATH": str(folder)}
 
 
@@ -142,7 +148,7 @@ def pipeline_scaling(sizes: tuple[int, ...] = (2, 5, 10), last: int = 119) -> di
             stages = {}
             for stage, module in STAGES.items():
                 try:
-                    wall, peak, joint = run_stage(module, cwd=folder, env=env)
+                    wall, peak, joint = run_stage(module, cwd=folder, env=env, quiet=True)
                 except SystemExit as exc:
                     raise SystemExit(f"{stage} on {size} congresses failed ({exc})") from exc
                 stages[stage] = {"wall_s": round(wall, 2), "peak_mib": round(peak), "joint_peak_mib": round(joint)}

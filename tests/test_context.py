@@ -190,7 +190,7 @@ def test_previous_congress_agreement_is_exact_and_lagged():
 
 def _agreement(votes: pd.DataFrame, rollcalls: pd.DataFrame, serving=None, members=None) -> pd.Series:
     """``previous_congress_agreement`` of a votes frame, coded as ``features.build.Context`` codes it."""
-    from features.build import positions_in
+    from pipeline.ids import positions_in
 
     member_ids = pd.Index(sorted(members or votes["bioguide_id"].unique()))
     return previous_congress_agreement(

@@ -269,7 +269,7 @@ def test_a_few_dw_nominate_lookups_equal_the_as_of_join(tables, monkeypatch):
 @pytest.mark.parametrize("dtype", ["str", object, "category", "string[pyarrow]"])
 def test_positions_in_is_get_indexer(dtype):
     """Arrow's lookup gives pandas' positions for every kind of string column, -1 for absent and missing ids."""
-    from features.build import positions_in
+    from pipeline.ids import positions_in
 
     index = pd.Index(["M001184", "L000596", "J000294"])
     values = pd.Series(["J000294", "nobody", None, "M001184", "J000294"], dtype=dtype)
@@ -278,3 +278,20 @@ def test_positions_in_is_get_indexer(dtype):
     assert found.tolist() == index.get_indexer(values).tolist() == [2, -1, -1, 0, 2]
     assert positions_in(index, values.iloc[:0]).tolist() == []
     assert positions_in(index.delete([0, 1, 2]), values).tolist() == [-1] * 5
+    with_missing = pd.Index(["M001184", None, "J000294"])  # a missing value never matches a missing entry
+    assert positions_in(with_missing, values).tolist() == [2, -1, -1, 0, 2]
+
+
+def test_positions_in_reads_chunks_with_their_own_dictionaries():
+    """A categorical read from parquet arrives as chunks, each with its own dictionary (row groups)."""
+    import pyarrow as pa
+
+    from pipeline.ids import positions_in
+
+    chunks = pa.chunked_array(
+        [
+            pa.DictionaryArray.from_arrays(pa.array([0, 1, None, 1], type=pa.int32()), pa.array(["b", "x"])),
+            pa.DictionaryArray.from_arrays(pa.array([1, 0], type=pa.int32()), pa.array(["a", "b"])),
+        ]
+    )
+    assert positions_in(pd.Index(["a", "b", "c"]), chunks).tolist() == [1, -1, -1, -1, 1, 0]

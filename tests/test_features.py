@@ -130,3 +130,26 @@ def test_new_members_get_full_rows_with_missing_values(context):
     assert freshmen["party"].notna().all()
     veterans = features[features["congresses_served"] > 0]
     assert veterans["catalog_share"].notna().mean() > 0.9
+
+
+def test_general_rows_are_the_sample_of_every_vote_on_a_sponsored_roll_call(context):
+    """The general rows are drawn on integer codes; they are the rows the plain way gives: every Yea/Nay vote on
+    a roll call with a known sponsor as strings (``training_pairs``), sponsor and active cosponsors marked by
+    id, then ``sample_votes``. Checked on the 117th Congress (a tenth of the data)."""
+    from features.build import _committed_votes, general_measures
+    from features.context import active_cosponsors, sample_votes
+
+    measures = general_measures(context.rollcalls)
+    measures = measures[measures["congress"] == 117]
+    plain = training_pairs(context, measures)
+    plain["is_sponsor"] = (plain["bioguide_id"] == plain["sponsor_bioguide_id"]).astype(np.int8)
+    cosponsors = pd.MultiIndex.from_frame(active_cosponsors(context.cosponsorships, measures))
+    plain["is_cosponsor"] = pd.MultiIndex.from_frame(plain[["measure_id", "bioguide_id"]]).isin(cosponsors)
+    coded = _committed_votes(context, measures)
+    assert len(coded) == len(plain) > 100_000 and coded["is_cosponsor"].sum() > 10_000
+    assert coded["is_sponsor"].sum() == plain["is_sponsor"].sum() > 500
+    plain, coded = sample_votes(plain, 0.3, 7), sample_votes(coded, 0.3, 7)
+    assert context.rollcall_index[coded["rollcall"]].tolist() == plain["measure_id"].tolist()
+    assert context.member_index[coded["member"]].tolist() == plain["bioguide_id"].tolist()
+    for column in ("voted_yea", "is_sponsor", "is_cosponsor"):
+        assert coded[column].tolist() == plain[column].tolist()
