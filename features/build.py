@@ -11,13 +11,15 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Iterable, Iterator
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from features import nominate
 from features.context import (
@@ -44,7 +46,7 @@ from features.registry import build_registry, load_additions
 from pipeline.config import FEATURES_DIR, TABLES_DIR, DataConfig, load_params, stage_arguments
 from pipeline.errors import DataError, debug_requested, run_stage
 from pipeline.ids import arrow_strings, congress_of_date, positions_in
-from pipeline.tables import VOTE_IDS, as_strings, log_timing, read_table, write_json, write_parquet
+from pipeline.tables import VOTE_IDS, as_strings, log_timing, read_table, write_atomic, write_json, write_parquet
 
 log = logging.getLogger("natocast.features")
 
@@ -570,10 +572,26 @@ def add_measure_features(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
     return add_party_precedent(ctx, pairs)
 
 
-def general_pairs(ctx: Context, measures: pd.DataFrame, share: float, seed: int) -> pd.DataFrame:
+GENERAL_BLOCK = 1 << 18  # general rows built (and written as a row group) at a time
+
+
+def general_pairs(
+    ctx: Context, measures: pd.DataFrame, share: float, seed: int, block: int = GENERAL_BLOCK
+) -> Iterator[pd.DataFrame]:
     """A sample of the Yea/Nay votes on every roll call with a known sponsor (all sponsors' and cosponsors'
-    votes kept), with the measure-context features: the general vote model's rows."""
+    votes kept), with the measure-context features: the general vote model's rows, a block of about ``block``
+    rows at a time (whole roll calls; every feature of a row depends on its member and measure alone), so that
+    memory holds one block's features however many congresses there are."""
     sample = sample_votes(_committed_votes(ctx, measures), share, seed)  # drawn on codes: strings for the kept
+    rollcall = sample["rollcall"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, rollcall[1:] != rollcall[:-1]])  # where each roll call's votes begin
+    bounds = np.unique(np.r_[starts[np.searchsorted(starts, np.arange(0, len(sample), block))], len(sample)])
+    for first, last in zip(bounds[:-1], bounds[1:], strict=True):
+        yield _general_features(ctx, measures, sample.iloc[first:last])
+
+
+def _general_features(ctx: Context, measures: pd.DataFrame, sample: pd.DataFrame) -> pd.DataFrame:
+    """The general rows' features for these drawn votes (``_committed_votes``' columns)."""
     pairs = pd.DataFrame(
         {
             "measure_id": ctx.rollcall_index[sample["rollcall"].to_numpy()],
@@ -592,6 +610,34 @@ def general_pairs(ctx: Context, measures: pd.DataFrame, share: float, seed: int)
     )
     keep = ["measure_id", "bioguide_id", "date", "congress", "chamber", "party", "sponsor_bioguide_id", "procedure"]
     return pairs[keep + ["voted_yea"] + [c for c in CONTEXT_FEATURES if c not in keep]]
+
+
+def write_general(blocks: Iterable[pd.DataFrame], as_of: pd.Timestamp, path: Path) -> tuple[int, int]:
+    """Stream the general rows dated by ``as_of`` into one parquet file, a row group per block (the types of
+    the first block, which every block has); (rows, measures) written. All or nothing: a temporary file, renamed."""
+    counts = {"rows": 0, "measures": set()}
+
+    def write(tmp: Path) -> None:
+        writer = None
+        try:
+            for rows in blocks:
+                rows = rows[rows["date"] <= as_of]
+                if rows.empty:
+                    continue
+                if writer is None:
+                    schema = pa.Schema.from_pandas(rows, preserve_index=False)
+                    writer = pq.ParquetWriter(tmp, schema)
+                writer.write_table(pa.Table.from_pandas(rows, schema=schema, preserve_index=False))
+                counts["rows"] += len(rows)
+                counts["measures"].update(rows["measure_id"].unique())
+        finally:
+            if writer is not None:
+                writer.close()
+        if writer is None:
+            raise DataError(f"{path}: no general rows to write (no roll call with a known sponsor)")
+
+    write_atomic(path, write)
+    return counts["rows"], len(counts["measures"])
 
 
 def _committed_votes(ctx: Context, measures: pd.DataFrame) -> pd.DataFrame:
@@ -642,8 +688,7 @@ def main(argv: list[str] | None = None) -> None:
     forecast = build_features(ctx, forecast_pairs(ctx, forecast_measures(ctx.registry, config.as_of), terms))
     sampling = params["features"]["general"]
     general = general_pairs(ctx, general_measures(ctx.rollcalls), sampling["sample_share"], sampling["seed"])
-    general = general[general["date"] <= config.as_of]
-    write_parquet(general, args.features / "general.parquet")
+    general_rows, general_measures_written = write_general(general, config.as_of, args.features / "general.parquet")
     write_parquet(ctx.registry, args.features / "registry.parquet")
     write_parquet(training, args.features / "training.parquet")
     write_parquet(forecast, args.features / "forecast.parquet")
@@ -654,8 +699,8 @@ def main(argv: list[str] | None = None) -> None:
         "forecast_bills": int(forecast["measure_id"].nunique()),
         "registry_bills": len(ctx.registry),
         "yea_rate": round(float(training["voted_yea"].mean()), 4),
-        "general_rows": len(general),
-        "general_measures": int(general["measure_id"].nunique()),
+        "general_rows": general_rows,
+        "general_measures": general_measures_written,
         "training_measures_with_sponsor": int(
             training.loc[training["sponsor_bioguide_id"].notna(), "measure_id"].nunique()
         ),

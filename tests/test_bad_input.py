@@ -259,3 +259,25 @@ def test_a_truncated_or_foreign_table_is_named(tmp_path, how):
     if "rollcalls" in how:
         with pytest.raises(DataError, match=r"votes\.parquet cannot be read .*rollcall_id"):
             read_table("votes", tmp_path, **how)
+
+
+@pytest.mark.unit
+def test_general_rows_stream_into_one_file_or_none(tmp_path):
+    """``write_general`` writes the blocks' rows dated by the as-of date as one file that reads back as their
+    concatenation; with no row left it names the file and leaves nothing behind."""
+    from features.build import write_general
+
+    def block(ids: list[str], dates: list[str]) -> pd.DataFrame:
+        return pd.DataFrame({"measure_id": ids, "date": pd.to_datetime(dates), "agree": [0.5] * len(ids)})
+
+    blocks = [
+        block(["h1-117.2021"] * 2, ["2021-01-05"] * 2),
+        block(["h2-117.2021", "h3-117.2022"], ["2021-02-01", "2022-03-01"]),
+    ]
+    path = tmp_path / "general.parquet"
+    assert write_general(iter(blocks), pd.Timestamp("2021-12-31"), path) == (3, 2)
+    expected = pd.concat(blocks, ignore_index=True).iloc[:3]
+    pd.testing.assert_frame_equal(pd.read_parquet(path), expected)
+    with pytest.raises(DataError, match="general.parquet: no general rows"):
+        write_general(iter(blocks), pd.Timestamp("2020-01-01"), tmp_path / "later" / "general.parquet")
+    assert not (tmp_path / "later" / "general.parquet").exists() and list((tmp_path / "later").iterdir()) == []

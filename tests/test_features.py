@@ -153,3 +153,17 @@ def test_general_rows_are_the_sample_of_every_vote_on_a_sponsored_roll_call(cont
     assert context.member_index[coded["member"]].tolist() == plain["bioguide_id"].tolist()
     for column in ("voted_yea", "is_sponsor", "is_cosponsor"):
         assert coded[column].tolist() == plain[column].tolist()
+
+
+def test_general_rows_in_blocks_are_the_rows_built_at_once(context):
+    """Built a block of whole roll calls at a time (memory for one block), the general rows of the 117th
+    Congress are those built in one piece: every feature depends on its member and measure alone."""
+    from features.build import general_measures, general_pairs
+
+    measures = general_measures(context.rollcalls)
+    measures = measures[measures["congress"] == 117]
+    whole = list(general_pairs(context, measures, 0.3, 7, block=10**9))
+    blocks = list(general_pairs(context, measures, 0.3, 7, block=20_000))
+    assert len(whole) == 1 and len(blocks) > 5
+    assert all(not set(a["measure_id"]) & set(b["measure_id"]) for a, b in zip(blocks, blocks[1:], strict=False))
+    pd.testing.assert_frame_equal(pd.concat(blocks, ignore_index=True), whole[0])
