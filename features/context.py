@@ -298,9 +298,10 @@ def previous_congress_agreement(
 def _first_seen(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The distinct ``codes`` in order of first appearance, and each entry's position among them."""
     distinct, first, position = np.unique(codes, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")
     rank = np.empty(len(distinct), dtype=np.int64)
-    rank[np.argsort(first, kind="stable")] = np.arange(len(distinct))
-    return distinct[np.argsort(first, kind="stable")], rank[position]
+    rank[order] = np.arange(len(distinct))
+    return distinct[order], rank[position]
 
 
 def _agreement_of(

@@ -18,7 +18,7 @@ from models import context_model
 from models.metrics import headline_score
 from pipeline.config import MODELS_DIR, DataConfig, load_params, stage_arguments
 from pipeline.errors import debug_requested, run_stage
-from pipeline.tables import write_json, write_parquet
+from pipeline.tables import kept_rows, write_json, write_parquet
 
 log = logging.getLogger("natocast.general")
 GENERAL_DIR = MODELS_DIR / "general"
@@ -92,8 +92,7 @@ def main(argv: list[str] | None = None) -> None:
     config = DataConfig.from_params(params)
     settings = params["general_model"]
     general = pd.read_parquet(args.features / "general.parquet")
-    kept = general["date"] <= config.as_of
-    general = general if kept.all() else general[kept]  # no copy of every row when nothing is cut
+    general = kept_rows(general, general["date"] <= config.as_of)
     training = pd.read_parquet(args.features / "training.parquet")
     congresses = sorted(set(general["congress"]) | set(training["congress"]))
     models = context_model.fit_by_congress(general, congresses, CONTEXT_FEATURES, settings)

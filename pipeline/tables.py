@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline.config import TABLES_DIR, TIMINGS_LOG
@@ -196,10 +198,6 @@ def read_table(
     path = directory / f"{name}.parquet"
     if not path.exists():
         raise DataError(f"table {path} is missing: run `dvc repro` (or the stage that writes it) first")
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
     options = {"read_dictionary": list(categories)} if categories else {}
     try:
         if rollcalls is None:
@@ -236,15 +234,18 @@ def cut_as_of(tables: dict[str, pd.DataFrame], as_of: pd.Timestamp) -> dict[str,
     cosponsorships.loc[cosponsorships["withdrawn"] > as_of, "withdrawn"] = pd.NaT
     cut = {"members": members, "rollcalls": rollcalls, "bills": bills, "cosponsorships": cosponsorships}
     if "votes" in tables:  # the ingest cuts its votes in the engine, where they stay
-        kept = tables["votes"]["rollcall_id"].isin(rollcalls["rollcall_id"])
-        # nothing cut (a state as of the data's own date): the same frame, not a copy of millions of rows (pandas'
-        # copy-on-write keeps a change made through either name from reaching the other)
-        cut["votes"] = tables["votes"] if kept.all() else tables["votes"][kept]
+        cut["votes"] = kept_rows(tables["votes"], tables["votes"]["rollcall_id"].isin(rollcalls["rollcall_id"]))
     if "presidents" in tables:  # terms begun by as_of
         cut["presidents"] = tables["presidents"][tables["presidents"]["start"] <= as_of]
     if "terms" in tables:  # terms begun by as_of (their scheduled end dates are known when they begin)
         cut["terms"] = tables["terms"][tables["terms"]["start"] <= as_of]
     return cut
+
+
+def kept_rows(frame: pd.DataFrame, kept: pd.Series) -> pd.DataFrame:
+    """``frame[kept]``, or ``frame`` itself when every row is kept (a cut at the data's own date): not a copy of
+    millions of rows. pandas' copy-on-write keeps a change made through either name from reaching the other."""
+    return frame if kept.all() else frame[kept]
 
 
 def log_timing(stage: str, seconds: float, log: Path = TIMINGS_LOG) -> None:

@@ -115,8 +115,9 @@ VOTEVIEW_MEMBER_VOTES = 25_000_000  # all of Voteview, 1789-2025 (about 25 M mem
 
 def project_copy(folder: Path, congresses: list[int]) -> dict:
     """A copy of the project's code in ``folder`` with a params.yaml that differs only in ``data.congresses``
-    (and an absolute snapshot path): every stage finds its paths from its module's location, so its tables,
-    features, models, MLflow store and reports are the copy's. Returns the environment to run its stages in."""
+    (and an absolute snapshot path, read as the snapshot): every stage finds its paths from its module's location,
+    so its tables, features, models, MLflow store and reports are the copy's. Returns the environment to run its
+    stages in. ``tests/test_scale.py`` runs the chain in such a copy too."""
     import shutil
 
     import yaml
@@ -126,8 +127,8 @@ def project_copy(folder: Path, congresses: list[int]) -> dict:
     for package in ("pipeline", "features", "models", "forecasts"):
         shutil.copytree(ROOT / package, folder / package, ignore=shutil.ignore_patterns("__pycache__"))
     params = load_params()
-    params["data"]["congresses"] = congresses
-    params["data"]["snapshot_dir"] = str(DataConfig.from_params(params).snapshot_dir)
+    snapshot = str(DataConfig.from_params(params).snapshot_dir)
+    params["data"].update(congresses=congresses, snapshot_dir=snapshot, source="snapshot")
     (folder / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     unset = ("MLFLOW_TRACKING_URI", "NATOCAST_SNAPSHOT_DIR", "NATOCAST_DEBUG", "DVC_EXP_BASELINE_REV", "DVC_EXP_NAME")
     return {k: v for k, v in os.environ.items() if k not in unset} | {"PYTHONPATH": str(folder)}

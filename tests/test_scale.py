@@ -8,16 +8,16 @@ and MLflow store are the copy's and the project's own outputs are never touched.
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import sys
 
 import pandas as pd
 import pytest
-import yaml
 
-from pipeline.config import PROJECT_ROOT, load_params
+from pipeline.config import PROJECT_ROOT
+
+sys.path.insert(0, str(PROJECT_ROOT / "scripts"))
+from benchmark import project_copy  # noqa: E402  (the benchmark's copy of the project: one way to make one)
 
 pytestmark = pytest.mark.pipeline
 
@@ -35,15 +35,10 @@ CONGRESSES = [118, 119]
 
 @pytest.fixture(scope="module")
 def narrow(tmp_path_factory, config) -> tuple:
-    """(root of the copy, each stage's output) after running every stage on congresses 118-119."""
+    """(root of the copy, each stage's output) after running every stage on congresses 118-119 (``config``: the
+    snapshot is there, or the tests stop saying so)."""
     root = tmp_path_factory.mktemp("narrow")
-    for package in ("pipeline", "features", "models", "forecasts"):
-        shutil.copytree(PROJECT_ROOT / package, root / package, ignore=shutil.ignore_patterns("__pycache__"))
-    params = load_params()
-    params["data"].update(congresses=CONGRESSES, snapshot_dir=str(config.snapshot_dir), source="snapshot")
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    unset = ("MLFLOW_TRACKING_URI", "NATOCAST_SNAPSHOT_DIR", "NATOCAST_DEBUG", "DVC_EXP_BASELINE_REV")
-    env = {k: v for k, v in os.environ.items() if k not in unset} | {"PYTHONPATH": str(root)}
+    env = project_copy(root, CONGRESSES)
     logs = {}
     for module in STAGES:
         done = subprocess.run(
