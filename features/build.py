@@ -24,10 +24,13 @@ import pyarrow.parquet as pq
 from features import nominate
 from features.context import (
     CONTEXT_FEATURES,
+    StageVotes,
     active_cosponsors,
     add_context_features,
     caucus_of,
     general_measures,
+    latest_stages,
+    on_the_bill,
     previous_congress_agreement,
     procedure,
     sample_votes,
@@ -107,6 +110,8 @@ class Context:
         self.rollcall_index = pd.Index(self.rollcalls["rollcall_id"])
         self.rollcall_days = to_days(self.rollcalls["date"])
         self.rollcall_chamber = self.rollcalls["chamber"].to_numpy()
+        self.rollcall_bill = self.rollcalls["bill_id"].to_numpy()
+        self.rollcall_on_bill = on_the_bill(self.rollcalls)
         self.vote_rollcall = positions_in(self.rollcall_index, votes["rollcall_id"])[cast]
         self.vote_member = positions_in(self.member_index, votes["bioguide_id"])[cast]
         self.vote_sign = np.where((votes["position"] == "yea").to_numpy()[cast], 1, -1).astype(np.int8)
@@ -123,6 +128,31 @@ class Context:
         chamber = pd.Categorical(self.rollcall_chamber)[self.vote_rollcall]
         return seat_holders(
             self.members, self.caucus, congress, chamber, self.vote_member, self.vote_days, self.member_index
+        )
+
+    @cached_property
+    def stages(self) -> pd.DataFrame:
+        """The roll calls on a bill itself (``features.context.on_the_bill``): stage (code), bill_id, chamber, day."""
+        stage = np.flatnonzero(self.rollcall_on_bill)
+        return pd.DataFrame(
+            {
+                "stage": stage,
+                "bill_id": self.rollcall_bill[stage],
+                "chamber": self.rollcall_chamber[stage],
+                "day": self.rollcall_days[stage],
+            }
+        )
+
+    @cached_property
+    def stage_votes(self) -> StageVotes:
+        """The Yea/Nay votes on those roll calls, by member and by party, built once."""
+        chosen = self.rollcall_on_bill[self.vote_rollcall]
+        return StageVotes(
+            self.vote_rollcall[chosen],
+            self.vote_member[chosen],
+            self.vote_sign[chosen],
+            self.vote_party[chosen],
+            (len(self.member_index), len(self.parties)),
         )
 
     @cached_property
@@ -521,6 +551,20 @@ def add_measure_context(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
     return pairs
 
 
+def add_prior_stage(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
+    """The member's own vote and their party's Yea share on the bill's latest earlier stage (cloture before
+    passage, one chamber's passage before the other's; ``features.context.latest_stages``): where a bill was voted
+    on before, how each member and party went then is the best guide to the next vote. Missing where there was
+    no such vote, the member cast no Yea/Nay on it, or the measure is an amendment (it asks something else)."""
+    measures = pairs[["measure_id", "bill_id", "chamber", "day", "procedure"]].drop_duplicates("measure_id")
+    stage = pd.Series(latest_stages(measures, ctx.stages), index=measures["measure_id"].to_numpy())
+    codes = pairs["measure_id"].map(stage).to_numpy()
+    pairs["prior_stage_yea"] = ctx.stage_votes.member_yea(codes, pairs["member_code"].to_numpy())
+    party = ctx.parties.get_indexer(pairs["party"].fillna("?"))
+    pairs["prior_stage_party_share"] = ctx.stage_votes.party_share(codes, party)
+    return pairs
+
+
 def add_party_precedent(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
     """The party's recent stand in the measure's domain and on the most similar earlier roll calls."""
     params = ctx.params["precedent"]
@@ -569,7 +613,7 @@ def add_measure_features(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
     pairs = add_context_features(
         pairs, ctx.caucus, ctx.scored, ctx.cosponsorships, ctx.presidents, ctx.agreement, ctx.bill_sponsors, ctx.holders
     )
-    return add_party_precedent(ctx, pairs)
+    return add_party_precedent(ctx, add_prior_stage(ctx, pairs))
 
 
 GENERAL_BLOCK = 1 << 18  # general rows built (and written as a row group) at a time
@@ -608,6 +652,7 @@ def _general_features(ctx: Context, measures: pd.DataFrame, sample: pd.DataFrame
     pairs = add_context_features(
         pairs, ctx.caucus, ctx.scored, ctx.cosponsorships, ctx.presidents, ctx.agreement, ctx.bill_sponsors, ctx.holders
     )
+    pairs = add_prior_stage(ctx, pairs)
     keep = ["measure_id", "bioguide_id", "date", "congress", "chamber", "party", "sponsor_bioguide_id", "procedure"]
     return pairs[keep + ["voted_yea"] + [c for c in CONTEXT_FEATURES if c not in keep]]
 

@@ -63,7 +63,20 @@ CONTEXT_FEATURES = [
     "sponsor_dim1",
     "sponsor_dim2",
     *[f"procedure_{name}" for name in PROCEDURES],
+    "prior_stage_yea",
+    "prior_stage_party_share",
 ]
+# votes on a bill itself, where a Yea is for the bill: a bill's earlier such vote foretells its next one
+ON_THE_BILL = (
+    "passage",
+    "suspension",
+    "cloture",
+    "motion_to_proceed",
+    "concur",
+    "conference",
+    "veto_override",
+    "resolution",
+)
 EXCLUDED_CATEGORIES = ("nomination", "quorum", "leadership", "impeachment", "conviction")
 
 
@@ -95,6 +108,73 @@ def procedure(rollcalls: pd.DataFrame) -> pd.Series:
     for condition, name in reversed(rules):  # the first rule that holds wins
         kind[condition.to_numpy()] = name
     return kind
+
+
+def on_the_bill(rollcalls: pd.DataFrame) -> np.ndarray:
+    """Whether each roll call asks about a bill itself (passage, cloture, concurring, ...: Yea is for the bill),
+    not about an amendment to it (cloture on an amendment included) or a motion about its handling."""
+    return (
+        procedure(rollcalls).isin(ON_THE_BILL) & rollcalls["bill_id"].notna() & rollcalls["amendment_number"].isna()
+    ).to_numpy()
+
+
+def latest_stages(measures: pd.DataFrame, stages: pd.DataFrame) -> np.ndarray:
+    """Per measure (measure_id, bill_id, chamber, day, procedure), the roll-call code of its bill's latest earlier
+    stage (``stages``: stage, bill_id, chamber, day of the roll calls ``on_the_bill``): of the measure's own chamber
+    where there is one, else of the other (the House's passage before the Senate's). Strictly before the
+    measure's day, so nothing of its own day; -1 where there is none or the measure is not on the bill itself."""
+    found = np.full(len(measures), -1, dtype=np.int64)
+    asked = measures.assign(row=np.arange(len(measures)))
+    asked = asked[asked["bill_id"].notna() & asked["procedure"].isin(ON_THE_BILL)].sort_values("day")
+    earlier = stages.sort_values(["day", "stage"])  # the last of a day is its latest roll call
+    for by in (["bill_id", "chamber"], ["bill_id"]):  # its own chamber first
+        matched = pd.merge_asof(
+            asked[["row", "day", *by]].astype({"day": np.int64}),
+            earlier[["stage", "day", *by]].astype({"day": np.int64}),
+            on="day",
+            by=by,
+            allow_exact_matches=False,
+            direction="backward",
+        ).dropna(subset=["stage"])
+        rows = matched["row"].to_numpy()
+        open_rows = found[rows] < 0
+        found[rows[open_rows]] = matched["stage"].to_numpy(dtype=np.int64)[open_rows]
+    return found
+
+
+class StageVotes:
+    """The Yea/Nay votes on bill stages (integer codes), answered by (stage, member) and by (stage, party)."""
+
+    def __init__(
+        self, rollcall: np.ndarray, member: np.ndarray, sign: np.ndarray, party: np.ndarray, shape: tuple[int, int]
+    ):
+        """``shape``: how many members and how many parties the codes count (the keys' widths)."""
+        self.members, self.parties = np.int64(shape[0]), np.int64(shape[1])
+        yea = (sign == 1).astype(float)
+        keys = rollcall.astype(np.int64) * self.members + member
+        order = np.argsort(keys, kind="stable")
+        self.member_keys, self.member_yea_values = keys[order], yea[order]
+        party_keys = rollcall.astype(np.int64) * self.parties + party
+        self.party_keys, inverse = np.unique(party_keys, return_inverse=True)
+        self.party_shares = np.bincount(inverse, weights=yea) / np.bincount(inverse)
+
+    def member_yea(self, stage: np.ndarray, member: np.ndarray) -> np.ndarray:
+        """1 Yea, 0 Nay, NaN where the member cast neither on the stage (or there is no stage)."""
+        return _sorted_lookup(self.member_keys, self.member_yea_values, stage, member, self.members)
+
+    def party_share(self, stage: np.ndarray, party: np.ndarray) -> np.ndarray:
+        """The share of the party's Yea/Nay votes on the stage that were Yea; NaN where the party cast none."""
+        return _sorted_lookup(self.party_keys, self.party_shares, stage, party, self.parties)
+
+
+def _sorted_lookup(keys: np.ndarray, values: np.ndarray, first: np.ndarray, second: np.ndarray, width) -> np.ndarray:
+    """``values`` at the key first * width + second in the sorted ``keys``; NaN where either code is -1 or absent."""
+    first, second = np.asarray(first, dtype=np.int64), np.asarray(second, dtype=np.int64)
+    query = np.where((first >= 0) & (second >= 0), first * width + second, -1)
+    if len(keys) == 0:
+        return np.full(len(query), np.nan)
+    position = np.minimum(np.searchsorted(keys, query), len(keys) - 1)
+    return np.where(keys[position] == query, values[position], np.nan)
 
 
 def general_measures(rollcalls: pd.DataFrame) -> pd.DataFrame:

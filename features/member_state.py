@@ -64,7 +64,7 @@ log = logging.getLogger("natocast.member_state")
 
 STATE_DIR = FEATURES_DIR / "member_state"
 CACHE_DIR = PROJECT_ROOT / "data" / "member_state"
-FORMAT = 3  # bump when what the state holds changes: cached states of another format are not used
+FORMAT = 4  # bump when what the state holds changes: cached states of another format are not used
 TABLES = ("members", "rollcalls", "votes", "bills", "cosponsorships", "terms", "presidents")
 VARIANTS = ((1, "alliance"), (1, "tied"), (-1, "alliance"), (-1, "tied"))  # (orientation, domain) of a measure
 CODE = ("build.py", "context.py", "precedent.py", "history.py", "registry.py", "member_state.py")
@@ -141,6 +141,8 @@ class StateContext(Context):
         self.rollcall_index = state.rollcall_index
         self.rollcall_days = state.frames["rollcalls"]["day"].to_numpy()
         self.rollcall_chamber = state.frames["rollcalls"]["chamber"].to_numpy()
+        self.rollcall_bill = state.frames["rollcalls"]["bill_id"].to_numpy()
+        self.rollcall_on_bill = state.frames["rollcalls"]["on_bill"].to_numpy()
         for name in VOTE_ARRAYS:
             setattr(self, name, state.frames["votes"][name].to_numpy())
         self.parties = pd.Index(state.meta["parties"])
@@ -179,7 +181,8 @@ class MemberState:
         registry."""
         if self._context is None:
             self._context = StateContext(self, registry, cosponsorships)
-            for cached in ("scored", "caucus", "catalog_terms"):  # cached: built here, shared by every call's copy
+            # built here, shared by every call's copy
+            for cached in ("scored", "caucus", "catalog_terms", "stages", "stage_votes"):
                 getattr(self._context, cached)
         return self._context.for_registry(self.frames["bills"], registry, cosponsorships)
 
@@ -332,7 +335,13 @@ def _context_frames(ctx: Context, votes: pd.DataFrame, day: int, congress: int) 
             }
         ),
         "rollcalls": pd.DataFrame(
-            {"rollcall_id": ctx.rollcall_index.to_numpy(), "day": ctx.rollcall_days, "chamber": ctx.rollcall_chamber}
+            {
+                "rollcall_id": ctx.rollcall_index.to_numpy(),
+                "day": ctx.rollcall_days,
+                "chamber": ctx.rollcall_chamber,
+                "bill_id": ctx.rollcall_bill,
+                "on_bill": ctx.rollcall_on_bill,
+            }
         ),
         "votes": pd.DataFrame({name: getattr(ctx, name)[in_window] for name in VOTE_ARRAYS}),
     }

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from features import nominate
-from features.context import active_cosponsors, president_party_on, procedure
+from features.context import StageVotes, active_cosponsors, latest_stages, on_the_bill, president_party_on, procedure
 from features.history import EventHistory, recency_weights, to_days
 from features.precedent import (
     STOP_WORDS,
@@ -295,3 +295,63 @@ def test_positions_in_reads_chunks_with_their_own_dictionaries():
         ]
     )
     assert positions_in(pd.Index(["a", "b", "c"]), chunks).tolist() == [1, -1, -1, -1, 1, 0]
+
+
+def _stage_rollcalls() -> pd.DataFrame:
+    """Roll calls of two bills: codes 0-5 in roll-call order."""
+    return pd.DataFrame(
+        {
+            "category": ["passage", "cloture", "amendment", "cloture", "passage", "passage-suspension"],
+            "question": ["On Passage", "On Cloture", "On the Amendment", "Cloture on Amdt", "On Passage", "Suspend"],
+            "type": [""] * 6,
+            "description": [""] * 6,
+            "bill_type_raw": ["hr"] * 6,
+            "bill_id": ["1hr1", "1hr1", "1hr1", "1hr1", "1hr1", None],
+            "amendment_number": [None, None, 7, 7, None, None],
+            "chamber": ["house", "senate", "senate", "senate", "senate", "house"],
+            "day": [10, 20, 21, 21, 22, 22],
+        }
+    )
+
+
+def test_on_the_bill_keeps_votes_on_the_bill_itself():
+    # an amendment, cloture on an amendment and a roll call of no bill ask something else
+    assert on_the_bill(_stage_rollcalls()).tolist() == [True, True, False, False, True, False]
+
+
+def test_latest_stage_is_the_last_earlier_one_of_the_chamber_else_the_other():
+    rollcalls = _stage_rollcalls()
+    stage = np.flatnonzero(on_the_bill(rollcalls))
+    stages = rollcalls.iloc[stage][["bill_id", "chamber", "day"]].assign(stage=stage)
+    measures = pd.DataFrame(
+        {
+            "measure_id": ["a", "b", "c", "d", "e", "f", "g"],
+            "bill_id": ["1hr1", "1hr1", "1hr1", "1hr1", "1hr1", "1hr2", None],
+            "chamber": ["senate", "senate", "senate", "house", "house", "house", "house"],
+            "day": [22, 20, 10, 30, 10, 30, 30],
+            "procedure": ["passage", "cloture", "passage", "concur", "passage", "passage", "passage"],
+        }
+    )
+    # a: the Senate's cloture (day 20), not the passage of its own day; b: none in the Senate before day 20, so the
+    # House's passage; c: nothing before day 10; d: the House's own passage (day 10), not the Senate's later
+    # ones; e: nothing before; f: another bill; g: no bill
+    assert latest_stages(measures, stages).tolist() == [1, 0, -1, 0, -1, -1, -1]
+    amendment = measures.iloc[[0]].assign(procedure="amendment")  # asks something else than the bill
+    assert latest_stages(amendment, stages).tolist() == [-1]
+
+
+def test_stage_votes_by_member_and_party():
+    # stage 4: members 0 and 1 (party 0) Yea and Nay, member 2 (party 1) Yea; stage 1: member 0 Nay
+    votes = StageVotes(
+        rollcall=np.array([4, 4, 4, 1]),
+        member=np.array([0, 1, 2, 0]),
+        sign=np.array([1, -1, 1, -1]),
+        party=np.array([0, 0, 1, 0]),
+        shape=(3, 2),
+    )
+    stage, member = np.array([4, 4, 4, 1, 1, -1, 4]), np.array([0, 1, 2, 0, 2, 0, -1])
+    np.testing.assert_array_equal(votes.member_yea(stage, member), [1, 0, 1, 0, np.nan, np.nan, np.nan])
+    party = np.array([0, 0, 1, 0, 1, 0, 0])
+    np.testing.assert_array_equal(votes.party_share(stage, party), [0.5, 0.5, 1, 0, np.nan, np.nan, 0.5])
+    empty = StageVotes(*(np.array([], dtype=np.int64),) * 4, shape=(3, 2))
+    assert np.isnan(empty.member_yea(stage, member)).all()
