@@ -61,6 +61,7 @@ FAMILIES: list[tuple[str, str]] = [
     ("is_cosponsor", "sponsorship"),
     ("backs_this_bill", "sponsorship"),
     ("backed_", "bills cosponsored before"),
+    ("prior_stage_", "earlier votes on this bill"),
     ("kind_", "the kind of vote"),
     ("procedure_", "the kind of vote"),
     ("domain_alliance", "the kind of vote"),
@@ -137,6 +138,11 @@ def detail(name: str, row: Mapping, stance: int, sides: dict[str, int] | None = 
     elif name == "party loyalty":
         value = row.get("party_loyalty")
         return (f"votes with the party {value:.0%} of the time", 0.0) if not _missing(value) else None
+    elif name == "earlier votes on this bill":
+        own, party = row.get("prior_stage_yea"), row.get("prior_stage_party_share")
+        if not _missing(own):
+            return f"voted {'Yea' if own == 1 else 'Nay'} on it before", own - 0.5
+        return (f"party {party:.0%} Yea on it before", party - 0.5) if not _missing(party) else None
     elif name == "the kind of vote":
         kinds = [c.removeprefix("kind_") for c in row.keys() if c.startswith("kind_") and row.get(c) == 1]
         about = "NATO itself" if row.get("domain_alliance") == 1 else "a measure tied to NATO"
@@ -175,6 +181,8 @@ DETAIL_COLUMNS = frozenset(
         "new_member",
         "party_loyalty",
         "domain_alliance",
+        "prior_stage_yea",
+        "prior_stage_party_share",
     }
 )
 

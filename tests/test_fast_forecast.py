@@ -144,6 +144,28 @@ def test_described_bill_from_the_state_equals_the_recomputed_forecast(forecaster
     assert members.loc["M001184", "is_sponsor"] == 1 and members.loc["L000596", "is_cosponsor"] == 1
 
 
+def test_a_bill_voted_on_before_carries_its_last_stage_in_the_state_as_in_the_recomputed_forecast(forecaster, slow):
+    """The stopgap H.R. 5371 passed the Senate on 2025-11-10 (s618-119.2025, 60-40, after cloture votes the same
+    day); a new Senate vote on it, described by the user, starts from each senator's vote there."""
+    bill = {
+        "bill_id": "119hr5371",
+        "chamber": "senate",
+        "introduced": "2025-09-16",
+        "stance": 1,
+        "stance_reason": "given in the test",
+        "sponsor": "C001053",
+        "procedure": "passage",
+        "title": "Continuing Appropriations and Extensions Act, 2026",
+    }
+    fast = forecaster.forecast(bill)
+    assert_same_forecast(slow.forecast(bill["bill_id"], [bill], forecaster), fast)
+    features = slow.features(bill["bill_id"], [bill]).set_index("bioguide_id")
+    passage = read_table("votes", rollcalls=["s618-119.2025"]).set_index("bioguide_id")["position"].astype(str)
+    expected = passage.map({"yea": 1.0, "nay": 0.0}).reindex(features.index)
+    np.testing.assert_array_equal(features["prior_stage_yea"].to_numpy(), expected.to_numpy())
+    assert features["prior_stage_yea"].sum() == 60 and features["prior_stage_yea"].notna().sum() == 100
+
+
 def test_another_date_is_computed_once_cached_and_equals_the_recomputed_forecast(tmp_path, monkeypatch):
     as_of = pd.Timestamp("2025-10-01")
     monkeypatch.setattr(member_state, "CACHE_DIR", tmp_path / "cache")

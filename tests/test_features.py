@@ -167,3 +167,59 @@ def test_general_rows_in_blocks_are_the_rows_built_at_once(context):
     assert len(whole) == 1 and len(blocks) > 5
     assert all(not set(a["measure_id"]) & set(b["measure_id"]) for a, b in zip(blocks, blocks[1:], strict=False))
     pd.testing.assert_frame_equal(pd.concat(blocks, ignore_index=True), whole[0])
+
+
+def _senate_sjres2(tables, context, extra_date: str | None = None) -> pd.DataFrame:
+    """The features of the cloture vote on S.J.Res. 2 (2019-01-16; lifting the Deripaska sanctions), with the
+    motion to proceed of the day before (s5-116.2019) copied, every Yea and Nay swapped, to a made-up roll call
+    dated ``extra_date``."""
+    if extra_date is None:
+        return _features_of(context, "s6-116.2019")
+    swapped = {"yea": "nay", "nay": "yea"}
+    copy = (
+        tables["rollcalls"]
+        .query("rollcall_id == 's5-116.2019'")
+        .assign(rollcall_id="s999-116.2019", number=999, date=pd.Timestamp(extra_date))
+    )
+    votes = tables["votes"].query("rollcall_id == 's5-116.2019'").assign(rollcall_id="s999-116.2019")
+    votes["position"] = votes["position"].astype(str).map(swapped).fillna(votes["position"].astype(str))
+    padded = dict(
+        tables,
+        rollcalls=pd.concat([tables["rollcalls"], copy], ignore_index=True),
+        votes=pd.concat([tables["votes"], votes], ignore_index=True),
+    )
+    ctx = Context(padded, context.registry, context.cosponsorships, context.catalog, context.params)
+    return _features_of(ctx, "s6-116.2019")
+
+
+def test_the_bills_earlier_stage_gives_each_member_and_party_their_vote(tables, context):
+    """Cloture on S.J.Res. 2 (2019-01-16) follows the motion to proceed of 2019-01-15, which 11 of the 53
+    Republicans voted for: each senator's own vote there and their party's share are features of the cloture."""
+    features = _senate_sjres2(tables, context).set_index("bioguide_id")
+    earlier = tables["votes"].query("rollcall_id == 's5-116.2019'").set_index("bioguide_id")["position"].astype(str)
+    expected = earlier.map({"yea": 1.0, "nay": 0.0}).reindex(features.index)
+    np.testing.assert_array_equal(features["prior_stage_yea"].to_numpy(), expected.to_numpy())
+    republicans = features[features["party"] == "R"]
+    assert (republicans["prior_stage_party_share"] == 11 / 53).all()
+    assert (republicans["prior_stage_yea"] == 1).sum() == 11
+    assert (features.loc[features["party"] == "D", "prior_stage_party_share"] == 1.0).all()  # 44 of 44
+
+
+def test_an_earlier_stage_of_the_same_day_or_later_is_not_used(tables, context):
+    """A stage of the measure's own day is not known before it (the date is all the records give)."""
+    plain = _senate_sjres2(tables, context)
+    pd.testing.assert_frame_equal(plain, _senate_sjres2(tables, context, "2019-01-16"), check_dtype=False)
+    pd.testing.assert_frame_equal(plain, _senate_sjres2(tables, context, "2019-02-01"), check_dtype=False)
+    swapped = _senate_sjres2(tables, context, "2019-01-15")  # the same day as the real one, later in its order
+    republicans = swapped[swapped["party"] == "R"]
+    assert (republicans["prior_stage_party_share"] == 42 / 53).all()
+
+
+def test_the_earlier_stage_from_tables_cut_before_the_measure_is_the_same(tables, context):
+    cut_tables = cut_as_of(tables, pd.Timestamp("2019-01-15"))
+    for name in ("rollcalls", "votes"):
+        cut_tables[name] = pd.concat([cut_tables[name], tables[name].query("rollcall_id == 's6-116.2019'")])
+    cut = _features_of(_context(cut_tables), "s6-116.2019")
+    full = _senate_sjres2(tables, context)
+    assert full["prior_stage_yea"].notna().sum() == 98  # every senator but the two who missed either vote
+    pd.testing.assert_frame_equal(full, cut, check_dtype=False)

@@ -145,6 +145,7 @@ def test_unknown_and_new_features_fall_into_plain_families():
     assert reasons.family("sponsor_distance", "house", chambers) == "agreement with the sponsor"
     assert reasons.family("cosponsors_same_party_share", "house", chambers) == "who else cosponsors"
     assert reasons.family("is_cosponsor", "house", chambers) == "sponsorship"
+    assert reasons.family("prior_stage_party_share", "senate", chambers) == "earlier votes on this bill"
     assert reasons.family("agree_massie", "house", chambers) == "agreement with Massie"
     assert reasons.family("agree_massie", "senate", chambers) == "ideology"  # no named agreement across chambers
     assert reasons.family("some_new_feature_2027", "house", chambers) == reasons.OTHER
@@ -152,6 +153,16 @@ def test_unknown_and_new_features_fall_into_plain_families():
     # every input of either model has a plain family: none reads "other parts of the voting record"
     inputs = set(CONTEXT_FEATURES) | set(model_settings(load_params())["features"])
     assert [f for f in sorted(inputs) if reasons.family(f, "house", chambers) == reasons.OTHER] == []
+    earlier = pd.Series({"prior_stage_yea": 0.0, "prior_stage_party_share": 0.8})
+    assert (
+        reasons.phrase("earlier votes on this bill", earlier, 1, -0.3)
+        == "earlier votes on this bill (voted Nay on it before)"
+    )
+    assert reasons.phrase("earlier votes on this bill", earlier, 1, 0.3) == "earlier votes on this bill"
+    party_only = pd.Series({"prior_stage_yea": np.nan, "prior_stage_party_share": 0.8})
+    assert reasons.phrase("earlier votes on this bill", party_only, -1, 0.3) == (
+        "earlier votes on this bill (party 80% Yea on it before)"
+    )
     row = pd.Series({"is_sponsor": 0, "is_cosponsor": 1, "backs_this_bill": 1, "alliance_share": 0.9})
     assert reasons.phrase("sponsorship", row, -1, 0.4) == "cosponsor of this bill"
     # 90% on the alliance side does not push toward a withdrawal bill: the share is left out, not contradicted
