@@ -126,7 +126,10 @@ def latest_stages(measures: pd.DataFrame, stages: pd.DataFrame) -> np.ndarray:
     found = np.full(len(measures), -1, dtype=np.int64)
     asked = measures.assign(row=np.arange(len(measures)))
     asked = asked[asked["bill_id"].notna() & asked["procedure"].isin(ON_THE_BILL)].sort_values("day")
-    earlier = stages.sort_values(["day", "stage"])  # the last of a day is its latest roll call
+    earlier = stages[stages["bill_id"].isin(asked["bill_id"])]  # a forecast's bill: a few stages, not thousands
+    if earlier.empty:
+        return found
+    earlier = earlier.sort_values(["day", "stage"])  # the last of a day is its latest roll call
     for by in (["bill_id", "chamber"], ["bill_id"]):  # its own chamber first
         matched = pd.merge_asof(
             asked[["row", "day", *by]].astype({"day": np.int64}),
