@@ -13,6 +13,7 @@ XGBoost's library (models/booster.py), the xgboost package is imported only to f
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,11 +82,19 @@ def _matrix(frame: pd.DataFrame, features: list[str]) -> np.ndarray:
     return frame[features].to_numpy(dtype=np.float32, na_value=np.nan)
 
 
-def fit(rows: pd.DataFrame, features: list[str], params: dict, chosen: np.ndarray | None = None) -> ContextModel:
+def fit(
+    rows: pd.DataFrame,
+    features: list[str],
+    params: dict,
+    chosen: np.ndarray | None = None,
+    take: Callable[[np.ndarray, list[str]], pd.DataFrame] | None = None,
+) -> ContextModel:
     """One general model: the booster on at most ``max_rows`` of ``rows`` (drawn reproducibly), the commitment
     table on all of them. ``chosen``: a mask of the rows to fit on (all when None), so that a model of earlier
     congresses never copies them whole: the commitment table reads its five columns, the booster the rows drawn
-    (the same draw as ``DataFrame.sample`` of those rows, which draws positions from their count alone)."""
+    (the same draw as ``DataFrame.sample`` of those rows, which draws positions from their count alone).
+    ``take(positions, columns)``: those rows' feature columns, where ``rows`` holds only the light columns (the
+    general stage reads the features of the rows drawn from disk); ``rows`` itself when None."""
     import xgboost as xgb  # to fit only: forecasts predict through the library without the package's imports
 
     positions = np.arange(len(rows)) if chosen is None else np.flatnonzero(chosen)
@@ -94,11 +103,12 @@ def fit(rows: pd.DataFrame, features: list[str], params: dict, chosen: np.ndarra
     commitment = CommitmentRates.fit(rows[COMMITMENT_COLUMNS].iloc[positions], params["commitment_pseudo_votes"])
     if len(positions) > params["max_rows"]:
         positions = pd.Series(positions).sample(params["max_rows"], random_state=params["seed"]).to_numpy()
-    rows = rows.iloc[positions]
+    drawn = rows.iloc[positions][features] if take is None else take(positions, features)
     settings = dict(params["xgboost"])
     rounds = settings.pop("n_estimators")
     settings.update(objective="binary:logistic", tree_method="hist", seed=params["seed"], nthread=params["nthread"])
-    matrix = xgb.DMatrix(rows[features].astype(np.float32), label=rows["voted_yea"], missing=np.nan)
+    label = rows["voted_yea"].to_numpy()[positions]
+    matrix = xgb.DMatrix(drawn.astype(np.float32), label=label, missing=np.nan)
     trained = xgb.train(settings, matrix, num_boost_round=rounds)
     return ContextModel(Booster.from_trained(trained), list(features), commitment)
 
@@ -108,13 +118,20 @@ def congress_start(congress: int) -> pd.Timestamp:
     return pd.Timestamp(f"{congress_first_year(congress)}-01-03")
 
 
-def fit_by_congress(general: pd.DataFrame, congresses: list[int], features: list[str], params: dict) -> dict:
-    """For each congress, the model fitted on every general row dated before it began (none for the first)."""
+def fit_by_congress(
+    general: pd.DataFrame,
+    congresses: list[int],
+    features: list[str],
+    params: dict,
+    take: Callable[[np.ndarray, list[str]], pd.DataFrame] | None = None,
+) -> dict:
+    """For each congress, the model fitted on every general row dated before it began (none for the first);
+    ``take`` as for ``fit``."""
     models = {}
     for congress in congresses:
         earlier = (general["date"] < congress_start(congress)).to_numpy()
         if general.loc[earlier, "measure_id"].nunique() >= params["min_measures"]:
-            models[congress] = fit(general, features, params, earlier)
+            models[congress] = fit(general, features, params, earlier, take)
     return models
 
 

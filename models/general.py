@@ -9,19 +9,82 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from features.context import CONTEXT_FEATURES
 from models import context_model
 from models.metrics import headline_score
 from pipeline.config import MODELS_DIR, DataConfig, load_params, stage_arguments
-from pipeline.errors import debug_requested, run_stage
-from pipeline.tables import kept_rows, write_json, write_parquet
+from pipeline.errors import DataError, debug_requested, run_stage
+from pipeline.tables import write_json, write_parquet
 
 log = logging.getLogger("natocast.general")
 GENERAL_DIR = MODELS_DIR / "general"
+# what the stage holds for every row: keys, the baseline's and the commitment table's columns, the label
+LIGHT_COLUMNS = [
+    "measure_id",
+    "bioguide_id",
+    "date",
+    "congress",
+    "chamber",
+    "party",
+    "procedure",
+    "voted_yea",
+    "is_sponsor",
+    "is_cosponsor",
+    "is_senate",
+    "same_party_as_sponsor",
+    "sponsor_is_republican",
+]
+
+
+class GeneralRows:
+    """general.parquet dated by ``as_of``, read so that memory does not hold every row's features: the light
+    columns of every row whole (``light``), the features only of the rows a model is fitted on (``take``) or a
+    row group at a time for scoring (``groups``). Millions of rows' forty features never sit in memory at once."""
+
+    def __init__(self, path: Path, as_of: pd.Timestamp):
+        try:
+            self.file = pq.ParquetFile(path)
+            missing = sorted(set(LIGHT_COLUMNS) - set(self.file.schema_arrow.names))  # read() would leave them out
+            light = None if missing else self.file.read(columns=LIGHT_COLUMNS).to_pandas()
+        except (OSError, ValueError) as exc:  # pyarrow's errors are OSError/ValueError
+            raise DataError(f"{path}: cannot read the general rows ({exc}): run `dvc repro` first") from exc
+        if missing:
+            raise DataError(f"{path}: cannot read the general rows (no column {', '.join(missing)})")
+        kept = (light["date"] <= as_of).to_numpy()
+        self.file_rows = np.flatnonzero(kept)  # a row of ``light`` -> its row in the file
+        self.light = light if kept.all() else light[kept].reset_index(drop=True)
+        sizes = [self.file.metadata.row_group(i).num_rows for i in range(self.file.num_row_groups)]
+        self.group_starts = np.r_[0, np.cumsum(sizes)]
+
+    def take(self, positions: np.ndarray, columns: list[str]) -> pd.DataFrame:
+        """``columns`` of the rows at ``positions`` (of ``light``), in that order: each row group read once."""
+        rows = self.file_rows[np.asarray(positions)]
+        group = np.searchsorted(self.group_starts, rows, side="right") - 1
+        order = np.argsort(group, kind="stable")
+        parts = []
+        for number in np.unique(group):
+            mine = order[group[order] == number]
+            table = self.file.read_row_group(int(number), columns=columns)
+            parts.append(table.take(rows[mine] - self.group_starts[number]).to_pandas())
+        frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+        return frame.iloc[np.argsort(order, kind="stable")].reset_index(drop=True)
+
+    def groups(self, columns: list[str]) -> Iterator[tuple[np.ndarray, pd.DataFrame]]:
+        """(positions in ``light``, ``columns`` of those rows) a row group at a time, in file order."""
+        light_of = np.full(self.file.metadata.num_rows, -1, dtype=np.int64)
+        light_of[self.file_rows] = np.arange(len(self.file_rows))
+        for number in range(self.file.num_row_groups):
+            frame = self.file.read_row_group(number, columns=columns).to_pandas()
+            positions = light_of[self.group_starts[number] : self.group_starts[number + 1]]
+            kept = positions >= 0
+            yield positions[kept], (frame if kept.all() else frame[kept].reset_index(drop=True))
 
 
 def party_line_by_sponsor(general: pd.DataFrame, congresses: list[int], clip: tuple[float, float]) -> np.ndarray:
@@ -47,14 +110,24 @@ def party_line_by_sponsor(general: pd.DataFrame, congresses: list[int], clip: tu
     return np.clip(result, *clip)
 
 
+def streamed_yea(rows: GeneralRows, models: dict) -> np.ndarray:
+    """``context_model.out_of_time_yea`` of every general row, a row group at a time."""
+    result = np.full(len(rows.light), np.nan)
+    columns = list(dict.fromkeys([*CONTEXT_FEATURES, *context_model.COMMITMENT_COLUMNS, "congress"]))
+    for positions, frame in rows.groups(columns):
+        result[positions] = context_model.out_of_time_yea(frame, models)
+    return result
+
+
 def general_backtest(
-    general: pd.DataFrame, models: dict, congresses: list[int], clip: tuple[float, float]
+    general: pd.DataFrame, p_general: np.ndarray, congresses: list[int], clip: tuple[float, float]
 ) -> pd.DataFrame:
-    """Out-of-time P(Yea) of the model and the baseline for every general row a model exists for."""
+    """Out-of-time P(Yea) of the model (``p_general``, per row of ``general``) and of the baseline for every
+    general row a model exists for."""
     scored = general[["measure_id", "bioguide_id", "date", "congress", "chamber", "party", "voted_yea"]].copy()
     scored["is_cosponsor"] = general["is_cosponsor"].to_numpy()
     scored["is_sponsor"] = general["is_sponsor"].to_numpy()
-    scored["p_general"] = context_model.out_of_time_yea(general, models)
+    scored["p_general"] = p_general
     scored["p_party_line_by_sponsor"] = party_line_by_sponsor(general, congresses, clip)
     scored = scored.dropna(subset=["p_general", "p_party_line_by_sponsor"])
     scored["year"] = scored["date"].dt.year
@@ -91,20 +164,21 @@ def main(argv: list[str] | None = None) -> None:
     params = load_params()
     config = DataConfig.from_params(params)
     settings = params["general_model"]
-    general = pd.read_parquet(args.features / "general.parquet")
-    general = kept_rows(general, general["date"] <= config.as_of)
+    rows = GeneralRows(args.features / "general.parquet", config.as_of)
+    general = rows.light
     training = pd.read_parquet(args.features / "training.parquet")
     congresses = sorted(set(general["congress"]) | set(training["congress"]))
-    models = context_model.fit_by_congress(general, congresses, CONTEXT_FEATURES, settings)
+    models = context_model.fit_by_congress(general, congresses, CONTEXT_FEATURES, settings, rows.take)
     log.info("fitted %d models by congress (%s)", len(models), ", ".join(map(str, models)))
-    scored = general_backtest(general, models, congresses, tuple(params["evaluate"]["baseline_clip"]))
+    clip = tuple(params["evaluate"]["baseline_clip"])
+    scored = general_backtest(general, streamed_yea(rows, models), congresses, clip)
     metrics = backtest_metrics(scored, params["evaluate"]["ece_bins"])
     context = training[["measure_id", "bioguide_id"]].assign(
         context_p_yea=context_model.out_of_time_yea(training, models)
     )
     write_parquet(context, general_dir / "context_out_of_time.parquet")
     write_parquet(scored, general_dir / "backtest.parquet")
-    final = context_model.fit(general, CONTEXT_FEATURES, settings)
+    final = context_model.fit(general, CONTEXT_FEATURES, settings, take=rows.take)
     final.save(general_dir / "context_booster.json")
     metrics["rows"] = {
         "general": len(general),

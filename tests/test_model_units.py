@@ -172,3 +172,67 @@ def test_general_models_by_congress_see_only_earlier_rows():
     earlier = rows[rows["date"] < context_model.congress_start(118)]
     direct = context_model.fit(earlier, ["same_party", "distance"], GENERAL_PARAMS).predict_yea(rows)
     np.testing.assert_array_equal(p[rows["congress"] == 118], direct[rows["congress"] == 118])
+
+
+def _general_file(tmp_path) -> tuple[pd.DataFrame, object]:
+    """``_general_rows`` with the general rows' light columns, written in row groups of 64 rows."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = _general_rows().assign(
+        bioguide_id=lambda f: "M" + (np.arange(len(f)) % 37).astype(str),
+        measure_id=lambda f: "m" + f["measure_id"].astype(str),
+        chamber="house",
+        party=lambda f: np.where(f["same_party"] == 1, "R", "D"),
+        sponsor_is_republican=1.0,
+    )
+    path = tmp_path / "general.parquet"
+    pq.write_table(pa.Table.from_pandas(rows, preserve_index=False), path, row_group_size=64)
+    return rows, path
+
+
+def test_general_rows_read_by_row_group_are_the_rows(tmp_path):
+    from models.general import GeneralRows
+
+    rows, path = _general_file(tmp_path)
+    general = GeneralRows(path, pd.Timestamp("2030-01-01"))
+    assert general.file.num_row_groups == 7 and len(general.light) == len(rows)
+    positions = np.random.default_rng(1).permutation(len(rows))[:150]  # across every row group, in any order
+    expected = rows.iloc[positions][["distance", "same_party"]].reset_index(drop=True)
+    pd.testing.assert_frame_equal(general.take(positions, ["distance", "same_party"]), expected)
+    seen = np.concatenate([p for p, frame in general.groups(["distance"])])
+    assert sorted(seen) == list(range(len(rows)))
+    # fitted from the light columns and the rows drawn, models equal those fitted on the whole frame
+    params = GENERAL_PARAMS | {"max_rows": 150}
+    features = ["same_party", "distance"]
+    streamed = context_model.fit_by_congress(general.light, [117, 118], features, params, general.take)
+    whole = context_model.fit_by_congress(rows, [117, 118], features, params)
+    np.testing.assert_array_equal(streamed[118].predict_yea(rows), whole[118].predict_yea(rows))
+
+
+def test_general_rows_after_the_date_are_left_out(tmp_path):
+    from models.general import GeneralRows
+
+    rows, path = _general_file(tmp_path)
+    general = GeneralRows(path, pd.Timestamp("2022-01-01"))  # the 118th's rows are dated 2023-08-11
+    kept = rows[rows["date"] <= pd.Timestamp("2022-01-01")].reset_index(drop=True)
+    assert len(general.light) == len(kept) == 200
+    pd.testing.assert_frame_equal(
+        general.take(np.arange(200)[::-1], ["distance"]), kept[["distance"]][::-1].reset_index(drop=True)
+    )
+    assert sum(len(frame) for _, frame in general.groups(["distance"])) == 200
+
+
+def test_a_general_rows_file_that_cannot_be_read_is_named(tmp_path):
+    from models.general import GeneralRows
+
+    broken = tmp_path / "broken.parquet"
+    broken.write_bytes(b"PAR1 not a table")
+    with pytest.raises(DataError, match="broken.parquet: cannot read the general rows"):
+        GeneralRows(broken, pd.Timestamp("2025-12-31"))
+    _, path = _general_file(tmp_path)
+    import pyarrow.parquet as pq
+
+    pq.write_table(pq.read_table(path).drop(["voted_yea"]), broken)  # a column missing
+    with pytest.raises(DataError, match=r"broken.parquet: cannot read the general rows \(no column voted_yea\)"):
+        GeneralRows(broken, pd.Timestamp("2025-12-31"))
