@@ -24,12 +24,14 @@ import pyarrow.parquet as pq
 from features import nominate
 from features.context import (
     CONTEXT_FEATURES,
+    ON_THE_BILL,
     StageVotes,
     active_cosponsors,
     add_context_features,
     caucus_of,
     general_measures,
     latest_stages,
+    lookup_keys,
     on_the_bill,
     previous_congress_agreement,
     procedure,
@@ -111,6 +113,7 @@ class Context:
         self.rollcall_days = to_days(self.rollcalls["date"])
         self.rollcall_chamber = self.rollcalls["chamber"].to_numpy()
         self.rollcall_bill = self.rollcalls["bill_id"].to_numpy()
+        self.rollcall_congress = self.rollcalls["congress"].to_numpy()
         self.rollcall_on_bill = on_the_bill(self.rollcalls)
         self.vote_rollcall = positions_in(self.rollcall_index, votes["rollcall_id"])[cast]
         self.vote_member = positions_in(self.member_index, votes["bioguide_id"])[cast]
@@ -132,28 +135,31 @@ class Context:
 
     @cached_property
     def stages(self) -> pd.DataFrame:
-        """The roll calls on a bill itself (``features.context.on_the_bill``): stage (code), bill_id, chamber, day."""
+        """The roll calls on a bill itself (``features.context.on_the_bill``): stage (code), bill_id, chamber,
+        congress, day."""
         stage = np.flatnonzero(self.rollcall_on_bill)
         return pd.DataFrame(
             {
                 "stage": stage,
                 "bill_id": self.rollcall_bill[stage],
                 "chamber": self.rollcall_chamber[stage],
+                "congress": self.rollcall_congress[stage],
                 "day": self.rollcall_days[stage],
             }
         )
 
     @cached_property
     def stage_votes(self) -> StageVotes:
-        """The Yea/Nay votes on those roll calls, by member and by party, built once."""
+        """The Yea/Nay votes on those roll calls, by member and by caucus (an independent counted with the party
+        they caucus with, ``caucus``), built once."""
         chosen = self.rollcall_on_bill[self.vote_rollcall]
-        return StageVotes(
-            self.vote_rollcall[chosen],
-            self.vote_member[chosen],
-            self.vote_sign[chosen],
-            self.vote_party[chosen],
-            (len(self.member_index), len(self.parties)),
-        )
+        rollcall, member = self.vote_rollcall[chosen], self.vote_member[chosen]
+        # each (member, congress) looked up once, not a string per vote
+        members_in = np.unique(member.astype(np.int64) * 1000 + self.rollcall_congress[rollcall], return_inverse=True)
+        keys = pd.DataFrame({"b": self.member_index[members_in[0] // 1000], "c": members_in[0] % 1000})
+        party = self.parties.get_indexer(pd.Series(lookup_keys(keys, self.caucus)).fillna("?"))[members_in[1]]
+        party = np.where(party >= 0, party, self.vote_party[chosen])  # no caucus on record: the vote's party
+        return StageVotes(rollcall, member, self.vote_sign[chosen], party, (len(self.member_index), len(self.parties)))
 
     @cached_property
     def caucus(self) -> pd.Series:
@@ -556,11 +562,16 @@ def add_prior_stage(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
     passage, one chamber's passage before the other's; ``features.context.latest_stages``): where a bill was voted
     on before, how each member and party went then is the best guide to the next vote. Missing where there was
     no such vote, the member cast no Yea/Nay on it, or the measure is an amendment (it asks something else)."""
-    measures = pairs[["measure_id", "bill_id", "chamber", "day", "procedure"]].drop_duplicates("measure_id")
+    measures = pairs[["measure_id", "bill_id", "chamber", "congress", "day", "procedure"]].drop_duplicates("measure_id")
+    rollcall = ctx.rollcall_index.get_indexer(measures["measure_id"])  # a forecast's measure is no roll call
+    measures["on_bill"] = np.where(
+        rollcall >= 0, ctx.rollcall_on_bill[rollcall], measures["procedure"].isin(ON_THE_BILL).to_numpy()
+    )
     stage = pd.Series(latest_stages(measures, ctx.stages), index=measures["measure_id"].to_numpy())
     codes = pairs["measure_id"].map(stage).to_numpy()
     pairs["prior_stage_yea"] = ctx.stage_votes.member_yea(codes, pairs["member_code"].to_numpy())
-    party = ctx.parties.get_indexer(pairs["party"].fillna("?"))
+    caucus = pd.Series(lookup_keys(pairs[["bioguide_id", "congress"]], ctx.caucus), index=pairs.index)
+    party = ctx.parties.get_indexer(caucus.fillna(pairs["party"]).fillna("?"))
     pairs["prior_stage_party_share"] = ctx.stage_votes.party_share(codes, party)
     return pairs
 

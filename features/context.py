@@ -9,6 +9,7 @@ sponsor) and for the NATO measures and forecasts, always from data dated before 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 
 import numpy as np
@@ -110,30 +111,47 @@ def procedure(rollcalls: pd.DataFrame) -> pd.Series:
     return kind
 
 
+# motions about a bill's handling that the procedure's categories leave as passage, conference or resolution: a
+# Yea on them is not for the bill (tabling, committing, the chair's rulings, portions of a divided question)
+NOT_ON_THE_BILL = re.compile(
+    r"^(?:on )?(?:the )?(?:motion to )?table\b|\bmotion to table\b|\brecommit|\bmotion to commit\b"
+    r"|closing portions|divided question|amendment to the title|\bon postponing\b|postpone indefinitely"
+    r"|ruling of the chair",
+    re.IGNORECASE,
+)
+
+
 def on_the_bill(rollcalls: pd.DataFrame) -> np.ndarray:
     """Whether each roll call asks about a bill itself (passage, cloture, concurring, ...: Yea is for the bill),
-    not about an amendment to it (cloture on an amendment included) or a motion about its handling."""
+    not about an amendment to it (cloture on an amendment included), a motion about its handling
+    (``NOT_ON_THE_BILL``) or an impeachment."""
+    question = rollcalls["question"].fillna("") + " " + rollcalls["type"].fillna("")
     return (
-        procedure(rollcalls).isin(ON_THE_BILL) & rollcalls["bill_id"].notna() & rollcalls["amendment_number"].isna()
+        procedure(rollcalls).isin(ON_THE_BILL)
+        & rollcalls["bill_id"].notna()
+        & rollcalls["amendment_number"].isna()
+        & ~rollcalls["category"].isin(EXCLUDED_CATEGORIES)
+        & ~question.str.contains(NOT_ON_THE_BILL)
     ).to_numpy()
 
 
 def latest_stages(measures: pd.DataFrame, stages: pd.DataFrame) -> np.ndarray:
-    """Per measure (measure_id, bill_id, chamber, day, procedure), the roll-call code of its bill's latest earlier
-    stage (``stages``: stage, bill_id, chamber, day of the roll calls ``on_the_bill``): of the measure's own chamber
-    where there is one, else of the other (the House's passage before the Senate's). Strictly before the
-    measure's day, so nothing of its own day; -1 where there is none or the measure is not on the bill itself."""
+    """Per measure (measure_id, bill_id, chamber, congress, day, on_bill), the roll-call code of its bill's latest
+    earlier stage (``stages``: stage, bill_id, chamber, congress, day of the roll calls ``on_the_bill``): of the
+    measure's own chamber where there is one, else of the other (the House's passage before the Senate's), and of
+    the measure's congress (a bill dies with its congress). Strictly before the measure's day, so nothing of its
+    own day; -1 where there is none or the measure is not on the bill itself (``on_bill`` false)."""
     found = np.full(len(measures), -1, dtype=np.int64)
     asked = measures.assign(row=np.arange(len(measures)))
-    asked = asked[asked["bill_id"].notna() & asked["procedure"].isin(ON_THE_BILL)].sort_values("day")
+    asked = asked[asked["bill_id"].notna() & asked["on_bill"].astype(bool)].sort_values("day")
     earlier = stages[stages["bill_id"].isin(asked["bill_id"])]  # a forecast's bill: a few stages, not thousands
     if earlier.empty:
         return found
     earlier = earlier.sort_values(["day", "stage"])  # the last of a day is its latest roll call
-    for by in (["bill_id", "chamber"], ["bill_id"]):  # its own chamber first
+    for by in (["bill_id", "congress", "chamber"], ["bill_id", "congress"]):  # its own chamber first
         matched = pd.merge_asof(
-            asked[["row", "day", *by]].astype({"day": np.int64}),
-            earlier[["stage", "day", *by]].astype({"day": np.int64}),
+            asked[["row", "day", *by]].astype({"day": np.int64, "congress": np.int64}),
+            earlier[["stage", "day", *by]].astype({"day": np.int64, "congress": np.int64}),
             on="day",
             by=by,
             allow_exact_matches=False,
@@ -211,7 +229,7 @@ def sample_votes(pairs: pd.DataFrame, share: float, seed: int) -> pd.DataFrame:
     return pairs[keep].reset_index(drop=True)
 
 
-def _lookup(index_frame: pd.DataFrame, series: pd.Series) -> np.ndarray:
+def lookup_keys(index_frame: pd.DataFrame, series: pd.Series) -> np.ndarray:
     """``series`` (with a MultiIndex) looked up at the rows of ``index_frame``'s columns, NaN where absent."""
     keys = pd.MultiIndex.from_frame(index_frame)
     return series.reindex(keys).to_numpy()
@@ -334,7 +352,7 @@ def active_cosponsors(cosponsorships: pd.DataFrame, measures: pd.DataFrame) -> p
 def cosponsor_balance(cosponsors: pd.DataFrame, party: pd.Series, congress_of: pd.Series) -> pd.DataFrame:
     """Per measure: active cosponsors by party (``party``: caucus as of the measure's congress)."""
     congress = cosponsors["measure_id"].map(congress_of)
-    parties = _lookup(pd.DataFrame({"b": cosponsors["bioguide_id"], "c": congress}), party)
+    parties = lookup_keys(pd.DataFrame({"b": cosponsors["bioguide_id"], "c": congress}), party)
     counts = pd.crosstab(cosponsors["measure_id"], pd.Series(parties, index=cosponsors.index).fillna("?"))
     return counts.reindex(columns=["R", "D", "I", "?"], fill_value=0)
 
@@ -429,7 +447,7 @@ def add_context_features(
     ``features.build.add_member_profile``) and the sponsor's (``features.build.add_sponsor_profile``);
     ``caucus``: ``caucus_of``; ``scored``: ``nominate.scored_congresses``; ``holders``: who held each seat when
     (``seat_holders``)."""
-    member_caucus = pd.Series(_lookup(pairs[["bioguide_id", "congress"]], caucus), index=pairs.index)
+    member_caucus = pd.Series(lookup_keys(pairs[["bioguide_id", "congress"]], caucus), index=pairs.index)
     member_caucus = member_caucus.fillna(pairs["party"])
     columns = ["measure_id", "sponsor_bioguide_id", "congress", "chamber", "date", "bill_id"]  # what is read below
     measures = pairs[columns].drop_duplicates("measure_id").set_index("measure_id")
@@ -446,7 +464,7 @@ def add_context_features(
         (their["sponsor"] == their["bill_sponsor"]).astype(float).where(known_bill & known_sponsor)
     )
     pairs = _add_sponsor_distance(pairs, scored)
-    pairs["agree_sponsor_prev"] = _lookup(
+    pairs["agree_sponsor_prev"] = lookup_keys(
         pairs[["congress", "chamber", "bioguide_id", "sponsor_bioguide_id"]], agreement
     )
     procedures = pairs["procedure"].to_numpy(dtype=object)  # compared as plain objects: 17 times, no pandas op each
@@ -461,13 +479,13 @@ def _measure_parties(
     """Per measure: the party of its sponsor, of the chamber's majority, of the President, of the bill's sponsor."""
     return {
         "sponsor": pd.Series(
-            _lookup(pd.DataFrame({"b": measures["sponsor_bioguide_id"], "c": measures["congress"]}), party),
+            lookup_keys(pd.DataFrame({"b": measures["sponsor_bioguide_id"], "c": measures["congress"]}), party),
             index=measures.index,
         ),
         "majority": pd.Series(majority_on(holders, measures, presidents), index=measures.index),
         "president": pd.Series(president_party_on(measures["date"], presidents), index=measures.index),
         "bill_sponsor": pd.Series(
-            _lookup(pd.DataFrame({"b": measures["bill_id"].map(bill_sponsors), "c": measures["congress"]}), party),
+            lookup_keys(pd.DataFrame({"b": measures["bill_id"].map(bill_sponsors), "c": measures["congress"]}), party),
             index=measures.index,
         ),
     }
@@ -511,7 +529,7 @@ def _add_cosponsor_balance(pairs: pd.DataFrame, member_party: pd.Series, balance
     total = balance[["R", "D", "I", "?"]].sum(axis=1)
     pairs["cosponsors_log"] = np.log1p(pairs["measure_id"].map(total)).astype(float)
     by_party = balance.stack().rename("n")
-    same = _lookup(pd.DataFrame({"m": pairs["measure_id"], "p": member_party.fillna("?")}), by_party)
+    same = lookup_keys(pd.DataFrame({"m": pairs["measure_id"], "p": member_party.fillna("?")}), by_party)
     n_total = pairs["measure_id"].map(total).to_numpy()
     pairs["cosponsors_same_party_share"] = np.where(
         n_total > 0, np.nan_to_num(same.astype(float)) / np.maximum(n_total, 1), np.nan

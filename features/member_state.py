@@ -142,6 +142,7 @@ class StateContext(Context):
         self.rollcall_days = state.frames["rollcalls"]["day"].to_numpy()
         self.rollcall_chamber = state.frames["rollcalls"]["chamber"].to_numpy()
         self.rollcall_bill = state.frames["rollcalls"]["bill_id"].to_numpy()
+        self.rollcall_congress = state.frames["rollcalls"]["congress"].to_numpy()
         self.rollcall_on_bill = state.frames["rollcalls"]["on_bill"].to_numpy()
         for name in VOTE_ARRAYS:
             setattr(self, name, state.frames["votes"][name].to_numpy())
@@ -340,6 +341,7 @@ def _context_frames(ctx: Context, votes: pd.DataFrame, day: int, congress: int) 
                 "day": ctx.rollcall_days,
                 "chamber": ctx.rollcall_chamber,
                 "bill_id": ctx.rollcall_bill,
+                "congress": ctx.rollcall_congress,
                 "on_bill": ctx.rollcall_on_bill,
             }
         ),

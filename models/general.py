@@ -49,22 +49,32 @@ class GeneralRows:
     row group at a time for scoring (``groups``). Millions of rows' forty features never sit in memory at once."""
 
     def __init__(self, path: Path, as_of: pd.Timestamp):
-        try:
-            self.file = pq.ParquetFile(path)
-            missing = sorted(set(LIGHT_COLUMNS) - set(self.file.schema_arrow.names))  # read() would leave them out
-            light = None if missing else self.file.read(columns=LIGHT_COLUMNS).to_pandas()
-        except (OSError, ValueError) as exc:  # pyarrow's errors are OSError/ValueError
-            raise DataError(f"{path}: cannot read the general rows ({exc}): run `dvc repro` first") from exc
-        if missing:
-            raise DataError(f"{path}: cannot read the general rows (no column {', '.join(missing)})")
+        self.path = path
+        self.file = self._read(lambda: pq.ParquetFile(path))
+        self._check(LIGHT_COLUMNS)
+        light = self._read(lambda: self.file.read(columns=LIGHT_COLUMNS).to_pandas())
         kept = (light["date"] <= as_of).to_numpy()
         self.file_rows = np.flatnonzero(kept)  # a row of ``light`` -> its row in the file
         self.light = light if kept.all() else light[kept].reset_index(drop=True)
         sizes = [self.file.metadata.row_group(i).num_rows for i in range(self.file.num_row_groups)]
         self.group_starts = np.r_[0, np.cumsum(sizes)]
 
+    def _read(self, read):
+        """``read()``, a file pyarrow cannot read (truncated, not parquet) named in a ``DataError``."""
+        try:
+            return read()
+        except (OSError, ValueError) as exc:  # pyarrow's errors
+            raise DataError(f"{self.path}: cannot read the general rows ({exc}): run `dvc repro` first") from exc
+
+    def _check(self, columns: list[str]) -> None:
+        """A column the file lacks is an error here, not a column left out (pyarrow's row-group reads skip it)."""
+        missing = sorted(set(columns) - set(self.file.schema_arrow.names))
+        if missing:
+            raise DataError(f"{self.path}: no column {', '.join(missing)} in the general rows: run `dvc repro` first")
+
     def take(self, positions: np.ndarray, columns: list[str]) -> pd.DataFrame:
         """``columns`` of the rows at ``positions`` (of ``light``), in that order: each row group read once."""
+        self._check(columns)
         rows = self.file_rows[np.asarray(positions)]
         group = np.searchsorted(self.group_starts, rows, side="right") - 1
         order = np.argsort(group, kind="stable")
@@ -78,6 +88,7 @@ class GeneralRows:
 
     def groups(self, columns: list[str]) -> Iterator[tuple[np.ndarray, pd.DataFrame]]:
         """(positions in ``light``, ``columns`` of those rows) a row group at a time, in file order."""
+        self._check(columns)
         light_of = np.full(self.file.metadata.num_rows, -1, dtype=np.int64)
         light_of[self.file_rows] = np.arange(len(self.file_rows))
         for number in range(self.file.num_row_groups):

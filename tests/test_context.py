@@ -18,6 +18,7 @@ from features.context import (
 )
 from pipeline.errors import DataError
 from pipeline.ids import congress_first_year
+from pipeline.tables import read_table
 
 pytestmark = pytest.mark.pipeline
 
@@ -229,6 +230,27 @@ def test_general_rows_keep_sponsors_and_cosponsors():
     # the sponsor of a bill votes Yea on its passage under suspension nearly always
     assert sponsors.loc[sponsors["procedure"] == "suspension", "voted_yea"].mean() > 0.97
     assert np.isfinite(general["cosponsors_log"]).all()
+
+
+def test_only_votes_on_the_bill_itself_carry_its_earlier_stage():
+    """In the general rows a bill's earlier stage reaches passage, cloture, concurring... of the same bill, never
+    an amendment, cloture on one, or a motion to table or recommit (they ask something else)."""
+    from features.context import on_the_bill
+    from pipeline.config import FEATURES_DIR
+
+    general = pd.read_parquet(FEATURES_DIR / "general.parquet", columns=["measure_id", "prior_stage_party_share"])
+    rollcalls = read_table("rollcalls")
+    on_bill = pd.Series(on_the_bill(rollcalls), index=rollcalls["rollcall_id"].to_numpy())
+    staged = general.loc[general["prior_stage_party_share"].notna(), "measure_id"].unique()
+    assert len(staged) > 500 and on_bill.loc[staged].all()
+    # cloture on the Baucus amendment to H.R. 2 (the 2007 minimum wage bill) came after the Senate's cloture on
+    # the bill itself (s23-110.2007): the amendment's cloture carries no stage
+    by_id = rollcalls.set_index("rollcall_id")
+    assert by_id.loc["s34-110.2007", "bill_id"] == by_id.loc["s23-110.2007", "bill_id"] == "110hr2"
+    assert on_bill.loc["s23-110.2007"] and not on_bill.loc["s34-110.2007"]
+    assert by_id.loc["s23-110.2007", "date"] < by_id.loc["s34-110.2007", "date"]
+    amendment_cloture = general.loc[general["measure_id"] == "s34-110.2007", "prior_stage_party_share"]
+    assert len(amendment_cloture) > 10 and amendment_cloture.isna().all()
 
 
 def test_registry_rejects_an_unknown_procedure(tables):

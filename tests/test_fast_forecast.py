@@ -22,7 +22,7 @@ from pipeline.config import FEATURES_DIR, MODELS_DIR, PROJECT_ROOT, DataConfig, 
 from pipeline.errors import DataError
 from pipeline.tables import cut_as_of, read_table
 
-REGISTRY_BILLS = ("119hr6508", "119s2174", "119s3262", "119s2914", "119hr5793")
+REGISTRY_BILLS = ("119hr6508", "119s2174", "119s3262", "119s2914", "119hr5793", "116hr676")
 
 
 class SlowWay:

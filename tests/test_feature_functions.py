@@ -298,45 +298,56 @@ def test_positions_in_reads_chunks_with_their_own_dictionaries():
 
 
 def _stage_rollcalls() -> pd.DataFrame:
-    """Roll calls of two bills: codes 0-5 in roll-call order."""
+    """Roll calls of two bills: codes 0-5 in roll-call order, then motions about a bill's handling (6-9)."""
     return pd.DataFrame(
         {
-            "category": ["passage", "cloture", "amendment", "cloture", "passage", "passage-suspension"],
-            "question": ["On Passage", "On Cloture", "On the Amendment", "Cloture on Amdt", "On Passage", "Suspend"],
-            "type": [""] * 6,
-            "description": [""] * 6,
-            "bill_type_raw": ["hr"] * 6,
-            "bill_id": ["1hr1", "1hr1", "1hr1", "1hr1", "1hr1", None],
-            "amendment_number": [None, None, 7, 7, None, None],
-            "chamber": ["house", "senate", "senate", "senate", "senate", "house"],
-            "day": [10, 20, 21, 21, 22, 22],
+            "category": ["passage", "cloture", "amendment", "cloture", "passage", "passage-suspension"]
+            + ["unknown", "unknown", "unknown", "impeachment"],
+            "question": ["On Passage", "On Cloture", "On the Amendment", "Cloture on Amdt", "On Passage", "Suspend"]
+            + [
+                "Recommit Conference Report with Instructions: H R 1",
+                "On Motion to Table: H RES 9",
+                "On Closing Portions of the Conference: H R 1",
+                "Article I: H RES 9 Impeaching a judge",
+            ],
+            "type": [""] * 10,
+            "description": [""] * 10,
+            "bill_type_raw": ["hr"] * 6 + ["hr", "hres", "hr", "hres"],
+            "bill_id": ["1hr1", "1hr1", "1hr1", "1hr1", "1hr1", None, "1hr1", "1hres9", "1hr1", "1hres9"],
+            "amendment_number": [None, None, 7, 7, None, None, None, None, None, None],
+            "chamber": ["house", "senate", "senate", "senate", "senate", "house", "house", "house", "house", "house"],
+            "congress": 1,
+            "day": [10, 20, 21, 21, 22, 22, 23, 23, 23, 23],
         }
     )
 
 
 def test_on_the_bill_keeps_votes_on_the_bill_itself():
-    # an amendment, cloture on an amendment and a roll call of no bill ask something else
-    assert on_the_bill(_stage_rollcalls()).tolist() == [True, True, False, False, True, False]
+    # an amendment, cloture on an amendment, a roll call of no bill, recommitting a conference report, tabling,
+    # closing a conference and an impeachment ask something else
+    assert on_the_bill(_stage_rollcalls()).tolist() == [True, True, False, False, True] + [False] * 5
 
 
-def test_latest_stage_is_the_last_earlier_one_of_the_chamber_else_the_other():
+def test_latest_stage_is_the_last_earlier_one_of_the_chamber_and_congress_else_the_other_chamber():
     rollcalls = _stage_rollcalls()
     stage = np.flatnonzero(on_the_bill(rollcalls))
-    stages = rollcalls.iloc[stage][["bill_id", "chamber", "day"]].assign(stage=stage)
+    stages = rollcalls.iloc[stage][["bill_id", "chamber", "congress", "day"]].assign(stage=stage)
     measures = pd.DataFrame(
         {
-            "measure_id": ["a", "b", "c", "d", "e", "f", "g"],
-            "bill_id": ["1hr1", "1hr1", "1hr1", "1hr1", "1hr1", "1hr2", None],
-            "chamber": ["senate", "senate", "senate", "house", "house", "house", "house"],
-            "day": [22, 20, 10, 30, 10, 30, 30],
-            "procedure": ["passage", "cloture", "passage", "concur", "passage", "passage", "passage"],
+            "measure_id": ["a", "b", "c", "d", "e", "f", "g", "h"],
+            "bill_id": ["1hr1", "1hr1", "1hr1", "1hr1", "1hr1", "1hr2", None, "1hr1"],
+            "chamber": ["senate", "senate", "senate", "house", "house", "house", "house", "house"],
+            "congress": [1, 1, 1, 1, 1, 1, 1, 4],
+            "day": [22, 20, 10, 30, 10, 30, 30, 2000],
+            "on_bill": True,
         }
     )
     # a: the Senate's cloture (day 20), not the passage of its own day; b: none in the Senate before day 20, so the
     # House's passage; c: nothing before day 10; d: the House's own passage (day 10), not the Senate's later
-    # ones; e: nothing before; f: another bill; g: no bill
-    assert latest_stages(measures, stages).tolist() == [1, 0, -1, 0, -1, -1, -1]
-    amendment = measures.iloc[[0]].assign(procedure="amendment")  # asks something else than the bill
+    # ones nor the motions about the bill of day 23; e: nothing before; f: another bill; g: no bill; h: a later
+    # congress (the bill died with its own)
+    assert latest_stages(measures, stages).tolist() == [1, 0, -1, 0, -1, -1, -1, -1]
+    amendment = measures.iloc[[0]].assign(on_bill=False)  # asks something else than the bill
     assert latest_stages(amendment, stages).tolist() == [-1]
 
 

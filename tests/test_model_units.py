@@ -174,8 +174,9 @@ def test_general_models_by_congress_see_only_earlier_rows():
     np.testing.assert_array_equal(p[rows["congress"] == 118], direct[rows["congress"] == 118])
 
 
-def _general_file(tmp_path) -> tuple[pd.DataFrame, object]:
-    """``_general_rows`` with the general rows' light columns, written in row groups of 64 rows."""
+def _general_file(tmp_path, interleaved: bool = False) -> tuple[pd.DataFrame, object]:
+    """``_general_rows`` with the general rows' light columns, written in row groups of 64 rows (``interleaved``:
+    the two congresses' rows alternating)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -186,6 +187,10 @@ def _general_file(tmp_path) -> tuple[pd.DataFrame, object]:
         party=lambda f: np.where(f["same_party"] == 1, "R", "D"),
         sponsor_is_republican=1.0,
     )
+    if interleaved:
+        half = len(rows) // 2  # the 117th's rows are the first half
+        rows = rows.iloc[np.column_stack([np.arange(half), np.arange(half, len(rows))]).ravel()]
+        rows = rows.reset_index(drop=True)
     path = tmp_path / "general.parquet"
     pq.write_table(pa.Table.from_pandas(rows, preserve_index=False), path, row_group_size=64)
     return rows, path
@@ -213,10 +218,13 @@ def test_general_rows_read_by_row_group_are_the_rows(tmp_path):
 def test_general_rows_after_the_date_are_left_out(tmp_path):
     from models.general import GeneralRows
 
-    rows, path = _general_file(tmp_path)
-    general = GeneralRows(path, pd.Timestamp("2022-01-01"))  # the 118th's rows are dated 2023-08-11
+    rows, path = _general_file(tmp_path, interleaved=True)
+    general = GeneralRows(path, pd.Timestamp("2022-01-01"))  # every other row is the 118th's, dated 2023-08-11
     kept = rows[rows["date"] <= pd.Timestamp("2022-01-01")].reset_index(drop=True)
     assert len(general.light) == len(kept) == 200
+    pd.testing.assert_frame_equal(general.light[["measure_id", "voted_yea"]], kept[["measure_id", "voted_yea"]])
+    for positions, frame in general.groups(["distance", "congress"]):
+        pd.testing.assert_frame_equal(frame, kept.iloc[positions][["distance", "congress"]].reset_index(drop=True))
     pd.testing.assert_frame_equal(
         general.take(np.arange(200)[::-1], ["distance"]), kept[["distance"]][::-1].reset_index(drop=True)
     )
@@ -234,5 +242,12 @@ def test_a_general_rows_file_that_cannot_be_read_is_named(tmp_path):
     import pyarrow.parquet as pq
 
     pq.write_table(pq.read_table(path).drop(["voted_yea"]), broken)  # a column missing
-    with pytest.raises(DataError, match=r"broken.parquet: cannot read the general rows \(no column voted_yea\)"):
+    with pytest.raises(DataError, match=r"broken.parquet: no column voted_yea in the general rows"):
         GeneralRows(broken, pd.Timestamp("2025-12-31"))
+    general = GeneralRows(path, pd.Timestamp("2025-12-31"))
+    for read in (
+        lambda: general.take(np.arange(3), ["distance", "prior_stage_yea"]),
+        lambda: next(general.groups(["prior_stage_yea"])),
+    ):
+        with pytest.raises(DataError, match="general.parquet: no column prior_stage_yea in the general rows"):
+            read()
