@@ -201,12 +201,23 @@ def read_table(
     options = {"read_dictionary": list(categories)} if categories else {}
     try:
         if rollcalls is None:
-            return pd.read_parquet(path, **options)
-        wanted = pa.array(list(rollcalls), type=pq.read_schema(path).field("rollcall_id").type)  # typed if empty
-        return pd.read_parquet(path, filters=pc.field("rollcall_id").isin(wanted), **options).reset_index(drop=True)
+            frame = pd.read_parquet(path, **options)
+        else:
+            wanted = pa.array(list(rollcalls), type=pq.read_schema(path).field("rollcall_id").type)  # typed if empty
+            frame = pd.read_parquet(path, filters=pc.field("rollcall_id").isin(wanted), **options)
+            frame = frame.reset_index(drop=True)
     except (pa.ArrowException, OSError, KeyError) as exc:  # a truncated or foreign file, a column missing
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DataError(f"table {path} cannot be read ({first}): rerun `dvc repro` (the stage that writes it)") from exc
+    release_arrow_memory()
+    return frame
+
+
+def release_arrow_memory() -> None:
+    """Give the pages Arrow's allocator keeps from a finished read back to the system. The decoded file is freed
+    once pandas holds the table, but mimalloc keeps its pages for Arrow's next allocation, and the features are
+    built with NumPy's allocator: six million votes read left 270 MiB resident for a 35 MiB frame, 80 MiB after."""
+    pa.default_memory_pool().release_unused()
 
 
 def as_strings(frame: pd.DataFrame) -> pd.DataFrame:
