@@ -29,6 +29,7 @@ from features.context import (
     active_cosponsors,
     add_context_features,
     caucus_of,
+    caucus_of_pairs,
     general_measures,
     latest_stages,
     lookup_keys,
@@ -154,10 +155,12 @@ class Context:
         they caucus with, ``caucus``), built once."""
         chosen = self.rollcall_on_bill[self.vote_rollcall]
         rollcall, member = self.vote_rollcall[chosen], self.vote_member[chosen]
-        # each (member, congress) looked up once, not a string per vote
-        members_in = np.unique(member.astype(np.int64) * 1000 + self.rollcall_congress[rollcall], return_inverse=True)
-        keys = pd.DataFrame({"b": self.member_index[members_in[0] // 1000], "c": members_in[0] % 1000})
-        party = self.parties.get_indexer(pd.Series(lookup_keys(keys, self.caucus)).fillna("?"))[members_in[1]]
+        # each (member, congress) looked up once, not a string per vote (congress numbers are below 1000)
+        served, of_vote = np.unique(
+            member.astype(np.int64) * 1000 + self.rollcall_congress[rollcall], return_inverse=True
+        )
+        keys = pd.DataFrame({"b": self.member_index[served // 1000], "c": served % 1000})
+        party = self.parties.get_indexer(pd.Series(lookup_keys(keys, self.caucus)).fillna("?"))[of_vote]
         party = np.where(party >= 0, party, self.vote_party[chosen])  # no caucus on record: the vote's party
         return StageVotes(rollcall, member, self.vote_sign[chosen], party, (len(self.member_index), len(self.parties)))
 
@@ -570,8 +573,7 @@ def add_prior_stage(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
     stage = pd.Series(latest_stages(measures, ctx.stages), index=measures["measure_id"].to_numpy())
     codes = pairs["measure_id"].map(stage).to_numpy()
     pairs["prior_stage_yea"] = ctx.stage_votes.member_yea(codes, pairs["member_code"].to_numpy())
-    caucus = pd.Series(lookup_keys(pairs[["bioguide_id", "congress"]], ctx.caucus), index=pairs.index)
-    party = ctx.parties.get_indexer(caucus.fillna(pairs["party"]).fillna("?"))
+    party = ctx.parties.get_indexer(caucus_of_pairs(pairs, ctx.caucus).fillna("?"))
     pairs["prior_stage_party_share"] = ctx.stage_votes.party_share(codes, party)
     return pairs
 

@@ -432,6 +432,12 @@ def _agreement_of(
     return frame.dropna(subset=["agree"])
 
 
+def caucus_of_pairs(pairs: pd.DataFrame, caucus: pd.Series) -> pd.Series:
+    """Each pair's member's caucus in the measure's congress (``caucus_of``), their party where none is known."""
+    found = pd.Series(lookup_keys(pairs[["bioguide_id", "congress"]], caucus), index=pairs.index)
+    return found.fillna(pairs["party"])
+
+
 def add_context_features(
     pairs: pd.DataFrame,
     caucus: pd.Series,
@@ -447,8 +453,7 @@ def add_context_features(
     ``features.build.add_member_profile``) and the sponsor's (``features.build.add_sponsor_profile``);
     ``caucus``: ``caucus_of``; ``scored``: ``nominate.scored_congresses``; ``holders``: who held each seat when
     (``seat_holders``)."""
-    member_caucus = pd.Series(lookup_keys(pairs[["bioguide_id", "congress"]], caucus), index=pairs.index)
-    member_caucus = member_caucus.fillna(pairs["party"])
+    member_caucus = caucus_of_pairs(pairs, caucus)
     columns = ["measure_id", "sponsor_bioguide_id", "congress", "chamber", "date", "bill_id"]  # what is read below
     measures = pairs[columns].drop_duplicates("measure_id").set_index("measure_id")
     by_measure = _measure_parties(measures, holders, presidents, bill_sponsors, caucus)

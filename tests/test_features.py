@@ -202,7 +202,7 @@ def test_the_bills_earlier_stage_gives_each_member_and_party_their_vote(tables, 
     republicans = features[features["party"] == "R"]
     assert (republicans["prior_stage_party_share"] == 11 / 53).all()
     assert (republicans["prior_stage_yea"] == 1).sum() == 11
-    assert (features.loc[features["party"] == "D", "prior_stage_party_share"] == 1.0).all()  # 44 of 44
+    assert (features.loc[features["party"] == "D", "prior_stage_party_share"] == 1.0).all()  # 46 of 46 (with I)
 
 
 def test_an_earlier_stage_of_the_same_day_or_later_is_not_used(tables, context):
@@ -221,5 +221,5 @@ def test_the_earlier_stage_from_tables_cut_before_the_measure_is_the_same(tables
         cut_tables[name] = pd.concat([cut_tables[name], tables[name].query("rollcall_id == 's6-116.2019'")])
     cut = _features_of(_context(cut_tables), "s6-116.2019")
     full = _senate_sjres2(tables, context)
-    assert full["prior_stage_yea"].notna().sum() == 98  # every senator but the two who missed either vote
+    assert full["prior_stage_yea"].notna().sum() == 98  # the cloture's 99 voters but one who missed the first vote
     pd.testing.assert_frame_equal(full, cut, check_dtype=False)
