@@ -6,6 +6,7 @@ second, and the floor for the ingest (the time merely decompressing and reading 
     .venv/bin/python scripts/benchmark.py --scaling  # every stage on 2, 5 and 10 congresses, extrapolated to 1789-2025
     .venv/bin/python scripts/benchmark.py --forecast # CLI cold (new process), Python API warm
     .venv/bin/python scripts/benchmark.py --noop     # `dvc repro` with nothing changed
+    .venv/bin/python scripts/benchmark.py --ingest-bound  # the least CPU any ingest of these inputs needs
 
 Each stage runs as its own process (as `dvc repro` runs it) so peak RSS is that stage's alone. It rewrites
 the stages' outputs, exactly as `dvc repro --force` would.
@@ -201,6 +202,103 @@ def _extrapolate(rows: list[dict]) -> dict:
     return projection
 
 
+def _cpu_seconds() -> float:
+    """CPU seconds of this process so far, all its threads (DuckDB's too)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def ingest_bound(config: DataConfig) -> dict:
+    """How fast any ingest of these inputs could be on this machine: the CPU seconds of merely parsing each input
+    with the fastest reader at hand and writing the votes table, nothing joined, checked or kept; divided by the
+    cores, the wall time of a perfectly parallel ingest that did nothing else. Compared with the decompression
+    floor and the ingest's 3x target (issue 12)."""
+    import tarfile
+
+    import duckdb
+    import lxml.etree
+    import orjson
+    import pyarrow.parquet as pq
+    import yaml
+
+    from pipeline import engine, voteview
+
+    snapshot = config.snapshot_dir
+    records = [snapshot / "unitedstates-votes" / f"votes-{c}.jsonl.gz" for c in config.congresses]
+    vote_csvs = [
+        path
+        for chamber in voteview.CHAMBERS
+        for congress in config.congresses
+        if (path := voteview.locate_optional(config, "votes", chamber, congress)) is not None
+    ]
+    archives = [snapshot / "billstatus-bulk" / f"bills-{c}.tar.gz" for c in config.congresses]
+
+    def start() -> None:  # a new interpreter importing what the ingest imports
+        subprocess.run([sys.executable, "-c", "import pipeline.ingest"], cwd=ROOT, check=True)
+
+    def vote_records() -> None:  # every voter reached (their count checked), nothing extracted
+        with duckdb.connect(config={"threads": os.cpu_count() or 1}) as con:
+            con.execute(
+                f"SELECT sum(len(voters)) FROM (SELECT unnest(map_values(votes)) AS voters FROM read_json("
+                f"{engine.file_list(records)}, format = 'newline_delimited', "
+                "columns = {vote_id: 'VARCHAR', votes: 'MAP(VARCHAR, JSON[])'}))"
+            ).fetchall()
+
+    def voteview_votes() -> None:
+        with duckdb.connect(config={"threads": os.cpu_count() or 1}) as con:
+            con.execute(f"SELECT count(*) FROM read_csv({engine.file_list(vote_csvs)}, all_varchar = true)").fetchall()
+
+    def bill_archives() -> None:  # each member parsed (JSON or XML), no field read
+        for path in filter(Path.exists, archives):
+            with tarfile.open(path) as tar:
+                for member in tar:
+                    if member.isfile():
+                        data = tar.extractfile(member).read()
+                        orjson.loads(data) if member.name.endswith(".json") else lxml.etree.fromstring(data)
+
+    def legislators_yaml() -> None:
+        for name in ("legislators-current.yaml", "executive.yaml"):
+            yaml.load((snapshot / "congress-legislators" / name).read_bytes(), Loader=yaml.CSafeLoader)
+
+    votes_table = pq.read_table(ROOT / "data" / "tables" / "votes.parquet")
+
+    def votes_parquet() -> None:  # the one large output, from columns already built
+        pq.write_table(votes_table, os.devnull, row_group_size=engine.ROW_GROUP)
+
+    parts = {}
+    for name, work in [
+        ("interpreter and imports", start),
+        ("vote records (JSON)", vote_records),
+        ("Voteview member votes (CSV)", voteview_votes),
+        ("bill archives (XML, JSON)", bill_archives),
+        ("legislators and Presidents (YAML)", legislators_yaml),
+        ("votes table (parquet)", votes_parquet),
+    ]:
+        wall, cpu = time.perf_counter(), _cpu_seconds() + _children_cpu_seconds()
+        work()
+        parts[name] = {
+            "wall_s": round(time.perf_counter() - wall, 2),
+            "cpu_s": round(_cpu_seconds() + _children_cpu_seconds() - cpu, 2),
+        }
+    cores = os.cpu_count() or 1
+    floor = decompression_floor(config)[0]
+    cpu = sum(part["cpu_s"] for part in parts.values())
+    bound = {"parts": parts, "cpu_s": round(cpu, 2), "cores": cores, "floor_s": round(floor, 2)}
+    bound |= {"bound_s": round(cpu / cores, 2), "bound_ratio": round(cpu / cores / floor, 2)}
+    for name, part in parts.items():
+        print(f"  {name:36} {part['wall_s']:6.2f} s wall {part['cpu_s']:6.2f} s CPU")
+    print(
+        f"ingest bound: {cpu:.2f} CPU-s of bare parsing and writing / {cores} cores = {cpu / cores:.2f} s, "
+        f"{cpu / cores / floor:.1f}x the decompression floor ({floor:.2f} s); the target 3x is {3 * floor:.2f} s"
+    )
+    return bound
+
+
+def _children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def noop_repro(runs: int = 3) -> list[float]:
     """Seconds of `dvc repro` when nothing changed (the snapshot stage still fingerprints the inputs)."""
     times = []
@@ -221,6 +319,9 @@ def main() -> None:
         from benchmark_forecast import measure
 
         print(json.dumps(measure(), indent=2))
+        return
+    if "--ingest-bound" in sys.argv[1:]:
+        print(json.dumps(ingest_bound(DataConfig.from_params())))
         return
     if "--noop" in sys.argv[1:]:
         print(json.dumps({"noop_dvc_repro_s": noop_repro()}))
