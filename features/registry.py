@@ -14,7 +14,7 @@ import yaml
 from features.catalog import ALLIANCE, TIED, classify
 from features.context import PROCEDURES
 from pipeline.errors import DataError
-from pipeline.ids import bill_id, parse_date, split_bill_id
+from pipeline.ids import bill_id, congress_of_date, origin_chamber, parse_date, split_bill_id
 from pipeline.tables import nato_bills
 
 ADDITIONS_FILE = Path(__file__).with_name("registry_additions.yaml")
@@ -77,13 +77,50 @@ def registry_from_bills(bills: pd.DataFrame) -> pd.DataFrame:
     return registry[REGISTRY_COLUMNS]
 
 
-def parse_additions(entries: list[dict], known_members: set[str], where: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+CHAMBER_NAMES = {"house": "House", "senate": "Senate"}
+
+
+class Seats:
+    """Who sat in each chamber in each congress (the members table). A described bill's sponsor and cosponsors
+    must sit in the chamber the bill comes from in its congress, as BILLSTATUS records them (a House bill's are
+    representatives, also when the Senate votes on it); the general model learned from such sponsors."""
+
+    def __init__(self, members: pd.DataFrame):
+        self.sitting = {
+            (int(congress), str(chamber)): frozenset(ids)
+            for (congress, chamber), ids in members.groupby(["congress", "chamber"])["bioguide_id"]
+        }
+        self.last_seat = members.sort_values("congress").drop_duplicates("bioguide_id", keep="last")
+        self.last_seat = self.last_seat.set_index("bioguide_id")[["congress", "chamber"]]
+
+    def check(self, member: str, congress: int, chamber: str, where: str) -> None:
+        """A DataError naming ``where`` unless ``member`` sat in ``chamber`` in ``congress``."""
+        if member not in self.last_seat.index:
+            raise DataError(f"{where}: unknown member id {member!r} (not a bioguide id in the data)")
+        if member in self.sitting.get((congress, chamber), ()):
+            return
+        other = "senate" if chamber == "house" else "house"
+        seat = self.last_seat.loc[member]
+        if member in self.sitting.get((congress, other), ()):
+            was = f"sat in the {CHAMBER_NAMES[other]} then"
+        elif seat["congress"] < congress:
+            was = f"last sat in the {CHAMBER_NAMES[seat['chamber']]} in the {int(seat['congress'])}th Congress"
+        else:
+            was = "not in Congress then"
+        name = CHAMBER_NAMES[chamber]
+        raise DataError(
+            f"{where}: {member} did not sit in the {name} in the {congress}th Congress ({was}); "
+            f"the sponsor and cosponsors of a {name} bill or amendment sit in the {name}"
+        )
+
+
+def parse_additions(entries: list[dict], seats: Seats, where: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """User-described bills -> (registry rows, cosponsorships). Each entry: bill_id, chamber, introduced,
     sponsor, and optionally title, stance (+ stance_reason), kind, cosponsors (ids or {bioguide_id, date})."""
     rows, cosponsors = [], []
     for number, entry in enumerate(entries, start=1):
         label = f"{where}: entry {number}"
-        row = _addition_row(entry, known_members, label)
+        row = _addition_row(entry, seats, label)
         rows.append(row)
         for cosponsor in entry.get("cosponsors", []):
             date = cosponsor.get("date", row["introduced"]) if isinstance(cosponsor, dict) else row["introduced"]
@@ -102,7 +139,7 @@ def parse_additions(entries: list[dict], known_members: set[str], where: str) ->
     )
 
 
-def _addition_row(entry, known_members: set[str], label: str) -> dict:
+def _addition_row(entry, seats: Seats, label: str) -> dict:
     """One user entry checked (fields, id, chamber, date, members, procedure, stance) -> its registry row."""
     if not isinstance(entry, dict):
         raise DataError(f"{label}: expected a mapping with bill_id, chamber, introduced, sponsor")
@@ -115,9 +152,12 @@ def _addition_row(entry, known_members: set[str], label: str) -> dict:
     if chamber not in ("house", "senate") or (bill_type in OWN_CHAMBER_TYPES and chamber[0] != bill_type[0]):
         raise DataError(f"{label} ({this_id}): chamber {entry['chamber']!r} does not fit bill type {bill_type}")
     introduced = parse_date(entry["introduced"], f"{label} ({this_id}) introduced")
-    for member in [entry["sponsor"], *[_cosponsor_id(c) for c in entry.get("cosponsors", [])]]:
-        if member not in known_members:
-            raise DataError(f"{label} ({this_id}): unknown member id {member!r} (not a bioguide id in the data)")
+    if congress_of_date(introduced) != congress:
+        raise DataError(
+            f"{label} ({this_id}) introduced {introduced:%Y-%m-%d}: that is in the {congress_of_date(introduced)}th "
+            f"Congress, not the {congress}th of the bill id"
+        )
+    _check_members(entry, seats, congress, origin_chamber(bill_type), f"{label} ({this_id})")
     kind = entry.get("kind", bill_kind(bill_type))
     vote = entry.get("procedure", default_procedure(kind))
     if vote not in PROCEDURES:
@@ -144,6 +184,18 @@ def _addition_row(entry, known_members: set[str], label: str) -> dict:
         "procedure": vote,
         "source": "user",
     }
+
+
+def _check_members(entry: dict, seats: Seats, congress: int, origin: str, where: str) -> None:
+    """The sponsor and each cosponsor sat in the chamber the bill comes from; none is named twice."""
+    cosponsors = [_cosponsor_id(c) for c in entry.get("cosponsors", [])]
+    seats.check(entry["sponsor"], congress, origin, f"{where} sponsor")
+    for cosponsor in cosponsors:
+        seats.check(cosponsor, congress, origin, f"{where} cosponsor")
+    named = [entry["sponsor"], *cosponsors]
+    twice = sorted({member for member in named if named.count(member) > 1})
+    if twice:
+        raise DataError(f"{where}: {', '.join(twice)} named twice among the sponsor and cosponsors")
 
 
 def _cosponsor_id(cosponsor) -> str:
@@ -177,7 +229,6 @@ def build_registry(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(registry, cosponsorships of registry bills). A user entry with the id of a BILLSTATUS bill replaces it.
     Bills and entries of congresses outside the tables' range (params.yaml data.congresses) are skipped, said."""
-    known = set(members["bioguide_id"])
     first, last = int(members["congress"].min()), int(members["congress"].max())
     inside = [entry for entry in additions if _entry_congress(entry) in (0, *range(first, last + 1))]
     outside = [str(entry["bill_id"]) for entry in additions if entry not in inside]
@@ -187,7 +238,7 @@ def build_registry(
         shown = ", ".join(outside[:5]) + (", ..." if len(outside) > 5 else "")
         print(f"registry: {len(outside)} bill(s) outside congresses {first}-{last} skipped: {shown}")
     bills = bills[in_range]
-    added, added_cosponsors = parse_additions(inside, known, where)
+    added, added_cosponsors = parse_additions(inside, Seats(members), where)
     registry = registry_from_bills(bills)
     registry = pd.concat([registry[~registry["bill_id"].isin(added["bill_id"])], added], ignore_index=True)
     cosponsors = cosponsorships[~cosponsorships["bill_id"].isin(added["bill_id"])]

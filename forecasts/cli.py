@@ -24,7 +24,7 @@ from forecasts import names, predict, report
 from forecasts.api import Forecaster, check_as_of, step, unknown_bill  # noqa: F401 (check_as_of, unknown_bill: API)
 from pipeline.config import PROJECT_ROOT, REPORTS_DIR
 from pipeline.errors import DataError
-from pipeline.ids import parse_date
+from pipeline.ids import origin_chamber, parse_date, split_bill_id
 
 CLI_DIR = REPORTS_DIR / "cli"
 PIPELINE_OUTPUTS = ("data", "metrics", "plots", "reports", "models", "mlruns", "notebooks", "docs")
@@ -97,15 +97,19 @@ def describe_entry(args: argparse.Namespace, bill: str, forecaster: Forecaster) 
             f"{bill} is already a registry bill ({names.bill_number(bill)}): forecast it with `natocast forecast "
             f"{bill}`, or describe a new bill under an id of its own"
         )
+    congress, bill_type, _ = split_bill_id(bill)
+    members = forecaster.members()
+    origin = members[(members["congress"] == congress) & (members["chamber"] == origin_chamber(bill_type))]
+    among = set(origin["bioguide_id"]) or None  # a name is looked for first among those who sat there
     entry = {
         "bill_id": bill,
         "chamber": args.chamber,
         "introduced": args.introduced,
         "stance": args.stance,
         "stance_reason": "given on the command line",
-        "sponsor": names.resolve_member(args.sponsor, directory, "--sponsor"),
+        "sponsor": names.resolve_member(args.sponsor, directory, "--sponsor", among),
         "cosponsors": [
-            names.resolve_member(c, directory, "--cosponsors") for c in args.cosponsors.split(",") if c.strip()
+            names.resolve_member(c, directory, "--cosponsors", among) for c in args.cosponsors.split(",") if c.strip()
         ],
         "title": args.title,
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Collection
 
 import pandas as pd
 
@@ -74,7 +75,8 @@ def member_label(bioguide_id: str, directory: pd.DataFrame) -> str:
 def bill_label(bill_id: str, title: str, sponsor: str | None, directory: pd.DataFrame) -> str:
     """'H.R. 6508, NATO Act (Rep. Thomas Massie, R-KY)'."""
     sponsor_text = f" ({member_label(sponsor, directory)})" if sponsor and not pd.isna(sponsor) else ""
-    return f"{bill_number(bill_id)}, {short_title(title, 70)}{sponsor_text}"
+    title_text = f", {short_title(title, 70)}" if not pd.isna(title) and str(title).strip() else ""
+    return f"{bill_number(bill_id)}{title_text}{sponsor_text}"
 
 
 def last_name(name: str) -> str:
@@ -85,10 +87,23 @@ def last_name(name: str) -> str:
     return words[-1] if words else str(name)
 
 
-def resolve_member(text: str, directory: pd.DataFrame, what: str) -> str:
+class AmbiguousMember(DataError):
+    """A name more than one member has."""
+
+
+def resolve_member(text: str, directory: pd.DataFrame, what: str, among: Collection[str] | None = None) -> str:
     """A bioguide id from an id or a (last) name: 'Massie' -> 'M001184'. Ambiguous or unknown names are
-    errors that list the candidates or the closest names."""
+    errors that list the candidates or the closest names. ``among``: the members a name is looked for first (those
+    sitting in the bill's chamber in its congress: 'Johnson' on a Senate bill is Ron Johnson); a name none of them
+    has is looked for among all, and the registry's check then says where that member sat."""
     text = text.strip()
+    if among is not None:
+        try:
+            return resolve_member(text, directory[directory.index.isin(list(among))], what)
+        except AmbiguousMember:
+            raise
+        except DataError:
+            pass
     if text.upper() in directory.index:
         return text.upper()
     if re.fullmatch(r"[A-Za-z]\d{6}", text):
@@ -108,7 +123,7 @@ def resolve_member(text: str, directory: pd.DataFrame, what: str) -> str:
         if len(recent) == 1:
             return str(recent.index[0])
         choices = ", ".join(f"{i} ({member_label(i, directory)})" for i in (recent if len(recent) else found).index[:8])
-        raise DataError(f"{what} {text!r} is ambiguous: {choices}; give the bioguide id")
+        raise AmbiguousMember(f"{what} {text!r} is ambiguous: {choices}; give the bioguide id")
     by_name = {}
     for bioguide, name in names.dropna().items():
         by_name.setdefault(name.lower(), bioguide)

@@ -15,7 +15,7 @@ from lxml import etree
 from pipeline.config import DataConfig
 from pipeline.errors import DataError
 from pipeline.fetch import locate
-from pipeline.ids import bill_id, split_bill_id
+from pipeline.ids import bill_id, origin_chamber, split_bill_id
 
 TAG = re.compile(r"<[^>]+>")
 # Comments and processing instructions are dropped (as ElementTree drops them), so ``.text`` and ``iter`` see
@@ -81,7 +81,7 @@ def _bill_record(path: Path | str, root: etree._Element, bill: etree._Element) -
         "congress": int(congress),
         "type": bill_type.lower(),
         "number": int(number),
-        "chamber": "house" if bill_type.lower().startswith("h") else "senate",
+        "chamber": origin_chamber(bill_type),
         "title": _text(bill, "title"),
         "all_titles": " | ".join(
             dict.fromkeys(t.text.strip() for t in bill.iter("title") if t.text and t.text.strip())

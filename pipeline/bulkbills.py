@@ -18,7 +18,7 @@ import pandas as pd
 from pipeline.billstatus import day, parse_billstatus
 from pipeline.config import DataConfig
 from pipeline.errors import DataError
-from pipeline.ids import bill_id
+from pipeline.ids import bill_id, origin_chamber
 
 ARCHIVE = re.compile(r"bills-(\d+)\.tar\.gz$")
 COSPONSOR_COLUMNS = ["bill_id", "bioguide_id", "date", "original", "withdrawn", "party", "state"]
@@ -54,7 +54,7 @@ def parse_scraper_json(content: bytes, where: str, thomas_to_bioguide: dict[str,
         "congress": congress,
         "type": bill_type.lower(),
         "number": number,
-        "chamber": "house" if bill_type.lower().startswith("h") else "senate",
+        "chamber": origin_chamber(bill_type),
         "title": record.get("short_title") or record.get("popular_title") or record.get("official_title"),
         "all_titles": " | ".join(dict.fromkeys(t.strip() for t in titles if t.strip())),
         "sponsor_bioguide_id": _bioguide(sponsor, thomas_to_bioguide, where) if sponsor else None,

@@ -75,6 +75,12 @@ def split_bill_id(text: str) -> tuple[int, str, int]:
     return int(match["congress"]), match["type"], int(match["number"])
 
 
+def origin_chamber(bill_type: str) -> str:
+    """The chamber a bill, resolution or amendment comes from, whose members sponsor it: 'hr', 'HRES', 'hamdt'
+    -> 'house'; 's', 'sjres', 'samdt' -> 'senate'."""
+    return "house" if str(bill_type).lower().startswith("h") else "senate"
+
+
 def positions_in(index: pd.Index, values: pd.Series | pd.Index | pa.Array | pa.ChunkedArray) -> np.ndarray:
     """Each value's position in ``index`` (int32; -1 where absent or missing), as ``index.get_indexer`` gives,
     looked up in Arrow: millions of ids are hashed where they lie instead of each becoming a Python string (a

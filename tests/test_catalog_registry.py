@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from features.catalog import build_catalog, classify, load_overrides, summarize
-from features.registry import build_registry, parse_additions
+from features.registry import Seats, build_registry, parse_additions
 from pipeline.errors import DataError
 
 
@@ -196,9 +196,57 @@ def test_a_user_can_add_a_bill(tables):
         ),
     ],
 )
-def test_malformed_bill_descriptions(entry, message):
+def test_malformed_bill_descriptions(entry, message, tables):
     with pytest.raises(DataError, match=message):
-        parse_additions([entry], {"M001184"}, "registry_additions.yaml")
+        parse_additions([entry], Seats(tables["members"]), "registry_additions.yaml")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (  # Sen. Michael Bennet on a House bill
+            {"sponsor": "B001267"},
+            r"\(119hr9999\) sponsor: B001267 did not sit in the House in the 119th Congress \(sat in the Senate then\)",
+        ),
+        (  # John Boehner left the House in 2015
+            {"sponsor": "B000589"},
+            r"sponsor: B000589 did not sit in the House in the 119th Congress \(last sat in the House in the 114th",
+        ),
+        (  # Sen. Mike Lee as a cosponsor of a House bill
+            {"cosponsors": ["L000596", "L000577"]},
+            r"cosponsor: L000577 did not sit in the House in the 119th Congress \(sat in the Senate then\)",
+        ),
+        ({"cosponsors": ["L000596", "M001184"]}, r"\(119hr9999\): M001184 named twice"),
+        ({"cosponsors": ["L000596", {"bioguide_id": "L000596"}]}, r"L000596 named twice"),
+        (  # Thomas Massie came to the House in November 2012
+            {"bill_id": "110hr9999", "introduced": "2007-05-01"},
+            r"\(110hr9999\) sponsor: M001184 did not sit in the House in the 110th Congress \(not in Congress then\)",
+        ),
+        ({"introduced": "2024-12-31"}, r"introduced 2024-12-31: that is in the 118th Congress, not the 119th"),
+        ({"introduced": "2027-01-03"}, r"introduced 2027-01-03: that is in the 120th Congress, not the 119th"),
+    ],
+    ids=[
+        "a senator sponsors a House bill",
+        "a former member",
+        "a senator cosponsors",
+        "the sponsor as cosponsor",
+        "a cosponsor twice",
+        "before they sat",
+        "before its congress",
+        "after its congress",
+    ],  # fmt: skip
+)
+def test_a_described_bills_members_sit_in_its_chamber_in_its_congress(tables, change, message):
+    """Sponsor and cosponsors are members of the chamber the bill comes from in its congress (the members table
+    says who sat where); the introduction date falls in the bill's congress."""
+    entry = {"bill_id": "119hr9999", "chamber": "house", "introduced": "2025-12-01", "sponsor": "M001184"} | change
+    with pytest.raises(DataError, match=message):
+        parse_additions([entry], Seats(tables["members"]), "registry_additions.yaml")
+    sound = {"bill_id": "119hr9999", "chamber": "house", "introduced": "2025-01-03", "sponsor": "M001184",
+             "cosponsors": ["L000596"]}  # fmt: skip
+    assert parse_additions([sound], Seats(tables["members"]), "registry_additions.yaml")[0][
+        "sponsor_bioguide_id"
+    ].tolist() == ["M001184"]
 
 
 def test_registry_dates_are_real(registry):

@@ -254,28 +254,29 @@ def test_only_votes_on_the_bill_itself_carry_its_earlier_stage():
 
 
 def test_registry_rejects_an_unknown_procedure(tables):
-    from features.registry import parse_additions
+    from features.registry import Seats, parse_additions
 
     entry = {"bill_id": "119hr9999", "chamber": "house", "introduced": "2025-12-01", "sponsor": "M001184",
              "procedure": "filibuster"}  # fmt: skip
     with pytest.raises(DataError, match="procedure 'filibuster'"):
-        parse_additions([entry], {"M001184"}, "test")
+        parse_additions([entry], Seats(tables["members"]), "test")
 
 
-def test_registry_takes_what_reaches_the_floor():
-    """A House bill voted in the Senate (H.R. 815 of 2024 was the Senate's vehicle), an amendment by its own id
-    with its author as sponsor, and a procedure; a House resolution cannot be voted in the Senate."""
-    from features.registry import parse_additions
+def test_registry_takes_what_reaches_the_floor(tables):
+    """A House bill voted in the Senate (as H.R. 815 was the Senate's vehicle in 2024; its sponsor stays a
+    representative), an amendment by its own id with its author as sponsor, and a procedure; a House resolution
+    cannot be voted in the Senate."""
+    from features.registry import Seats, parse_additions
 
-    known = {"S000148", "P000603", "M001184"}
+    known = Seats(tables["members"])
     entries = [
-        {"bill_id": "118hr815", "chamber": "senate", "introduced": "2023-02-06", "sponsor": "S000148",
+        {"bill_id": "118hr9999", "chamber": "senate", "introduced": "2023-02-06", "sponsor": "M001184",
          "procedure": "cloture"},
         {"bill_id": "119samdt6715", "chamber": "senate", "introduced": "2025-12-01", "sponsor": "P000603"},
     ]  # fmt: skip
     registry, _ = parse_additions(entries, known, "test")
     rows = registry.set_index("bill_id")
-    assert rows.loc["118hr815", "chamber"] == "senate" and rows.loc["118hr815", "procedure"] == "cloture"
+    assert rows.loc["118hr9999", "chamber"] == "senate" and rows.loc["118hr9999", "procedure"] == "cloture"
     assert rows.loc["119samdt6715", "kind"] == "amendment" and rows.loc["119samdt6715", "procedure"] == "amendment"
     assert rows.loc["119samdt6715", "sponsor_bioguide_id"] == "P000603"
     wrong = {"bill_id": "119hres135", "chamber": "senate", "introduced": "2025-02-01", "sponsor": "M001184"}

@@ -269,6 +269,17 @@ def test_cli_describes_a_bill_with_members_by_name(tmp_path, capsys):
     assert "119hr9999 (house)" in output and "Rep. Thomas Massie, R-KY" in output
 
 
+def test_cli_looks_a_name_up_among_the_bills_chamber_first(tmp_path, capsys):
+    """'Johnson' names five members of the 119th Congress but one senator: on a Senate bill it is Ron Johnson;
+    'Lee' on it is Mike Lee, though three representatives are named Lee too."""
+    code = cli.main(_describe("119s9999", "senate", "1", "Johnson", "--cosponsors", "Lee", "--out", str(tmp_path),
+                              introduced="2025-12-20"))  # fmt: skip
+    assert code == 0
+    written = pd.read_parquet(tmp_path / "forecasts.parquet").set_index("bioguide_id")
+    assert written.loc["J000293", "is_sponsor"] == 1 and written.loc["L000577", "is_cosponsor"] == 1
+    assert "S. 9999 (Sen. Ron Johnson, R-WI)" in capsys.readouterr().out
+
+
 def test_cli_refuses_to_write_into_the_pipelines_outputs(capsys):
     for out in (REPORTS_DIR, REPORTS_DIR / "bills", METRICS_DIR, REPORTS_DIR.parent):
         assert cli.main(["forecast", "119hr6508", "--out", str(out)]) == 2
@@ -298,6 +309,13 @@ def test_cli_offers_only_the_two_stances(capsys):
         (_describe("119hr9999", "house", "1", "Lee"), "is ambiguous"),
         (_describe("119hr9999", "house", "1", "Masie"), "did you mean"),
         (_describe("119sres9999", "house", "1", "M001184"), "does not fit bill type sres"),
+        (_describe("119hr9999", "house", "1", "Bennet"), "B001267 did not sit in the House in the 119th Congress"),
+        (_describe("119samdt9999", "senate", "1", "Massie"), "M001184 did not sit in the Senate in the 119th"),
+        (
+            _describe("119s9999", "senate", "1", "Scott"),  # two senators: the three representatives are not listed
+            "'Scott' is ambiguous: S001184 (Sen. Tim Scott, R-SC), S001217 (Sen. Rick Scott, R-FL); give",
+        ),
+        (_describe("119hr9999", "house", "1", "M001184", introduced="2015-12-01"), "in the 114th Congress, not"),
     ],
 )
 def test_cli_errors(argv, message, capsys):
