@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from features import nominate
@@ -51,8 +50,17 @@ from features.precedent import (
 from features.registry import build_registry, load_additions
 from pipeline.config import FEATURES_DIR, TABLES_DIR, DataConfig, load_params, stage_arguments
 from pipeline.errors import DataError, debug_requested, run_stage
-from pipeline.ids import arrow_strings, congress_of_date, positions_in
-from pipeline.tables import VOTE_IDS, as_strings, log_timing, read_table, write_atomic, write_json, write_parquet
+from pipeline.ids import congress_of_date, positions_in
+from pipeline.tables import (
+    VOTE_IDS,
+    as_strings,
+    log_timing,
+    read_table,
+    release_free_memory,
+    write_atomic,
+    write_json,
+    write_parquet,
+)
 
 log = logging.getLogger("natocast.features")
 
@@ -100,6 +108,7 @@ class Context:
         self.agreement = previous_congress_agreement(
             self.vote_rollcall, self.vote_member, self.vote_sign, self.rollcalls, self.member_index, serving
         )
+        release_free_memory()  # the pair tables' strings and matrices, some 240 MiB for ten congresses
         self.loyalty = loyalty_history(self)
         self.followed = followed_history(self)
 
@@ -108,7 +117,8 @@ class Context:
         in Arrow (``positions_in``) over whole columns, then cut to Yea/Nay: no copy of the six million votes'
         strings is made (a pandas lookup would turn each into a Python string: +600 MiB)."""
         cast = votes["position"].isin(["yea", "nay"]).to_numpy()
-        voters = pc.unique(arrow_strings(votes["bioguide_id"]).filter(cast)).to_pylist()
+        voters = pd.unique(votes["bioguide_id"].array[cast])  # on a categorical's codes: no string per vote
+        voters = [voter for voter in voters if isinstance(voter, str)]
         self.member_index = pd.Index(sorted(set(self.members["bioguide_id"]) | set(voters)))
         self.rollcall_index = pd.Index(self.rollcalls["rollcall_id"])
         self.rollcall_days = to_days(self.rollcalls["date"])
@@ -120,9 +130,13 @@ class Context:
         self.vote_member = positions_in(self.member_index, votes["bioguide_id"])[cast]
         self.vote_sign = np.where((votes["position"] == "yea").to_numpy()[cast], 1, -1).astype(np.int8)
         self.vote_days = self.rollcall_days[self.vote_rollcall]
-        party = pc.fill_null(arrow_strings(votes["vote_party"]).filter(cast), "?")
-        self.parties = pd.Index(sorted(pc.unique(party).to_pylist()))
+        party = votes["vote_party"].array[cast]  # a categorical's codes, not a string per vote
+        known = {name for name in pd.unique(party) if isinstance(name, str)}
+        missing = bool(pd.isna(party).any())
+        self.parties = pd.Index(sorted(known | ({"?"} if missing else set())))  # no party on record: "?"
         self.vote_party = positions_in(self.parties, party)
+        if missing:
+            self.vote_party[self.vote_party < 0] = self.parties.get_loc("?")
 
     @cached_property
     def holders(self) -> pd.DataFrame:
@@ -459,6 +473,7 @@ def loyalty_history(ctx: Context) -> EventHistory:
     cast = np.bincount(group, minlength=size)
     decided = (twice_yea != cast)[group]
     with_party = ((twice_yea > cast)[group] == (ctx.vote_sign == 1)) & decided
+    del group  # millions of int64 not held while the history sorts
     return EventHistory(ctx.vote_member, ctx.vote_days, {"n": decided, "with": with_party})
 
 

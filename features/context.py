@@ -10,7 +10,7 @@ sponsor) and for the NATO measures and forecasts, always from data dated before 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 
 import numpy as np
 import pandas as pd
@@ -235,6 +235,38 @@ def lookup_keys(index_frame: pd.DataFrame, series: pd.Series) -> np.ndarray:
     return series.reindex(keys).to_numpy()
 
 
+def _rows_by_value(values: np.ndarray) -> Iterator[np.ndarray]:
+    """The positions of each distinct value of ``values`` (small integers, e.g. congresses), in ascending order of
+    the value; each set of positions in ascending order."""
+    for value in np.unique(values):
+        yield np.flatnonzero(values == value)
+
+
+def _voting_spans(
+    vote_congress: np.ndarray, vote_chamber: np.ndarray, vote_member: np.ndarray, vote_days: np.ndarray
+) -> pd.DataFrame:
+    """Each member's first and last day of voting per congress and chamber (congress, chamber, member,
+    first_day, last_day), a congress at a time: memory holds one congress's votes, not a frame of all of them."""
+    return pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "congress": vote_congress[rows],
+                    "chamber": vote_chamber[rows],
+                    "member": vote_member[rows],
+                    "day": vote_days[rows],
+                }
+            )
+            .groupby(["congress", "chamber", "member"], observed=True)["day"]
+            .agg(first_day="min", last_day="max")
+            .reset_index()
+            .astype({"congress": np.int64, "chamber": str})  # whatever the narrow types the votes came in
+            for rows in [*_rows_by_value(vote_congress)] or [np.arange(0)]  # no votes: no spans, same columns
+        ],
+        ignore_index=True,
+    )
+
+
 def seat_holders(
     members: pd.DataFrame,
     caucus: pd.Series,
@@ -249,13 +281,7 @@ def seat_holders(
     has one seat and a state two in the Senate, so when a member arrives at a full seat, the holder who stopped
     voting first is replaced on the newcomer's first day. ``vote_*``: one entry per vote (days as
     ``features.history.to_days``), ``vote_member`` as positions in ``member_ids``; ``caucus``: ``caucus_of``."""
-    spans = (
-        pd.DataFrame({"congress": vote_congress, "chamber": vote_chamber, "member": vote_member, "day": vote_days})
-        .groupby(["congress", "chamber", "member"], observed=True)["day"]
-        .agg(first_day="min", last_day="max")
-        .reset_index()
-        .astype({"congress": np.int64, "chamber": str})  # whatever the narrow types the votes came in
-    )
+    spans = _voting_spans(vote_congress, vote_chamber, vote_member, vote_days)
     spans["bioguide_id"] = member_ids[spans["member"].to_numpy()]
     place = members.drop_duplicates(["bioguide_id", "congress", "chamber"], keep="last")
     spans = spans.merge(
@@ -374,14 +400,14 @@ def previous_congress_agreement(
     groups = pd.MultiIndex.from_arrays([congress, rollcalls["chamber"].to_numpy()])
     group_of_rollcall, keys = groups.factorize(sort=True)
     known = (vote_rollcall >= 0) & (vote_member >= 0)
-    vote_group = np.where(known, group_of_rollcall[np.maximum(vote_rollcall, 0)], -1)
-    order = np.argsort(vote_group, kind="stable")  # each group's votes together, in the table's order
-    bounds = np.searchsorted(vote_group[order], np.arange(len(keys) + 1))
+    # a group code per vote in two bytes (some twenty congresses and chambers), each group's votes found by a mask
+    vote_group = np.where(known, group_of_rollcall.astype(np.int16)[np.maximum(vote_rollcall, 0)], np.int16(-1))
     frames = [
         _agreement_of(vote_rollcall[rows], vote_member[rows], vote_sign[rows], member_ids, congress_, chamber)
-        for (congress_, chamber), first, last in zip(keys, bounds[:-1], bounds[1:], strict=True)
-        if last > first and (serving is None or congress_ + 1 in serving)
-        for rows in [order[first:last]]
+        for group, (congress_, chamber) in enumerate(keys)
+        if serving is None or congress_ + 1 in serving
+        for rows in [np.flatnonzero(vote_group == group)]  # the group's votes, in the table's order
+        if len(rows)
     ]
     empty = pd.DataFrame(  # the types of a table with rows, so that lookups in it give the same types
         {

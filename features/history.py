@@ -32,15 +32,14 @@ class EventHistory:
         keep = codes >= 0
         if keep.all():  # no copies of millions of events to drop none
             keep = slice(None)
-        days = days[keep]
-        keys = codes[keep].astype(np.int64) * DAY_SCALE + days
+        keys = codes[keep].astype(np.int64) * DAY_SCALE + days[keep]
         order = np.argsort(keys, kind="stable")
-        keys = keys[order]
+        keys.sort(kind="stable")  # in place: the same as keys[order], without a second copy of millions of keys
         last = np.ones(len(keys), dtype=bool)
         last[:-1] = keys[1:] != keys[:-1]  # the last event of its (member, day)
         self.keys = keys[last]
-        self.codes = codes[keep][order][last]
-        self.days = days[order][last]
+        del keys
+        self.codes = (self.keys + DAY_SCALE // 2) // DAY_SCALE  # each key's member, read back (days may be < 0)
         self.cumulative = {  # summed in float64 whatever the values' type (flags, counts, weights)
             name: np.cumsum(np.asarray(v)[keep][order], dtype=float)[last] for name, v in values.items()
         }

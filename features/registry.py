@@ -162,6 +162,8 @@ def _addition_row(entry, seats: Seats, label: str) -> dict:
     vote = entry.get("procedure", default_procedure(kind))
     if vote not in PROCEDURES:
         raise DataError(f"{label} ({this_id}): procedure {vote!r} is not one of {', '.join(PROCEDURES)}")
+    if "treaty" in (kind, vote) and chamber != "senate":
+        raise DataError(f"{label} ({this_id}): a treaty is voted in the Senate only, not the {chamber}")
     title = entry.get("title", "")
     if "stance" in entry:
         if entry["stance"] not in (-1, 0, 1):
@@ -188,7 +190,10 @@ def _addition_row(entry, seats: Seats, label: str) -> dict:
 
 def _check_members(entry: dict, seats: Seats, congress: int, origin: str, where: str) -> None:
     """The sponsor and each cosponsor sat in the chamber the bill comes from; none is named twice."""
-    cosponsors = [_cosponsor_id(c) for c in entry.get("cosponsors", [])]
+    listed = entry.get("cosponsors", [])
+    if not isinstance(listed, list) or any(isinstance(c, dict) and "bioguide_id" not in c for c in listed):
+        raise DataError(f"{where}: cosponsors must be a list of bioguide ids or of {{bioguide_id, date}} mappings")
+    cosponsors = [_cosponsor_id(c) for c in listed]
     seats.check(entry["sponsor"], congress, origin, f"{where} sponsor")
     for cosponsor in cosponsors:
         seats.check(cosponsor, congress, origin, f"{where} cosponsor")

@@ -125,6 +125,10 @@ class Forecaster:
                 f"{bill_id} takes no side toward the alliance ({chosen['stance_reason'].iloc[0]}): describe it under "
                 "a new id with `natocast describe --stance 1` (for the alliance) or `--stance -1` (against it)"
             )
+        context = self.model()[0].context
+        predict.check_procedure(
+            bill_id, chosen.iloc[0], context.procedures_by_chamber() if context is not None else None
+        )
 
     def forecast(self, bill: str | dict, as_of: str | pd.Timestamp | None = None, reasons: bool = True) -> dict:
         """Forecast a registry bill (its id) or a described bill (a registry entry, as in

@@ -23,7 +23,7 @@ from forecasts import names, whip
 from forecasts.reasons import sponsor_label, top_reasons
 from models import support_model
 from pipeline.config import MODELS_DIR, DataConfig, load_params, stage_arguments
-from pipeline.errors import debug_requested, run_stage
+from pipeline.errors import DataError, debug_requested, run_stage
 from pipeline.ids import NON_VOTING_STATES
 from pipeline.tables import log_timing, read_table, write_atomic, write_json, write_parquet
 
@@ -70,6 +70,20 @@ def record_champion(info: dict, name: str, path: Path = CHAMPION_RECORD) -> None
     """Note the champion (MLflow version, run, fingerprint) beside the model files in data/models, so that callers
     can load those files directly when they are the champion's. Not tracked by DVC: versions are per store."""
     write_json(info | {"name": name}, path)
+
+
+def check_procedure(bill_id: str, bill: pd.Series, seen: dict[str, set[str]] | None) -> None:
+    """A DataError when the bill's procedure is one the general model met only in the other chamber (cloture in
+    the House, a suspension in the Senate): its forecast would stand on nothing. ``seen``: the procedures of each
+    chamber's roll calls the model learned from (None: not known, nothing checked)."""
+    chamber, procedure = str(bill["chamber"]), str(bill["procedure"])
+    other = "senate" if chamber == "house" else "house"
+    if seen is None or procedure in seen[chamber] or procedure not in seen[other]:
+        return
+    raise DataError(
+        f"{bill_id}: no {chamber.capitalize()} roll call the model learned from is a {procedure} vote (only "
+        f"{other.capitalize()} ones are): a {chamber.capitalize()} vote is one of {', '.join(sorted(seen[chamber]))}"
+    )
 
 
 def load_model(model_params: dict) -> tuple[support_model.SupportModel, dict, str | None]:
@@ -385,6 +399,9 @@ def main(argv: list[str] | None = None) -> None:
     record_champion(info, params["model"]["name"], args.models / CHAMPION_RECORD.name)
     features = pd.read_parquet(args.features / "forecast.parquet")
     registry = pd.read_parquet(args.features / "registry.parquet")
+    seen = model.context.procedures_by_chamber() if model.context is not None else None
+    for _, bill in registry[registry["stance"] != 0].iterrows():  # a registry_additions.yaml entry's procedure too
+        check_procedure(bill["bill_id"], bill, seen)
     catalog = pd.read_parquet(args.features / "catalog.parquet")
     backtest = pd.read_parquet(args.models / "backtest.parquet")
     scale = whip.fit_shock_scale(backtest)

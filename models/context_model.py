@@ -31,6 +31,7 @@ class ContextModel:
     booster: Booster
     features: list[str]
     commitment: CommitmentRates | None = None
+    procedures: dict[str, list[str]] | None = None  # per chamber, the procedures of the roll calls it learned from
 
     def matrix(self, frame: pd.DataFrame) -> np.ndarray:
         """The booster's input: the model's feature columns as float32 (missing: NaN)."""
@@ -48,6 +49,11 @@ class ContextModel:
         committed = self.commitment.lookup(frame)
         return np.where(np.isnan(committed), p_yea, committed)
 
+    def procedures_by_chamber(self) -> dict[str, set[str]] | None:
+        """The procedures of the roll calls the model learned from, per chamber ('house', 'senate'); None for a
+        model saved without them."""
+        return None if self.procedures is None else {chamber: set(kinds) for chamber, kinds in self.procedures.items()}
+
     def contributions(self, frame: pd.DataFrame) -> pd.DataFrame:
         """TreeSHAP contributions in log-odds of Yea per feature (the bias column left out)."""
         values = self.booster.contributions(self.matrix(frame))
@@ -59,6 +65,8 @@ class ContextModel:
         if self.commitment is not None:
             self.commitment.save(path.with_name(COMMITMENT_FILE))
         self.booster.set_attribute("features", json.dumps(self.features))
+        if self.procedures is not None:
+            self.booster.set_attribute("procedures", json.dumps(self.procedures))
         self.booster.save(path)
 
 
@@ -72,7 +80,8 @@ def load(path: Path) -> ContextModel:
     booster.check_features(json.loads(features))
     commitment_path = Path(path).with_name(COMMITMENT_FILE)
     commitment = load_commitment(commitment_path) if commitment_path.exists() else None
-    return ContextModel(booster, json.loads(features), commitment)
+    procedures = booster.attribute("procedures")
+    return ContextModel(booster, json.loads(features), commitment, json.loads(procedures) if procedures else None)
 
 
 def _matrix(frame: pd.DataFrame, features: list[str]) -> np.ndarray:
@@ -101,6 +110,7 @@ def fit(
     if len(positions) == 0:
         raise ModelError("no general-model rows to fit on")
     commitment = CommitmentRates.fit(rows[COMMITMENT_COLUMNS].iloc[positions], params["commitment_pseudo_votes"])
+    procedures = _procedures(rows["is_senate"].to_numpy()[positions], rows["procedure"].to_numpy()[positions])
     if len(positions) > params["max_rows"]:
         positions = pd.Series(positions).sample(params["max_rows"], random_state=params["seed"]).to_numpy()
     drawn = rows.iloc[positions][features] if take is None else take(positions, features)
@@ -110,7 +120,16 @@ def fit(
     label = rows["voted_yea"].to_numpy()[positions]
     matrix = xgb.DMatrix(drawn.astype(np.float32), label=label, missing=np.nan)
     trained = xgb.train(settings, matrix, num_boost_round=rounds)
-    return ContextModel(Booster.from_trained(trained), list(features), commitment)
+    return ContextModel(Booster.from_trained(trained), list(features), commitment, procedures)
+
+
+def _procedures(is_senate: np.ndarray, procedure: np.ndarray) -> dict[str, list[str]]:
+    """Per chamber, the procedures among the rows (all of them, not the draw): which votes the model has met."""
+    cells = pd.DataFrame({"is_senate": is_senate, "procedure": procedure}).drop_duplicates()
+    return {
+        chamber: sorted(cells.loc[cells["is_senate"] == flag, "procedure"].astype(str))
+        for chamber, flag in (("house", 0), ("senate", 1))
+    }
 
 
 def congress_start(congress: int) -> pd.Timestamp:

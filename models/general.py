@@ -21,7 +21,7 @@ from models import context_model
 from models.metrics import headline_score
 from pipeline.config import MODELS_DIR, DataConfig, load_params, stage_arguments
 from pipeline.errors import DataError, debug_requested, run_stage
-from pipeline.tables import release_arrow_memory, write_json, write_parquet
+from pipeline.tables import release_free_memory, write_json, write_parquet
 
 log = logging.getLogger("natocast.general")
 GENERAL_DIR = MODELS_DIR / "general"
@@ -53,7 +53,7 @@ class GeneralRows:
         self.file = self._read(lambda: pq.ParquetFile(path))
         self._check(LIGHT_COLUMNS)
         light = self._read(lambda: self.file.read(columns=LIGHT_COLUMNS).to_pandas())
-        release_arrow_memory()
+        release_free_memory()
         kept = (light["date"] <= as_of).to_numpy()
         self.file_rows = np.flatnonzero(kept)  # a row of ``light`` -> its row in the file
         self.light = light if kept.all() else light[kept].reset_index(drop=True)
@@ -85,7 +85,7 @@ class GeneralRows:
             table = self.file.read_row_group(int(number), columns=columns)
             parts.append(table.take(rows[mine] - self.group_starts[number]).to_pandas())
         frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
-        release_arrow_memory()
+        release_free_memory()
         return frame.iloc[np.argsort(order, kind="stable")].reset_index(drop=True)
 
     def groups(self, columns: list[str]) -> Iterator[tuple[np.ndarray, pd.DataFrame]]:

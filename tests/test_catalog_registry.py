@@ -222,6 +222,8 @@ def test_malformed_bill_descriptions(entry, message, tables):
             {"bill_id": "110hr9999", "introduced": "2007-05-01"},
             r"\(110hr9999\) sponsor: M001184 did not sit in the House in the 110th Congress \(not in Congress then\)",
         ),
+        ({"cosponsors": "L000596"}, r"cosponsors must be a list of bioguide ids"),
+        ({"cosponsors": [{"date": "2025-12-02"}]}, r"cosponsors must be a list of bioguide ids"),
         ({"introduced": "2024-12-31"}, r"introduced 2024-12-31: that is in the 118th Congress, not the 119th"),
         ({"introduced": "2027-01-03"}, r"introduced 2027-01-03: that is in the 120th Congress, not the 119th"),
     ],
@@ -232,6 +234,8 @@ def test_malformed_bill_descriptions(entry, message, tables):
         "the sponsor as cosponsor",
         "a cosponsor twice",
         "before they sat",
+        "cosponsors as a string",
+        "a cosponsor without an id",
         "before its congress",
         "after its congress",
     ],  # fmt: skip

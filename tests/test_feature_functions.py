@@ -65,6 +65,19 @@ def test_event_history_keeps_one_total_per_member_and_day_and_sums_as_every_even
     assert np.array_equal(history.sums_before(queries, on)["weight"].to_numpy(), exact)
 
 
+def test_event_history_reads_members_back_from_keys_before_2000_too():
+    """A member's events before 2000 (negative days: Voteview goes back to 1789) are that member's, not the
+    previous code's: the member is read back from each (member, day) key."""
+    rng = np.random.default_rng(5)
+    codes, days = rng.integers(0, 40, 4000), rng.integers(-80_000, 9_000, 4000)  # 1781 to 2024
+    history = EventHistory(codes, days, {"n": np.ones(4000)})
+    assert np.array_equal(np.unique(history.codes), np.unique(codes))
+    queries, on = rng.integers(0, 41, 500), rng.integers(-81_000, 10_000, 500)
+    sums = history.sums_before(queries, on, window_days=20_000)["n"].to_numpy()
+    expected = [((codes == q) & (days < d) & (days >= d - 20_000)).sum() for q, d in zip(queries, on, strict=True)]
+    assert np.array_equal(sums, expected)
+
+
 def test_recency_weights_halve_every_half_life():
     weights = recency_weights(np.array([0, 30, 60]), half_life_days=30)
     np.testing.assert_allclose(weights[1:] / weights[:-1], [2.0, 2.0])

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from features.context import CONTEXT_FEATURES
-from forecasts import cli, names, reasons, whip
+from forecasts import cli, names, predict, reasons, whip
 from models.support_model import model_settings
-from pipeline.config import FEATURES_DIR, METRICS_DIR, REPORTS_DIR, load_params
+from pipeline.config import FEATURES_DIR, METRICS_DIR, MODELS_DIR, REPORTS_DIR, load_params
 from pipeline.errors import DataError
 from pipeline.tables import read_table
 
@@ -316,8 +316,35 @@ def test_cli_offers_only_the_two_stances(capsys):
             "'Scott' is ambiguous: S001184 (Sen. Tim Scott, R-SC), S001217 (Sen. Rick Scott, R-FL); give",
         ),
         (_describe("119hr9999", "house", "1", "M001184", introduced="2015-12-01"), "in the 114th Congress, not"),
+        (
+            _describe("119hr9999", "house", "1", "M001184", "--procedure", "cloture"),
+            "119hr9999: no House roll call the model learned from is a cloture vote (only Senate ones are)",
+        ),
+        (
+            _describe("119s9999", "senate", "1", "L000577", "--procedure", "suspension"),
+            "no Senate roll call the model learned from is a suspension vote",
+        ),
+        (_describe("119hr9999", "house", "1", "M001184", "--kind", "treaty"), "a treaty is voted in the Senate only"),
     ],
 )
 def test_cli_errors(argv, message, capsys):
     assert cli.main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_the_general_model_knows_which_chamber_votes_how():
+    """The procedures of the roll calls the general model learned from, by chamber, as the real rows have them:
+    cloture, motions to proceed and waivers only in the Senate; rules, previous questions and suspensions only in
+    the House. A procedure met only in the other chamber is refused; one met in neither (a treaty) is left to the
+    NATO model, which has treaty votes."""
+    from models.context_model import load as load_context
+
+    seen = load_context(MODELS_DIR / "context_booster.json").procedures_by_chamber()
+    assert {"cloture", "motion_to_proceed", "waive"} <= seen["senate"] - seen["house"]
+    assert {"rule", "previous_question", "suspension"} <= seen["house"] - seen["senate"]
+    assert {"passage", "amendment", "veto_override", "concur"} <= seen["house"] & seen["senate"]
+    bill = pd.Series({"chamber": "senate", "procedure": "treaty"})
+    predict.check_procedure("119s9999", bill, seen)  # in neither: not refused
+    predict.check_procedure("119s9999", bill.replace("treaty", "cloture"), seen)
+    with pytest.raises(DataError, match="no Senate roll call the model learned from is a rule vote"):
+        predict.check_procedure("119s9999", bill.replace("treaty", "rule"), seen)
