@@ -23,7 +23,7 @@ import pandas as pd
 from models.booster import Booster
 from models.errors import ModelError
 from pipeline.ids import congress_first_year
-from pipeline.tables import write_atomic
+from pipeline.tables import release_free_memory, write_atomic
 
 
 @dataclass
@@ -151,6 +151,7 @@ def fit_by_congress(
         earlier = (general["date"] < congress_start(congress)).to_numpy()
         if general.loc[earlier, "measure_id"].nunique() >= params["min_measures"]:
             models[congress] = fit(general, features, params, earlier, take)
+            release_free_memory()  # the drawn rows and the fit's matrices gone before the next fit
     return models
 
 

@@ -129,6 +129,8 @@ def streamed_yea(rows: GeneralRows, models: dict) -> np.ndarray:
     columns = list(dict.fromkeys([*CONTEXT_FEATURES, *context_model.COMMITMENT_COLUMNS, "congress"]))
     for positions, frame in rows.groups(columns):
         result[positions] = context_model.out_of_time_yea(frame, models)
+        del frame
+        release_free_memory()  # a row group's features gone before the next is read
     return result
 
 
@@ -151,8 +153,8 @@ def backtest_metrics(scored: pd.DataFrame, bins: int) -> dict:
     """Log loss and friends of both methods, pooled, by chamber and by year; sponsors' and cosponsors' mean
     P(Yea) against the rate they voted Yea."""
     table: dict = {}
-    for method in ("general", "party_line_by_sponsor"):
-        frame = scored.assign(p_yea=scored[f"p_{method}"])
+    for method in ("general", "party_line_by_sponsor"):  # only the columns scored: not the whole frame copied
+        frame = scored[["measure_id", "chamber", "year", "voted_yea"]].assign(p_yea=scored[f"p_{method}"])
         entry = {"pooled": headline_score(frame, bins)}
         for chamber, part in frame.groupby("chamber"):
             entry[chamber] = headline_score(part, bins)
@@ -183,6 +185,9 @@ def main(argv: list[str] | None = None) -> None:
     congresses = sorted(set(general["congress"]) | set(training["congress"]))
     models = context_model.fit_by_congress(general, congresses, CONTEXT_FEATURES, settings, rows.take)
     log.info("fitted %d models by congress (%s)", len(models), ", ".join(map(str, models)))
+    final = context_model.fit(general, CONTEXT_FEATURES, settings, take=rows.take)  # before the backtest's frames
+    final.save(general_dir / "context_booster.json")
+    release_free_memory()
     clip = tuple(params["evaluate"]["baseline_clip"])
     scored = general_backtest(general, streamed_yea(rows, models), congresses, clip)
     metrics = backtest_metrics(scored, params["evaluate"]["ece_bins"])
@@ -191,8 +196,6 @@ def main(argv: list[str] | None = None) -> None:
     )
     write_parquet(context, general_dir / "context_out_of_time.parquet")
     write_parquet(scored, general_dir / "backtest.parquet")
-    final = context_model.fit(general, CONTEXT_FEATURES, settings, take=rows.take)
-    final.save(general_dir / "context_booster.json")
     metrics["rows"] = {
         "general": len(general),
         "backtest": len(scored),
