@@ -134,9 +134,8 @@ class Context:
         known = {name for name in pd.unique(party) if isinstance(name, str)}
         missing = bool(pd.isna(party).any())
         self.parties = pd.Index(sorted(known | ({"?"} if missing else set())))  # no party on record: "?"
-        self.vote_party = positions_in(self.parties, party)
-        if missing:
-            self.vote_party[self.vote_party < 0] = self.parties.get_loc("?")
+        found = positions_in(self.parties, party)  # read-only (Arrow's memory): replaced, not written into
+        self.vote_party = np.where(found < 0, self.parties.get_loc("?"), found).astype(np.int32) if missing else found
 
     @cached_property
     def holders(self) -> pd.DataFrame:
@@ -644,7 +643,7 @@ def add_measure_features(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
     return add_party_precedent(ctx, add_prior_stage(ctx, pairs))
 
 
-GENERAL_BLOCK = 1 << 18  # general rows built (and written as a row group) at a time
+GENERAL_BLOCK = 1 << 17  # general rows built (and written as a row group) at a time: 130,000 rows, ~120 MiB
 
 
 def general_pairs(
@@ -703,6 +702,8 @@ def write_general(blocks: Iterable[pd.DataFrame], as_of: pd.Timestamp, path: Pat
                 writer.write_table(pa.Table.from_pandas(rows, schema=schema, preserve_index=False))
                 counts["rows"] += len(rows)
                 counts["measures"].update(rows["measure_id"].unique())
+                del rows
+                release_free_memory()  # a block's features gone before the next is built
         finally:
             if writer is not None:
                 writer.close()

@@ -247,24 +247,23 @@ def _voting_spans(
 ) -> pd.DataFrame:
     """Each member's first and last day of voting per congress and chamber (congress, chamber, member,
     first_day, last_day), a congress at a time: memory holds one congress's votes, not a frame of all of them."""
-    return pd.concat(
-        [
-            pd.DataFrame(
-                {
-                    "congress": vote_congress[rows],
-                    "chamber": vote_chamber[rows],
-                    "member": vote_member[rows],
-                    "day": vote_days[rows],
-                }
-            )
-            .groupby(["congress", "chamber", "member"], observed=True)["day"]
-            .agg(first_day="min", last_day="max")
-            .reset_index()
-            .astype({"congress": np.int64, "chamber": str})  # whatever the narrow types the votes came in
-            for rows in [*_rows_by_value(vote_congress)] or [np.arange(0)]  # no votes: no spans, same columns
-        ],
-        ignore_index=True,
-    )
+
+    def spans_of(rows: np.ndarray) -> pd.DataFrame:
+        frame = pd.DataFrame(
+            {
+                "congress": vote_congress[rows],
+                "chamber": vote_chamber[rows],
+                "member": vote_member[rows],
+                "day": vote_days[rows],
+            }
+        )
+        spans = frame.groupby(["congress", "chamber", "member"], observed=True)["day"].agg(
+            first_day="min", last_day="max"
+        )
+        return spans.reset_index().astype({"congress": np.int64, "chamber": str})  # whatever the votes' types
+
+    spans = [spans_of(rows) for rows in _rows_by_value(vote_congress)]  # one congress's positions at a time
+    return pd.concat(spans, ignore_index=True) if spans else spans_of(np.arange(0))
 
 
 def seat_holders(

@@ -14,7 +14,16 @@ import yaml
 from features.catalog import ALLIANCE, TIED, classify
 from features.context import PROCEDURES
 from pipeline.errors import DataError
-from pipeline.ids import bill_id, congress_of_date, origin_chamber, parse_date, split_bill_id
+from pipeline.ids import (
+    NON_VOTING_STATES,
+    bill_id,
+    congress_of_date,
+    ordinal,
+    origin_chamber,
+    other_chamber,
+    parse_date,
+    split_bill_id,
+)
 from pipeline.tables import nato_bills
 
 ADDITIONS_FILE = Path(__file__).with_name("registry_additions.yaml")
@@ -92,6 +101,12 @@ class Seats:
         }
         self.last_seat = members.sort_values("congress").drop_duplicates("bioguide_id", keep="last")
         self.last_seat = self.last_seat.set_index("bioguide_id")[["congress", "chamber"]]
+        # Voteview lists delegates only in congresses where they could vote in the Committee of the Whole (none
+        # of the 112th-115th here): a delegate is taken to sit through the congresses between their first and last
+        # on record, and in any congress that lists no delegate at all
+        delegates = members[(members["chamber"] == "house") & members["state"].isin(NON_VOTING_STATES)]
+        self.delegate_span = delegates.groupby("bioguide_id")["congress"].agg(["min", "max"])
+        self.without_delegates = set(members["congress"]) - set(delegates["congress"])
 
     def check(self, member: str, congress: int, chamber: str, where: str) -> None:
         """A DataError naming ``where`` unless ``member`` sat in ``chamber`` in ``congress``."""
@@ -99,17 +114,21 @@ class Seats:
             raise DataError(f"{where}: unknown member id {member!r} (not a bioguide id in the data)")
         if member in self.sitting.get((congress, chamber), ()):
             return
-        other = "senate" if chamber == "house" else "house"
+        if chamber == "house" and member in self.delegate_span.index:
+            first, last = self.delegate_span.loc[member, ["min", "max"]]
+            if first <= congress <= last or congress in self.without_delegates:
+                return
+        other = other_chamber(chamber)
         seat = self.last_seat.loc[member]
         if member in self.sitting.get((congress, other), ()):
             was = f"sat in the {CHAMBER_NAMES[other]} then"
         elif seat["congress"] < congress:
-            was = f"last sat in the {CHAMBER_NAMES[seat['chamber']]} in the {int(seat['congress'])}th Congress"
+            was = f"last sat in the {CHAMBER_NAMES[seat['chamber']]} in the {ordinal(int(seat['congress']))} Congress"
         else:
             was = "not in Congress then"
         name = CHAMBER_NAMES[chamber]
         raise DataError(
-            f"{where}: {member} did not sit in the {name} in the {congress}th Congress ({was}); "
+            f"{where}: {member} did not sit in the {name} in the {ordinal(congress)} Congress ({was}); "
             f"the sponsor and cosponsors of a {name} bill or amendment sit in the {name}"
         )
 
@@ -154,8 +173,8 @@ def _addition_row(entry, seats: Seats, label: str) -> dict:
     introduced = parse_date(entry["introduced"], f"{label} ({this_id}) introduced")
     if congress_of_date(introduced) != congress:
         raise DataError(
-            f"{label} ({this_id}) introduced {introduced:%Y-%m-%d}: that is in the {congress_of_date(introduced)}th "
-            f"Congress, not the {congress}th of the bill id"
+            f"{label} ({this_id}) introduced {introduced:%Y-%m-%d}: that is in the "
+            f"{ordinal(congress_of_date(introduced))} Congress, not the {ordinal(congress)} of the bill id"
         )
     _check_members(entry, seats, congress, origin_chamber(bill_type), f"{label} ({this_id})")
     kind = entry.get("kind", bill_kind(bill_type))
@@ -191,7 +210,7 @@ def _addition_row(entry, seats: Seats, label: str) -> dict:
 def _check_members(entry: dict, seats: Seats, congress: int, origin: str, where: str) -> None:
     """The sponsor and each cosponsor sat in the chamber the bill comes from; none is named twice."""
     listed = entry.get("cosponsors", [])
-    if not isinstance(listed, list) or any(isinstance(c, dict) and "bioguide_id" not in c for c in listed):
+    if not isinstance(listed, list | tuple) or any(isinstance(c, dict) and "bioguide_id" not in c for c in listed):
         raise DataError(f"{where}: cosponsors must be a list of bioguide ids or of {{bioguide_id, date}} mappings")
     cosponsors = [_cosponsor_id(c) for c in listed]
     seats.check(entry["sponsor"], congress, origin, f"{where} sponsor")

@@ -38,11 +38,6 @@ def congress_of(bill_id: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def ordinal(n: int) -> str:
-    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    return f"{n}{suffix}"
-
-
 def short_title(title: str, limit: int = 90) -> str:
     """A title short enough for a headline (cut at a word, with an ellipsis)."""
     title = " ".join(str(title).split())
@@ -87,6 +82,18 @@ def last_name(name: str) -> str:
     return words[-1] if words else str(name)
 
 
+def _exact_matches(text: str, directory: pd.DataFrame) -> pd.DataFrame:
+    """The members whose id, full name or last name is ``text`` (any case)."""
+    needle = text.strip().lower()
+    names = directory["name"].astype(str)
+    ids = directory.index.str.lower() == needle
+    return directory[ids | (names.str.lower() == needle) | (names.map(last_name).str.lower() == needle)]
+
+
+def _choices(found: pd.DataFrame, directory: pd.DataFrame) -> str:
+    return ", ".join(f"{i} ({member_label(i, directory)})" for i in found.index[:8])
+
+
 class AmbiguousMember(DataError):
     """A name more than one member has."""
 
@@ -94,16 +101,17 @@ class AmbiguousMember(DataError):
 def resolve_member(text: str, directory: pd.DataFrame, what: str, among: Collection[str] | None = None) -> str:
     """A bioguide id from an id or a (last) name: 'Massie' -> 'M001184'. Ambiguous or unknown names are
     errors that list the candidates or the closest names. ``among``: the members a name is looked for first (those
-    sitting in the bill's chamber in its congress: 'Johnson' on a Senate bill is Ron Johnson); a name none of them
-    has is looked for among all, and the registry's check then says where that member sat."""
+    sitting in the bill's chamber in its congress: 'Johnson' on a 119th Senate bill is Ron Johnson), by id, full
+    or last name only (no part of a name: 'Warren' on a House bill is not Warren Davidson); a name none of them has
+    is looked for among all, and the registry's check then says where that member sat."""
     text = text.strip()
     if among is not None:
-        try:
-            return resolve_member(text, directory[directory.index.isin(list(among))], what)
-        except AmbiguousMember:
-            raise
-        except DataError:
-            pass
+        sitting = directory[directory.index.isin(list(among))]
+        exact = _exact_matches(text, sitting)
+        if len(exact) == 1:
+            return str(exact.index[0])
+        if len(exact) > 1:  # all sat there then: no tie-break by who still sits today
+            raise AmbiguousMember(f"{what} {text!r} is ambiguous: {_choices(exact, directory)}; give the bioguide id")
     if text.upper() in directory.index:
         return text.upper()
     if re.fullmatch(r"[A-Za-z]\d{6}", text):
@@ -112,7 +120,7 @@ def resolve_member(text: str, directory: pd.DataFrame, what: str, among: Collect
         raise DataError(f"unknown member id {text!r} ({what}){hint}")
     needle = text.lower()
     names = directory["name"].astype(str)
-    exact = directory[(names.str.lower() == needle) | (names.map(last_name).str.lower() == needle)]
+    exact = _exact_matches(text, directory)
     if len(exact) == 1:
         return str(exact.index[0])
     found = exact if len(exact) else directory[names.str.lower().str.contains(needle, regex=False)]
@@ -122,7 +130,7 @@ def resolve_member(text: str, directory: pd.DataFrame, what: str, among: Collect
         recent = found[found["congress"] == directory["congress"].max()]
         if len(recent) == 1:
             return str(recent.index[0])
-        choices = ", ".join(f"{i} ({member_label(i, directory)})" for i in (recent if len(recent) else found).index[:8])
+        choices = _choices(recent if len(recent) else found, directory)
         raise AmbiguousMember(f"{what} {text!r} is ambiguous: {choices}; give the bioguide id")
     by_name = {}
     for bioguide, name in names.dropna().items():

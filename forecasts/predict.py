@@ -24,7 +24,7 @@ from forecasts.reasons import sponsor_label, top_reasons
 from models import support_model
 from pipeline.config import MODELS_DIR, DataConfig, load_params, stage_arguments
 from pipeline.errors import DataError, debug_requested, run_stage
-from pipeline.ids import NON_VOTING_STATES
+from pipeline.ids import NON_VOTING_STATES, other_chamber
 from pipeline.tables import log_timing, read_table, write_atomic, write_json, write_parquet
 
 FORECAST_COLUMNS = [
@@ -77,13 +77,20 @@ def check_procedure(bill_id: str, bill: pd.Series, seen: dict[str, set[str]] | N
     the House, a suspension in the Senate): its forecast would stand on nothing. ``seen``: the procedures of each
     chamber's roll calls the model learned from (None: not known, nothing checked)."""
     chamber, procedure = str(bill["chamber"]), str(bill["procedure"])
-    other = "senate" if chamber == "house" else "house"
+    other = other_chamber(chamber)
     if seen is None or procedure in seen[chamber] or procedure not in seen[other]:
         return
     raise DataError(
         f"{bill_id}: no {chamber.capitalize()} roll call the model learned from is a {procedure} vote (only "
         f"{other.capitalize()} ones are): a {chamber.capitalize()} vote is one of {', '.join(sorted(seen[chamber]))}"
     )
+
+
+def check_registry_procedures(registry: pd.DataFrame, model: support_model.SupportModel) -> None:
+    """``check_procedure`` for every registry bill that takes a side (a registry_additions.yaml entry's too)."""
+    seen = model.context.procedures_by_chamber() if model.context is not None else None
+    for _, bill in registry[registry["stance"] != 0].iterrows():
+        check_procedure(bill["bill_id"], bill, seen)
 
 
 def load_model(model_params: dict) -> tuple[support_model.SupportModel, dict, str | None]:
@@ -396,12 +403,10 @@ def main(argv: list[str] | None = None) -> None:
     params = load_params()
     config = DataConfig.from_params(params)
     model, info = load_champion(params["model"])
+    registry = pd.read_parquet(args.features / "registry.parquet")
+    check_registry_procedures(registry, model)  # before anything is written
     record_champion(info, params["model"]["name"], args.models / CHAMPION_RECORD.name)
     features = pd.read_parquet(args.features / "forecast.parquet")
-    registry = pd.read_parquet(args.features / "registry.parquet")
-    seen = model.context.procedures_by_chamber() if model.context is not None else None
-    for _, bill in registry[registry["stance"] != 0].iterrows():  # a registry_additions.yaml entry's procedure too
-        check_procedure(bill["bill_id"], bill, seen)
     catalog = pd.read_parquet(args.features / "catalog.parquet")
     backtest = pd.read_parquet(args.models / "backtest.parquet")
     scale = whip.fit_shock_scale(backtest)
@@ -416,16 +421,8 @@ def main(argv: list[str] | None = None) -> None:
     coverage = whip.interval_coverage(backtest, draws=params["whip"]["coverage_draws"])
     by_cut = coverage.pop("shock_scale_by_held_out_cut")
     # Only what a rerun of the same model reproduces exactly: no timings, no MLflow version or run id.
-    write_json(
-        {
-            "as_of": str(config.as_of.date()),
-            "shock_scale": round(scale, 4),
-            **coverage,
-            "bills": len(counts),
-            "rows": len(forecasts),
-        },
-        args.metrics / "whip.json",
-    )
+    whip_record = {"as_of": str(config.as_of.date()), "shock_scale": round(scale, 4), **coverage}
+    write_json(whip_record | {"bills": len(counts), "rows": len(forecasts)}, args.metrics / "whip.json")
     # the model in use, named the same on every machine (MLflow's version numbers are not)
     write_json(
         {"fingerprint": info["fingerprint"], "run_name": info["run_name"], "shock_scale_by_held_out_cut": by_cut},

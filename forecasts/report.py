@@ -20,6 +20,7 @@ from forecasts import names
 from models.metrics import table_calibration_error
 from pipeline.config import METRICS_DIR, PLOTS_DIR, REPORTS_DIR, load_params, stage_arguments
 from pipeline.errors import debug_requested, run_stage
+from pipeline.ids import ordinal
 from pipeline.tables import write_atomic
 
 PARTY_COLOURS = {"R": "#c0392b", "D": "#2471a3", "I": "#7d3c98"}
@@ -298,7 +299,7 @@ def bill_rows(counts: list[dict]) -> list[dict]:
                 "bill_id": c["bill_id"],
                 "label": c.get("label", c["bill_id"]),
                 "congress": c.get("congress"),
-                "congress_text": f"{names.ordinal(c['congress'])} Congress" if c.get("congress") else "",
+                "congress_text": f"{ordinal(c['congress'])} Congress" if c.get("congress") else "",
                 "chamber": c["chamber"],
                 "stance": c["stance"],
                 "stance_word": STANCES.get(c["stance"], ("no side", ""))[0],

@@ -75,6 +75,17 @@ def split_bill_id(text: str) -> tuple[int, str, int]:
     return int(match["congress"]), match["type"], int(match["number"])
 
 
+def other_chamber(chamber: str) -> str:
+    """'house' -> 'senate', 'senate' -> 'house'."""
+    return "senate" if chamber == "house" else "house"
+
+
+def ordinal(n: int) -> str:
+    """1 -> '1st', 112 -> '112th', 121 -> '121st'."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
 def origin_chamber(bill_type: str) -> str:
     """The chamber a bill, resolution or amendment comes from, whose members sponsor it: 'hr', 'HRES', 'hamdt'
     -> 'house'; 's', 'sjres', 'samdt' -> 'senate'."""

@@ -30,6 +30,16 @@ def read_bytes(path: Path) -> bytes:
         raise DataError(f"{path}: corrupt or truncated gzip ({exc})") from exc
 
 
+def first_line(path: Path, limit: int = 1 << 16) -> bytes:
+    """The first line of a plain or gzipped file (at most ``limit`` bytes), without reading the rest; b"" for an
+    unreadable one (its reader names the fault)."""
+    try:
+        with gzip.open(path, "rb") if is_gzip(path) else open(path, "rb") as f:
+            return f.readline(limit).rstrip(b"\r\n")
+    except (EOFError, OSError, zlib.error):
+        return b""
+
+
 def iter_lines(path: Path) -> Iterator[tuple[int, bytes]]:
     """(line number, line) of a plain or gzipped text file, blank lines skipped."""
     for number, line in enumerate(read_bytes(path).splitlines(), start=1):

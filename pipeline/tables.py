@@ -215,12 +215,12 @@ def read_table(
 
 def _libc_malloc_trim():
     """glibc's ``malloc_trim``, or None where the C library has none (musl, macOS)."""
-    import ctypes
-    import ctypes.util
-
     try:
+        import ctypes
+        import ctypes.util
+
         return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
-    except (OSError, AttributeError):
+    except (ImportError, OSError, AttributeError):
         return None
 
 

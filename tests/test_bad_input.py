@@ -315,17 +315,27 @@ def test_voteview_votes_read_in_one_pass_equal_those_read_file_by_file(config):
     )
 
 
-def test_a_faulty_file_among_sound_ones_is_named_and_the_others_loaded_once(snapshot_copy, config):
-    """With two vote files, one sound and one with a word for a number, the one-pass read gives way to a read
-    file by file that names the faulty one; a repaired set loads each file's rows once."""
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda lines: [lines[0], lines[1].replace(",1,", ",yes,", 1), *lines[2:]], r"line 2, column \w+: 'yes'"),
+        # DuckDB would match a later file's columns to the first's by name in any case: pandas does not
+        (lambda lines: [lines[0].title(), *lines[1:]], r"missing column\(s\) congress, chamber, rollnumber, icpsr"),
+    ],
+    ids=["a word for a number", "capitalised column names"],
+)
+def test_a_faulty_file_among_sound_ones_is_named_and_the_others_loaded_once(snapshot_copy, config, edit, message):
+    """With two vote files, one sound and one faulty, the one-pass read gives way to a read file by file that
+    names the faulty one; the sound set loads each file's rows once."""
     folder = snapshot_copy.snapshot_dir / "voteview"
     for name in ("S117_votes.csv.gz", "S117_members.csv", "S117_rollcalls.csv"):
         shutil.copy(config.snapshot_dir / "voteview" / name, folder / name)
     both = replace(snapshot_copy, first_congress=116, last_congress=117)
     sound, counts = _engine_votes(both)
-    assert len(counts) == 2 and len(sound) == sum(counts.values())
-    _damage_votes(
-        folder / "S117_votes.csv.gz", lambda lines: [lines[0], lines[1].replace(",1,", ",yes,", 1), *lines[2:]]
-    )
-    with pytest.raises(DataError, match=r"S117_votes\.csv\.gz: line 2, column \w+: 'yes'"):
+    expected = {str(folder / f"S{c}_votes.csv.gz"): len(voteview.read(both, "votes", "senate", c)) for c in (116, 117)}
+    assert counts == expected and len(sound) == sum(expected.values())
+    per_congress = sound.groupby("congress").size().to_dict()
+    assert per_congress == {c: expected[str(folder / f"S{c}_votes.csv.gz")] for c in (116, 117)}
+    _damage_votes(folder / "S117_votes.csv.gz", edit)
+    with pytest.raises(DataError, match=r"S117_votes\.csv\.gz: " + message):
         _engine_votes(both)

@@ -379,3 +379,26 @@ def test_stage_votes_by_member_and_party():
     np.testing.assert_array_equal(votes.party_share(stage, party), [0.5, 0.5, 1, 0, np.nan, np.nan, 0.5])
     empty = StageVotes(*(np.array([], dtype=np.int64),) * 4, shape=(3, 2))
     assert np.isnan(empty.member_yea(stage, member)).all()
+
+
+def test_votes_without_a_party_are_coded_as_question_mark(tables):
+    """A Yea/Nay vote with no party on record codes as the party "?" (as a literal "?" does), whether the ids come
+    as categoricals or as strings; the others keep their party. The real table has no such vote, so some are
+    blanked here."""
+    from features.build import Context
+    from pipeline.tables import as_strings
+
+    votes = tables["votes"][tables["votes"]["rollcall_id"] == "h42-116.2019"].reset_index(drop=True)
+    votes = votes.astype({"vote_party": "str"})
+    votes.loc[[0, 1], "vote_party"] = None
+    votes.loc[2, "vote_party"] = "?"
+    coded = {}
+    for kind, frame in (("strings", as_strings(votes)), ("categories", votes.astype({"vote_party": "category"}))):
+        ctx = Context.__new__(Context)  # only what coding the votes reads
+        ctx.members, ctx.rollcalls = tables["members"], tables["rollcalls"].reset_index(drop=True)
+        ctx._code_votes(frame)
+        coded[kind] = ctx.parties[ctx.vote_party].tolist()
+    cast = votes[votes["position"].isin(["yea", "nay"])]
+    expected = cast["vote_party"].fillna("?").tolist()
+    assert coded["strings"] == coded["categories"] == expected
+    assert expected[:3] == ["?", "?", "?"] and {"R", "D"} <= set(expected[3:])

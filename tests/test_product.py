@@ -316,6 +316,15 @@ def test_cli_offers_only_the_two_stances(capsys):
             "'Scott' is ambiguous: S001184 (Sen. Tim Scott, R-SC), S001217 (Sen. Rick Scott, R-FL); give",
         ),
         (_describe("119hr9999", "house", "1", "M001184", introduced="2015-12-01"), "in the 114th Congress, not"),
+        (  # no representative is named Warren (Warren Davidson's first name is no match): the senator, refused
+            _describe("119hr9999", "house", "1", "Warren"),
+            "W000817 did not sit in the House in the 119th Congress (sat in the Senate then)",
+        ),
+        (  # four Johnsons sat in the 110th House: no tie-break by who still sits today
+            _describe("110hr9999", "house", "1", "Johnson", introduced="2008-03-01"),
+            "'Johnson' is ambiguous: J000285 (Rep. Timothy V. Johnson, R-IL), J000174 (Rep. Sam Johnson, R-TX), "
+            "J000126 (Rep. Eddie Bernice Johnson, D-TX), J000288",
+        ),
         (
             _describe("119hr9999", "house", "1", "M001184", "--procedure", "cloture"),
             "119hr9999: no House roll call the model learned from is a cloture vote (only Senate ones are)",
