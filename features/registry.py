@@ -103,10 +103,22 @@ class Seats:
         self.last_seat = self.last_seat.set_index("bioguide_id")[["congress", "chamber"]]
         # Voteview lists delegates only in congresses where they could vote in the Committee of the Whole (none
         # of the 112th-115th here): a delegate is taken to sit through the congresses between their first and last
-        # on record, and in any congress that lists no delegate at all
+        # on record, and through such a gap when listed at its edge (the congress before it or after it)
         delegates = members[(members["chamber"] == "house") & members["state"].isin(NON_VOTING_STATES)]
         self.delegate_span = delegates.groupby("bioguide_id")["congress"].agg(["min", "max"])
-        self.without_delegates = set(members["congress"]) - set(delegates["congress"])
+        self.delegate_congresses = sorted(set(delegates["congress"]))
+        self.without_delegates = set(members["congress"]) - set(self.delegate_congresses)
+
+    def _delegate_sat(self, member: str, congress: int) -> bool:
+        """A delegate on record before and after ``congress``, or at the edge of a gap in the record it is in."""
+        first, last = self.delegate_span.loc[member, ["min", "max"]]
+        if first <= congress <= last:
+            return True
+        if congress not in self.without_delegates:
+            return False
+        before = max((c for c in self.delegate_congresses if c < congress), default=first)
+        after = min((c for c in self.delegate_congresses if c > congress), default=last)
+        return last >= before and first <= after
 
     def check(self, member: str, congress: int, chamber: str, where: str) -> None:
         """A DataError naming ``where`` unless ``member`` sat in ``chamber`` in ``congress``."""
@@ -114,10 +126,8 @@ class Seats:
             raise DataError(f"{where}: unknown member id {member!r} (not a bioguide id in the data)")
         if member in self.sitting.get((congress, chamber), ()):
             return
-        if chamber == "house" and member in self.delegate_span.index:
-            first, last = self.delegate_span.loc[member, ["min", "max"]]
-            if first <= congress <= last or congress in self.without_delegates:
-                return
+        if chamber == "house" and member in self.delegate_span.index and self._delegate_sat(member, congress):
+            return
         other = other_chamber(chamber)
         seat = self.last_seat.loc[member]
         if member in self.sitting.get((congress, other), ()):

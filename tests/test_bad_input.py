@@ -321,8 +321,12 @@ def test_voteview_votes_read_in_one_pass_equal_those_read_file_by_file(config):
         (lambda lines: [lines[0], lines[1].replace(",1,", ",yes,", 1), *lines[2:]], r"line 2, column \w+: 'yes'"),
         # DuckDB would match a later file's columns to the first's by name in any case: pandas does not
         (lambda lines: [lines[0].title(), *lines[1:]], r"missing column\(s\) congress, chamber, rollnumber, icpsr"),
+        # DuckDB would drop a row that starts like a comment, skip a line before the header, trim a name's spaces
+        (lambda lines: [*lines[:3], "#" + lines[3], *lines[4:]], r"line 4, column congress: '#117' is not a number"),
+        (lambda lines: ["Voteview export", *lines], r"missing column\(s\) congress, chamber, rollnumber, icpsr"),
+        (lambda lines: [lines[0].replace(",icpsr,", ", icpsr,"), *lines[1:]], r"missing column\(s\) icpsr"),
     ],
-    ids=["a word for a number", "capitalised column names"],
+    ids=["a word for a number", "capitalised column names", "a comment row", "a line before the header", "a space"],
 )
 def test_a_faulty_file_among_sound_ones_is_named_and_the_others_loaded_once(snapshot_copy, config, edit, message):
     """With two vote files, one sound and one faulty, the one-pass read gives way to a read file by file that
@@ -338,4 +342,18 @@ def test_a_faulty_file_among_sound_ones_is_named_and_the_others_loaded_once(snap
     assert per_congress == {c: expected[str(folder / f"S{c}_votes.csv.gz")] for c in (116, 117)}
     _damage_votes(folder / "S117_votes.csv.gz", edit)
     with pytest.raises(DataError, match=r"S117_votes\.csv\.gz: " + message):
+        _engine_votes(both)
+
+
+def test_a_gzip_whose_checksum_fails_is_named_as_read_names_it(snapshot_copy, config):
+    """DuckDB inflates a gzip without checking its trailer: a vote file whose CRC is wrong would load; it goes to
+    ``read``, which names it, also beside a sound file."""
+    folder = snapshot_copy.snapshot_dir / "voteview"
+    shutil.copy(config.snapshot_dir / "voteview" / "S117_votes.csv.gz", folder / "S117_votes.csv.gz")
+    path = folder / "S117_votes.csv.gz"
+    data = bytearray(path.read_bytes())
+    data[-8:-4] = bytes(4)  # the CRC-32 of the trailer zeroed
+    path.write_bytes(bytes(data))
+    both = replace(snapshot_copy, first_congress=116, last_congress=117)
+    with pytest.raises(DataError, match=r"S117_votes\.csv\.gz: .*CRC check failed"):
         _engine_votes(both)

@@ -304,3 +304,7 @@ def test_every_sponsor_and_cosponsor_on_record_passes_the_seat_check(tables):
     gone = {"bill_id": "119hr9999", "chamber": "house", "introduced": "2025-07-08", "sponsor": "C000380"}
     with pytest.raises(DataError, match="C000380 did not sit in the House in the 119th Congress"):
         parse_additions([gone], seats, "test")  # a delegate of the Virgin Islands until 2015
+    # not every delegate sits through the gap: Fortuño left in 2009, Hernández came in 2025
+    for member, congress in (("F000452", 112), ("H001103", 113)):
+        with pytest.raises(DataError, match=f"{member} did not sit in the House in the {congress}th Congress"):
+            seats.check(member, congress, "house", "test")
