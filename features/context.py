@@ -235,11 +235,11 @@ def lookup_keys(index_frame: pd.DataFrame, series: pd.Series) -> np.ndarray:
     return series.reindex(keys).to_numpy()
 
 
-def _rows_by_value(values: np.ndarray) -> Iterator[np.ndarray]:
-    """The positions of each distinct value of ``values`` (small integers, e.g. congresses), in ascending order of
-    the value; each set of positions in ascending order."""
+def _rows_by_value(values: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+    """(value, its positions) for each distinct value of ``values`` (small integers, e.g. congresses), in
+    ascending order of the value, the positions ascending: a mask per value, never a sort of millions of votes."""
     for value in np.unique(values):
-        yield np.flatnonzero(values == value)
+        yield value, np.flatnonzero(values == value)
 
 
 def _voting_spans(
@@ -262,7 +262,7 @@ def _voting_spans(
         )
         return spans.reset_index().astype({"congress": np.int64, "chamber": str})  # whatever the votes' types
 
-    spans = [spans_of(rows) for rows in _rows_by_value(vote_congress)]  # one congress's positions at a time
+    spans = [spans_of(rows) for _, rows in _rows_by_value(vote_congress)]  # one congress's positions at a time
     return pd.concat(spans, ignore_index=True) if spans else spans_of(np.arange(0))
 
 
@@ -399,14 +399,12 @@ def previous_congress_agreement(
     groups = pd.MultiIndex.from_arrays([congress, rollcalls["chamber"].to_numpy()])
     group_of_rollcall, keys = groups.factorize(sort=True)
     known = (vote_rollcall >= 0) & (vote_member >= 0)
-    # a group code per vote in two bytes (some twenty congresses and chambers), each group's votes found by a mask
+    # a group code per vote in two bytes (some twenty congresses and chambers), -1 for a vote of no known member
     vote_group = np.where(known, group_of_rollcall.astype(np.int16)[np.maximum(vote_rollcall, 0)], np.int16(-1))
     frames = [
-        _agreement_of(vote_rollcall[rows], vote_member[rows], vote_sign[rows], member_ids, congress_, chamber)
-        for group, (congress_, chamber) in enumerate(keys)
-        if serving is None or congress_ + 1 in serving
-        for rows in [np.flatnonzero(vote_group == group)]  # the group's votes, in the table's order
-        if len(rows)
+        _agreement_of(vote_rollcall[rows], vote_member[rows], vote_sign[rows], member_ids, *keys[group])
+        for group, rows in _rows_by_value(vote_group)  # each group's votes, in the table's order
+        if group >= 0 and (serving is None or keys[group][0] + 1 in serving)
     ]
     empty = pd.DataFrame(  # the types of a table with rows, so that lookups in it give the same types
         {

@@ -20,6 +20,11 @@ def to_days(dates) -> np.ndarray:
     return (pd.to_datetime(dates).to_numpy().astype("datetime64[D]") - EPOCH).astype(np.int64)
 
 
+def _member_of(keys: np.ndarray) -> np.ndarray:
+    """The member code of (member, day) keys ``code * DAY_SCALE + day`` (days may be negative: before 2000)."""
+    return (keys + DAY_SCALE // 2) // DAY_SCALE
+
+
 class EventHistory:
     """Cumulative sums of value columns over (member, date) events, queried strictly before a date."""
 
@@ -39,16 +44,20 @@ class EventHistory:
         last[:-1] = keys[1:] != keys[:-1]  # the last event of its (member, day)
         self.keys = keys[last]
         del keys
-        self.codes = (self.keys + DAY_SCALE // 2) // DAY_SCALE  # each key's member, read back (days may be < 0)
         self.cumulative = {  # summed in float64 whatever the values' type (flags, counts, weights)
             name: np.cumsum(np.asarray(v)[keep][order], dtype=float)[last] for name, v in values.items()
         }
+
+    @property
+    def codes(self) -> np.ndarray:
+        """Each kept event's member, read back from its key."""
+        return _member_of(self.keys)
 
     def _position(self, codes: np.ndarray, days: np.ndarray) -> np.ndarray:
         """Index of each query's last event strictly before its day, or -1 when the member has none."""
         position = np.searchsorted(self.keys, codes * DAY_SCALE + days, side="left") - 1
         valid = position >= 0
-        valid[valid] = self.codes[position[valid]] == codes[valid]
+        valid[valid] = _member_of(self.keys[position[valid]]) == codes[valid]
         return np.where(valid & (codes >= 0), position, -1)
 
     def _sums_at(self, codes: np.ndarray, position: np.ndarray) -> dict[str, np.ndarray]:

@@ -91,14 +91,14 @@ def parser() -> argparse.ArgumentParser:
 
 def describe_entry(args: argparse.Namespace, bill: str, forecaster: Forecaster) -> dict:
     """The registry entry of a described bill, with sponsor and cosponsors resolved from ids or names."""
-    directory = names.member_directory(forecaster.members())
+    members = forecaster.members()
+    directory = names.member_directory(members)
     if bill in set(forecaster.full_registry()["bill_id"]):
         raise DataError(
             f"{bill} is already a registry bill ({names.bill_number(bill)}): forecast it with `natocast forecast "
             f"{bill}`, or describe a new bill under an id of its own"
         )
     congress, bill_type, _ = split_bill_id(bill)
-    members = forecaster.members()
     origin = members[(members["congress"] == congress) & (members["chamber"] == origin_chamber(bill_type))]
     among = set(origin["bioguide_id"]) or None  # a name is looked for first among those who sat there
     entry = {

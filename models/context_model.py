@@ -109,8 +109,10 @@ def fit(
     positions = np.arange(len(rows)) if chosen is None else np.flatnonzero(chosen)
     if len(positions) == 0:
         raise ModelError("no general-model rows to fit on")
-    commitment = CommitmentRates.fit(rows[COMMITMENT_COLUMNS].iloc[positions], params["commitment_pseudo_votes"])
-    procedures = _procedures(rows["is_senate"].to_numpy()[positions], rows["procedure"].to_numpy()[positions])
+    committable = rows[COMMITMENT_COLUMNS].iloc[positions]  # the rows' chamber and procedure among them
+    commitment = CommitmentRates.fit(committable, params["commitment_pseudo_votes"])
+    procedures = _procedures(committable)
+    del committable
     if len(positions) > params["max_rows"]:
         positions = pd.Series(positions).sample(params["max_rows"], random_state=params["seed"]).to_numpy()
     drawn = rows.iloc[positions][features] if take is None else take(positions, features)
@@ -123,9 +125,9 @@ def fit(
     return ContextModel(Booster.from_trained(trained), list(features), commitment, procedures)
 
 
-def _procedures(is_senate: np.ndarray, procedure: np.ndarray) -> dict[str, list[str]]:
+def _procedures(rows: pd.DataFrame) -> dict[str, list[str]]:
     """Per chamber, the procedures among the rows (all of them, not the draw): which votes the model has met."""
-    cells = pd.DataFrame({"is_senate": is_senate, "procedure": procedure}).drop_duplicates()
+    cells = rows[["is_senate", "procedure"]].drop_duplicates()
     return {
         chamber: sorted(cells.loc[cells["is_senate"] == flag, "procedure"].astype(str))
         for chamber, flag in (("house", 0), ("senate", 1))

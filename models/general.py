@@ -98,6 +98,8 @@ class GeneralRows:
             positions = light_of[self.group_starts[number] : self.group_starts[number + 1]]
             kept = positions >= 0
             yield positions[kept], (frame if kept.all() else frame[kept].reset_index(drop=True))
+            del frame
+            release_free_memory()  # the group's features gone (the caller drops its own) before the next is read
 
 
 def party_line_by_sponsor(general: pd.DataFrame, congresses: list[int], clip: tuple[float, float]) -> np.ndarray:
@@ -129,8 +131,7 @@ def streamed_yea(rows: GeneralRows, models: dict) -> np.ndarray:
     columns = list(dict.fromkeys([*CONTEXT_FEATURES, *context_model.COMMITMENT_COLUMNS, "congress"]))
     for positions, frame in rows.groups(columns):
         result[positions] = context_model.out_of_time_yea(frame, models)
-        del frame
-        release_free_memory()  # a row group's features gone before the next is read
+        del frame  # so that ``groups`` can give its memory back
     return result
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from pipeline.config import METRICS_DIR, DataConfig  # noqa: E402
+from pipeline.config import METRICS_DIR, TABLES_DIR, DataConfig  # noqa: E402
 
 STAGES = {
     "ingest": "pipeline.ingest",
@@ -203,9 +203,9 @@ def _extrapolate(rows: list[dict]) -> dict:
 
 
 def _cpu_seconds() -> float:
-    """CPU seconds of this process so far, all its threads (DuckDB's too)."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    """CPU seconds so far of this process, all its threads (DuckDB's too), and of the children it waited for."""
+    usages = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    return sum(usage.ru_utime + usage.ru_stime for usage in usages)
 
 
 def _start_interpreter(config: DataConfig) -> None:
@@ -278,7 +278,7 @@ def _votes_table():
     """The pipeline's own votes table, read (before the clock starts) to be written again."""
     import pyarrow.parquet as pq
 
-    path = ROOT / "data" / "tables" / "votes.parquet"
+    path = TABLES_DIR / "votes.parquet"
     if not path.exists():
         raise SystemExit(f"{path} is missing: run `dvc repro` first")
     return pq.read_table(path)
@@ -309,11 +309,11 @@ def ingest_bound(config: DataConfig) -> dict:
 
     parts = {}
     for name, work in {**BOUND_PARTS, "votes table (parquet)": write_votes}.items():
-        wall, cpu = time.perf_counter(), _cpu_seconds() + _children_cpu_seconds()
+        wall, cpu = time.perf_counter(), _cpu_seconds()
         work(config)
         parts[name] = {
             "wall_s": round(time.perf_counter() - wall, 2),
-            "cpu_s": round(_cpu_seconds() + _children_cpu_seconds() - cpu, 2),
+            "cpu_s": round(_cpu_seconds() - cpu, 2),
         }
         print(f"  {name:36} {parts[name]['wall_s']:6.2f} s wall {parts[name]['cpu_s']:6.2f} s CPU")
     cores, floor = os.cpu_count() or 1, decompression_floor(config)[0]
@@ -324,11 +324,6 @@ def ingest_bound(config: DataConfig) -> dict:
     )
     bound = {"parts": parts, "cpu_s": round(cpu, 2), "cores": cores, "floor_s": round(floor, 2)}
     return bound | {"bound_s": round(cpu / cores, 2), "bound_ratio": round(cpu / cores / floor, 2)}
-
-
-def _children_cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def noop_repro(runs: int = 3) -> list[float]:
