@@ -41,8 +41,10 @@ from features.context import (
 from features.history import EventHistory, recency_weights, to_days
 from features.precedent import (
     CatalogTerms,
+    add_member_similar_share,
     add_party_domain_recent,
     add_party_similar_share,
+    aligned_votes,
     catalog_terms,
     party_alignment,
     similar_rollcalls,
@@ -102,8 +104,9 @@ class Context:
         self.presidents = tables["presidents"]
         self.bill_sponsors = bill_sponsors(tables["bills"], registry)
         votes = tables["votes"]
-        catalogued = votes[votes["rollcall_id"].isin(catalog["rollcall_id"])]
-        self.party_alignment = party_alignment(as_strings(catalogued), catalog)
+        catalogued = as_strings(votes[votes["rollcall_id"].isin(catalog["rollcall_id"])])
+        self.party_alignment = party_alignment(catalogued, catalog)
+        self.member_alignment = aligned_votes(catalogued, catalog)[["rollcall_id", "bioguide_id", "aligned"]]
         self._code_votes(votes)
         self.agreement = previous_congress_agreement(
             self.vote_rollcall, self.vote_member, self.vote_sign, self.rollcalls, self.member_index, serving
@@ -593,7 +596,8 @@ def add_prior_stage(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
 
 
 def add_party_precedent(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
-    """The party's recent stand in the measure's domain and on the most similar earlier roll calls."""
+    """The party's recent stand in the measure's domain and on the most similar earlier roll calls, and the
+    member's own votes on those roll calls."""
     params = ctx.params["precedent"]
     pairs = add_party_domain_recent(pairs, ctx.party_alignment, params["half_life_days"])
     measures = pairs[["measure_id", "date", "chamber", "bill_id"]].drop_duplicates("measure_id")
@@ -602,6 +606,7 @@ def add_party_precedent(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
     titles = titles["title"].fillna("") + " | " + titles["stance_reason"].fillna("")
     measures["text"] = measures["measure_id"].map(texts).fillna(measures["bill_id"].map(titles))
     similar = similar_rollcalls(measures, ctx.catalog, params["similar_k"], params["min_similarity"], ctx.catalog_terms)
+    pairs = add_member_similar_share(pairs, similar, ctx.member_alignment)
     return add_party_similar_share(pairs, similar, ctx.party_alignment)
 
 

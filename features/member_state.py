@@ -64,7 +64,7 @@ log = logging.getLogger("natocast.member_state")
 
 STATE_DIR = FEATURES_DIR / "member_state"
 CACHE_DIR = PROJECT_ROOT / "data" / "member_state"
-FORMAT = 4  # bump when what the state holds changes: cached states of another format are not used
+FORMAT = 5  # bump when what the state holds changes: cached states of another format are not used
 TABLES = ("members", "rollcalls", "votes", "bills", "cosponsorships", "terms", "presidents")
 VARIANTS = ((1, "alliance"), (1, "tied"), (-1, "alliance"), (-1, "tied"))  # (orientation, domain) of a measure
 CODE = ("build.py", "context.py", "precedent.py", "history.py", "registry.py", "member_state.py")
@@ -77,6 +77,7 @@ FRAMES = (
     "holders",
     "catalog",
     "party_alignment",
+    "member_alignment",
     "agreement",
     "bills",
     "bills_full",
@@ -133,6 +134,7 @@ class StateContext(Context):
         self.holders = state.frames["holders"]
         self.catalog = state.frames["catalog"]
         self.party_alignment = state.frames["party_alignment"]
+        self.member_alignment = state.frames["member_alignment"]
         self.agreement = state.agreement
         self.registry = registry
         self.cosponsorships = cosponsorships
@@ -324,6 +326,7 @@ def _context_frames(ctx: Context, votes: pd.DataFrame, day: int, congress: int) 
     alliance = catalog.loc[(catalog["domain"] == "alliance") & (catalog["orientation"] != 0), "rollcall_id"]
     return {
         "party_alignment": ctx.party_alignment,
+        "member_alignment": ctx.member_alignment,
         "agreement": ctx.agreement[ctx.agreement.index.get_level_values("congress") == congress].reset_index(),
         "alliance_votes": as_strings(
             votes.loc[votes["rollcall_id"].isin(alliance), ["rollcall_id", "bioguide_id", "position"]]

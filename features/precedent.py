@@ -24,14 +24,22 @@ STOP_WORDS = frozenset(
 )
 
 
-def party_alignment(votes: pd.DataFrame, catalog: pd.DataFrame) -> pd.DataFrame:
-    """Per directed catalogued roll call and party: Yea/Nay votes cast and the share on the alliance side."""
+def aligned_votes(votes: pd.DataFrame, catalog: pd.DataFrame) -> pd.DataFrame:
+    """Every Yea/Nay vote on a directed catalogued roll call, with the roll call's date, chamber and domain, the
+    vote's party ("?" when none) and whether it fell on the alliance side (1.0) or not (0.0)."""
     directed = catalog[catalog["orientation"] != 0]
     cast = votes[votes["position"].isin(["yea", "nay"]) & votes["rollcall_id"].isin(directed["rollcall_id"])]
     cast = cast.merge(directed[["rollcall_id", "orientation", "date", "chamber", "domain"]], on="rollcall_id")
     aligned = (cast["position"] == "yea") == (cast["orientation"] == 1)
+    return cast.assign(aligned=aligned.astype(float), party=cast["vote_party"].fillna("?"))[
+        ["rollcall_id", "bioguide_id", "party", "date", "chamber", "domain", "aligned"]
+    ]
+
+
+def party_alignment(votes: pd.DataFrame, catalog: pd.DataFrame) -> pd.DataFrame:
+    """Per directed catalogued roll call and party: Yea/Nay votes cast and the share on the alliance side."""
     table = (
-        cast.assign(aligned=aligned.astype(float), party=cast["vote_party"].fillna("?"))
+        aligned_votes(votes, catalog)
         .groupby(["rollcall_id", "party", "date", "chamber", "domain"], observed=True)["aligned"]
         .agg(["size", "mean"])
         .rename(columns={"size": "votes", "mean": "aligned_share"})
@@ -136,4 +144,18 @@ def add_party_similar_share(pairs: pd.DataFrame, similar: pd.DataFrame, alignmen
     share = (sums["weighted"] / sums["similarity"]).rename("party_similar_share")
     keys = pd.MultiIndex.from_arrays([pairs["measure_id"], pairs["party"].fillna("?")])
     pairs["party_similar_share"] = share.reindex(keys).to_numpy()
+    return pairs
+
+
+def add_member_similar_share(pairs: pd.DataFrame, similar: pd.DataFrame, member_votes: pd.DataFrame) -> pd.DataFrame:
+    """The member's own alliance-side share on the measure's most similar earlier roll calls, weighted by
+    similarity as the party's is (missing when the member cast no Yea/Nay vote on any of them): which Republicans
+    broke with the alliance on votes like this one, not on the alliance at large. ``member_votes``: rollcall_id,
+    bioguide_id and aligned (``aligned_votes``)."""
+    joined = similar.merge(member_votes[["rollcall_id", "bioguide_id", "aligned"]], on="rollcall_id")
+    joined["weighted"] = joined["similarity"] * joined["aligned"]
+    sums = joined.groupby(["measure_id", "bioguide_id"])[["weighted", "similarity"]].sum()
+    share = (sums["weighted"] / sums["similarity"]).rename("member_similar_share")
+    keys = pd.MultiIndex.from_arrays([pairs["measure_id"], pairs["bioguide_id"]])
+    pairs["member_similar_share"] = share.reindex(keys).to_numpy()
     return pairs

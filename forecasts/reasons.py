@@ -32,6 +32,7 @@ FAMILIES: list[tuple[str, str]] = [
     ("domain_share", "record on NATO votes"),
     ("tied_", "record on Ukraine/Russia votes"),
     ("shrunk_domain_share", "record on votes like this one"),
+    ("member_similar_share", "record on votes like this one"),
     ("shrunk_catalog_share", "record on NATO and Ukraine/Russia votes"),
     ("catalog_share", "record on NATO and Ukraine/Russia votes"),
     ("context_", "party's recent stance on such votes"),

@@ -11,8 +11,10 @@ from features.context import StageVotes, active_cosponsors, latest_stages, on_th
 from features.history import EventHistory, recency_weights, to_days
 from features.precedent import (
     STOP_WORDS,
+    add_member_similar_share,
     add_party_domain_recent,
     add_party_similar_share,
+    aligned_votes,
     party_alignment,
     similar_rollcalls,
     term_vectors,
@@ -200,6 +202,21 @@ def test_party_similar_share_is_similarity_weighted():
     assert shares[0] == pytest.approx((0.6 * 0.5 + 0.2 * 0.0) / 0.8)
     assert shares[1] == pytest.approx(1.0)
     assert np.isnan(shares[2])  # the party cast no votes on either
+
+
+def test_member_similar_share_is_the_members_own_similarity_weighted_record():
+    member_votes = aligned_votes(_votes(), _catalog())
+    # a (roll call "a", orientation +1): R1 Yea (aligned), R2 Nay, D1 Yea, D2 absent; b (orientation -1): R1 and
+    # R2 Yea (against the alliance), D1 Nay (aligned); x is not directed
+    assert set(member_votes["rollcall_id"]) == {"a", "b"} and "D2" not in set(member_votes["bioguide_id"])
+    similar = pd.DataFrame({"measure_id": ["m", "m"], "rollcall_id": ["a", "b"], "similarity": [0.6, 0.2]})
+    pairs = pd.DataFrame({"measure_id": ["m", "m", "m", "m", "n"], "bioguide_id": ["R1", "R2", "D1", "D2", "R1"]})
+    shares = add_member_similar_share(pairs, similar, member_votes)["member_similar_share"].to_numpy()
+    assert shares[0] == pytest.approx(0.6 / 0.8)  # aligned on a, not on b
+    assert shares[1] == pytest.approx(0.0)
+    assert shares[2] == pytest.approx(1.0)
+    assert np.isnan(shares[3])  # cast no Yea/Nay vote on either
+    assert np.isnan(shares[4])  # a measure with no similar roll call
 
 
 def test_procedure_first_matching_rule_wins():

@@ -9,6 +9,7 @@ import pytest
 from features.build import Context, build_features, training_measures, training_pairs
 from features.catalog import build_catalog, load_overrides
 from features.history import EventHistory
+from features.precedent import similar_rollcalls
 from features.registry import build_registry
 from pipeline.config import load_params
 from pipeline.tables import cut_as_of
@@ -61,9 +62,14 @@ def test_features_of_a_measure_equal_those_from_tables_cut_before_it(tables, con
     cut = _features_of(_context(cut_tables), "h44-116.2019")
     assert len(full) == 379  # 357 yeas + 22 nays
     # every feature, the measure context and the party precedent included
-    assert {"is_sponsor", "is_cosponsor", "party_domain_recent", "party_similar_share", "agree_sponsor_prev"} <= set(
-        full
-    )
+    assert {
+        "is_sponsor",
+        "is_cosponsor",
+        "party_domain_recent",
+        "party_similar_share",
+        "member_similar_share",
+        "agree_sponsor_prev",
+    } <= set(full)
     pd.testing.assert_frame_equal(full, cut, check_dtype=False)
 
 
@@ -115,6 +121,30 @@ def test_known_values_on_hr676(context):
     assert (features["cosponsors_bipartisan_share"] == 0.5).all()
     # the Senate's Lee never shares a roll call with a House member: missing, not zero
     assert features["agree_lee"].isna().all()
+
+
+def test_member_similar_share_on_hr676_is_the_members_own_votes_on_the_most_similar_roll_calls(tables, context):
+    """Recomputed from the votes table: each member's alliance-side share on the five earlier House roll calls
+    most like H.R. 676, weighted by similarity. Massie voted against the alliance on them, Hoyer with it."""
+    features = _features_of(context, "h44-116.2019").set_index("bioguide_id")
+    measure = context.catalog.set_index("rollcall_id").loc["h44-116.2019"]
+    texts = pd.DataFrame({"measure_id": ["h44-116.2019"], "text": [measure["description"]], "date": [measure["date"]]})
+    params = context.params["precedent"]
+    similar = similar_rollcalls(
+        texts.assign(chamber="house"), context.catalog, params["similar_k"], params["min_similarity"]
+    )
+    assert len(similar) == params["similar_k"]
+    directed = context.catalog.set_index("rollcall_id").loc[similar["rollcall_id"]]
+    assert (directed["date"] < pd.Timestamp("2019-01-22")).all() and (directed["chamber"] == "house").all()
+    votes = tables["votes"][tables["votes"]["rollcall_id"].isin(similar["rollcall_id"])]
+    for member in ("M001184", "H000874", "P000613"):
+        cast = votes[(votes["bioguide_id"] == member) & votes["position"].isin(["yea", "nay"])]
+        cast = cast.merge(similar, on="rollcall_id").merge(directed["orientation"].reset_index(), on="rollcall_id")
+        aligned = ((cast["position"] == "yea") == (cast["orientation"] == 1)).astype(float)
+        expected = (aligned * cast["similarity"]).sum() / cast["similarity"].sum()
+        assert features.loc[member, "member_similar_share"] == pytest.approx(expected)
+    assert features.loc["M001184", "member_similar_share"] == 0.0
+    assert features.loc["H000874", "member_similar_share"] == 1.0
 
 
 def test_new_members_get_full_rows_with_missing_values(context):
