@@ -214,7 +214,8 @@ def _start_interpreter(config: DataConfig) -> None:
 
 
 def _parse_vote_records(config: DataConfig) -> None:
-    """The vote JSON: every voter reached (counted), nothing extracted."""
+    """The vote JSON: every voter reached and the three fields the votes table needs of each (id, party, state)
+    extracted and counted; nothing kept."""
     import duckdb
 
     from pipeline import engine
@@ -222,9 +223,10 @@ def _parse_vote_records(config: DataConfig) -> None:
     records = [config.snapshot_dir / "unitedstates-votes" / f"votes-{c}.jsonl.gz" for c in config.congresses]
     with duckdb.connect(config={"threads": os.cpu_count() or 1}) as con:
         con.execute(
-            f"SELECT sum(len(voters)) FROM (SELECT unnest(map_values(votes)) AS voters FROM read_json("
-            f"{engine.file_list(records)}, format = 'newline_delimited', "
-            "columns = {vote_id: 'VARCHAR', votes: 'MAP(VARCHAR, JSON[])'}))"
+            "SELECT count(f[1]), count(f[2]), count(f[3]) FROM (SELECT json_extract_string(voter, "
+            "['$.id', '$.party', '$.state']) AS f FROM (SELECT unnest(voters) AS voter FROM (SELECT "
+            f"unnest(map_values(votes)) AS voters FROM read_json({engine.file_list(records)}, "
+            "format = 'newline_delimited', columns = {vote_id: 'VARCHAR', votes: 'MAP(VARCHAR, JSON[])'}))))"
         ).fetchall()
 
 
@@ -286,7 +288,7 @@ def _votes_table():
 
 BOUND_PARTS = {
     "interpreter and imports": _start_interpreter,
-    "vote records (JSON)": _parse_vote_records,
+    "vote records (JSON, voter fields)": _parse_vote_records,
     "Voteview CSVs": _parse_voteview,
     "bills (XML, JSON)": _parse_bills,
     "congress-legislators (YAML, CSV)": _parse_legislators,
