@@ -9,8 +9,8 @@ The state holds, for the day after ``as_of`` (the forecast measures' date, see `
 - what the measure's own features need (``add_own_sponsor_agreement``, ``add_measure_features``), cut to what a
   measure of that day can ask: the Yea/Nay votes of the trailing agreement window, the previous congress's
   agreement table of the sitting congress, each member's party loyalty and how often their party followed them,
-  summed at that day, and the small tables (members, presidents, catalog, party alignment, NATO bills and their
-  cosponsorships), and the votes on the alliance itself (each member's last one is quoted).
+  summed at that day, and the small tables (members, presidents, catalog, party and member alignment, NATO bills
+  and their cosponsorships), and the votes on the alliance itself (each member's last one is quoted).
 
 ``StateContext`` serves those pieces under the attribute names of ``features.build.Context``, so the pipeline's own
 feature functions run on them: one implementation of every feature. The stage writes the state of

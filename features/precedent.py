@@ -2,8 +2,9 @@
 
 Two signals a member's own record cannot give when a whole party moves: the party's recency-weighted
 alliance-side share in the measure's domain (NATO itself, or the Ukraine/Russia votes tied to it), and its
-alliance-side share on the earlier catalogued roll calls whose text is most like the measure's. Both use only
-roll calls dated strictly before the measure.
+alliance-side share on the earlier catalogued roll calls of the measure's chamber whose text is most like the
+measure's; and the member's own share on those same roll calls. All use only roll calls dated strictly before
+the measure.
 """
 
 from __future__ import annotations
@@ -113,8 +114,8 @@ def similar_rollcalls(
     """For each measure (measure_id, text, date, chamber): the ``k`` earlier directed catalogued roll calls of
     its chamber most like it in words, with their similarity. Plain term frequencies (no idf), so a roll
     call's vector never depends on texts written later. A measure sharing no word with the catalog (or an empty
-    catalog) has none: its party's similar share is then missing. ``indexed``: ``catalog_terms(catalog)`` when
-    the caller keeps it (a forecast's context does, across calls)."""
+    catalog) has none: its party's and members' similar shares are then missing. ``indexed``:
+    ``catalog_terms(catalog)`` when the caller keeps it (a forecast's context does, across calls)."""
     indexed = indexed or catalog_terms(catalog)
     directed, vocabulary = indexed.directed, indexed.vocabulary
     similarity = term_vectors(measure_texts["text"], vocabulary) @ indexed.vectors.T

@@ -6,7 +6,7 @@ second, and the floor for the ingest (the time merely decompressing and reading 
     .venv/bin/python scripts/benchmark.py --scaling  # every stage on 2, 5 and 10 congresses, extrapolated to 1789-2025
     .venv/bin/python scripts/benchmark.py --forecast # CLI cold (new process), Python API warm
     .venv/bin/python scripts/benchmark.py --noop     # `dvc repro` with nothing changed
-    .venv/bin/python scripts/benchmark.py --ingest-bound  # the least CPU any ingest of these inputs needs
+    .venv/bin/python scripts/benchmark.py --ingest-bound  # least CPU any ingest needs (parse, extract, write)
 
 Each stage runs as its own process (as `dvc repro` runs it) so peak RSS is that stage's alone. It rewrites
 the stages' outputs, exactly as `dvc repro --force` would.
@@ -297,7 +297,8 @@ BOUND_PARTS = {
 
 def ingest_bound(config: DataConfig) -> dict:
     """How fast any ingest of these inputs could be on this machine: the CPU seconds of merely parsing each input
-    with the fastest reader at hand and writing the votes table, nothing joined, checked or kept; divided by the
+    with the fastest reader at hand (and taking out of the vote JSON each voter's id, party and state, which the
+    votes table holds) and writing the votes table, nothing joined, checked or kept; divided by the
     cores, the wall time of a perfectly parallel ingest that did nothing else. Compared with the decompression
     floor and the ingest's 3x target (issue 12). (The votes table's write is timed apart from its read.)"""
     import pyarrow.parquet as pq
