@@ -106,7 +106,11 @@ def detail(name: str, row: Mapping, stance: int, sides: dict[str, int] | None = 
         lean = _share_detail(row, "alliance_share", "NATO votes")
     elif name == "record on Ukraine/Russia votes":
         lean = _share_detail(row, "tied_share", "Ukraine/Russia votes")
-    elif name in ("record on NATO and Ukraine/Russia votes", "record on votes like this one"):
+    elif name == "record on votes like this one":  # the member's own votes on the most similar roll calls
+        lean = _share_detail(row, "member_similar_share", "the most similar earlier votes") or _share_detail(
+            row, "catalog_share", "such votes"
+        )
+    elif name == "record on NATO and Ukraine/Russia votes":
         lean = _share_detail(row, "catalog_share", "such votes")
     elif name == "party's record on such votes":
         lean = _share_detail(row, "party_catalog_share", "such votes by the party")
@@ -173,6 +177,7 @@ DETAIL_COLUMNS = frozenset(
         "alliance_share",
         "tied_share",
         "catalog_share",
+        "member_similar_share",
         "party_catalog_share",
         "is_sponsor",
         "is_cosponsor",
