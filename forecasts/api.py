@@ -14,6 +14,7 @@ is the champion the predict stage recorded (forecasts/predict.py: ``load_model``
 from __future__ import annotations
 
 import contextlib
+import datetime
 import difflib
 import json
 import sys
@@ -26,7 +27,7 @@ from features.build import forecast_measures
 from forecasts import names, predict
 from pipeline.config import METRICS_DIR, DataConfig, load_params
 from pipeline.errors import DataError
-from pipeline.ids import parse_date
+from pipeline.ids import normalize_bill_id, parse_date
 
 
 @contextlib.contextmanager
@@ -39,6 +40,31 @@ def step(message: str, show: bool = True):
     seconds = time.perf_counter() - started
     if show and seconds >= 1:
         print(f"natocast: {message}: {seconds:.1f} s", file=sys.stderr, flush=True)
+
+
+def as_of_date(value: object, what: str = "--as-of") -> pd.Timestamp:
+    """A forecast date from 'YYYY-MM-DD', a date, a datetime or a Timestamp (a time zone is dropped). A time of
+    day is refused: the data are by day, and 2025-12-31T12:00 would otherwise be called outside data that end on
+    2025-12-31, or a state computed for noon be cached under the day's name."""
+    stamp = parse_date(value, what)
+    if stamp != stamp.normalize():
+        raise DataError(f"{what}: {value!r} has a time of day; give a date (YYYY-MM-DD)")
+    return stamp
+
+
+def bill_request(bill: object) -> tuple[str, list[dict]]:
+    """(bill id, additions) from a registry bill's id or a described bill (a registry entry), the id in the form
+    the registry holds ('119HR6508', 'H.R.6508' with its congress -> '119hr6508'), as the command line takes it."""
+    if isinstance(bill, str) and not bill.strip():
+        raise DataError("the bill id is empty: give one like 119hr6508")
+    if isinstance(bill, str):
+        return normalize_bill_id(bill), []
+    if isinstance(bill, dict):
+        if not isinstance(bill.get("bill_id"), str):
+            raise DataError(f"the bill description: bill_id must be an id like 119hr9999, not {bill.get('bill_id')!r}")
+        described = bill | {"bill_id": normalize_bill_id(bill["bill_id"])}
+        return described["bill_id"], [described]
+    raise TypeError(f"bill: an id like '119hr6508' (str) or a described bill (dict), not {type(bill).__name__}")
 
 
 def check_as_of(as_of: pd.Timestamp, first: pd.Timestamp, data_end: pd.Timestamp) -> None:
@@ -57,7 +83,7 @@ def unknown_bill(bill_id: str, as_of: pd.Timestamp, registry: pd.DataFrame, full
             f"(introduced {introduced:%Y-%m-%d}); unknown bill {bill_id!r} as of {as_of:%Y-%m-%d}"
         )
     close = difflib.get_close_matches(bill_id, list(full["bill_id"]), n=3, cutoff=0.6)
-    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    hint = f"; did you mean {', '.join(close)}?" if close else "."
     return DataError(
         f"unknown bill {bill_id!r} as of {as_of:%Y-%m-%d}{hint} Known bills: {', '.join(sorted(registry['bill_id']))}"
         " (describe a new one with `natocast describe`)"
@@ -130,17 +156,16 @@ class Forecaster:
             bill_id, chosen.iloc[0], context.procedures_by_chamber() if context is not None else None
         )
 
-    def forecast(self, bill: str | dict, as_of: str | pd.Timestamp | None = None, reasons: bool = True) -> dict:
+    def forecast(
+        self, bill: str | dict, as_of: str | datetime.date | pd.Timestamp | None = None, reasons: bool = True
+    ) -> dict:
         """Forecast a registry bill (its id) or a described bill (a registry entry, as in
         features/registry_additions.yaml) as of a date (default: the pipeline's). Returns the bill's whip count
         with the member forecasts (``forecasts``), the model (``model``) and the date (``as_of``). Without
         ``reasons`` the same probabilities and count come faster, with the reasons columns empty."""
-        if isinstance(as_of, str):
-            as_of = parse_date(as_of, "--as-of")
-        as_of = as_of or self.config.as_of
+        bill_id, additions = bill_request(bill)
+        as_of = self.config.as_of if as_of is None else as_of_date(as_of)
         check_as_of(as_of, self.first_rollcall(), self.config.as_of)
-        additions = [bill] if isinstance(bill, dict) else []
-        bill_id = bill["bill_id"] if isinstance(bill, dict) else bill
         self.check_bill(bill_id, as_of, additions)  # before a new date's state is computed: errors come at once
         state = self.state(as_of)
         registry, cosponsorships = state.registry(additions)
@@ -175,6 +200,6 @@ def default() -> Forecaster:
     return _DEFAULT
 
 
-def forecast(bill: str | dict, as_of: str | pd.Timestamp | None = None, reasons: bool = True) -> dict:
+def forecast(bill: str | dict, as_of: str | datetime.date | pd.Timestamp | None = None, reasons: bool = True) -> dict:
     """``Forecaster.forecast`` on the process's forecaster: a second call reuses what the first loaded."""
     return default().forecast(bill, as_of, reasons)

@@ -14,36 +14,75 @@ are not the champion's), and the report is written like the pipeline's. The same
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
+import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 
 from features.context import PROCEDURES
 from forecasts import names, predict, report
-from forecasts.api import Forecaster, check_as_of, step, unknown_bill  # noqa: F401 (check_as_of, unknown_bill: API)
+from forecasts.api import Forecaster, as_of_date, check_as_of, step, unknown_bill  # noqa: F401 (the last two: API)
 from pipeline.config import PROJECT_ROOT, REPORTS_DIR
 from pipeline.errors import DataError
-from pipeline.ids import origin_chamber, parse_date, split_bill_id
+from pipeline.ids import normalize_bill_id, origin_chamber, split_bill_id
 
 CLI_DIR = REPORTS_DIR / "cli"
 PIPELINE_OUTPUTS = ("data", "metrics", "plots", "reports", "models", "mlruns", "notebooks", "docs")
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE  # 141: what a shell reports for a tool stopped by a closed pipe
 
 
 def check_out(out: Path) -> Path:
     """Refuse a report folder inside the pipeline's outputs (or the project itself): writing there would
-    overwrite what `dvc repro` made. reports/cli/ is the command line's own."""
+    overwrite what `dvc repro` made. reports/cli/ is the command line's own. Then ``check_writable``."""
     out = out.resolve()
     cli_dir = CLI_DIR.resolve()
     if out == cli_dir or cli_dir in out.parents:
-        return out
+        return check_writable(out)
     root = PROJECT_ROOT.resolve()
     inside = [root / name for name in PIPELINE_OUTPUTS]
     if out == root or any(out == d or d in out.parents for d in inside) or out in root.parents:
         raise DataError(
             f"--out {out} is inside the pipeline's outputs or the project; use a folder under {cli_dir} or elsewhere"
         )
+    return check_writable(out)
+
+
+def check_writable(out: Path) -> Path:
+    """A report folder must be a folder, or one that can be made: said before the forecast's seconds are spent,
+    not as a traceback after them."""
+    existing = next(p for p in (out, *out.parents) if p.exists())
+    if not existing.is_dir():
+        where = f"--out {out}" if existing == out else f"--out {out}: {existing}"
+        raise DataError(f"{where} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise DataError(f"--out {out}: cannot write into {existing} (permission denied)")
     return out
+
+
+def publish(out: Path, write: Callable[[Path], None]) -> None:
+    """Write a report into a folder beside ``out`` and move it into place, so that an error, Ctrl-C or a full disk
+    midway leaves no half-written report. Into an existing folder (an earlier report, or the user's own) the
+    files move one by one: what else is there stays."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    try:
+        write(staging)
+        if not out.exists():
+            staging.rename(out)
+            return
+        for path in sorted(staging.rglob("*")):
+            if path.is_file():
+                target = out / path.relative_to(staging)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(path, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def run_forecast(
@@ -53,13 +92,21 @@ def run_forecast(
     forecasts and the model that made them."""
     forecaster = forecaster or Forecaster(progress=True)
     count = forecaster.forecast(additions[0] if additions else bill_id, as_of)
+    forecasts = count["forecasts"]
+    counts = [{k: v for k, v in count.items() if k not in ("forecasts", "model", "as_of")}]
+    meta = report.report_meta(count["model"]) | {"as_of": count["as_of"]}
+
+    def write(folder: Path) -> None:
+        predict.write_forecasts(forecasts, counts, folder)
+        report.write_report(forecasts, counts, meta, folder)
+
     with step(f"writing the report to {out}"):
-        out.mkdir(parents=True, exist_ok=True)
-        forecasts = count["forecasts"]
-        counts = [{k: v for k, v in count.items() if k not in ("forecasts", "model", "as_of")}]
-        predict.write_forecasts(forecasts, counts, out)
-        meta = report.report_meta(count["model"]) | {"as_of": count["as_of"]}
-        report.write_report(forecasts, counts, meta, out)
+        try:
+            publish(out, write)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:  # a full disk, a read-only file system: named, not a traceback
+            raise DataError(f"--out {out}: cannot write the report there ({exc.strerror or exc})") from exc
     return count
 
 
@@ -158,21 +205,46 @@ def print_forecast(count: dict, out: Path) -> None:
     print(f"report: {out / 'bills' / (count['bill_id'] + '.html')}")
 
 
-def main(argv: list[str] | None = None) -> int:
+def output_folder(value: str | None, label: str) -> Path:
+    """``--out`` checked (an empty value is a mistake, e.g. an unset shell variable, not the default), or the
+    command line's own folder for the bill."""
+    if value is None:
+        return CLI_DIR / label
+    if not value.strip():
+        raise DataError("--out is empty: give a folder, or leave --out out for reports/cli/<bill>")
+    return check_out(Path(value))
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Parse, forecast, write the report, print the forecast; bad input is one line on stderr, status 2."""
     args = parser().parse_args(argv)
     try:
-        as_of = parse_date(args.as_of, "--as-of") if args.as_of else None
-        bill = args.bill_id.lower().replace(".", "").replace(" ", "")
+        as_of = as_of_date(args.as_of) if args.as_of is not None else None
+        bill = normalize_bill_id(args.bill_id)
+        out = output_folder(args.out, f"{bill}-{as_of:%Y-%m-%d}" if as_of else bill)
         forecaster = Forecaster(progress=True)
         additions = [describe_entry(args, bill, forecaster)] if args.command == "describe" else []
-        label = f"{bill}-{as_of:%Y-%m-%d}" if as_of else bill
-        out = check_out(Path(args.out)) if args.out else CLI_DIR / label
         count = run_forecast(bill, as_of, additions, out, forecaster)
     except DataError as exc:
         print(f"natocast: error: {exc}", file=sys.stderr)
         return 2
     print_forecast(count, out)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``run``; a reader that stops early (`natocast forecast 119hr6508 | head`) ends it quietly, as Python's docs
+    advise (signal, "Note on SIGPIPE"): the rest of the output goes to devnull, status 141 as for any tool a
+    closed pipe stops, no traceback. The report was written whole before anything was printed."""
+    try:
+        code = run(argv)
+        sys.stdout.flush()  # a pipe closed on the last lines breaks here, not at exit
+        return code
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        for descriptor in (1, 2):  # stdout, and stderr should it share the pipe (`2>&1 | head`)
+            os.dup2(devnull, descriptor)
+        return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":

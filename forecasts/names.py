@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import unicodedata
 from collections.abc import Collection
 
 import pandas as pd
@@ -82,12 +83,19 @@ def last_name(name: str) -> str:
     return words[-1] if words else str(name)
 
 
+def folded(text: str) -> str:
+    """Lower case without accents: 'Velázquez' and 'velazquez' are the same name to a user typing it (a
+    keyboard without accents, a name copied from a headline)."""
+    decomposed = unicodedata.normalize("NFKD", str(text).strip().lower())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
 def _exact_matches(text: str, directory: pd.DataFrame) -> pd.DataFrame:
-    """The members whose id, full name or last name is ``text`` (any case)."""
-    needle = text.strip().lower()
+    """The members whose id, full name or last name is ``text`` (any case, accents or none)."""
+    needle = folded(text)
     names = directory["name"].astype(str)
     ids = directory.index.str.lower() == needle
-    return directory[ids | (names.str.lower() == needle) | (names.map(last_name).str.lower() == needle)]
+    return directory[ids | (names.map(folded) == needle) | (names.map(last_name).map(folded) == needle)]
 
 
 def _choices(found: pd.DataFrame, directory: pd.DataFrame) -> str:
@@ -105,6 +113,8 @@ def resolve_member(text: str, directory: pd.DataFrame, what: str, among: Collect
     or last name only (no part of a name: 'Warren' on a House bill is not Warren Davidson); a name none of them has
     is looked for among all, and the registry's check then says where that member sat."""
     text = text.strip()
+    if not text:
+        raise DataError(f"{what} is empty: give a bioguide id or a name (e.g. M001184 or Massie)")
     if among is not None:
         sitting = directory[directory.index.isin(list(among))]
         exact = _exact_matches(text, sitting)
@@ -118,12 +128,12 @@ def resolve_member(text: str, directory: pd.DataFrame, what: str, among: Collect
         close = difflib.get_close_matches(text.upper(), list(directory.index), n=3, cutoff=0.7)
         hint = f"; did you mean {', '.join(f'{c} ({member_label(c, directory)})' for c in close)}?" if close else ""
         raise DataError(f"unknown member id {text!r} ({what}){hint}")
-    needle = text.lower()
+    needle = folded(text)
     names = directory["name"].astype(str)
     exact = _exact_matches(text, directory)
     if len(exact) == 1:
         return str(exact.index[0])
-    found = exact if len(exact) else directory[names.str.lower().str.contains(needle, regex=False)]
+    found = exact if len(exact) else directory[names.map(folded).str.contains(needle, regex=False)]
     if len(found) == 1:
         return str(found.index[0])
     if len(found) > 1:
@@ -134,8 +144,8 @@ def resolve_member(text: str, directory: pd.DataFrame, what: str, among: Collect
         raise AmbiguousMember(f"{what} {text!r} is ambiguous: {choices}; give the bioguide id")
     by_name = {}
     for bioguide, name in names.dropna().items():
-        by_name.setdefault(name.lower(), bioguide)
-        by_name.setdefault(last_name(name).lower(), bioguide)
+        by_name.setdefault(folded(name), bioguide)
+        by_name.setdefault(folded(last_name(name)), bioguide)
     close = difflib.get_close_matches(needle, list(by_name), n=3, cutoff=0.75)
     suggestions = list(dict.fromkeys(by_name[c] for c in close))
     hint = f"; did you mean {', '.join(f'{i} ({member_label(i, directory)})' for i in suggestions)}?" if close else ""

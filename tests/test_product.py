@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,7 +15,7 @@ import pytest
 from features.context import CONTEXT_FEATURES
 from forecasts import cli, names, predict, reasons, whip
 from models.support_model import model_settings
-from pipeline.config import FEATURES_DIR, METRICS_DIR, MODELS_DIR, REPORTS_DIR, load_params
+from pipeline.config import FEATURES_DIR, METRICS_DIR, MODELS_DIR, PROJECT_ROOT, REPORTS_DIR, load_params
 from pipeline.errors import DataError
 from pipeline.tables import read_table
 
@@ -105,6 +108,15 @@ def test_bills_and_members_have_the_names_a_reader_knows(counts):
     with pytest.raises(DataError, match=r"did you mean M001184 \(Rep. Thomas Massie, R-KY\)"):
         names.resolve_member("Masie", directory, "--sponsor")
     assert names.last_name("Roger F. Wicker") == "Wicker" and names.last_name("Donald M. Payne, Jr.") == "Payne"
+
+
+def test_a_name_is_found_with_or_without_its_accents():
+    """Typed on a keyboard without accents, or copied with them: the same member."""
+    directory = names.member_directory(read_table("members"))
+    for typed in ("Velazquez", "velázquez", "Nydia M. Velazquez", "VELÁZQUEZ"):
+        assert names.resolve_member(typed, directory, "--sponsor") == "V000081", typed
+    with pytest.raises(DataError, match="--sponsor is empty"):
+        names.resolve_member("  ", directory, "--sponsor")
 
 
 def _reason_parts(column: pd.Series) -> pd.Series:
@@ -286,6 +298,51 @@ def test_cli_refuses_to_write_into_the_pipelines_outputs(capsys):
         assert "inside the pipeline's outputs" in capsys.readouterr().err
 
 
+def test_cli_ends_quietly_when_the_reader_closes_the_pipe(tmp_path):
+    """`natocast forecast 119hr6508 | head -5`: the reader is gone before the forecast is printed. The command
+    stops with the status a closed pipe gives (141), no traceback, and the report it wrote is whole."""
+    command = [sys.executable, "-m", "forecasts.cli", "forecast", "119hr6508", "--out", str(tmp_path / "report")]
+    process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.close()  # the reader closes the pipe before a line is printed
+    error = process.stderr.read().decode()
+    assert process.wait() == cli.EXIT_BROKEN_PIPE, error
+    assert "Traceback" not in error and "BrokenPipeError" not in error and "Exception ignored" not in error
+    assert (tmp_path / "report" / "bills" / "119hr6508.html").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]  # no staging folder left behind
+
+
+def test_cli_leaves_no_half_written_report(tmp_path, monkeypatch, capsys):
+    """Stopped while the pages are written (Ctrl-C here): no report folder at all, not one with the forecasts'
+    files and no page; a second run into an existing folder keeps what else the user keeps there."""
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(cli.report, "write_report", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            cli.main(["forecast", "119hr6508", "--out", str(tmp_path / "report")])
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "mine.txt").write_text("the user's")
+    assert cli.main(["forecast", "119hr6508", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "mine.txt").read_text() == "the user's" and (tmp_path / "bills" / "119hr6508.html").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_cli_names_an_out_folder_it_cannot_write(tmp_path, capsys):
+    """A file where the folder should be, or a place nothing can be written: one line, status 2, before the
+    forecast is made."""
+    (tmp_path / "a-file").write_text("")
+    for out, message in (
+        (tmp_path / "a-file", "a-file is a file, not a folder"),
+        (tmp_path / "a-file" / "report", "a-file is a file, not a folder"),
+        (Path("/proc/natocast-report"), "cannot write the report there"),
+    ):
+        assert cli.main(["forecast", "119hr6508", "--out", str(out)]) == 2
+        error = capsys.readouterr().err
+        assert f"natocast: error: --out {out}" in error and message in error and "Traceback" not in error
+
+
 def test_cli_offers_only_the_two_stances(capsys):
     with pytest.raises(SystemExit) as exit_:
         cli.main(_describe("119hr9999", "house", "0", "M001184"))
@@ -303,6 +360,13 @@ def test_cli_offers_only_the_two_stances(capsys):
         ),
         (["forecast", "119hr6508", "--as-of", "2030-01-01"], "outside the data"),
         (["forecast", "119hr6508", "--as-of", "not-a-date"], "is not a date"),
+        (["forecast", "119hr6508", "--as-of", ""], "--as-of: '' is not a date"),  # an unset shell variable
+        (["forecast", "119hr6508", "--as-of", "2025-12-31T12:00"], "has a time of day; give a date"),
+        (["forecast", "119hr6508", "--as-of", "now"], "has a time of day"),
+        (["forecast", "119hr6508", "--out", ""], "--out is empty"),
+        (["forecast", ""], "the bill id is empty"),
+        (["forecast", "hr6508"], "unknown bill 'hr6508' as of 2025-12-31; did you mean 119hr6508?"),
+        (_describe("119hr9999", "house", "1", ""), "--sponsor is empty"),
         (["forecast", "119s2151"], "takes no side"),
         (_describe("119hr6508", "house", "-1", "M001184"), "already a registry bill"),
         (_describe("119hr9999", "house", "1", "Z999999"), "unknown member id 'Z999999'"),
