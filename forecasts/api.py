@@ -110,7 +110,7 @@ class Forecaster:
                 self.params, as_of, lambda: step(message + " from the tables (once; then cached)", self.progress)
             )
             if self.progress:
-                print(f"natocast: {message}: member state from {source}", file=sys.stderr, flush=True)
+                print(f"natocast: every member's record as of {as_of:%Y-%m-%d}: {source}", file=sys.stderr, flush=True)
             self._states[as_of] = state
         return self._states[as_of]
 

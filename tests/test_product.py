@@ -255,7 +255,7 @@ def test_cli_forecasts_a_registry_bill_as_of_an_earlier_date(tmp_path, capsys):
     assert "forecast as of 2025-10-01" in output and "MLflow version " in output and "fingerprint " in output
     assert "119s2914 (senate)" in output and "P(cloture 60: 60 votes)" in output
     assert "Likely supporters" in output and "Likely opponents" in output and "Swing members" in output
-    assert "computing every member's record as of 2025-10-01" in captured.err  # progress on stderr
+    assert "every member's record as of 2025-10-01" in captured.err  # progress on stderr
     written = pd.read_parquet(tmp_path / "forecasts.parquet")
     assert len(written) == 100 and (tmp_path / "bills" / "119s2914.html").exists()
     # Shaheen cosponsored on 2025-09-22 (before the date): she is marked and counted as committed
@@ -341,6 +341,33 @@ def test_cli_names_an_out_folder_it_cannot_write(tmp_path, capsys):
         assert cli.main(["forecast", "119hr6508", "--out", str(out)]) == 2
         error = capsys.readouterr().err
         assert f"natocast: error: --out {out}" in error and message in error and "Traceback" not in error
+
+
+def test_a_described_title_is_text_in_every_report_not_markup(tmp_path, capsys):
+    """Whatever the user types as a title shows as typed: escaped in the pages, one cell in the summary's table
+    (its | and line break do not split the row, its <script> and [link](javascript:) are not markup)."""
+    title = 'A <script>alert(1)</script> & "NATO" | [x](javascript:alert(1))\n*bold* Ünïcode 北约'
+    argv = _describe("119hr9999", "house", "-1", "Massie", "--title", title, "--out", str(tmp_path))
+    assert cli.main(argv) == 0
+    for page in (tmp_path / "bills" / "119hr9999.html", tmp_path / "index.html"):
+        text = page.read_text()
+        assert "<script>alert" not in text and "&lt;script&gt;alert(1)&lt;/script&gt; &amp;" in text, page.name
+    row = next(line for line in (tmp_path / "summary.md").read_text().splitlines() if "H.R. 9999" in line)
+    assert len(re.findall(r"(?<!\\)\|", row)) == 9  # eight cells: the title's | is escaped
+    assert "&lt;script&gt;" in row and "\\[x\\](javascript:alert(1))" in row and "<script>" not in row
+
+
+def test_cli_report_of_a_past_bill_shows_its_forecast(tmp_path, capsys):
+    """H.R. 676 of the 116th Congress forecast against today's House: the summary's table holds it, and the
+    pages make no track record (the command line computes none) rather than call a bill that passed 357-22
+    one "without a recorded vote"."""
+    assert cli.main(["forecast", "116hr676", "--out", str(tmp_path)]) == 0
+    summary = (tmp_path / "summary.md").read_text()
+    assert "| H.R. 676, NATO Support Act (Rep. Jimmy Panetta, D-CA) | house | +1 |" in summary
+    assert "Track record" not in summary
+    index = (tmp_path / "index.html").read_text()
+    assert 'href="bills/116hr676.html">H.R. 676' in index and "Forecast as of 2025-12-31" in index
+    assert "without a recorded vote" not in index and "Track record" not in index
 
 
 def test_cli_offers_only_the_two_stances(capsys):
