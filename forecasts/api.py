@@ -68,9 +68,13 @@ def bill_request(bill: object) -> tuple[str, list[dict]]:
 
 
 def check_as_of(as_of: pd.Timestamp, first: pd.Timestamp, data_end: pd.Timestamp) -> None:
-    """The tables run from the first roll call to the pipeline's as_of: a forecast date must fall inside."""
+    """The tables run from the first roll call to the pipeline's as_of: a forecast date must fall inside, after
+    the first roll call (a forecast as of that day would have no vote before it to stand on)."""
     if not first < as_of <= data_end:
-        raise DataError(f"--as-of {as_of:%Y-%m-%d} is outside the data ({first:%Y-%m-%d} to {data_end:%Y-%m-%d})")
+        raise DataError(
+            f"--as-of {as_of:%Y-%m-%d} is outside the data: give a date after {first:%Y-%m-%d} (the first roll call) "
+            f"and up to {data_end:%Y-%m-%d}"
+        )
 
 
 def unknown_bill(bill_id: str, as_of: pd.Timestamp, registry: pd.DataFrame, full: pd.DataFrame) -> DataError:

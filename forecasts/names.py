@@ -22,6 +22,8 @@ BILL_TYPES = {
     "sjres": "S.J.Res.",
     "hconres": "H.Con.Res.",
     "sconres": "S.Con.Res.",
+    "hamdt": "H.Amdt.",
+    "samdt": "S.Amdt.",
 }
 BILL_ID = re.compile(r"^(\d+)([a-z]+?)(\d+)$")
 

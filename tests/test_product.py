@@ -100,6 +100,7 @@ def test_bills_and_members_have_the_names_a_reader_knows(counts):
     assert counts["119s2174"]["label"] == "S. 2174, NATO Act (Sen. Mike Lee, R-UT)"
     assert names.bill_number("117hres1130") == "H.Res. 1130" and names.bill_number("116hjres41") == "H.J.Res. 41"
     assert names.bill_number("not-a-bill") == "not-a-bill"
+    assert names.bill_number("119hamdt9999") == "H.Amdt. 9999" and names.bill_number("118samdt1") == "S.Amdt. 1"
     directory = names.member_directory(read_table("members"))
     assert names.resolve_member("Massie", directory, "--sponsor") == "M001184"
     assert names.resolve_member("m001184", directory, "--sponsor") == "M001184"
@@ -386,6 +387,10 @@ def test_cli_offers_only_the_two_stances(capsys):
             "119hr6508 (H.R. 6508) was not introduced yet as of 2025-12-01",
         ),
         (["forecast", "119hr6508", "--as-of", "2030-01-01"], "outside the data"),
+        (  # the first roll call's day: no vote before it
+            ["forecast", "119hr6508", "--as-of", "2007-01-04"],
+            "--as-of 2007-01-04 is outside the data: give a date after 2007-01-04 (the first roll call) and up to",
+        ),
         (["forecast", "119hr6508", "--as-of", "not-a-date"], "is not a date"),
         (["forecast", "119hr6508", "--as-of", ""], "--as-of: '' is not a date"),  # an unset shell variable
         (["forecast", "119hr6508", "--as-of", "2025-12-31T12:00"], "has a time of day; give a date"),
