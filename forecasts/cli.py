@@ -168,6 +168,7 @@ def describe_entry(args: argparse.Namespace, bill: str, forecaster: Forecaster) 
 
 
 def print_forecast(count: dict, out: Path) -> None:
+    """The forecast on stdout: the bill, the model, the verdict and count, then the members worth a look."""
     model = count["model"]
     members = count["forecasts"]
     voting = members[members["voting"]]
@@ -185,11 +186,21 @@ def print_forecast(count: dict, out: Path) -> None:
         f"  {count['bill_id']} ({count['chamber']}): {count['expected_supporters']:.1f} of {count['members']} voting "
         f"members expected to back it, 90% interval {count['interval_90'][0]}-{count['interval_90'][1]}"
     )
+    if count.get("delegates"):
+        print(f"  {count['delegates']} non-voting delegates not counted (their forecasts are in the report)")
     for name, p in count["p_pass"].items():
         print(f"  P({name.replace('_', ' ')}: {count['thresholds'][name]} votes) = {p:.0%}")
+    print_members(voting)
+    print(f"report: {out / 'bills' / (count['bill_id'] + '.html')}")
 
-    def listing(title: str, rows: pd.DataFrame) -> None:
-        print(f"{title} ({len(rows)}):" if len(rows) else f"{title}: none")
+
+def print_members(voting: pd.DataFrame, shown: int = 10) -> None:
+    """The committed, the likeliest supporters and opponents (how many there are in all, not only the ten
+    shown) and every swing member."""
+
+    def listing(title: str, rows: pd.DataFrame, total: int | None = None) -> None:
+        size = f"{len(rows)}" if total is None or total == len(rows) else f"the first {len(rows)} of {total}"
+        print(f"{title} ({size}):" if len(rows) else f"{title}: none")
         for row in rows.itertuples():
             role = " [sponsor]" if row.is_sponsor == 1 else " [cosponsor]" if row.is_cosponsor == 1 else ""
             flag = " (little history)" if row.low_history else ""
@@ -197,12 +208,12 @@ def print_forecast(count: dict, out: Path) -> None:
 
     ordered = voting.sort_values("probability", ascending=False)
     committed = (ordered["is_sponsor"] == 1) | (ordered["is_cosponsor"] == 1)
+    supporters = ordered[ordered["probability"] >= 0.5]
+    opponents = ordered[ordered["probability"] < 0.5].iloc[::-1]
     listing("Committed: sponsor and cosponsors on record (model's P beside)", ordered[committed])
-    listing("Likely supporters, most likely first (top 10)", ordered[ordered["probability"] >= 0.5].head(10))
-    listing("Likely opponents, least likely first (top 10)", ordered[ordered["probability"] < 0.5].iloc[::-1].head(10))
-    swing = ordered[ordered["probability"].between(0.25, 0.75) & ~committed]
-    listing("Swing members (25-75%)", swing)
-    print(f"report: {out / 'bills' / (count['bill_id'] + '.html')}")
+    listing("Likely supporters (50% or more), most likely first", supporters.head(shown), len(supporters))
+    listing("Likely opponents (under 50%), least likely first", opponents.head(shown), len(opponents))
+    listing("Swing members (25-75%)", ordered[ordered["probability"].between(0.25, 0.75) & ~committed])
 
 
 def output_folder(value: str | None, label: str) -> Path:

@@ -265,6 +265,22 @@ def test_cli_forecasts_a_registry_bill_as_of_an_earlier_date(tmp_path, capsys):
     assert "Jeanne Shaheen (D-NH) [cosponsor]" in output
 
 
+def test_cli_says_how_many_members_each_listing_holds(tmp_path, capsys, counts):
+    """Ten supporters and ten opponents are printed: the reader is told how many there are in all (they add up
+    to the voting members), and that the House's delegates are not counted."""
+    assert cli.main(["forecast", "119hr6508", "--out", str(tmp_path)]) == 0
+    output = capsys.readouterr().out
+    supporters = int(
+        re.search(r"Likely supporters \(50% or more\), most likely first \(the first 10 of (\d+)\)", output)[1]
+    )
+    opponents = int(
+        re.search(r"Likely opponents \(under 50%\), least likely first \(the first 10 of (\d+)\)", output)[1]
+    )
+    count = counts["119hr6508"]
+    assert supporters == count["likely_supporters"] and supporters + opponents == count["members"] == 434
+    assert f"  {count['delegates']} non-voting delegates not counted" in output and count["delegates"] == 6
+
+
 def _describe(bill_id: str, chamber: str, stance: str, sponsor: str, *extra: str, introduced="2026-01-01") -> list[str]:
     return ["describe", "--bill-id", bill_id, "--chamber", chamber, "--introduced", introduced,
             "--stance", stance, "--sponsor", sponsor, *extra]  # fmt: skip
