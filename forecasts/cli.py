@@ -18,6 +18,7 @@ import os
 import shutil
 import signal
 import sys
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,8 +28,9 @@ from features.context import PROCEDURES
 from forecasts import names, predict, report
 from forecasts.api import Forecaster, as_of_date, check_as_of, step, unknown_bill  # noqa: F401 (the last two: API)
 from pipeline.config import PROJECT_ROOT, REPORTS_DIR
-from pipeline.errors import DataError
+from pipeline.errors import DEBUG_ENV, EXIT_DATA_ERROR, EXIT_INTERNAL_ERROR, DataError, debug_requested, one_line
 from pipeline.ids import normalize_bill_id, origin_chamber, split_bill_id
+from pipeline.redact import redact
 
 CLI_DIR = REPORTS_DIR / "cli"
 PIPELINE_OUTPUTS = ("data", "metrics", "plots", "reports", "models", "mlruns", "notebooks", "docs")
@@ -237,8 +239,8 @@ def run(argv: list[str] | None = None) -> int:
         additions = [describe_entry(args, bill, forecaster)] if args.command == "describe" else []
         count = run_forecast(bill, as_of, additions, out, forecaster)
     except DataError as exc:
-        print(f"natocast: error: {exc}", file=sys.stderr)
-        return 2
+        print(f"natocast: error: {one_line(exc)}", file=sys.stderr)
+        return EXIT_DATA_ERROR
     print_forecast(count, out)
     return 0
 
@@ -256,6 +258,24 @@ def main(argv: list[str] | None = None) -> int:
         for descriptor in (1, 2):  # stdout, and stderr should it share the pipe (`2>&1 | head`)
             os.dup2(devnull, descriptor)
         return EXIT_BROKEN_PIPE
+    except KeyboardInterrupt:
+        print("natocast: interrupted; no report was written (an earlier one is kept)", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a missing pipeline output or a bug: one line, as the stages say it
+        return internal_error(exc, debug_requested(argv))
+
+
+def internal_error(exc: Exception, debug: bool) -> int:
+    """One line for what is not bad input (the traceback with --debug or NATOCAST_DEBUG=1): a pipeline output
+    the forecast reads is missing before `dvc repro` has run, or a bug."""
+    if debug:
+        print(redact(traceback.format_exc()), file=sys.stderr)
+    if isinstance(exc, FileNotFoundError) and exc.filename:
+        print(f"natocast: error: {exc.filename} is missing: run `dvc repro` first", file=sys.stderr)
+        return EXIT_INTERNAL_ERROR
+    hint = "" if debug else f" (run with {DEBUG_ENV}=1 for the traceback)"
+    print(f"natocast: internal error: {type(exc).__name__}: {one_line(exc)}{hint}", file=sys.stderr)
+    return EXIT_INTERNAL_ERROR
 
 
 if __name__ == "__main__":

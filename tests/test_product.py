@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from features.context import CONTEXT_FEATURES
-from forecasts import cli, names, predict, reasons, whip
+from forecasts import api, cli, names, predict, reasons, whip
 from models.support_model import model_settings
 from pipeline.config import FEATURES_DIR, METRICS_DIR, MODELS_DIR, PROJECT_ROOT, REPORTS_DIR, load_params
 from pipeline.errors import DataError
@@ -337,13 +337,26 @@ def test_cli_leaves_no_half_written_report(tmp_path, monkeypatch, capsys):
 
     with monkeypatch.context() as patch:
         patch.setattr(cli.report, "write_report", interrupted)
-        with pytest.raises(KeyboardInterrupt):
-            cli.main(["forecast", "119hr6508", "--out", str(tmp_path / "report")])
+        assert cli.main(["forecast", "119hr6508", "--out", str(tmp_path / "report")]) == 130
+    assert "natocast: interrupted; no report was written" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
     (tmp_path / "mine.txt").write_text("the user's")
     assert cli.main(["forecast", "119hr6508", "--out", str(tmp_path)]) == 0
     assert (tmp_path / "mine.txt").read_text() == "the user's" and (tmp_path / "bills" / "119hr6508.html").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_cli_names_a_missing_pipeline_output_in_one_line(tmp_path, monkeypatch, capsys):
+    """Run before `dvc repro` made what the forecast reads (here metrics/whip.json): one line saying what is
+    missing and what to do, not a traceback; the traceback when NATOCAST_DEBUG=1."""
+    monkeypatch.setattr(api, "METRICS_DIR", tmp_path / "metrics")
+    assert cli.main(["forecast", "119hr6508", "--out", str(tmp_path / "report")]) == 1
+    error = capsys.readouterr().err
+    assert f"natocast: error: {tmp_path / 'metrics' / 'whip.json'} is missing: run `dvc repro` first" in error
+    assert "Traceback" not in error and not (tmp_path / "report").exists()
+    monkeypatch.setenv("NATOCAST_DEBUG", "1")
+    assert cli.main(["forecast", "119hr6508", "--out", str(tmp_path / "report")]) == 1
+    assert "Traceback" in capsys.readouterr().err
 
 
 def test_cli_names_an_out_folder_it_cannot_write(tmp_path, capsys):
