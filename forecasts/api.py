@@ -190,7 +190,8 @@ class Forecaster:
                 self.params["whip"]["draws"],
                 self._memos.setdefault(as_of, {}),
             )
-        return counts[0] | {"forecasts": forecasts, "model": info, "as_of": f"{as_of:%Y-%m-%d}"}
+        # the model record is a copy: a caller who edits it must not change the next forecast's
+        return counts[0] | {"forecasts": forecasts, "model": dict(info), "as_of": f"{as_of:%Y-%m-%d}"}
 
 
 _DEFAULT: Forecaster | None = None

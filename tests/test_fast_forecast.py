@@ -343,3 +343,14 @@ def test_the_api_names_a_wrong_argument(forecaster, pipeline_date):
         forecaster.forecast("119hr6508", pipeline_date - pd.Timedelta(hours=12))
     with pytest.raises(DataError, match="is not a date"):
         forecaster.forecast("119hr6508", True)
+
+
+def test_what_a_forecast_returns_is_the_callers_to_edit(forecaster):
+    """Editing a returned forecast (its model record, its member table) changes nothing in the next one."""
+    first = forecaster.forecast("119hr6508", reasons=False)
+    fingerprint = first["model"]["fingerprint"]
+    first["model"]["fingerprint"] = "edited"
+    first["forecasts"]["probability"] = 0.0
+    second = forecaster.forecast("119hr6508", reasons=False)
+    assert second["model"]["fingerprint"] == fingerprint != "edited"
+    assert second["forecasts"]["probability"].gt(0).all()
