@@ -131,10 +131,15 @@ def parser() -> argparse.ArgumentParser:
         choices=list(PROCEDURES),
         help="the vote forecast, e.g. suspension or cloture (default: passage; amendment for an amendment id)",
     )
-    new.add_argument("--title", default="")
+    new.add_argument(
+        "--title",
+        default="",
+        help="the bill's title; not only a label: it is matched against earlier roll calls to find the party's "
+        "stand on similar votes, so it moves the forecast (give the real one)",
+    )
     for command in (known, new):
         command.add_argument("--as-of", default=None, help="YYYY-MM-DD; default: params.yaml data.as_of")
-        command.add_argument("--out", default=None, help="report folder; default reports/cli/<bill>-<date>")
+        command.add_argument("--out", default=None, help="report folder; default reports/cli/<bill>[-<as-of>]")
     return main
 
 
