@@ -66,16 +66,19 @@ def check_writable(out: Path) -> Path:
 
 
 def publish(out: Path, write: Callable[[Path], None]) -> None:
-    """Write a report into a folder beside ``out`` and move it into place, so that an error, Ctrl-C or a full disk
-    midway leaves no half-written report. Into an existing folder (an earlier report, or the user's own) the
-    files move one by one: what else is there stays."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    """Write a report into a staging folder and move it into place, so that an error, Ctrl-C or a full disk
+    midway leaves no half-written report. A new folder is staged beside ``out`` and renamed; into an existing one
+    (an earlier report, or the user's own folder) the files are staged inside it, on its file system, and move
+    one by one: what else is there stays."""
+    existing = out.is_dir()
+    if not existing:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    staging = out / f".natocast-tmp-{os.getpid()}" if existing else out.with_name(f".{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
     try:
         write(staging)
-        if not out.exists():
+        if not existing:
             staging.rename(out)
             return
         for path in sorted(staging.rglob("*")):
