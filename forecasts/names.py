@@ -92,12 +92,37 @@ def folded(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
+def name_keys(name: str) -> set[str]:
+    """The ways a reader names a member, folded: full name, last name, and first (or quoted nickname) and last
+    name without the middle ones ('Hakeem S. Jeffries' -> 'hakeem jeffries'; 'Charles J. "Chuck" Fleischmann'
+    -> 'chuck fleischmann')."""
+    last = last_name(name)
+    words = str(name).replace('"', " ").split()
+    firsts = [words[0]] + re.findall(r'"([^"]+)"', str(name)) if words else []
+    return {folded(name), folded(last)} | {folded(f"{first} {last}") for first in firsts}
+
+
+TITLE = re.compile(r"^(?:rep|sen|del|representative|senator|delegate)\.?\s+", re.IGNORECASE)
+SEAT = re.compile(r"\s*(?:,|\()\s*([A-Za-z]{1,3})-([A-Za-z]{2})\s*\)?$")
+
+
+def as_printed(text: str, directory: pd.DataFrame) -> tuple[str, pd.DataFrame]:
+    """A member written as this tool prints one ('Rep. Thomas Massie, R-KY', 'Massie (R-KY)'): the name, and the
+    members of that party and state to look for it among (a copied label resolves, 'Johnson (R-LA)' too)."""
+    text = TITLE.sub("", text.strip())
+    seat = SEAT.search(text)
+    if seat is None:
+        return text, directory
+    chosen = (directory["party"] == seat[1].upper()) & (directory["state"] == seat[2].upper())
+    return text[: seat.start()].strip(), directory[chosen]
+
+
 def _exact_matches(text: str, directory: pd.DataFrame) -> pd.DataFrame:
-    """The members whose id, full name or last name is ``text`` (any case, accents or none)."""
+    """The members whose id, full name, last name or first and last name is ``text`` (any case, accents or
+    none)."""
     needle = folded(text)
-    names = directory["name"].astype(str)
-    ids = directory.index.str.lower() == needle
-    return directory[ids | (names.map(folded) == needle) | (names.map(last_name).map(folded) == needle)]
+    keys = directory["name"].astype(str).map(name_keys)
+    return directory[(directory.index.str.lower() == needle) | keys.map(lambda k: needle in k).astype(bool)]
 
 
 def _choices(found: pd.DataFrame, directory: pd.DataFrame) -> str:
@@ -114,9 +139,10 @@ def resolve_member(text: str, directory: pd.DataFrame, what: str, among: Collect
     sitting in the bill's chamber in its congress: 'Johnson' on a 119th Senate bill is Ron Johnson), by id, full
     or last name only (no part of a name: 'Warren' on a House bill is not Warren Davidson); a name none of them has
     is looked for among all, and the registry's check then says where that member sat."""
-    text = text.strip()
-    if not text:
+    if not text.strip():
         raise DataError(f"{what} is empty: give a bioguide id or a name (e.g. M001184 or Massie)")
+    typed = text.strip()
+    text, directory = as_printed(typed, directory)
     if among is not None:
         sitting = directory[directory.index.isin(list(among))]
         exact = _exact_matches(text, sitting)
@@ -144,11 +170,16 @@ def resolve_member(text: str, directory: pd.DataFrame, what: str, among: Collect
             return str(recent.index[0])
         choices = _choices(recent if len(recent) else found, directory)
         raise AmbiguousMember(f"{what} {text!r} is ambiguous: {choices}; give the bioguide id")
-    by_name = {}
-    for bioguide, name in names.dropna().items():
-        by_name.setdefault(folded(name), bioguide)
-        by_name.setdefault(folded(last_name(name)), bioguide)
+    raise unknown_member(typed, needle, directory, what)
+
+
+def unknown_member(typed: str, needle: str, directory: pd.DataFrame, what: str) -> DataError:
+    """'unknown member' with the closest names, by any of the ways a member is named."""
+    by_name: dict[str, str] = {}
+    for bioguide, name in directory["name"].dropna().astype(str).items():
+        for key in sorted(name_keys(name)):
+            by_name.setdefault(key, bioguide)
     close = difflib.get_close_matches(needle, list(by_name), n=3, cutoff=0.75)
     suggestions = list(dict.fromkeys(by_name[c] for c in close))
     hint = f"; did you mean {', '.join(f'{i} ({member_label(i, directory)})' for i in suggestions)}?" if close else ""
-    raise DataError(f"unknown member {what} {text!r}{hint}")
+    return DataError(f"unknown member {what} {typed!r}{hint}")

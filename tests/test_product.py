@@ -120,6 +120,28 @@ def test_a_name_is_found_with_or_without_its_accents():
         names.resolve_member("  ", directory, "--sponsor")
 
 
+def test_a_member_is_found_as_a_reader_names_them():
+    """First and last name without the middle ones, a nickname, or the label this tool prints (copied from its
+    output, party and state then telling apart two members of one name)."""
+    members = read_table("members")
+    directory = names.member_directory(members)
+    house = set(members[(members["congress"] == 119) & (members["chamber"] == "house")]["bioguide_id"])
+    for typed, bioguide in (
+        ("Hakeem Jeffries", "J000294"),  # Hakeem S. Jeffries
+        ("Marjorie Greene", "G000596"),  # Marjorie Taylor Greene
+        ("Chuck Fleischmann", "F000459"),  # Charles J. "Chuck" Fleischmann
+        ("Rep. Thomas Massie, R-KY", "M001184"),
+        ("Massie (R-KY)", "M001184"),
+        ("Johnson (R-LA)", "J000299"),  # 'Johnson' alone is ambiguous in the House
+        ("Garcia, D-TX", "G000587"),
+    ):
+        assert names.resolve_member(typed, directory, "--sponsor", house) == bioguide, typed
+    with pytest.raises(DataError, match="'Johnson' is ambiguous"):
+        names.resolve_member("Johnson", directory, "--sponsor", house)
+    with pytest.raises(DataError, match="unknown member --sponsor 'Massie \\(D-KY\\)'"):
+        names.resolve_member("Massie (D-KY)", directory, "--sponsor", house)
+
+
 def _reason_parts(column: pd.Series) -> pd.Series:
     return column[column != ""].str.split("; ").explode()
 
