@@ -166,7 +166,7 @@ def describe_entry(args: argparse.Namespace, bill: str, forecaster: Forecaster) 
         "stance_reason": "given on the command line",
         "sponsor": names.resolve_member(args.sponsor, directory, "--sponsor", among),
         "cosponsors": [
-            names.resolve_member(c, directory, "--cosponsors", among) for c in args.cosponsors.split(",") if c.strip()
+            names.resolve_member(c, directory, "--cosponsors", among) for c in names.split_members(args.cosponsors)
         ],
         "title": args.title,
     }

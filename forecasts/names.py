@@ -77,11 +77,12 @@ def bill_label(bill_id: str, title: str, sponsor: str | None, directory: pd.Data
     return f"{bill_number(bill_id)}{title_text}{sponsor_text}"
 
 
+SUFFIXES = {"jr", "sr", "ii", "iii", "iv"}
+
+
 def last_name(name: str) -> str:
     """Sort key for a member: the last word that is not a suffix ('Jr.', 'III')."""
-    words = [
-        w for w in str(name).replace(",", " ").split() if w.rstrip(".").lower() not in {"jr", "sr", "ii", "iii", "iv"}
-    ]
+    words = [w for w in str(name).replace(",", " ").split() if w.rstrip(".").lower() not in SUFFIXES]
     return words[-1] if words else str(name)
 
 
@@ -115,6 +116,18 @@ def as_printed(text: str, directory: pd.DataFrame) -> tuple[str, pd.DataFrame]:
         return text, directory
     chosen = (directory["party"] == seat[1].upper()) & (directory["state"] == seat[2].upper())
     return text[: seat.start()].strip(), directory[chosen]
+
+
+def split_members(text: str) -> list[str]:
+    """A comma-separated list of members, a party-state or a suffix after a comma kept with its name: 'Rep. Anna
+    Paulina Luna, R-FL, Greene' -> ['Rep. Anna Paulina Luna, R-FL', 'Greene'] (the label this tool prints)."""
+    parts: list[str] = []
+    for piece in (p.strip() for p in str(text).split(",")):
+        if parts and (re.fullmatch(r"[A-Za-z]{1,3}-[A-Za-z]{2}", piece) or piece.rstrip(".").lower() in SUFFIXES):
+            parts[-1] += ", " + piece
+        elif piece:
+            parts.append(piece)
+    return parts
 
 
 def _exact_matches(text: str, directory: pd.DataFrame) -> pd.DataFrame:

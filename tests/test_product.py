@@ -320,6 +320,17 @@ def test_cli_describes_a_bill_with_members_by_name(tmp_path, capsys):
     assert "119hr9999 (house)" in output and "Rep. Thomas Massie, R-KY" in output
 
 
+def test_cli_takes_cosponsors_as_the_tool_prints_them(tmp_path, capsys):
+    """--cosponsors split at commas, but the comma of a printed label ('Rep. Anna Paulina Luna, R-FL') or of a
+    suffix ('..., Jr.') does not start another member."""
+    cosponsors = "Rep. Anna Paulina Luna, R-FL, Greene (R-GA), Rep. Andy Biggs, R-AZ"
+    assert cli.main(_describe("119hr9999", "house", "-1", "Massie", "--cosponsors", cosponsors, "--out", str(tmp_path),
+                              introduced="2025-12-20")) == 0  # fmt: skip
+    written = pd.read_parquet(tmp_path / "forecasts.parquet")
+    assert sorted(written.loc[written["is_cosponsor"] == 1, "bioguide_id"]) == ["B001302", "G000596", "L000596"]
+    assert names.split_members("Henry C. Johnson, Jr., Luna,, ") == ["Henry C. Johnson, Jr.", "Luna"]
+
+
 def test_cli_looks_a_name_up_among_the_bills_chamber_first(tmp_path, capsys):
     """'Johnson' names five members of the 119th Congress but one senator: on a Senate bill it is Ron Johnson;
     'Lee' on it is Mike Lee, though three representatives are named Lee too."""
