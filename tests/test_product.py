@@ -431,6 +431,7 @@ def test_cli_report_of_a_past_bill_shows_its_forecast(tmp_path, capsys):
     index = (tmp_path / "index.html").read_text()
     assert 'href="bills/116hr676.html">H.R. 676' in index and "Forecast as of 2025-12-31" in index
     assert "without a recorded vote" not in index and "Track record" not in index
+    assert "for the current Congress" not in index
 
 
 def test_cli_offers_only_the_two_stances(capsys):
