@@ -28,7 +28,16 @@ from features.context import PROCEDURES
 from forecasts import names, predict, report
 from forecasts.api import Forecaster, as_of_date, check_as_of, step, unknown_bill  # noqa: F401 (the last two: API)
 from pipeline.config import PROJECT_ROOT, REPORTS_DIR
-from pipeline.errors import DEBUG_ENV, EXIT_DATA_ERROR, EXIT_INTERNAL_ERROR, DataError, debug_requested, one_line
+from pipeline.errors import (
+    DEBUG_ENV,
+    EXIT_DATA_ERROR,
+    EXIT_INTERNAL_ERROR,
+    EXIT_SIGTERM,
+    DataError,
+    Terminated,
+    debug_requested,
+    one_line,
+)
 from pipeline.ids import normalize_bill_id, origin_chamber, split_bill_id
 from pipeline.redact import redact
 
@@ -256,7 +265,9 @@ def run(argv: list[str] | None = None) -> int:
 def main(argv: list[str] | None = None) -> int:
     """``run``; a reader that stops early (`natocast forecast 119hr6508 | head`) ends it quietly, as Python's docs
     advise (signal, "Note on SIGPIPE"): the rest of the output goes to devnull, status 141 as for any tool a
-    closed pipe stops, no traceback. The report was written whole before anything was printed."""
+    closed pipe stops, no traceback. The report was written whole before anything was printed. Ctrl-C and
+    SIGTERM (`timeout`, a job scheduler) unwind, so that the report's staging folder is removed."""
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         code = run(argv)
         sys.stdout.flush()  # a pipe closed on the last lines breaks here, not at exit
@@ -266,11 +277,18 @@ def main(argv: list[str] | None = None) -> int:
         for descriptor in (1, 2):  # stdout, and stderr should it share the pipe (`2>&1 | head`)
             os.dup2(devnull, descriptor)
         return EXIT_BROKEN_PIPE
-    except KeyboardInterrupt:
-        print("natocast: interrupted; no report was written (an earlier one is kept)", file=sys.stderr)
-        return 130
+    except (KeyboardInterrupt, Terminated) as exc:
+        why = "terminated by SIGTERM" if isinstance(exc, Terminated) else "interrupted"
+        print(f"natocast: {why}; a report is written whole or not at all", file=sys.stderr)
+        return EXIT_SIGTERM if isinstance(exc, Terminated) else 130
     except Exception as exc:  # a missing pipeline output or a bug: one line, as the stages say it
         return internal_error(exc, debug_requested(argv))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated()
 
 
 def internal_error(exc: Exception, debug: bool) -> int:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -362,17 +364,21 @@ def test_cli_ends_quietly_when_the_reader_closes_the_pipe(tmp_path):
 
 
 def test_cli_leaves_no_half_written_report(tmp_path, monkeypatch, capsys):
-    """Stopped while the pages are written (Ctrl-C here): no report folder at all, not one with the forecasts'
+    """Stopped while the pages are written (Ctrl-C, SIGTERM): no report folder at all, not one with the forecasts'
     files and no page; a second run into an existing folder keeps what else the user keeps there."""
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    with monkeypatch.context() as patch:
-        patch.setattr(cli.report, "write_report", interrupted)
-        assert cli.main(["forecast", "119hr6508", "--out", str(tmp_path / "report")]) == 130
-    assert "natocast: interrupted; no report was written" in capsys.readouterr().err
-    assert list(tmp_path.iterdir()) == []
+    def terminated(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)  # `timeout` or a job scheduler stopping the command
+
+    for stop, code, said in ((interrupted, 130, "interrupted"), (terminated, 143, "terminated by SIGTERM")):
+        with monkeypatch.context() as patch:
+            patch.setattr(cli.report, "write_report", stop)
+            assert cli.main(["forecast", "119hr6508", "--out", str(tmp_path / "report")]) == code
+        assert f"natocast: {said}; a report is written whole or not at all" in capsys.readouterr().err
+        assert list(tmp_path.iterdir()) == []
     (tmp_path / "mine.txt").write_text("the user's")
     assert cli.main(["forecast", "119hr6508", "--out", str(tmp_path)]) == 0
     assert (tmp_path / "mine.txt").read_text() == "the user's" and (tmp_path / "bills" / "119hr6508.html").exists()
