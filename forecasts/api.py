@@ -94,6 +94,9 @@ def unknown_bill(bill_id: str, as_of: pd.Timestamp, registry: pd.DataFrame, full
     )
 
 
+STATES_KEPT = 4  # member states of dates other than the pipeline's kept in memory by a Forecaster
+
+
 class Forecaster:
     """Forecasts with everything loaded once per process: member states by date, the model, the whip scale."""
 
@@ -108,15 +111,27 @@ class Forecaster:
 
     def state(self, as_of: pd.Timestamp) -> member_state.MemberState:
         """The member state as of a date: kept in memory, else read from disk, else computed once and cached."""
-        if as_of not in self._states:
-            message = f"computing every member's record as of {as_of:%Y-%m-%d}"
-            state, source = member_state.state_as_of(
-                self.params, as_of, lambda: step(message + " from the tables (once; then cached)", self.progress)
-            )
-            if self.progress:
-                print(f"natocast: every member's record as of {as_of:%Y-%m-%d}: {source}", file=sys.stderr, flush=True)
-            self._states[as_of] = state
-        return self._states[as_of]
+        if as_of in self._states:
+            self._states[as_of] = self._states.pop(as_of)  # the most recently used last
+            return self._states[as_of]
+        message = f"computing every member's record as of {as_of:%Y-%m-%d}"
+        state, source = member_state.state_as_of(
+            self.params, as_of, lambda: step(message + " from the tables (once; then cached)", self.progress)
+        )
+        if self.progress:
+            print(f"natocast: every member's record as of {as_of:%Y-%m-%d}: {source}", file=sys.stderr, flush=True)
+        self._states[as_of] = state
+        self._forget_old_states()
+        return state
+
+    def _forget_old_states(self) -> None:
+        """Keep the pipeline's state and the STATES_KEPT most recently used others: a forecast for each week of a
+        year would otherwise hold 52 states (about 50 MiB each); a state dropped is read again from the disk
+        cache when asked for."""
+        others = [date for date in self._states if date != self.config.as_of]
+        for date in others[: max(len(others) - STATES_KEPT, 0)]:
+            del self._states[date]
+            self._memos.pop(date, None)
 
     def model(self) -> tuple:
         """(model, info, scale): the champion and the whip's shock scale (fitted by the predict stage)."""

@@ -354,3 +354,16 @@ def test_what_a_forecast_returns_is_the_callers_to_edit(forecaster):
     second = forecaster.forecast("119hr6508", reasons=False)
     assert second["model"]["fingerprint"] == fingerprint != "edited"
     assert second["forecasts"]["probability"].gt(0).all()
+
+
+def test_a_forecaster_keeps_a_bounded_number_of_states_in_memory(monkeypatch):
+    """Forecasts over many dates (each week of a year, say) do not pile up member states in memory: beyond
+    STATES_KEPT the least recently used is dropped, and read again from the disk cache, the same, when asked."""
+    monkeypatch.setattr(api, "STATES_KEPT", 1)
+    fresh = api.Forecaster()
+    first = fresh.forecast("119s2914", "2025-10-01", reasons=False)
+    fresh.forecast("119s2914", "2025-10-04", reasons=False)
+    assert len(fresh._states) == 2 and pd.Timestamp("2025-10-01") not in fresh._states  # the pipeline's and one
+    again = fresh.forecast("119s2914", "2025-10-01", reasons=False)
+    pd.testing.assert_frame_equal(first["forecasts"], again["forecasts"], check_exact=True)
+    assert set(fresh._memos) <= set(fresh._states)
