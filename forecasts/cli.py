@@ -190,7 +190,6 @@ def print_forecast(count: dict, out: Path) -> None:
     """The forecast on stdout: the bill, the model, the verdict and count, then the members worth a look."""
     model = count["model"]
     members = count["forecasts"]
-    voting = members[members["voting"]]
     verdict = report.verdict(count)
     print(f"{count['label']}")
     stance = report.STANCES.get(count["stance"], ("no side",))[0]
@@ -209,13 +208,14 @@ def print_forecast(count: dict, out: Path) -> None:
         print(f"  {count['delegates']} non-voting delegates not counted (their forecasts are in the report)")
     for name, p in count["p_pass"].items():
         print(f"  P({name.replace('_', ' ')}: {count['thresholds'][name]} votes) = {p:.0%}")
-    print_members(voting)
+    print_members(members)
     print(f"report: {out / 'bills' / (count['bill_id'] + '.html')}")
 
 
-def print_members(voting: pd.DataFrame, shown: int = 10) -> None:
-    """The committed, the likeliest supporters and opponents (how many there are in all, not only the ten
-    shown) and every swing member."""
+def print_members(members: pd.DataFrame, shown: int = 10) -> None:
+    """The committed (a delegate who sponsors is listed, marked as not counted), the likeliest supporters and
+    opponents among the voting members (how many there are in all, not only the ten shown) and every swing
+    member."""
 
     def listing(title: str, rows: pd.DataFrame, total: int | None = None) -> None:
         size = f"{len(rows)}" if total is None or total == len(rows) else f"the first {len(rows)} of {total}"
@@ -223,16 +223,22 @@ def print_members(voting: pd.DataFrame, shown: int = 10) -> None:
         for row in rows.itertuples():
             role = " [sponsor]" if row.is_sponsor == 1 else " [cosponsor]" if row.is_cosponsor == 1 else ""
             flag = " (little history)" if row.low_history else ""
+            flag += "" if row.voting else " (non-voting delegate: not counted)"
             print(f"  {row.probability:5.0%}  {row.name} ({row.party}-{row.state}){role}{flag}")
 
-    ordered = voting.sort_values("probability", ascending=False)
-    committed = (ordered["is_sponsor"] == 1) | (ordered["is_cosponsor"] == 1)
+    everyone = members.sort_values("probability", ascending=False)
+    listing("Committed: sponsor and cosponsors on record (model's P beside)", everyone[_committed(everyone)])
+    ordered = everyone[everyone["voting"]]
     supporters = ordered[ordered["probability"] >= 0.5]
     opponents = ordered[ordered["probability"] < 0.5].iloc[::-1]
-    listing("Committed: sponsor and cosponsors on record (model's P beside)", ordered[committed])
     listing("Likely supporters (50% or more), most likely first", supporters.head(shown), len(supporters))
     listing("Likely opponents (under 50%), least likely first", opponents.head(shown), len(opponents))
-    listing("Swing members (25-75%)", ordered[ordered["probability"].between(0.25, 0.75) & ~committed])
+    swing = ordered["probability"].between(0.25, 0.75) & ~_committed(ordered)
+    listing("Swing members (25-75%)", ordered[swing])
+
+
+def _committed(members: pd.DataFrame) -> pd.Series:
+    return (members["is_sponsor"] == 1) | (members["is_cosponsor"] == 1)
 
 
 def output_folder(value: str | None, label: str) -> Path:

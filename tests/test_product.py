@@ -333,6 +333,22 @@ def test_cli_takes_cosponsors_as_the_tool_prints_them(tmp_path, capsys):
     assert names.split_members("Henry C. Johnson, Jr., Luna,, ") == ["Henry C. Johnson, Jr.", "Luna"]
 
 
+def test_cli_lists_a_delegate_who_sponsors_among_the_committed(tmp_path, capsys):
+    """A delegate may sponsor a House bill but not vote on it: listed with the committed, marked as not counted,
+    and left out of the count (one committed: Bacon)."""
+    code = cli.main(_describe("119hr9998", "house", "1", "Norton", "--cosponsors", "Plaskett,Bacon", "--out",
+                              str(tmp_path), introduced="2025-12-20"))  # fmt: skip
+    assert code == 0
+    output = capsys.readouterr().out
+    committed = output[output.index("Committed:") : output.index("Likely supporters")].splitlines()
+    assert len(committed) == 4 and "Committed: sponsor and cosponsors on record (model's P beside) (3):" in committed
+    assert any(
+        "Eleanor Holmes Norton (D-DC) [sponsor]" in line and "non-voting delegate: not counted" in line
+        for line in committed
+    )
+    assert "1 sponsor or cosponsor on record is counted as committed" in output
+
+
 def test_cli_looks_a_name_up_among_the_bills_chamber_first(tmp_path, capsys):
     """'Johnson' names five members of the 119th Congress but one senator: on a Senate bill it is Ron Johnson;
     'Lee' on it is Mike Lee, though three representatives are named Lee too."""
