@@ -298,7 +298,7 @@ def _on_sigterm(signum: int, frame: object) -> None:
 
 
 def internal_error(exc: Exception, debug: bool) -> int:
-    """One line for what is not bad input (the traceback with --debug or NATOCAST_DEBUG=1): a pipeline output
+    """One line for what is not bad input (the traceback with NATOCAST_DEBUG=1): a pipeline output
     the forecast reads is missing before `dvc repro` has run, or a bug."""
     if debug:
         print(redact(traceback.format_exc()), file=sys.stderr)
