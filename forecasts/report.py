@@ -55,9 +55,26 @@ def markdown_cell(value: object) -> str:
 MARKDOWN.filters["cell"] = markdown_cell
 
 
+TWO_THIRDS_VOTES = {"suspension", "treaty", "veto_override"}  # decided by two-thirds of those voting
+
+
+def deciding_threshold(count: dict) -> tuple[str, str]:
+    """(threshold, words) the bill's vote is decided by: two-thirds for a suspension of the rules, a treaty or a
+    veto override, three-fifths of the Senate for cloture, else a majority of those voting. A treaty judged by
+    its chance of a majority was called very likely to pass at 96% when its chance of two-thirds was 75%."""
+    procedure = count.get("procedure", "passage")
+    if procedure in TWO_THIRDS_VOTES:
+        return "two_thirds", f"two-thirds of those voting ({procedure.replace('_', ' ')})"
+    if procedure == "cloture" and "cloture_60" in count["thresholds"]:
+        return "cloture_60", "three-fifths of the Senate (cloture)"
+    return "simple_majority", "a majority of those voting"
+
+
 def verdict(count: dict) -> dict:
-    """'very likely to fail in the House: 49 of 435 expected, 90% interval 30-70' and its colour."""
-    p = count["p_pass"]["simple_majority"]
+    """'very likely to fail in the House: 49 of 435 expected, 90% interval 30-70' and its colour, by the
+    threshold that decides the vote (``deciding_threshold``)."""
+    threshold, needs = deciding_threshold(count)
+    p = count["p_pass"][threshold]
     if p >= 0.95:
         words, css = "very likely to pass", "pass"
     elif p >= 0.75:
@@ -80,7 +97,7 @@ def verdict(count: dict) -> dict:
     members = count["members"]
     sitting = f"{members} sitting ({vacancies} vacant)" if vacancies else f"all {members} seats filled"
     detail = (
-        f"{seats} seats, {sitting}: a majority of those voting needs {count['thresholds']['simple_majority']}. "
+        f"{seats} seats, {sitting}: {needs} needs {count['thresholds'][threshold]}. "
         f"{committed} {'sponsor or cosponsor' if committed == 1 else 'sponsors and cosponsors'} on record "
         f"{'is' if committed == 1 else 'are'} counted as committed; "
         f"{count.get('swing', 0)} members are swing votes (25–75%)."

@@ -349,6 +349,22 @@ def test_cli_lists_a_delegate_who_sponsors_among_the_committed(tmp_path, capsys)
     assert "1 sponsor or cosponsor on record is counted as committed" in output
 
 
+def test_a_treaty_is_judged_by_two_thirds_not_a_majority(tmp_path, capsys):
+    """A treaty is ratified by two-thirds of the senators voting: its verdict and the votes it needs follow that
+    threshold, not a majority's (this one would be 'very likely to pass' by its chance of a majority)."""
+    code = cli.main(_describe("119s9996", "senate", "1", "Shaheen", "--kind", "treaty", "--title",
+                              "Protocol to the North Atlantic Treaty of 1949 on the Accession of Ukraine",
+                              "--out", str(tmp_path), introduced="2025-12-20"))  # fmt: skip
+    assert code == 0
+    count = json.loads((tmp_path / "whip_counts.json").read_text())[0]
+    assert count["procedure"] == "treaty" and count["p_pass"]["simple_majority"] >= 0.95 > count["p_pass"]["two_thirds"]
+    output = capsys.readouterr().out
+    assert "two-thirds of those voting (treaty) needs 67" in output and "majority of those voting needs" not in output
+    assert (
+        "Very likely to pass" not in output and "| very likely to pass |" not in (tmp_path / "summary.md").read_text()
+    )
+
+
 def test_cli_looks_a_name_up_among_the_bills_chamber_first(tmp_path, capsys):
     """'Johnson' names five members of the 119th Congress but one senator: on a Senate bill it is Ron Johnson;
     'Lee' on it is Mike Lee, though three representatives are named Lee too."""
