@@ -14,6 +14,7 @@ are not the champion's), and the report is written like the pipeline's. The same
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import shutil
 import signal
@@ -274,6 +275,8 @@ def main(argv: list[str] | None = None) -> int:
     closed pipe stops, no traceback. The report was written whole before anything was printed. Ctrl-C and
     SIGTERM (`timeout`, a job scheduler) unwind, so that the report's staging folder is removed."""
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    if isinstance(sys.stdout, io.TextIOWrapper):  # an ASCII-only terminal shows '?' for '–' or 'á', not a crash
+        sys.stdout.reconfigure(errors="replace")
     try:
         code = run(argv)
         sys.stdout.flush()  # a pipe closed on the last lines breaks here, not at exit

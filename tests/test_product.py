@@ -395,6 +395,16 @@ def test_cli_ends_quietly_when_the_reader_closes_the_pipe(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]  # no staging folder left behind
 
 
+def test_cli_prints_to_a_terminal_that_knows_only_ascii(tmp_path):
+    """A dash or an accent it cannot encode shows as '?' (the forecast is printed whole), not an error halfway."""
+    command = [sys.executable, "-m", "forecasts.cli", "forecast", "119hr6508", "--out", str(tmp_path)]
+    ascii_only = os.environ | {"PYTHONIOENCODING": "ascii"}
+    done = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, env=ascii_only)
+    assert done.returncode == 0, done.stderr.decode()
+    output = done.stdout.decode("ascii")
+    assert "90% interval 19?258" in output and output.rstrip().endswith("bills/119hr6508.html")
+
+
 def test_cli_leaves_no_half_written_report(tmp_path, monkeypatch, capsys):
     """Stopped while the pages are written (Ctrl-C, SIGTERM): no report folder at all, not one with the forecasts'
     files and no page; a second run into an existing folder keeps what else the user keeps there."""
