@@ -14,6 +14,7 @@ is the champion the predict stage recorded (forecasts/predict.py: ``load_model``
 from __future__ import annotations
 
 import contextlib
+import datetime
 import difflib
 import json
 import sys
@@ -26,7 +27,7 @@ from features.build import forecast_measures
 from forecasts import names, predict
 from pipeline.config import METRICS_DIR, DataConfig, load_params
 from pipeline.errors import DataError
-from pipeline.ids import parse_date
+from pipeline.ids import normalize_bill_id, parse_date
 
 
 @contextlib.contextmanager
@@ -41,10 +42,39 @@ def step(message: str, show: bool = True):
         print(f"natocast: {message}: {seconds:.1f} s", file=sys.stderr, flush=True)
 
 
+def as_of_date(value: object, what: str = "--as-of") -> pd.Timestamp:
+    """A forecast date from 'YYYY-MM-DD', a date, a datetime or a Timestamp (a time zone is dropped). A time of
+    day is refused: the data are by day, and 2025-12-31T12:00 would otherwise be called outside data that end on
+    2025-12-31, or a state computed for noon be cached under the day's name."""
+    stamp = parse_date(value, what)
+    if stamp != stamp.normalize():
+        raise DataError(f"{what}: {value!r} has a time of day; give a date (YYYY-MM-DD)")
+    return stamp
+
+
+def bill_request(bill: object) -> tuple[str, list[dict]]:
+    """(bill id, additions) from a registry bill's id or a described bill (a registry entry), the id in the form
+    the registry holds ('119HR6508', 'H.R.6508' with its congress -> '119hr6508'), as the command line takes it."""
+    if isinstance(bill, str) and not bill.strip():
+        raise DataError("the bill id is empty: give one like 119hr6508")
+    if isinstance(bill, str):
+        return normalize_bill_id(bill), []
+    if isinstance(bill, dict):
+        if not isinstance(bill.get("bill_id"), str):
+            raise DataError(f"the bill description: bill_id must be an id like 119hr9999, not {bill.get('bill_id')!r}")
+        described = bill | {"bill_id": normalize_bill_id(bill["bill_id"])}
+        return described["bill_id"], [described]
+    raise TypeError(f"bill: an id like '119hr6508' (str) or a described bill (dict), not {type(bill).__name__}")
+
+
 def check_as_of(as_of: pd.Timestamp, first: pd.Timestamp, data_end: pd.Timestamp) -> None:
-    """The tables run from the first roll call to the pipeline's as_of: a forecast date must fall inside."""
+    """The tables run from the first roll call to the pipeline's as_of: a forecast date must fall inside, after
+    the first roll call (a forecast as of that day would have no vote before it to stand on)."""
     if not first < as_of <= data_end:
-        raise DataError(f"--as-of {as_of:%Y-%m-%d} is outside the data ({first:%Y-%m-%d} to {data_end:%Y-%m-%d})")
+        raise DataError(
+            f"--as-of {as_of:%Y-%m-%d} is outside the data: give a date after {first:%Y-%m-%d} (the first roll call) "
+            f"and up to {data_end:%Y-%m-%d}"
+        )
 
 
 def unknown_bill(bill_id: str, as_of: pd.Timestamp, registry: pd.DataFrame, full: pd.DataFrame) -> DataError:
@@ -57,11 +87,14 @@ def unknown_bill(bill_id: str, as_of: pd.Timestamp, registry: pd.DataFrame, full
             f"(introduced {introduced:%Y-%m-%d}); unknown bill {bill_id!r} as of {as_of:%Y-%m-%d}"
         )
     close = difflib.get_close_matches(bill_id, list(full["bill_id"]), n=3, cutoff=0.6)
-    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    hint = f"; did you mean {', '.join(close)}?" if close else "."
     return DataError(
         f"unknown bill {bill_id!r} as of {as_of:%Y-%m-%d}{hint} Known bills: {', '.join(sorted(registry['bill_id']))}"
         " (describe a new one with `natocast describe`)"
     )
+
+
+STATES_KEPT = 4  # member states of dates other than the pipeline's kept in memory by a Forecaster
 
 
 class Forecaster:
@@ -78,15 +111,27 @@ class Forecaster:
 
     def state(self, as_of: pd.Timestamp) -> member_state.MemberState:
         """The member state as of a date: kept in memory, else read from disk, else computed once and cached."""
-        if as_of not in self._states:
-            message = f"computing every member's record as of {as_of:%Y-%m-%d}"
-            state, source = member_state.state_as_of(
-                self.params, as_of, lambda: step(message + " from the tables (once; then cached)", self.progress)
-            )
-            if self.progress:
-                print(f"natocast: {message}: member state from {source}", file=sys.stderr, flush=True)
-            self._states[as_of] = state
-        return self._states[as_of]
+        if as_of in self._states:
+            self._states[as_of] = self._states.pop(as_of)  # the most recently used last
+            return self._states[as_of]
+        message = f"computing every member's record as of {as_of:%Y-%m-%d}"
+        state, source = member_state.state_as_of(
+            self.params, as_of, lambda: step(message + " from the tables (once; then cached)", self.progress)
+        )
+        if self.progress:
+            print(f"natocast: every member's record as of {as_of:%Y-%m-%d}: {source}", file=sys.stderr, flush=True)
+        self._states[as_of] = state
+        self._forget_old_states()
+        return state
+
+    def _forget_old_states(self) -> None:
+        """Keep the pipeline's state and the STATES_KEPT most recently used others: a forecast for each week of a
+        year would otherwise hold 52 states (about 50 MiB each); a state dropped is read again from the disk
+        cache when asked for."""
+        others = [date for date in self._states if date != self.config.as_of]
+        for date in others[: max(len(others) - STATES_KEPT, 0)]:
+            del self._states[date]
+            self._memos.pop(date, None)
 
     def model(self) -> tuple:
         """(model, info, scale): the champion and the whip's shock scale (fitted by the predict stage)."""
@@ -130,17 +175,16 @@ class Forecaster:
             bill_id, chosen.iloc[0], context.procedures_by_chamber() if context is not None else None
         )
 
-    def forecast(self, bill: str | dict, as_of: str | pd.Timestamp | None = None, reasons: bool = True) -> dict:
+    def forecast(
+        self, bill: str | dict, as_of: str | datetime.date | pd.Timestamp | None = None, reasons: bool = True
+    ) -> dict:
         """Forecast a registry bill (its id) or a described bill (a registry entry, as in
         features/registry_additions.yaml) as of a date (default: the pipeline's). Returns the bill's whip count
         with the member forecasts (``forecasts``), the model (``model``) and the date (``as_of``). Without
         ``reasons`` the same probabilities and count come faster, with the reasons columns empty."""
-        if isinstance(as_of, str):
-            as_of = parse_date(as_of, "--as-of")
-        as_of = as_of or self.config.as_of
+        bill_id, additions = bill_request(bill)
+        as_of = self.config.as_of if as_of is None else as_of_date(as_of)
         check_as_of(as_of, self.first_rollcall(), self.config.as_of)
-        additions = [bill] if isinstance(bill, dict) else []
-        bill_id = bill["bill_id"] if isinstance(bill, dict) else bill
         self.check_bill(bill_id, as_of, additions)  # before a new date's state is computed: errors come at once
         state = self.state(as_of)
         registry, cosponsorships = state.registry(additions)
@@ -161,7 +205,8 @@ class Forecaster:
                 self.params["whip"]["draws"],
                 self._memos.setdefault(as_of, {}),
             )
-        return counts[0] | {"forecasts": forecasts, "model": info, "as_of": f"{as_of:%Y-%m-%d}"}
+        # the model record is a copy: a caller who edits it must not change the next forecast's
+        return counts[0] | {"forecasts": forecasts, "model": dict(info), "as_of": f"{as_of:%Y-%m-%d}"}
 
 
 _DEFAULT: Forecaster | None = None
@@ -175,6 +220,6 @@ def default() -> Forecaster:
     return _DEFAULT
 
 
-def forecast(bill: str | dict, as_of: str | pd.Timestamp | None = None, reasons: bool = True) -> dict:
+def forecast(bill: str | dict, as_of: str | datetime.date | pd.Timestamp | None = None, reasons: bool = True) -> dict:
     """``Forecaster.forecast`` on the process's forecaster: a second call reuses what the first loaded."""
     return default().forecast(bill, as_of, reasons)

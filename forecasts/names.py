@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import unicodedata
 from collections.abc import Collection
 
 import pandas as pd
@@ -21,6 +22,8 @@ BILL_TYPES = {
     "sjres": "S.J.Res.",
     "hconres": "H.Con.Res.",
     "sconres": "S.Con.Res.",
+    "hamdt": "H.Amdt.",
+    "samdt": "S.Amdt.",
 }
 BILL_ID = re.compile(r"^(\d+)([a-z]+?)(\d+)$")
 
@@ -74,20 +77,65 @@ def bill_label(bill_id: str, title: str, sponsor: str | None, directory: pd.Data
     return f"{bill_number(bill_id)}{title_text}{sponsor_text}"
 
 
+SUFFIXES = {"jr", "sr", "ii", "iii", "iv"}
+
+
 def last_name(name: str) -> str:
     """Sort key for a member: the last word that is not a suffix ('Jr.', 'III')."""
-    words = [
-        w for w in str(name).replace(",", " ").split() if w.rstrip(".").lower() not in {"jr", "sr", "ii", "iii", "iv"}
-    ]
+    words = [w for w in str(name).replace(",", " ").split() if w.rstrip(".").lower() not in SUFFIXES]
     return words[-1] if words else str(name)
 
 
+def folded(text: str) -> str:
+    """Lower case without accents: 'Velázquez' and 'velazquez' are the same name to a user typing it (a
+    keyboard without accents, a name copied from a headline)."""
+    decomposed = unicodedata.normalize("NFKD", str(text).strip().lower())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def name_keys(name: str) -> set[str]:
+    """The ways a reader names a member, folded: full name, last name, and first (or quoted nickname) and last
+    name without the middle ones ('Hakeem S. Jeffries' -> 'hakeem jeffries'; 'Charles J. "Chuck" Fleischmann'
+    -> 'chuck fleischmann')."""
+    last = last_name(name)
+    words = str(name).replace('"', " ").split()
+    firsts = [words[0]] + re.findall(r'"([^"]+)"', str(name)) if words else []
+    return {folded(name), folded(last)} | {folded(f"{first} {last}") for first in firsts}
+
+
+TITLE = re.compile(r"^(?:rep|sen|del|representative|senator|delegate)\.?\s+", re.IGNORECASE)
+SEAT = re.compile(r"\s*(?:,|\()\s*([A-Za-z]{1,3})-([A-Za-z]{2})\s*\)?$")
+
+
+def as_printed(text: str, directory: pd.DataFrame) -> tuple[str, pd.DataFrame]:
+    """A member written as this tool prints one ('Rep. Thomas Massie, R-KY', 'Massie (R-KY)'): the name, and the
+    members of that party and state to look for it among (a copied label resolves, 'Johnson (R-LA)' too)."""
+    text = TITLE.sub("", text.strip())
+    seat = SEAT.search(text)
+    if seat is None:
+        return text, directory
+    chosen = (directory["party"] == seat[1].upper()) & (directory["state"] == seat[2].upper())
+    return text[: seat.start()].strip(), directory[chosen]
+
+
+def split_members(text: str) -> list[str]:
+    """A comma-separated list of members, a party-state or a suffix after a comma kept with its name: 'Rep. Anna
+    Paulina Luna, R-FL, Greene' -> ['Rep. Anna Paulina Luna, R-FL', 'Greene'] (the label this tool prints)."""
+    parts: list[str] = []
+    for piece in (p.strip() for p in str(text).split(",")):
+        if parts and (re.fullmatch(r"[A-Za-z]{1,3}-[A-Za-z]{2}", piece) or piece.rstrip(".").lower() in SUFFIXES):
+            parts[-1] += ", " + piece
+        elif piece:
+            parts.append(piece)
+    return parts
+
+
 def _exact_matches(text: str, directory: pd.DataFrame) -> pd.DataFrame:
-    """The members whose id, full name or last name is ``text`` (any case)."""
-    needle = text.strip().lower()
-    names = directory["name"].astype(str)
-    ids = directory.index.str.lower() == needle
-    return directory[ids | (names.str.lower() == needle) | (names.map(last_name).str.lower() == needle)]
+    """The members whose id, full name, last name or first and last name is ``text`` (any case, accents or
+    none)."""
+    needle = folded(text)
+    keys = directory["name"].astype(str).map(name_keys)
+    return directory[(directory.index.str.lower() == needle) | keys.map(lambda k: needle in k).astype(bool)]
 
 
 def _choices(found: pd.DataFrame, directory: pd.DataFrame) -> str:
@@ -104,7 +152,10 @@ def resolve_member(text: str, directory: pd.DataFrame, what: str, among: Collect
     sitting in the bill's chamber in its congress: 'Johnson' on a 119th Senate bill is Ron Johnson), by id, full
     or last name only (no part of a name: 'Warren' on a House bill is not Warren Davidson); a name none of them has
     is looked for among all, and the registry's check then says where that member sat."""
-    text = text.strip()
+    if not text.strip():
+        raise DataError(f"{what} is empty: give a bioguide id or a name (e.g. M001184 or Massie)")
+    typed = text.strip()
+    text, directory = as_printed(typed, directory)
     if among is not None:
         sitting = directory[directory.index.isin(list(among))]
         exact = _exact_matches(text, sitting)
@@ -118,12 +169,12 @@ def resolve_member(text: str, directory: pd.DataFrame, what: str, among: Collect
         close = difflib.get_close_matches(text.upper(), list(directory.index), n=3, cutoff=0.7)
         hint = f"; did you mean {', '.join(f'{c} ({member_label(c, directory)})' for c in close)}?" if close else ""
         raise DataError(f"unknown member id {text!r} ({what}){hint}")
-    needle = text.lower()
+    needle = folded(text)
     names = directory["name"].astype(str)
     exact = _exact_matches(text, directory)
     if len(exact) == 1:
         return str(exact.index[0])
-    found = exact if len(exact) else directory[names.str.lower().str.contains(needle, regex=False)]
+    found = exact if len(exact) else directory[names.map(folded).str.contains(needle, regex=False)]
     if len(found) == 1:
         return str(found.index[0])
     if len(found) > 1:
@@ -132,11 +183,16 @@ def resolve_member(text: str, directory: pd.DataFrame, what: str, among: Collect
             return str(recent.index[0])
         choices = _choices(recent if len(recent) else found, directory)
         raise AmbiguousMember(f"{what} {text!r} is ambiguous: {choices}; give the bioguide id")
-    by_name = {}
-    for bioguide, name in names.dropna().items():
-        by_name.setdefault(name.lower(), bioguide)
-        by_name.setdefault(last_name(name).lower(), bioguide)
+    raise unknown_member(typed, needle, directory, what)
+
+
+def unknown_member(typed: str, needle: str, directory: pd.DataFrame, what: str) -> DataError:
+    """'unknown member' with the closest names, by any of the ways a member is named."""
+    by_name: dict[str, str] = {}
+    for bioguide, name in directory["name"].dropna().astype(str).items():
+        for key in sorted(name_keys(name)):
+            by_name.setdefault(key, bioguide)
     close = difflib.get_close_matches(needle, list(by_name), n=3, cutoff=0.75)
     suggestions = list(dict.fromkeys(by_name[c] for c in close))
     hint = f"; did you mean {', '.join(f'{i} ({member_label(i, directory)})' for i in suggestions)}?" if close else ""
-    raise DataError(f"unknown member {what} {text!r}{hint}")
+    return DataError(f"unknown member {what} {typed!r}{hint}")

@@ -337,6 +337,7 @@ def whip_counts(
                 "title": title,
                 "label": names.bill_label(bill, title, sponsor, directory),
                 "stance": int(titles.loc[bill, "stance"]),
+                "procedure": str(titles.loc[bill].get("procedure", "passage")),  # which threshold decides it
                 "chamber": group["chamber"].iloc[0],
                 "sponsor": sponsor,
                 "sponsor_name": names.member_label(sponsor, directory) if isinstance(sponsor, str) else "",

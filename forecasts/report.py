@@ -42,11 +42,39 @@ MARKDOWN = jinja2.Environment(
     undefined=jinja2.StrictUndefined,
     keep_trailing_newline=True,
 )
+MARKDOWN_SPECIAL = str.maketrans({c: "\\" + c for c in "\\|*_`[]"} | {"<": "&lt;", ">": "&gt;", "&": "&amp;"})
+
+
+def markdown_cell(value: object) -> str:
+    """Text as one Markdown table cell that reads as typed: a title's | would split the row, a newline end it,
+    and <script>, [link](javascript:...) or *stars* would be markup in a renderer (a described bill's title is
+    whatever the user typed)."""
+    return " ".join(str(value).split()).translate(MARKDOWN_SPECIAL)
+
+
+MARKDOWN.filters["cell"] = markdown_cell
+
+
+TWO_THIRDS_VOTES = {"suspension", "treaty", "veto_override"}  # decided by two-thirds of those voting
+
+
+def deciding_threshold(count: dict) -> tuple[str, str]:
+    """(threshold, words) the bill's vote is decided by: two-thirds for a suspension of the rules, a treaty or a
+    veto override, three-fifths of the Senate for cloture, else a majority of those voting. A treaty judged by
+    its chance of a majority was called very likely to pass at 96% when its chance of two-thirds was 75%."""
+    procedure = count.get("procedure", "passage")
+    if procedure in TWO_THIRDS_VOTES:
+        return "two_thirds", f"two-thirds of those voting ({procedure.replace('_', ' ')})"
+    if procedure == "cloture" and "cloture_60" in count["thresholds"]:
+        return "cloture_60", "three-fifths of the Senate (cloture)"
+    return "simple_majority", "a majority of those voting"
 
 
 def verdict(count: dict) -> dict:
-    """'very likely to fail in the House: 49 of 435 expected, 90% interval 30-70' and its colour."""
-    p = count["p_pass"]["simple_majority"]
+    """'very likely to fail in the House: 49 of 435 expected, 90% interval 30-70' and its colour, by the
+    threshold that decides the vote (``deciding_threshold``)."""
+    threshold, needs = deciding_threshold(count)
+    p = count["p_pass"][threshold]
     if p >= 0.95:
         words, css = "very likely to pass", "pass"
     elif p >= 0.75:
@@ -69,7 +97,7 @@ def verdict(count: dict) -> dict:
     members = count["members"]
     sitting = f"{members} sitting ({vacancies} vacant)" if vacancies else f"all {members} seats filled"
     detail = (
-        f"{seats} seats, {sitting}: a majority of those voting needs {count['thresholds']['simple_majority']}. "
+        f"{seats} seats, {sitting}: {needs} needs {count['thresholds'][threshold]}. "
         f"{committed} {'sponsor or cosponsor' if committed == 1 else 'sponsors and cosponsors'} on record "
         f"{'is' if committed == 1 else 'are'} counted as committed; "
         f"{count.get('swing', 0)} members are swing votes (25–75%)."
@@ -343,14 +371,19 @@ def split_counts(counts: list[dict], as_of: str) -> tuple[list[dict], list[dict]
     ]
 
 
-def index_context(counts: list[dict], record: list[dict], meta: dict) -> dict:
-    current, past = split_counts(counts, meta["as_of"])
+def index_context(counts: list[dict], record: list[dict] | None, meta: dict) -> dict:
+    """What the index page and the summary show. ``record`` None (the command line, which makes no track
+    record): every bill forecast is in the main table whatever its Congress, and there is no track record
+    section, rather than an empty one and a past bill that did come to a vote listed as "without a recorded
+    vote"."""
+    current, past = split_counts(counts, meta["as_of"]) if record is not None else (counts, [])
     labels = {c["bill_id"]: c.get("label", c["bill_id"]) for c in counts}
-    voted = {t["bill_id"] for t in record}
+    voted = {t["bill_id"] for t in record or []}
     return {
         "meta": meta,
         "current": sorted(bill_rows(current), key=lambda b: (b["chamber"], -b["p_majority"])),
-        "record": record_rows(record, labels),
+        "has_record": record is not None,
+        "record": record_rows(record or [], labels),
         "past_unvoted": [b for b in bill_rows(past) if b["bill_id"] not in voted],
     }
 
@@ -375,7 +408,7 @@ def write_report(
         table = members.sort_values("probability", ascending=False).drop(columns=["bill_id"])
         write_atomic(csv, lambda tmp, t=table: t.round({"probability": 4}).to_csv(tmp, index=False))
         written += [path, csv]
-    context = index_context(counts, record or [], meta)
+    context = index_context(counts, record, meta)
     for name, text in (
         ("index.html", TEMPLATES.get_template("index.html").render(**context)),
         ("summary.md", MARKDOWN.get_template("summary.md").render(**context)),

@@ -311,3 +311,59 @@ def test_a_forecaster_gives_the_same_forecast_whatever_it_forecast_before(foreca
     assert {k: v for k, v in alone.items() if k != "forecasts"} == {k: v for k, v in after.items() if k != "forecasts"}
     described = fresh.forecast(DESCRIBED)
     pd.testing.assert_frame_equal(described["forecasts"], forecaster.forecast(DESCRIBED)["forecasts"], check_exact=True)
+
+
+def test_the_api_takes_an_id_and_a_date_in_the_forms_a_user_has(forecaster, pipeline_date):
+    """The id as the command line takes it ('119HR6508', 'H.R.6508' with its congress), a described bill's id in
+    capitals, and the date as a datetime.date, a datetime at midnight or a tz-aware Timestamp: the same forecast."""
+    import datetime
+
+    plain = forecaster.forecast("119hr6508", reasons=False)
+    for bill in ("119HR6508", "119 H.R. 6508"):
+        assert forecaster.forecast(bill, reasons=False)["expected_supporters"] == plain["expected_supporters"]
+    day = pipeline_date.date()
+    for as_of in (day, datetime.datetime(day.year, day.month, day.day), pd.Timestamp(day, tz="UTC")):
+        dated = forecaster.forecast("119hr6508", as_of, reasons=False)
+        assert (
+            dated["as_of"] == f"{pipeline_date:%Y-%m-%d}"
+            and dated["expected_supporters"] == plain["expected_supporters"]
+        )
+    described = forecaster.forecast(DESCRIBED | {"bill_id": "119HR9999"}, reasons=False)
+    assert described["bill_id"] == "119hr9999" and described["members"] == plain["members"]
+
+
+def test_the_api_names_a_wrong_argument(forecaster, pipeline_date):
+    """A wrong type or a time of day is one clear error, not a TypeError from inside pandas."""
+    for bill in (6508, None, ["119hr6508"]):
+        with pytest.raises(TypeError, match=r"bill: an id like '119hr6508' \(str\) or a described bill \(dict\)"):
+            forecaster.forecast(bill)
+    with pytest.raises(DataError, match="the bill description: bill_id must be an id like 119hr9999, not 9999"):
+        forecaster.forecast(DESCRIBED | {"bill_id": 9999})
+    with pytest.raises(DataError, match="has a time of day"):
+        forecaster.forecast("119hr6508", pipeline_date - pd.Timedelta(hours=12))
+    with pytest.raises(DataError, match="is not a date"):
+        forecaster.forecast("119hr6508", True)
+
+
+def test_what_a_forecast_returns_is_the_callers_to_edit(forecaster):
+    """Editing a returned forecast (its model record, its member table) changes nothing in the next one."""
+    first = forecaster.forecast("119hr6508", reasons=False)
+    fingerprint = first["model"]["fingerprint"]
+    first["model"]["fingerprint"] = "edited"
+    first["forecasts"]["probability"] = 0.0
+    second = forecaster.forecast("119hr6508", reasons=False)
+    assert second["model"]["fingerprint"] == fingerprint != "edited"
+    assert second["forecasts"]["probability"].gt(0).all()
+
+
+def test_a_forecaster_keeps_a_bounded_number_of_states_in_memory(monkeypatch):
+    """Forecasts over many dates (each week of a year, say) do not pile up member states in memory: beyond
+    STATES_KEPT the least recently used is dropped, and read again from the disk cache, the same, when asked."""
+    monkeypatch.setattr(api, "STATES_KEPT", 1)
+    fresh = api.Forecaster()
+    first = fresh.forecast("119s2914", "2025-10-01", reasons=False)
+    fresh.forecast("119s2914", "2025-10-04", reasons=False)
+    assert len(fresh._states) == 2 and pd.Timestamp("2025-10-01") not in fresh._states  # the pipeline's and one
+    again = fresh.forecast("119s2914", "2025-10-01", reasons=False)
+    pd.testing.assert_frame_equal(first["forecasts"], again["forecasts"], check_exact=True)
+    assert set(fresh._memos) <= set(fresh._states)

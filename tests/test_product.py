@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from features.context import CONTEXT_FEATURES
-from forecasts import cli, names, predict, reasons, whip
+from forecasts import api, cli, names, predict, reasons, whip
 from models.support_model import model_settings
-from pipeline.config import FEATURES_DIR, METRICS_DIR, MODELS_DIR, REPORTS_DIR, load_params
+from pipeline.config import FEATURES_DIR, METRICS_DIR, MODELS_DIR, PROJECT_ROOT, REPORTS_DIR, load_params
 from pipeline.errors import DataError
 from pipeline.tables import read_table
 
@@ -97,6 +102,7 @@ def test_bills_and_members_have_the_names_a_reader_knows(counts):
     assert counts["119s2174"]["label"] == "S. 2174, NATO Act (Sen. Mike Lee, R-UT)"
     assert names.bill_number("117hres1130") == "H.Res. 1130" and names.bill_number("116hjres41") == "H.J.Res. 41"
     assert names.bill_number("not-a-bill") == "not-a-bill"
+    assert names.bill_number("119hamdt9999") == "H.Amdt. 9999" and names.bill_number("118samdt1") == "S.Amdt. 1"
     directory = names.member_directory(read_table("members"))
     assert names.resolve_member("Massie", directory, "--sponsor") == "M001184"
     assert names.resolve_member("m001184", directory, "--sponsor") == "M001184"
@@ -105,6 +111,37 @@ def test_bills_and_members_have_the_names_a_reader_knows(counts):
     with pytest.raises(DataError, match=r"did you mean M001184 \(Rep. Thomas Massie, R-KY\)"):
         names.resolve_member("Masie", directory, "--sponsor")
     assert names.last_name("Roger F. Wicker") == "Wicker" and names.last_name("Donald M. Payne, Jr.") == "Payne"
+
+
+def test_a_name_is_found_with_or_without_its_accents():
+    """Typed on a keyboard without accents, or copied with them: the same member."""
+    directory = names.member_directory(read_table("members"))
+    for typed in ("Velazquez", "velázquez", "Nydia M. Velazquez", "VELÁZQUEZ"):
+        assert names.resolve_member(typed, directory, "--sponsor") == "V000081", typed
+    with pytest.raises(DataError, match="--sponsor is empty"):
+        names.resolve_member("  ", directory, "--sponsor")
+
+
+def test_a_member_is_found_as_a_reader_names_them():
+    """First and last name without the middle ones, a nickname, or the label this tool prints (copied from its
+    output, party and state then telling apart two members of one name)."""
+    members = read_table("members")
+    directory = names.member_directory(members)
+    house = set(members[(members["congress"] == 119) & (members["chamber"] == "house")]["bioguide_id"])
+    for typed, bioguide in (
+        ("Hakeem Jeffries", "J000294"),  # Hakeem S. Jeffries
+        ("Marjorie Greene", "G000596"),  # Marjorie Taylor Greene
+        ("Chuck Fleischmann", "F000459"),  # Charles J. "Chuck" Fleischmann
+        ("Rep. Thomas Massie, R-KY", "M001184"),
+        ("Massie (R-KY)", "M001184"),
+        ("Johnson (R-LA)", "J000299"),  # 'Johnson' alone is ambiguous in the House
+        ("Garcia, D-TX", "G000587"),
+    ):
+        assert names.resolve_member(typed, directory, "--sponsor", house) == bioguide, typed
+    with pytest.raises(DataError, match="'Johnson' is ambiguous"):
+        names.resolve_member("Johnson", directory, "--sponsor", house)
+    with pytest.raises(DataError, match="unknown member --sponsor 'Massie \\(D-KY\\)'"):
+        names.resolve_member("Massie (D-KY)", directory, "--sponsor", house)
 
 
 def _reason_parts(column: pd.Series) -> pd.Series:
@@ -243,13 +280,29 @@ def test_cli_forecasts_a_registry_bill_as_of_an_earlier_date(tmp_path, capsys):
     assert "forecast as of 2025-10-01" in output and "MLflow version " in output and "fingerprint " in output
     assert "119s2914 (senate)" in output and "P(cloture 60: 60 votes)" in output
     assert "Likely supporters" in output and "Likely opponents" in output and "Swing members" in output
-    assert "computing every member's record as of 2025-10-01" in captured.err  # progress on stderr
+    assert "every member's record as of 2025-10-01" in captured.err  # progress on stderr
     written = pd.read_parquet(tmp_path / "forecasts.parquet")
     assert len(written) == 100 and (tmp_path / "bills" / "119s2914.html").exists()
     # Shaheen cosponsored on 2025-09-22 (before the date): she is marked and counted as committed
     shaheen = written.set_index("bioguide_id").loc["S001181"]
     assert shaheen["backs_this_bill"] == 1 and shaheen["is_cosponsor"] == 1
     assert "Jeanne Shaheen (D-NH) [cosponsor]" in output
+
+
+def test_cli_says_how_many_members_each_listing_holds(tmp_path, capsys, counts):
+    """Ten supporters and ten opponents are printed: the reader is told how many there are in all (they add up
+    to the voting members), and that the House's delegates are not counted."""
+    assert cli.main(["forecast", "119hr6508", "--out", str(tmp_path)]) == 0
+    output = capsys.readouterr().out
+    supporters = int(
+        re.search(r"Likely supporters \(50% or more\), most likely first \(the first 10 of (\d+)\)", output)[1]
+    )
+    opponents = int(
+        re.search(r"Likely opponents \(under 50%\), least likely first \(the first 10 of (\d+)\)", output)[1]
+    )
+    count = counts["119hr6508"]
+    assert supporters == count["likely_supporters"] and supporters + opponents == count["members"] == 434
+    assert f"  {count['delegates']} non-voting delegates not counted" in output and count["delegates"] == 6
 
 
 def _describe(bill_id: str, chamber: str, stance: str, sponsor: str, *extra: str, introduced="2026-01-01") -> list[str]:
@@ -269,6 +322,49 @@ def test_cli_describes_a_bill_with_members_by_name(tmp_path, capsys):
     assert "119hr9999 (house)" in output and "Rep. Thomas Massie, R-KY" in output
 
 
+def test_cli_takes_cosponsors_as_the_tool_prints_them(tmp_path, capsys):
+    """--cosponsors split at commas, but the comma of a printed label ('Rep. Anna Paulina Luna, R-FL') or of a
+    suffix ('..., Jr.') does not start another member."""
+    cosponsors = "Rep. Anna Paulina Luna, R-FL, Greene (R-GA), Rep. Andy Biggs, R-AZ"
+    assert cli.main(_describe("119hr9999", "house", "-1", "Massie", "--cosponsors", cosponsors, "--out", str(tmp_path),
+                              introduced="2025-12-20")) == 0  # fmt: skip
+    written = pd.read_parquet(tmp_path / "forecasts.parquet")
+    assert sorted(written.loc[written["is_cosponsor"] == 1, "bioguide_id"]) == ["B001302", "G000596", "L000596"]
+    assert names.split_members("Henry C. Johnson, Jr., Luna,, ") == ["Henry C. Johnson, Jr.", "Luna"]
+
+
+def test_cli_lists_a_delegate_who_sponsors_among_the_committed(tmp_path, capsys):
+    """A delegate may sponsor a House bill but not vote on it: listed with the committed, marked as not counted,
+    and left out of the count (one committed: Bacon)."""
+    code = cli.main(_describe("119hr9998", "house", "1", "Norton", "--cosponsors", "Plaskett,Bacon", "--out",
+                              str(tmp_path), introduced="2025-12-20"))  # fmt: skip
+    assert code == 0
+    output = capsys.readouterr().out
+    committed = output[output.index("Committed:") : output.index("Likely supporters")].splitlines()
+    assert len(committed) == 4 and "Committed: sponsor and cosponsors on record (model's P beside) (3):" in committed
+    assert any(
+        "Eleanor Holmes Norton (D-DC) [sponsor]" in line and "non-voting delegate: not counted" in line
+        for line in committed
+    )
+    assert "1 sponsor or cosponsor on record is counted as committed" in output
+
+
+def test_a_treaty_is_judged_by_two_thirds_not_a_majority(tmp_path, capsys):
+    """A treaty is ratified by two-thirds of the senators voting: its verdict and the votes it needs follow that
+    threshold, not a majority's (this one would be 'very likely to pass' by its chance of a majority)."""
+    code = cli.main(_describe("119s9996", "senate", "1", "Shaheen", "--kind", "treaty", "--title",
+                              "Protocol to the North Atlantic Treaty of 1949 on the Accession of Ukraine",
+                              "--out", str(tmp_path), introduced="2025-12-20"))  # fmt: skip
+    assert code == 0
+    count = json.loads((tmp_path / "whip_counts.json").read_text())[0]
+    assert count["procedure"] == "treaty" and count["p_pass"]["simple_majority"] >= 0.95 > count["p_pass"]["two_thirds"]
+    output = capsys.readouterr().out
+    assert "two-thirds of those voting (treaty) needs 67" in output and "majority of those voting needs" not in output
+    assert (
+        "Very likely to pass" not in output and "| very likely to pass |" not in (tmp_path / "summary.md").read_text()
+    )
+
+
 def test_cli_looks_a_name_up_among_the_bills_chamber_first(tmp_path, capsys):
     """'Johnson' names five members of the 119th Congress but one senator: on a Senate bill it is Ron Johnson;
     'Lee' on it is Mike Lee, though three representatives are named Lee too."""
@@ -284,6 +380,106 @@ def test_cli_refuses_to_write_into_the_pipelines_outputs(capsys):
     for out in (REPORTS_DIR, REPORTS_DIR / "bills", METRICS_DIR, REPORTS_DIR.parent):
         assert cli.main(["forecast", "119hr6508", "--out", str(out)]) == 2
         assert "inside the pipeline's outputs" in capsys.readouterr().err
+
+
+def test_cli_ends_quietly_when_the_reader_closes_the_pipe(tmp_path):
+    """`natocast forecast 119hr6508 | head -5`: the reader is gone before the forecast is printed. The command
+    stops with the status a closed pipe gives (141), no traceback, and the report it wrote is whole."""
+    command = [sys.executable, "-m", "forecasts.cli", "forecast", "119hr6508", "--out", str(tmp_path / "report")]
+    process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.close()  # the reader closes the pipe before a line is printed
+    error = process.stderr.read().decode()
+    assert process.wait() == cli.EXIT_BROKEN_PIPE, error
+    assert "Traceback" not in error and "BrokenPipeError" not in error and "Exception ignored" not in error
+    assert (tmp_path / "report" / "bills" / "119hr6508.html").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]  # no staging folder left behind
+
+
+def test_cli_prints_to_a_terminal_that_knows_only_ascii(tmp_path):
+    """A dash or an accent it cannot encode shows as '?' (the forecast is printed whole), not an error halfway."""
+    command = [sys.executable, "-m", "forecasts.cli", "forecast", "119hr6508", "--out", str(tmp_path)]
+    ascii_only = os.environ | {"PYTHONIOENCODING": "ascii"}
+    done = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, env=ascii_only)
+    assert done.returncode == 0, done.stderr.decode()
+    output = done.stdout.decode("ascii")
+    assert "90% interval 19?258" in output and output.rstrip().endswith("bills/119hr6508.html")
+
+
+def test_cli_leaves_no_half_written_report(tmp_path, monkeypatch, capsys):
+    """Stopped while the pages are written (Ctrl-C, SIGTERM): no report folder at all, not one with the forecasts'
+    files and no page; a second run into an existing folder keeps what else the user keeps there."""
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    def terminated(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)  # `timeout` or a job scheduler stopping the command
+
+    for stop, code, said in ((interrupted, 130, "interrupted"), (terminated, 143, "terminated by SIGTERM")):
+        with monkeypatch.context() as patch:
+            patch.setattr(cli.report, "write_report", stop)
+            assert cli.main(["forecast", "119hr6508", "--out", str(tmp_path / "report")]) == code
+        assert f"natocast: {said}; a report is written whole or not at all" in capsys.readouterr().err
+        assert list(tmp_path.iterdir()) == []
+    (tmp_path / "mine.txt").write_text("the user's")
+    assert cli.main(["forecast", "119hr6508", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "mine.txt").read_text() == "the user's" and (tmp_path / "bills" / "119hr6508.html").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_cli_names_a_missing_pipeline_output_in_one_line(tmp_path, monkeypatch, capsys):
+    """Run before `dvc repro` made what the forecast reads (here metrics/whip.json): one line saying what is
+    missing and what to do, not a traceback; the traceback when NATOCAST_DEBUG=1."""
+    monkeypatch.setattr(api, "METRICS_DIR", tmp_path / "metrics")
+    assert cli.main(["forecast", "119hr6508", "--out", str(tmp_path / "report")]) == 1
+    error = capsys.readouterr().err
+    assert f"natocast: error: {tmp_path / 'metrics' / 'whip.json'} is missing: run `dvc repro` first" in error
+    assert "Traceback" not in error and not (tmp_path / "report").exists()
+    monkeypatch.setenv("NATOCAST_DEBUG", "1")
+    assert cli.main(["forecast", "119hr6508", "--out", str(tmp_path / "report")]) == 1
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_cli_names_an_out_folder_it_cannot_write(tmp_path, capsys):
+    """A file where the folder should be, or a place nothing can be written: one line, status 2, before the
+    forecast is made."""
+    (tmp_path / "a-file").write_text("")
+    for out, message in (
+        (tmp_path / "a-file", "a-file is a file, not a folder"),
+        (tmp_path / "a-file" / "report", "a-file is a file, not a folder"),
+        (Path("/proc/natocast-report"), "cannot write the report there"),
+    ):
+        assert cli.main(["forecast", "119hr6508", "--out", str(out)]) == 2
+        error = capsys.readouterr().err
+        assert f"natocast: error: --out {out}" in error and message in error and "Traceback" not in error
+
+
+def test_a_described_title_is_text_in_every_report_not_markup(tmp_path, capsys):
+    """Whatever the user types as a title shows as typed: escaped in the pages, one cell in the summary's table
+    (its | and line break do not split the row, its <script> and [link](javascript:) are not markup)."""
+    title = 'A <script>alert(1)</script> & "NATO" | [x](javascript:alert(1))\n*bold* Ünïcode 北约'
+    argv = _describe("119hr9999", "house", "-1", "Massie", "--title", title, "--out", str(tmp_path))
+    assert cli.main(argv) == 0
+    for page in (tmp_path / "bills" / "119hr9999.html", tmp_path / "index.html"):
+        text = page.read_text()
+        assert "<script>alert" not in text and "&lt;script&gt;alert(1)&lt;/script&gt; &amp;" in text, page.name
+    row = next(line for line in (tmp_path / "summary.md").read_text().splitlines() if "H.R. 9999" in line)
+    assert len(re.findall(r"(?<!\\)\|", row)) == 9  # eight cells: the title's | is escaped
+    assert "&lt;script&gt;" in row and "\\[x\\](javascript:alert(1))" in row and "<script>" not in row
+
+
+def test_cli_report_of_a_past_bill_shows_its_forecast(tmp_path, capsys):
+    """H.R. 676 of the 116th Congress forecast against today's House: the summary's table holds it, and the
+    pages make no track record (the command line computes none) rather than call a bill that passed 357-22
+    one "without a recorded vote"."""
+    assert cli.main(["forecast", "116hr676", "--out", str(tmp_path)]) == 0
+    summary = (tmp_path / "summary.md").read_text()
+    assert "| H.R. 676, NATO Support Act (Rep. Jimmy Panetta, D-CA) | house | +1 |" in summary
+    assert "Track record" not in summary
+    index = (tmp_path / "index.html").read_text()
+    assert 'href="bills/116hr676.html">H.R. 676' in index and "Forecast as of 2025-12-31" in index
+    assert "without a recorded vote" not in index and "Track record" not in index
+    assert "for the current Congress" not in index
 
 
 def test_cli_offers_only_the_two_stances(capsys):
@@ -302,7 +498,18 @@ def test_cli_offers_only_the_two_stances(capsys):
             "119hr6508 (H.R. 6508) was not introduced yet as of 2025-12-01",
         ),
         (["forecast", "119hr6508", "--as-of", "2030-01-01"], "outside the data"),
+        (  # the first roll call's day: no vote before it
+            ["forecast", "119hr6508", "--as-of", "2007-01-04"],
+            "--as-of 2007-01-04 is outside the data: give a date after 2007-01-04 (the first roll call) and up to",
+        ),
         (["forecast", "119hr6508", "--as-of", "not-a-date"], "is not a date"),
+        (["forecast", "119hr6508", "--as-of", ""], "--as-of: '' is not a date"),  # an unset shell variable
+        (["forecast", "119hr6508", "--as-of", "2025-12-31T12:00"], "has a time of day; give a date"),
+        (["forecast", "119hr6508", "--as-of", "now"], "has a time of day"),
+        (["forecast", "119hr6508", "--out", ""], "--out is empty"),
+        (["forecast", ""], "the bill id is empty"),
+        (["forecast", "hr6508"], "unknown bill 'hr6508' as of 2025-12-31; did you mean 119hr6508?"),
+        (_describe("119hr9999", "house", "1", ""), "--sponsor is empty"),
         (["forecast", "119s2151"], "takes no side"),
         (_describe("119hr6508", "house", "-1", "M001184"), "already a registry bill"),
         (_describe("119hr9999", "house", "1", "Z999999"), "unknown member id 'Z999999'"),
