@@ -49,7 +49,7 @@ from features.precedent import (
     party_alignment,
     similar_rollcalls,
 )
-from features.registry import build_registry, load_additions
+from features.registry import USER_STANCE, build_registry, load_additions
 from pipeline.config import FEATURES_DIR, TABLES_DIR, DataConfig, load_params, stage_arguments
 from pipeline.errors import DataError, debug_requested, run_stage
 from pipeline.ids import congress_of_date, positions_in
@@ -281,7 +281,9 @@ def training_pairs(ctx: Context, measures: pd.DataFrame) -> pd.DataFrame:
 
 def sitting_members(ctx: Context, chamber: str, date: pd.Timestamp, terms: pd.DataFrame) -> pd.Series:
     """Members of a chamber on a date: those whose current term covers it, plus those who voted in that
-    chamber in the trailing window (members who left after the crosswalk's snapshot are not in its terms)."""
+    chamber in the trailing window (members who left after the crosswalk's snapshot are not in its terms), on
+    roll calls of the date's congress once the chamber has voted in it: early in a congress the window reaches
+    back into the last one, whose departed members (and those who moved to the other chamber) no longer sit."""
     by_term = terms[(terms["chamber"] == chamber) & (terms["start"] < date) & (terms["end"] >= date)]
     day = to_days([date])[0]
     recent = (
@@ -289,6 +291,9 @@ def sitting_members(ctx: Context, chamber: str, date: pd.Timestamp, terms: pd.Da
         & (ctx.rollcall_days < day)
         & (ctx.rollcall_days >= day - ctx.params["sitting_window_days"])
     )
+    this_congress = recent & (ctx.rollcall_congress == congress_of_date(date))
+    if this_congress.any():  # before the chamber's first roll call of a congress, the last one's voters stand in
+        recent = this_congress
     voters = ctx.member_index[np.unique(ctx.vote_member[recent[ctx.vote_rollcall]])]
     return pd.Series(sorted(set(by_term["bioguide_id"]) | set(voters)), dtype=object)
 
@@ -600,14 +605,20 @@ def add_party_precedent(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:
     member's own votes on those roll calls."""
     params = ctx.params["precedent"]
     pairs = add_party_domain_recent(pairs, ctx.party_alignment, params["half_life_days"])
-    measures = pairs[["measure_id", "date", "chamber", "bill_id"]].drop_duplicates("measure_id")
-    texts = ctx.catalog.set_index("rollcall_id")["description"]
-    titles = ctx.registry.set_index("bill_id")
-    titles = titles["title"].fillna("") + " | " + titles["stance_reason"].fillna("")
-    measures["text"] = measures["measure_id"].map(texts).fillna(measures["bill_id"].map(titles))
+    measures = measure_texts(ctx, pairs[["measure_id", "date", "chamber", "bill_id"]].drop_duplicates("measure_id"))
     similar = similar_rollcalls(measures, ctx.catalog, params["similar_k"], params["min_similarity"], ctx.catalog_terms)
     pairs = add_member_similar_share(pairs, similar, ctx.member_alignment)
     return add_party_similar_share(pairs, similar, ctx.party_alignment)
+
+
+def measure_texts(ctx: Context, measures: pd.DataFrame) -> pd.DataFrame:
+    """Each measure's words to match against earlier roll calls: a catalogued roll call's description, else its
+    bill's title and stance reason (a rule's, or the user's own words: not the note that a user set the stance)."""
+    texts = ctx.catalog.set_index("rollcall_id")["description"]
+    bills = ctx.registry.set_index("bill_id")
+    reasons = bills["stance_reason"].fillna("").where(bills["stance_reason"] != f"user: {USER_STANCE}", "")
+    titles = bills["title"].fillna("") + " | " + reasons
+    return measures.assign(text=measures["measure_id"].map(texts).fillna(measures["bill_id"].map(titles)))
 
 
 def build_features(ctx: Context, pairs: pd.DataFrame) -> pd.DataFrame:

@@ -27,6 +27,22 @@ from pipeline.ids import (
 from pipeline.tables import nato_bills
 
 ADDITIONS_FILE = Path(__file__).with_name("registry_additions.yaml")
+# the stance reason of a user's bill whose stance came without one: says nothing of the bill (its words are not
+# matched against earlier roll calls, ``features.build.measure_texts``)
+USER_STANCE = "set by the user"
+# what a user's entry may say (registry_additions.yaml, `natocast describe`, the API)
+ENTRY_FIELDS = (
+    "bill_id",
+    "chamber",
+    "introduced",
+    "sponsor",
+    "cosponsors",
+    "title",
+    "stance",
+    "stance_reason",
+    "kind",
+    "procedure",
+)
 RESOLUTION_TYPES = ("hres", "sres", "hconres", "sconres")
 REGISTRY_COLUMNS = [
     "bill_id",
@@ -175,12 +191,17 @@ def _addition_row(entry, seats: Seats, label: str) -> dict:
     missing = [k for k in ("bill_id", "chamber", "introduced", "sponsor") if k not in entry]
     if missing:
         raise DataError(f"{label}: missing {', '.join(missing)}")
+    unknown = sorted(str(key) for key in entry if key not in ENTRY_FIELDS)
+    if unknown:  # a misspelt field ("cosponsor", "titel") would be dropped without a word
+        raise DataError(f"{label}: unknown field(s) {', '.join(unknown)}; a bill has {', '.join(ENTRY_FIELDS)}")
     congress, bill_type, bill_number = split_bill_id(entry["bill_id"])
     this_id = bill_id(congress, bill_type, bill_number)
     chamber = str(entry["chamber"]).lower()  # where the vote is: a House bill can be voted in the Senate
     if chamber not in ("house", "senate") or (bill_type in OWN_CHAMBER_TYPES and chamber[0] != bill_type[0]):
         raise DataError(f"{label} ({this_id}): chamber {entry['chamber']!r} does not fit bill type {bill_type}")
     introduced = parse_date(entry["introduced"], f"{label} ({this_id}) introduced")
+    if introduced != introduced.normalize():
+        raise DataError(f"{label} ({this_id}) introduced {entry['introduced']!r}: a day (YYYY-MM-DD), not a time")
     if congress_of_date(introduced) != congress:
         raise DataError(
             f"{label} ({this_id}) introduced {introduced:%Y-%m-%d}: that is in the "
@@ -197,7 +218,7 @@ def _addition_row(entry, seats: Seats, label: str) -> dict:
     if "stance" in entry:
         if entry["stance"] not in (-1, 0, 1):
             raise DataError(f"{label} ({this_id}): stance must be -1, 0 or 1, not {entry['stance']!r}")
-        stance, reason = int(entry["stance"]), "user: " + str(entry.get("stance_reason", "set by the user"))
+        stance, reason = int(entry["stance"]), "user: " + str(entry.get("stance_reason", USER_STANCE))
     else:
         stance, reason = bill_stance(title, kind)
         reason = "rule: " + reason

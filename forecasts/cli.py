@@ -173,7 +173,6 @@ def describe_entry(args: argparse.Namespace, bill: str, forecaster: Forecaster) 
         "chamber": args.chamber,
         "introduced": args.introduced,
         "stance": args.stance,
-        "stance_reason": "given on the command line",
         "sponsor": names.resolve_member(args.sponsor, directory, "--sponsor", among),
         "cosponsors": [
             names.resolve_member(c, directory, "--cosponsors", among) for c in names.split_members(args.cosponsors)

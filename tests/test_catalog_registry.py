@@ -194,7 +194,22 @@ def test_a_user_can_add_a_bill(tables):
             },
             "stance must be -1, 0 or 1",
         ),
-    ],
+        (  # a misspelt field would be dropped without a word: the cosponsor not counted
+            {
+                "bill_id": "119hr9999",
+                "chamber": "house",
+                "introduced": "2025-12-02",
+                "sponsor": "M001184",
+                "cosponsor": ["L000596"],
+                "titel": "NATO Act",
+            },
+            r"registry_additions.yaml: entry 1: unknown field\(s\) cosponsor, titel; a bill has bill_id, chamber",
+        ),
+        (
+            {"bill_id": "119hr9999", "chamber": "house", "introduced": "2025-12-20T10:00", "sponsor": "M001184"},
+            r"introduced '2025-12-20T10:00': a day \(YYYY-MM-DD\), not a time",
+        ),
+    ],  # fmt: skip
 )
 def test_malformed_bill_descriptions(entry, message, tables):
     with pytest.raises(DataError, match=message):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from features import nominate
+from features.build import measure_texts
 from features.context import StageVotes, active_cosponsors, latest_stages, on_the_bill, president_party_on, procedure
 from features.history import EventHistory, recency_weights, to_days
 from features.precedent import (
@@ -20,6 +23,7 @@ from features.precedent import (
     term_vectors,
     text_terms,
 )
+from features.registry import USER_STANCE
 
 pytestmark = pytest.mark.unit
 
@@ -217,6 +221,29 @@ def test_member_similar_share_is_the_members_own_similarity_weighted_record():
     assert shares[2] == pytest.approx(1.0)
     assert np.isnan(shares[3])  # cast no Yea/Nay vote on either
     assert np.isnan(shares[4])  # a measure with no similar roll call
+
+
+def test_a_users_note_that_they_set_the_stance_is_not_matched_against_earlier_roll_calls():
+    """A described bill is matched by its title (and the user's own stance reason, or a rule's), never by the note
+    that a user set its stance: those words said nothing of the bill yet moved its forecast."""
+    registry = pd.DataFrame(
+        {
+            "bill_id": ["119hr9999", "119hr9998", "119hr6508"],
+            "title": ["NATO Act", "NATO Act", "NATO Act"],
+            "stance_reason": [f"user: {USER_STANCE}", "user: it withdraws from NATO", "rule: withdraws from NATO"],
+        }
+    )
+    ctx = SimpleNamespace(catalog=_catalog(), registry=registry)
+    measures = pd.DataFrame({"measure_id": ["a", "119hr9999", "119hr9998", "119hr6508"]}).assign(
+        bill_id=lambda frame: frame["measure_id"]
+    )
+    texts = measure_texts(ctx, measures)["text"].tolist()
+    assert texts[0] == _catalog()["description"][0]  # a catalogued roll call keeps its description
+    assert texts[1:] == [
+        "NATO Act | ",
+        "NATO Act | user: it withdraws from NATO",
+        "NATO Act | rule: withdraws from NATO",
+    ]
 
 
 def test_procedure_first_matching_rule_wins():

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.build import Context, build_features, training_measures, training_pairs
+from features.build import Context, build_features, sitting_members, training_measures, training_pairs
 from features.catalog import build_catalog, load_overrides
 from features.history import EventHistory
 from features.precedent import similar_rollcalls
@@ -145,6 +145,19 @@ def test_member_similar_share_on_hr676_is_the_members_own_votes_on_the_most_simi
         assert features.loc[member, "member_similar_share"] == pytest.approx(expected)
     assert features.loc["M001184", "member_similar_share"] == 0.0
     assert features.loc["H000874", "member_similar_share"] == 1.0
+
+
+def test_sitting_members_early_in_a_congress_are_those_of_that_congress(tables, context):
+    """On 2019-01-21 the trailing 90 days reach back into the 115th Congress: its departed members (Speaker Ryan,
+    Crowley, defeated in the primary) and Blackburn, a senator from 2019-01-03, do not sit in the House."""
+    house = set(sitting_members(context, "house", pd.Timestamp("2019-01-21"), tables["terms"]))
+    assert {"R000570", "C001038", "B001243"}.isdisjoint(house)
+    assert {"P000613", "M001184", "O000172"} <= house  # Panetta, Massie, and Ocasio-Cortez, new in the 116th
+    assert 430 <= len(house) <= 441  # 435 seats and 6 delegates, some seats vacant
+    assert "B001243" in set(sitting_members(context, "senate", pd.Timestamp("2019-01-21"), tables["terms"]))
+    # before the House's first roll call of the 116th (2019-01-03) the 115th's voters stand in
+    before = set(sitting_members(context, "house", pd.Timestamp("2019-01-03"), tables["terms"]))
+    assert "R000570" in before and "O000172" not in before
 
 
 def test_new_members_get_full_rows_with_missing_values(context):
