@@ -208,6 +208,18 @@ def test_unknown_and_new_features_fall_into_plain_families():
         reasons.phrase("record on NATO votes", row, -1, -0.4)
         == "record on NATO votes (alliance side on 90% of NATO votes)"
     )
+    # votes like this one: the member's own share on the most similar earlier roll calls, else the catalogued one
+    assert reasons.family("member_similar_share", "house", chambers) == "record on votes like this one"
+    similar = pd.Series({"member_similar_share": 0.2, "catalog_share": 0.9})
+    assert (
+        reasons.phrase("record on votes like this one", similar, 1, -0.4)
+        == "record on votes like this one (alliance side on 20% of the most similar earlier votes)"
+    )
+    no_similar = pd.Series({"member_similar_share": np.nan, "catalog_share": 0.9})
+    assert (
+        reasons.phrase("record on votes like this one", no_similar, 1, 0.4)
+        == "record on votes like this one (alliance side on 90% of such votes)"
+    )
 
 
 def test_past_bills_have_a_track_record():
