@@ -184,16 +184,22 @@ def parse_additions(entries: list[dict], seats: Seats, where: str) -> tuple[pd.D
     )
 
 
-def _addition_row(entry, seats: Seats, label: str) -> dict:
-    """One user entry checked (fields, id, chamber, date, members, procedure, stance) -> its registry row."""
+def _check_fields(entry, label: str) -> None:
+    """The entry is a mapping with the four fields a bill needs and no field a bill does not have (a misspelt
+    "cosponsor" or "titel" would otherwise be dropped without a word)."""
     if not isinstance(entry, dict):
         raise DataError(f"{label}: expected a mapping with bill_id, chamber, introduced, sponsor")
     missing = [k for k in ("bill_id", "chamber", "introduced", "sponsor") if k not in entry]
     if missing:
         raise DataError(f"{label}: missing {', '.join(missing)}")
     unknown = sorted(str(key) for key in entry if key not in ENTRY_FIELDS)
-    if unknown:  # a misspelt field ("cosponsor", "titel") would be dropped without a word
+    if unknown:
         raise DataError(f"{label}: unknown field(s) {', '.join(unknown)}; a bill has {', '.join(ENTRY_FIELDS)}")
+
+
+def _addition_row(entry, seats: Seats, label: str) -> dict:
+    """One user entry checked (fields, id, chamber, date, members, procedure, stance) -> its registry row."""
+    _check_fields(entry, label)
     congress, bill_type, bill_number = split_bill_id(entry["bill_id"])
     this_id = bill_id(congress, bill_type, bill_number)
     chamber = str(entry["chamber"]).lower()  # where the vote is: a House bill can be voted in the Senate
