@@ -153,7 +153,10 @@ def add_member_similar_share(pairs: pd.DataFrame, similar: pd.DataFrame, member_
     similarity as the party's is (missing when the member cast no Yea/Nay vote on any of them): which Republicans
     broke with the alliance on votes like this one, not on the alliance at large. ``member_votes``: rollcall_id,
     bioguide_id and aligned (``aligned_votes``)."""
-    joined = similar.merge(member_votes[["rollcall_id", "bioguide_id", "aligned"]], on="rollcall_id")
+    member_votes = member_votes.loc[
+        member_votes["rollcall_id"].isin(similar["rollcall_id"]), ["rollcall_id", "bioguide_id", "aligned"]
+    ]
+    joined = similar.merge(member_votes, on="rollcall_id")
     joined["weighted"] = joined["similarity"] * joined["aligned"]
     sums = joined.groupby(["measure_id", "bioguide_id"])[["weighted", "similarity"]].sum()
     share = (sums["weighted"] / sums["similarity"]).rename("member_similar_share")
