@@ -616,7 +616,7 @@ def measure_texts(ctx: Context, measures: pd.DataFrame) -> pd.DataFrame:
     bill's title and stance reason (a rule's, or the user's own words: not the note that a user set the stance)."""
     texts = ctx.catalog.set_index("rollcall_id")["description"]
     bills = ctx.registry[ctx.registry["bill_id"].isin(measures["bill_id"])].set_index("bill_id")
-    reasons = bills["stance_reason"].fillna("").where(bills["stance_reason"] != f"user: {USER_STANCE}", "")
+    reasons = bills["stance_reason"].fillna("").where(bills["stance_reason"] != USER_STANCE, "")
     titles = bills["title"].fillna("") + " | " + reasons
     return measures.assign(text=measures["measure_id"].map(texts).fillna(measures["bill_id"].map(titles)))
 

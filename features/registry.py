@@ -29,7 +29,7 @@ from pipeline.tables import nato_bills
 ADDITIONS_FILE = Path(__file__).with_name("registry_additions.yaml")
 # the stance reason of a user's bill whose stance came without one: says nothing of the bill (its words are not
 # matched against earlier roll calls, ``features.build.measure_texts``)
-USER_STANCE = "set by the user"
+USER_STANCE = "user: set by the user"
 # what a user's entry may say (registry_additions.yaml, `natocast describe`, the API)
 ENTRY_FIELDS = (
     "bill_id",
@@ -224,7 +224,8 @@ def _addition_row(entry, seats: Seats, label: str) -> dict:
     if "stance" in entry:
         if entry["stance"] not in (-1, 0, 1):
             raise DataError(f"{label} ({this_id}): stance must be -1, 0 or 1, not {entry['stance']!r}")
-        stance, reason = int(entry["stance"]), "user: " + str(entry.get("stance_reason", USER_STANCE))
+        stance = int(entry["stance"])
+        reason = f"user: {entry['stance_reason']}" if "stance_reason" in entry else USER_STANCE
     else:
         stance, reason = bill_stance(title, kind)
         reason = "rule: " + reason

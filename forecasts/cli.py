@@ -19,7 +19,6 @@ import os
 import shutil
 import signal
 import sys
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 
@@ -33,14 +32,15 @@ from pipeline.errors import (
     DEBUG_ENV,
     EXIT_DATA_ERROR,
     EXIT_INTERNAL_ERROR,
-    EXIT_SIGTERM,
     DataError,
     Terminated,
     debug_requested,
+    failure_status,
     one_line,
+    show_traceback,
+    sigterm_raises,
 )
 from pipeline.ids import normalize_bill_id, origin_chamber, split_bill_id
-from pipeline.redact import redact
 
 CLI_DIR = REPORTS_DIR / "cli"
 PIPELINE_OUTPUTS = ("data", "metrics", "plots", "reports", "models", "mlruns", "notebooks", "docs")
@@ -272,44 +272,27 @@ def main(argv: list[str] | None = None) -> int:
     """``run``; a reader that stops early (`natocast forecast 119hr6508 | head`) ends it quietly, as Python's docs
     advise (signal, "Note on SIGPIPE"): the rest of the output goes to devnull, status 141 as for any tool a
     closed pipe stops, no traceback. The report was written whole before anything was printed. Ctrl-C and
-    SIGTERM (`timeout`, a job scheduler) unwind, so that the report's staging folder is removed."""
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    SIGTERM (`timeout`, a job scheduler) unwind, so that the report's staging folder is removed; they and any
+    other fault are said in one line, as the stages say them (``pipeline.errors.failure_status``)."""
     if isinstance(sys.stdout, io.TextIOWrapper):  # an ASCII-only terminal shows '?' for '–' or 'á', not a crash
         sys.stdout.reconfigure(errors="replace")
     try:
-        code = run(argv)
-        sys.stdout.flush()  # a pipe closed on the last lines breaks here, not at exit
+        with sigterm_raises():
+            code = run(argv)
+            sys.stdout.flush()  # a pipe closed on the last lines breaks here, not at exit
         return code
     except BrokenPipeError:
         devnull = os.open(os.devnull, os.O_WRONLY)
         for descriptor in (1, 2):  # stdout, and stderr should it share the pipe (`2>&1 | head`)
             os.dup2(devnull, descriptor)
         return EXIT_BROKEN_PIPE
-    except (KeyboardInterrupt, Terminated) as exc:
-        why = "terminated by SIGTERM" if isinstance(exc, Terminated) else "interrupted"
-        print(f"natocast: {why}; a report is written whole or not at all", file=sys.stderr)
-        return EXIT_SIGTERM if isinstance(exc, Terminated) else 130
-    except Exception as exc:  # a missing pipeline output or a bug: one line, as the stages say it
-        return internal_error(exc, debug_requested(argv))
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def _on_sigterm(signum: int, frame: object) -> None:
-    raise Terminated()
-
-
-def internal_error(exc: Exception, debug: bool) -> int:
-    """One line for what is not bad input (the traceback with NATOCAST_DEBUG=1): a pipeline output
-    the forecast reads is missing before `dvc repro` has run, or a bug."""
-    if debug:
-        print(redact(traceback.format_exc()), file=sys.stderr)
-    if isinstance(exc, FileNotFoundError) and exc.filename:
-        print(f"natocast: error: {exc.filename} is missing: run `dvc repro` first", file=sys.stderr)
-        return EXIT_INTERNAL_ERROR
-    hint = "" if debug else f" (run with {DEBUG_ENV}=1 for the traceback)"
-    print(f"natocast: internal error: {type(exc).__name__}: {one_line(exc)}{hint}", file=sys.stderr)
-    return EXIT_INTERNAL_ERROR
+    except (Terminated, KeyboardInterrupt, Exception) as exc:
+        debug = debug_requested(argv)
+        if isinstance(exc, FileNotFoundError) and exc.filename:  # a pipeline output the forecast reads, not made yet
+            show_traceback(debug)
+            print(f"natocast: error: {exc.filename} is missing: run `dvc repro` first", file=sys.stderr)
+            return EXIT_INTERNAL_ERROR
+        return failure_status("natocast", exc, debug, "a report is written whole or not at all", f"{DEBUG_ENV}=1")
 
 
 if __name__ == "__main__":

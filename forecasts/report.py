@@ -16,7 +16,7 @@ import jinja2
 import numpy as np
 import pandas as pd
 
-from forecasts import names
+from forecasts import names, whip
 from models.metrics import table_calibration_error
 from pipeline.config import METRICS_DIR, PLOTS_DIR, REPORTS_DIR, load_params, stage_arguments
 from pipeline.errors import debug_requested, run_stage
@@ -55,19 +55,19 @@ def markdown_cell(value: object) -> str:
 MARKDOWN.filters["cell"] = markdown_cell
 
 
-TWO_THIRDS_VOTES = {"suspension", "treaty", "veto_override"}  # decided by two-thirds of those voting
+NEEDS = {  # who must vote for it, in words, by the threshold that decides (``whip.deciding_threshold``)
+    "two_thirds": "two-thirds of those voting ({procedure})",
+    "cloture_60": "three-fifths of the Senate (cloture)",
+    "simple_majority": "a majority of those voting",
+}
 
 
 def deciding_threshold(count: dict) -> tuple[str, str]:
-    """(threshold, words) the bill's vote is decided by: two-thirds for a suspension of the rules, a treaty or a
-    veto override, three-fifths of the Senate for cloture, else a majority of those voting. A treaty judged by
-    its chance of a majority was called very likely to pass at 96% when its chance of two-thirds was 75%."""
+    """(threshold, words) the bill's vote is decided by (``whip.deciding_threshold``). A treaty judged by its
+    chance of a majority was called very likely to pass at 96% when its chance of two-thirds was 75%."""
     procedure = count.get("procedure", "passage")
-    if procedure in TWO_THIRDS_VOTES:
-        return "two_thirds", f"two-thirds of those voting ({procedure.replace('_', ' ')})"
-    if procedure == "cloture" and "cloture_60" in count["thresholds"]:
-        return "cloture_60", "three-fifths of the Senate (cloture)"
-    return "simple_majority", "a majority of those voting"
+    threshold = whip.deciding_threshold(procedure, count["thresholds"])
+    return threshold, NEEDS[threshold].format(procedure=procedure.replace("_", " "))
 
 
 def verdict(count: dict) -> dict:

@@ -85,6 +85,19 @@ def thresholds(chamber: str, members: int) -> dict[str, int]:
     return needed
 
 
+TWO_THIRDS_VOTES = {"suspension", "treaty", "veto_override"}  # decided by two-thirds of those voting
+
+
+def deciding_threshold(procedure: str, needed: dict[str, int]) -> str:
+    """Which of ``thresholds``' bars decides a vote of this procedure: two-thirds for a suspension of the rules, a
+    treaty or a veto override, three-fifths of the Senate for cloture, else a majority of those voting."""
+    if procedure in TWO_THIRDS_VOTES:
+        return "two_thirds"
+    if procedure == "cloture" and "cloture_60" in needed:
+        return "cloture_60"
+    return "simple_majority"
+
+
 def whip_count(
     p: np.ndarray,
     chamber: str,

@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from pipeline.redact import redact
 
@@ -38,29 +39,46 @@ def one_line(text: object) -> str:
     return " ".join(redact(text).split())
 
 
+@contextlib.contextmanager
+def sigterm_raises() -> Iterator[None]:
+    """While the block runs, SIGTERM raises ``Terminated`` (it unwinds like Ctrl-C); the previous handler after."""
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def show_traceback(debug: bool) -> None:
+    """The traceback of the exception being handled, credentials masked, when debugging."""
+    if debug:
+        print(redact(traceback.format_exc()), file=sys.stderr)
+
+
+def failure_status(who: str, exc: BaseException, debug: bool, kept: str, debug_how: str) -> int:
+    """Say in one line on stderr why ``who`` stopped, and return the exit status: SIGTERM 143 and Ctrl-C 130
+    (``kept``: what that leaves behind), a DataError 2, anything else an internal error 1 (the traceback with
+    ``debug``; ``debug_how``: how to ask for it). Called while ``exc`` is being handled."""
+    if isinstance(exc, Terminated | KeyboardInterrupt):
+        why = "terminated by SIGTERM" if isinstance(exc, Terminated) else "interrupted"
+        print(f"{who}: {why}; {kept}", file=sys.stderr)
+        return EXIT_SIGTERM if isinstance(exc, Terminated) else 130
+    show_traceback(debug)
+    if isinstance(exc, DataError):
+        print(f"{who}: error: {one_line(exc)}", file=sys.stderr)
+        return EXIT_DATA_ERROR
+    hint = "" if debug else f" (run with {debug_how} for the traceback)"
+    print(f"{who}: internal error: {type(exc).__name__}: {one_line(exc)}{hint}", file=sys.stderr)
+    return EXIT_INTERNAL_ERROR
+
+
 def run_stage(stage: str, body: Callable[[], None], debug: bool = False) -> int:
     """Run a stage's body; return its exit status. A DataError prints ``{stage}: error: {message}`` (status 2), a
     bug ``{stage}: internal error ...`` (status 1), SIGTERM ``{stage}: terminated ...`` (status 143)."""
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        body()
+        with sigterm_raises():
+            body()
         return 0
-    except Terminated:
-        print(f"{stage}: terminated by SIGTERM; nothing was published, previous outputs are kept", file=sys.stderr)
-        return EXIT_SIGTERM
-    except KeyboardInterrupt:
-        print(f"{stage}: interrupted; nothing was published, previous outputs are kept", file=sys.stderr)
-        return 130
-    except DataError as exc:
-        if debug:
-            print(redact(traceback.format_exc()), file=sys.stderr)
-        print(f"{stage}: error: {one_line(exc)}", file=sys.stderr)
-        return EXIT_DATA_ERROR
-    except Exception as exc:  # a bug, or a fault no reader anticipated: still one line unless debugging
-        if debug:
-            print(redact(traceback.format_exc()), file=sys.stderr)
-        hint = "" if debug else f" (run with --debug or {DEBUG_ENV}=1 for the traceback)"
-        print(f"{stage}: internal error: {type(exc).__name__}: {one_line(exc)}{hint}", file=sys.stderr)
-        return EXIT_INTERNAL_ERROR
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    except (Terminated, KeyboardInterrupt, Exception) as exc:  # a bug or a fault no reader anticipated: one line
+        kept = "nothing was published, previous outputs are kept"
+        return failure_status(stage, exc, debug, kept, f"--debug or {DEBUG_ENV}=1")

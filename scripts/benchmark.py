@@ -218,9 +218,9 @@ def _parse_vote_records(config: DataConfig) -> None:
     extracted and counted; nothing kept."""
     import duckdb
 
-    from pipeline import engine
+    from pipeline import engine, usvotes
 
-    records = [config.snapshot_dir / "unitedstates-votes" / f"votes-{c}.jsonl.gz" for c in config.congresses]
+    records, _ = usvotes.record_files(config, Path(os.devnull))  # the snapshot's bundles (nothing is gathered)
     with duckdb.connect(config={"threads": os.cpu_count() or 1}) as con:
         con.execute(
             "SELECT count(f[1]), count(f[2]), count(f[3]) FROM (SELECT json_extract_string(voter, "

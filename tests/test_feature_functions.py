@@ -230,7 +230,7 @@ def test_a_users_note_that_they_set_the_stance_is_not_matched_against_earlier_ro
         {
             "bill_id": ["119hr9999", "119hr9998", "119hr6508"],
             "title": ["NATO Act", "NATO Act", "NATO Act"],
-            "stance_reason": [f"user: {USER_STANCE}", "user: it withdraws from NATO", "rule: withdraws from NATO"],
+            "stance_reason": [USER_STANCE, "user: it withdraws from NATO", "rule: withdraws from NATO"],
         }
     )
     ctx = SimpleNamespace(catalog=_catalog(), registry=registry)
