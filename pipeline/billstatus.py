@@ -7,17 +7,27 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
 from lxml import etree
+from tqdm import tqdm
 
 from pipeline.config import DataConfig
 from pipeline.errors import DataError
-from pipeline.fetch import locate
+from pipeline.fetch import NotFound, fetch, locate
 from pipeline.ids import bill_id, origin_chamber, split_bill_id
 
 TAG = re.compile(r"<[^>]+>")
+COSPONSOR_COLUMNS = ["bill_id", "bioguide_id", "date", "original", "withdrawn", "party", "state"]
+
+
+class NoSponsor(DataError):
+    """A BILLSTATUS record that names no sponsor (a committee's measure): a listed bill cannot do without one."""
+
+
 # Comments and processing instructions are dropped (as ElementTree drops them), so ``.text`` and ``iter`` see
 # the same elements; no entity expansion, no network, no DTD, and libxml2's depth and size limits left on.
 PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, remove_comments=True, remove_pis=True)
@@ -49,7 +59,9 @@ def parse_billstatus(path: Path | str, content: bytes | None = None) -> tuple[di
     try:
         return _parse_billstatus(path, content)
     except DataError as exc:
-        raise DataError(str(exc) if str(path) in str(exc) else f"{path}: {exc}") from exc
+        if str(path) in str(exc):
+            raise
+        raise DataError(f"{path}: {exc}") from exc
     except (ValueError, TypeError) as exc:
         raise DataError(f"{path}: {exc}") from exc
 
@@ -64,7 +76,7 @@ def _parse_billstatus(path: Path | str, content: bytes | None) -> tuple[dict, li
         raise DataError(f"{path}: no <bill> element (not a BILLSTATUS file)")
     record = _bill_record(path, root, bill)
     if record["sponsor_bioguide_id"] is None:
-        raise DataError(f"{path}: bill {record['bill_id']} has no sponsor bioguideId")
+        raise NoSponsor(f"{path}: bill {record['bill_id']} has no sponsor bioguideId")
     return record, _cosponsors(path, bill, record["bill_id"])
 
 
@@ -148,17 +160,56 @@ def _child_texts(element: etree._Element) -> dict[str, str | None]:
     return texts
 
 
+def _where(config: DataConfig, bill: str) -> tuple[str, str]:
+    """(path under the snapshot or download folder, GovInfo URL) of one bill's BILLSTATUS."""
+    congress, bill_type, number = split_bill_id(bill)
+    url = config.urls["billstatus"].format(congress=congress, type=bill_type, number=number)
+    return f"billstatus/BILLSTATUS-{congress}{bill_type}{number}.xml", url
+
+
 def locate_bills(config: DataConfig) -> list[Path]:
     """The BILLSTATUS files of the bills listed in params.yaml ``data.bills`` (each one required)."""
     if not config.bills:
         raise DataError("params.yaml data.bills: no bills listed")
-    paths = []
-    for bill in config.bills:
-        congress, bill_type, number = split_bill_id(bill)
-        name = f"BILLSTATUS-{congress}{bill_type}{number}.xml"
-        url = config.urls["billstatus"].format(congress=congress, type=bill_type, number=number)
-        paths.append(locate(config, f"billstatus/{name}", url))
-    return paths
+    return [locate(config, *_where(config, bill)) for bill in config.bills]
+
+
+def rollcall_bills(rollcalls: pd.DataFrame, first_congress: int, known: Iterable[str]) -> list[str]:
+    """The bills that reached a roll call (their own or an amendment's) from ``first_congress`` on, less the
+    ``known`` ones: the bills whose sponsors a download can add."""
+    ids = pd.Series(rollcalls["bill_id"].dropna().unique(), dtype=object)
+    congress = ids.str.extract(r"^(\d+)", expand=False).astype(int)
+    return sorted(set(ids[congress >= first_congress]) - set(known))
+
+
+def download_bills(config: DataConfig, bills: list[str]) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, list]]:
+    """(bills, cosponsorships, what was left out) of each bill's BILLSTATUS downloaded from GovInfo, a few at a
+    time (``data.download_threads``). A bill GovInfo does not have (404) or that names no sponsor is left out
+    and listed; any other fault stops the download, naming the URL or file. Cached files are not fetched again."""
+
+    def one(bill: str) -> tuple[str, tuple[dict, list[dict]] | None]:
+        relpath, url = _where(config, bill)
+        try:
+            return bill, parse_billstatus(fetch(config, url, config.download_dir / relpath))
+        except NotFound:
+            return bill, None
+        except NoSponsor:
+            return bill, ({}, [])
+
+    pool = ThreadPoolExecutor(max(1, config.download_threads), thread_name_prefix="billstatus")
+    try:
+        results = list(tqdm(pool.map(one, bills), total=len(bills), desc="BILLSTATUS", unit="bill", disable=None))
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)  # no thread left writing after the error is raised
+        raise
+    pool.shutdown()
+    found = [parsed for _, parsed in results if parsed and parsed[0]]
+    left_out = {
+        "not_found": [bill for bill, parsed in results if parsed is None],
+        "no_sponsor": [bill for bill, parsed in results if parsed is not None and not parsed[0]],
+    }
+    cosponsorships = [row for _, cosponsors in found for row in cosponsors]
+    return pd.DataFrame([bill for bill, _ in found]), pd.DataFrame(cosponsorships, columns=COSPONSOR_COLUMNS), left_out
 
 
 def read_bills(config: DataConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -168,7 +219,4 @@ def read_bills(config: DataConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
         record, cosponsors = parse_billstatus(path)
         bills.append(record)
         cosponsorships.extend(cosponsors)
-    cosponsor_frame = pd.DataFrame(
-        cosponsorships, columns=["bill_id", "bioguide_id", "date", "original", "withdrawn", "party", "state"]
-    )
-    return pd.DataFrame(bills), cosponsor_frame
+    return pd.DataFrame(bills), pd.DataFrame(cosponsorships, columns=COSPONSOR_COLUMNS)

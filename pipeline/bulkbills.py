@@ -15,13 +15,12 @@ from pathlib import Path
 import orjson
 import pandas as pd
 
-from pipeline.billstatus import day, parse_billstatus
+from pipeline.billstatus import COSPONSOR_COLUMNS, day, parse_billstatus
 from pipeline.config import DataConfig
 from pipeline.errors import DataError
 from pipeline.ids import bill_id, origin_chamber
 
 ARCHIVE = re.compile(r"bills-(\d+)\.tar\.gz$")
-COSPONSOR_COLUMNS = ["bill_id", "bioguide_id", "date", "original", "withdrawn", "party", "state"]
 
 
 def _date(value) -> pd.Timestamp | None:
@@ -114,11 +113,16 @@ def read_archives(config: DataConfig, crosswalk: pd.DataFrame, part: int = 0, pa
     """The bills and cosponsorships of the configured congresses' archives, in path order: those numbered ``part``
     modulo ``parts`` (so that processes can share the work). Each archive's records become frames as soon as it is
     read, so one archive's dicts are held at a time. Only the snapshot has these archives (they pack scraper
-    output, not one public file): in download mode the source is skipped, said (by part 0)."""
+    output, not one public file): in download mode the ingest fetches each roll-call bill's BILLSTATUS instead
+    (``billstatus.download_bills``), said by part 0."""
     folder = config.snapshot_dir / "billstatus-bulk"
-    if not config.use_snapshot or not folder.is_dir():
+    if not config.use_snapshot:
         if part == 0:
-            print(f"ingest: billstatus-bulk skipped ({folder} is not available in this mode): sponsors of other bills")
+            print("ingest: billstatus-bulk is the snapshot's: the roll-call bills' BILLSTATUS is downloaded instead")
+        return []
+    if not folder.is_dir():
+        if part == 0:
+            print(f"ingest: billstatus-bulk skipped ({folder} is not there): no sponsors of other bills")
         return []
     thomas = crosswalk.dropna(subset=["thomas_id"])
     thomas_to_bioguide = dict(zip(thomas["thomas_id"].str.zfill(5), thomas["bioguide_id"], strict=True))

@@ -71,6 +71,8 @@ class DataConfig:
     backoff_s: float = 0.5
     workers: int = 2
     duckdb_memory: str = "1536MB"
+    download_threads: int = 4
+    billstatus_first_congress: int = 113
 
     @classmethod
     def from_params(cls, params: dict | None = None) -> DataConfig:
@@ -103,6 +105,8 @@ class DataConfig:
             backoff_s=float(data.get("backoff_s", 0.5)),
             workers=int(data.get("workers", 2)),
             duckdb_memory=str(data.get("duckdb_memory", "1536MB")),
+            download_threads=int(data.get("download_threads", 4)),
+            billstatus_first_congress=int(data.get("billstatus_first_congress", 113)),
         )
 
     @property

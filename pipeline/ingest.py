@@ -542,6 +542,26 @@ def combine_bills(
     )
 
 
+def with_rollcall_bills(
+    config: DataConfig, rollcalls: pd.DataFrame, bills: pd.DataFrame, cosponsorships: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Download mode: ``bills`` (the NATO ones) and the BILLSTATUS of every other bill that reached a roll call,
+    from ``data.billstatus_first_congress`` on, as the bulk bills: the sponsorship signals the snapshot's archives
+    give. With the report of what was wanted, found and left out (by GovInfo's 404 or for want of a sponsor).
+    Snapshot mode: the bills as they are (the archives are already in them), and no report."""
+    if config.use_snapshot:
+        return bills, cosponsorships, {}
+    wanted = billstatus.rollcall_bills(rollcalls, config.billstatus_first_congress, bills["bill_id"])
+    fetched, fetched_cosponsors, left_out = billstatus.download_bills(config, wanted)
+    nato = bills.drop(columns="collection")
+    combined, combined_cosponsors = combine_bills(nato, cosponsorships, fetched, fetched_cosponsors)
+    return (
+        combined,
+        combined_cosponsors,
+        {"billstatus_downloads": {"wanted": len(wanted), "found": len(fetched), **left_out}},
+    )
+
+
 def read_beside(config: DataConfig) -> tuple[tuple, tuple, dict[str, int], tuple, tuple]:
     """The work of Python objects that does not need the engine: the NATO BILLSTATUS frames, the bulk archives'
     frames and the records read from each archive (with their own crosswalk), the YAML of terms and Presidents and
@@ -599,6 +619,7 @@ def _build_tables(
         if rollcalls.empty:
             raise DataError(f"no roll calls for congresses {config.first_congress}-{config.last_congress}")
         members, rollcalls, dropped, left_out = _link_members_and_votes(config, con, sources, rollcalls, crosswalk)
+        bills, cosponsorships, downloads = with_rollcall_bills(config, rollcalls, bills, cosponsorships)
         rollcalls = rollcalls.join(sponsors.rollcall_sponsors(rollcalls, bills))
         tables = {
             "members": members,
@@ -625,6 +646,7 @@ def _build_tables(
         "rows_dropped_by_as_of": {name: before[name] - rows[name] for name in before} | {"votes": votes_after},
         **rollcall_report,
         **left_out,
+        **downloads,
         **quality,
         "inputs": contract.checked if contract else {},
         "optional_inputs_absent": contract.absent_optional if contract else [],

@@ -30,23 +30,24 @@ from pipeline.ingest import build_tables
 CONGRESS = 116
 
 
-def _mirror(snapshot: Path, root: Path) -> None:
-    """Lay out congress 116 as voteview.com, the congress-data repo, GitHub Pages and GovInfo do."""
+def _mirror(snapshot: Path, root: Path, congress: int = CONGRESS) -> None:
+    """Lay out a congress as voteview.com, the congress-data repo, GitHub Pages and GovInfo do (GovInfo: the NATO
+    bills, and the congress's bulk BILLSTATUS records where the snapshot has them as XML)."""
     out = root / "voteview" / "static" / "data" / "out"
     for kind in ("members", "rollcalls", "votes"):
         (out / kind).mkdir(parents=True)
-    for path in (snapshot / "voteview").glob(f"?{CONGRESS}_*.csv*"):
+    for path in (snapshot / "voteview").glob(f"?{congress}_*.csv*"):
         kind = path.name.split("_")[1].split(".")[0]
         target = out / kind / path.name.removesuffix(".gz")
         target.write_bytes(gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes())
-    with gzip.open(snapshot / "unitedstates-votes" / f"votes-{CONGRESS}.jsonl.gz", "rt") as f:
+    with gzip.open(snapshot / "unitedstates-votes" / f"votes-{congress}.jsonl.gz", "rt") as f:
         for line in f:
             record = json.loads(line)
             folder = (
                 root
                 / "congress-data"
                 / "data"
-                / str(CONGRESS)
+                / str(congress)
                 / "votes"
                 / record["session"]
                 / f"{record['chamber']}{record['number']}"
@@ -61,10 +62,12 @@ def _mirror(snapshot: Path, root: Path) -> None:
             gzip.decompress(data) if path.suffix == ".gz" else data
         )
     for path in (snapshot / "billstatus").glob("BILLSTATUS-*.xml"):
-        congress, bill_type = path.name[11:14], "".join(c for c in path.name[14:-4] if c.isalpha())
-        folder = root / "govinfo" / congress / bill_type
+        bill_congress, bill_type = path.name[11:14], "".join(c for c in path.name[14:-4] if c.isalpha())
+        folder = root / "govinfo" / bill_congress / bill_type
         folder.mkdir(parents=True, exist_ok=True)
         shutil.copy(path, folder / path.name)
+    if (snapshot / "billstatus-bulk" / f"bills-{congress}.tar.gz").exists():
+        _govinfo_bills(snapshot, root, congress)
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +77,7 @@ def mirror(tmp_path_factory, config):
     return root
 
 
-def _download_config(config, base: str, tmp_path: Path):
+def _download_config(config, base: str, tmp_path: Path, congress: int = CONGRESS):
     urls = {
         "voteview": base + "/voteview/static/data/out/{kind}/{chamber}{congress:03d}_{kind}.csv",
         "unitedstates_votes": base + "/congress-data/data/{congress}/votes/{session}/{chamber}{number}/data.json",
@@ -86,8 +89,8 @@ def _download_config(config, base: str, tmp_path: Path):
         source="download",
         download_dir=tmp_path / "raw",
         urls=urls,
-        first_congress=CONGRESS,
-        last_congress=CONGRESS,
+        first_congress=congress,
+        last_congress=congress,
         retries=1,
     )
 
@@ -111,6 +114,11 @@ def test_download_builds_the_same_tables_as_the_snapshot(mirror, config, tmp_pat
         )
     pd.testing.assert_frame_equal(downloaded["bills"], from_snapshot["bills"])
     assert report["unitedstates_tally_mismatches"] == 0
+    # every other 116th bill voted on was asked of the mirror, which (like the snapshot) has only the NATO ones
+    voted = set(from_snapshot["rollcalls"]["bill_id"].dropna()) - set(config.bills)
+    downloads = report["billstatus_downloads"]
+    assert downloads["wanted"] == len(voted) > 400 and downloads["found"] == 0
+    assert downloads["not_found"] == sorted(voted)
     manifest = json.loads((tmp_path / "raw" / "voteview" / "manifest.json").read_text())
     entry = manifest["files"]["H116_members.csv"]
     expected = hashlib.sha256((config.snapshot_dir / "voteview" / "H116_members.csv").read_bytes()).hexdigest()
@@ -118,6 +126,33 @@ def test_download_builds_the_same_tables_as_the_snapshot(mirror, config, tmp_pat
     # a second build reads the verified cached files and the remembered 404s (keyed by URL): the server is gone
     again, _ = build_tables(_download_config(config, base, tmp_path), workers=1)
     assert len(again["votes"]) == len(downloaded["votes"])
+
+
+def test_download_gives_the_roll_calls_the_sponsors_the_archive_gives(tmp_path_factory, http_root, config, tmp_path):
+    """The 117th from a GovInfo-like server, its bills fetched one by one: the same roll calls with the same
+    sponsors, bills and cosponsorships as the snapshot's bulk archive gives."""
+    root = tmp_path_factory.mktemp("mirror117")
+    _mirror(config.snapshot_dir, root, 117)
+    downloaded, report = build_tables(_download_config(config, http_root(root), tmp_path, 117), workers=1)
+    from_snapshot, _ = build_tables(replace(config, first_congress=117, last_congress=117), workers=1)
+    pd.testing.assert_frame_equal(
+        downloaded["rollcalls"].reset_index(drop=True), from_snapshot["rollcalls"].reset_index(drop=True)
+    )
+    for name, keys in (("bills", ["bill_id"]), ("cosponsorships", ["bill_id", "bioguide_id", "date"])):
+        pd.testing.assert_frame_equal(
+            downloaded[name].sort_values(keys).reset_index(drop=True),
+            from_snapshot[name].sort_values(keys).reset_index(drop=True),
+        )
+    voted = set(from_snapshot["rollcalls"]["bill_id"].dropna()) - set(config.bills)
+    assert report["billstatus_downloads"] == {
+        "wanted": len(voted),
+        "found": len(voted),
+        "not_found": [],
+        "no_sponsor": [],
+    }
+    # the Senate's passage of H.R. 7108 (suspending normal trade relations with Russia, April 2022): Rep. Neal's bill
+    senate_passage = downloaded["rollcalls"].set_index("rollcall_id").loc["s131-117.2022"]
+    assert (senate_passage["sponsor_bioguide_id"], senate_passage["sponsor_source"]) == ("N000015", "bill")
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
@@ -398,3 +433,90 @@ def test_two_processes_downloading_into_one_folder_keep_every_entry(fault_server
     assert sorted(files) == sorted(names)
     assert {entry["sha256"] for entry in files.values()} == {expected}
     assert all(hashlib.sha256((folder / n).read_bytes()).hexdigest() == expected for n in names)
+
+
+# --- the bills that reached a roll call, bill by bill from GovInfo (download mode's billstatus-bulk) --------
+
+
+def _govinfo_bills(snapshot: Path, root: Path, congress: int, count: int | None = None) -> list[str]:
+    """The (first ``count``) BILLSTATUS records of a congress's bulk archive laid out as GovInfo serves them."""
+    import tarfile
+
+    ids = []
+    with tarfile.open(snapshot / "billstatus-bulk" / f"bills-{congress}.tar.gz", "r:gz") as archive:
+        for member in archive:
+            name = Path(member.name).name
+            if not (member.isfile() and name.startswith(f"BILLSTATUS-{congress}")) or len(ids) == count:
+                continue
+            bill = name.removeprefix("BILLSTATUS-").removesuffix(".xml")
+            folder = root / "govinfo" / str(congress) / re.sub(r"\d", "", bill)
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_bytes(archive.extractfile(member).read())
+            ids.append(bill)
+    return ids
+
+
+@pytest.fixture(scope="module")
+def govinfo_117(tmp_path_factory, config):
+    root = tmp_path_factory.mktemp("govinfo")
+    return root, _govinfo_bills(config.snapshot_dir, root, 117, 40)
+
+
+def test_rollcall_bills_are_every_bill_voted_on_from_the_first_congress_less_the_known(tables):
+    from pipeline.billstatus import rollcall_bills
+
+    rollcalls = tables["rollcalls"]
+    wanted = rollcall_bills(rollcalls, 113, ["116hr676"])
+    assert "118hr815" in wanted  # the 2024 Ukraine supplemental: cloture, passage and concurrence in the Senate
+    assert "116hr676" not in wanted and not any(bill.startswith(("110", "111", "112")) for bill in wanted)
+    voted = rollcalls.loc[rollcalls["congress"] >= 113, "bill_id"].dropna().unique()
+    assert len(wanted) == len(voted) - 1 and wanted == sorted(wanted)
+
+
+def test_downloaded_bills_are_the_archives_records(govinfo_117, http_root, config, tmp_path):
+    """The same 40 BILLSTATUS files of the 117th, downloaded from a GovInfo-like server and read from the
+    snapshot's archive, give the same bills and cosponsorships; a bill the server lacks is listed, not fatal."""
+    from pipeline.billstatus import download_bills
+    from pipeline.bulkbills import read_archive
+
+    root, ids = govinfo_117
+    cfg = _download_config(config, http_root(root), tmp_path)
+    bills, cosponsorships, left_out = download_bills(cfg, [*ids, "117hr99999"])
+    assert left_out == {"not_found": ["117hr99999"], "no_sponsor": []}
+    archived, archived_cosponsors = read_archive(config.snapshot_dir / "billstatus-bulk" / "bills-117.tar.gz", {})
+    expected = pd.DataFrame(archived).query("bill_id in @ids").reset_index(drop=True)
+    pd.testing.assert_frame_equal(
+        bills.sort_values("bill_id").reset_index(drop=True), expected.sort_values("bill_id").reset_index(drop=True)
+    )
+    expected_cosponsors = pd.DataFrame(archived_cosponsors).query("bill_id in @ids")
+    assert len(cosponsorships) == len(expected_cosponsors) > 0
+    assert set(_manifest_files(tmp_path / "raw" / "billstatus")) == {f"BILLSTATUS-{bill}.xml" for bill in ids}
+    assert not list((tmp_path / "raw" / "billstatus").glob(".*part*"))
+
+
+def test_a_downloaded_bill_without_a_sponsor_is_left_out_and_listed(govinfo_117, http_root, config, tmp_path):
+    from pipeline.billstatus import download_bills
+
+    root, ids = govinfo_117
+    served = tmp_path / "served"
+    shutil.copytree(root, served)
+    path = next(served.rglob(f"BILLSTATUS-{ids[0]}.xml"))
+    path.write_text(re.sub(r"<sponsors>.*?</sponsors>", "", path.read_text(), flags=re.S))
+    cfg = _download_config(config, http_root(served), tmp_path)
+    bills, _, left_out = download_bills(cfg, ids[:3])
+    assert left_out["no_sponsor"] == [ids[0]] and sorted(bills["bill_id"]) == sorted(ids[1:3])
+
+
+def test_a_bill_download_that_keeps_failing_stops_naming_the_url(govinfo_117, http_root, config, tmp_path):
+    from pipeline.billstatus import download_bills
+
+    root, ids = govinfo_117
+    served = tmp_path / "served"
+    shutil.copytree(root, served)
+    next(served.rglob(f"BILLSTATUS-{ids[5]}.xml")).write_text("<html><body>Service unavailable</body></html>")
+    cfg = replace(_download_config(config, http_root(served), tmp_path), backoff_s=0.01)
+    with pytest.raises(DataError, match=rf"BILLSTATUS-{ids[5]}\.xml failed after 2 attempts"):
+        download_bills(cfg, ids[:10])
+    folder = tmp_path / "raw" / "billstatus"
+    assert f"BILLSTATUS-{ids[5]}.xml" not in _manifest_files(folder)
+    assert not list(folder.glob(".*part*")) and not (folder / f"BILLSTATUS-{ids[5]}.xml").exists()
