@@ -52,7 +52,7 @@ from features.precedent import (
 from features.registry import USER_STANCE, build_registry, load_additions
 from pipeline.config import FEATURES_DIR, TABLES_DIR, DataConfig, load_params, stage_arguments
 from pipeline.errors import DataError, debug_requested, run_stage
-from pipeline.ids import congress_of_date, positions_in
+from pipeline.ids import NON_VOTING_STATES, congress_of_date, positions_in
 from pipeline.tables import (
     VOTE_IDS,
     as_strings,
@@ -129,8 +129,19 @@ class Context:
         self.rollcall_bill = self.rollcalls["bill_id"].to_numpy()
         self.rollcall_congress = self.rollcalls["congress"].to_numpy()
         self.rollcall_on_bill = on_the_bill(self.rollcalls)
-        self.vote_rollcall = positions_in(self.rollcall_index, votes["rollcall_id"])[cast]
-        self.vote_member = positions_in(self.member_index, votes["bioguide_id"])[cast]
+        listed_rollcall = positions_in(self.rollcall_index, votes["rollcall_id"])
+        listed_member = positions_in(self.member_index, votes["bioguide_id"])
+        self.listing_groups, self.last_listed = last_listed(
+            listed_rollcall,
+            listed_member,
+            self.rollcall_chamber,
+            self.rollcall_congress,
+            self.rollcall_days,
+            len(self.member_index),
+        )
+        self.vote_rollcall = listed_rollcall[cast]
+        self.vote_member = listed_member[cast]
+        del listed_rollcall, listed_member
         self.vote_sign = np.where((votes["position"] == "yea").to_numpy()[cast], 1, -1).astype(np.int8)
         self.vote_days = self.rollcall_days[self.vote_rollcall]
         party = votes["vote_party"].array[cast]  # a categorical's codes, not a string per vote
@@ -139,6 +150,26 @@ class Context:
         self.parties = pd.Index(sorted(known | ({"?"} if missing else set())))  # no party on record: "?"
         found = positions_in(self.parties, party)  # read-only (Arrow's memory): replaced, not written into
         self.vote_party = np.where(found < 0, self.parties.get_loc("?"), found).astype(np.int32) if missing else found
+
+    def departed(self, chamber: str, congress: int, day: int) -> set[str]:
+        """Members listed on roll calls of ``chamber`` in ``congress`` before ``day`` but not on its latest one.
+        The House Clerk and the Senate list every sitting member on every roll call (an absent one as Not
+        Voting), so one who stops appearing has left: resigned, died or moved to the other chamber, whatever the
+        crosswalk's terms still say. Delegates, listed only on some Committee of the Whole votes, are not judged
+        by it. (The last listing is the congress's last: a member who left and came back within one congress
+        would count as never having left.)"""
+        held = (self.rollcall_chamber == chamber) & (self.rollcall_congress == congress) & (self.rollcall_days < day)
+        if not held.any():
+            return set()
+        last = self.last_listed[self.listing_groups.get_loc((chamber, congress))]
+        gone = (last >= 0) & (last < self.rollcall_days[held].max())
+        return set(self.member_index[gone]) - self.delegates
+
+    @cached_property
+    def delegates(self) -> set[str]:
+        """Everyone who ever sat as a delegate or the Resident Commissioner (no seat in the House's count)."""
+        members = self.members
+        return set(members.loc[members["state"].isin(NON_VOTING_STATES), "bioguide_id"])
 
     @cached_property
     def holders(self) -> pd.DataFrame:
@@ -279,11 +310,27 @@ def training_pairs(ctx: Context, measures: pd.DataFrame) -> pd.DataFrame:
     return pairs.merge(measures, on="measure_id")
 
 
+def last_listed(
+    rollcall: np.ndarray, member: np.ndarray, chamber: np.ndarray, congress: np.ndarray, days: np.ndarray, members: int
+) -> tuple[pd.Index, np.ndarray]:
+    """(the (chamber, congress) pairs, a pairs x ``members`` array of the day of the last roll call listing each
+    member there, in any position; -1: never listed). ``rollcall``, ``member``: codes per vote row (-1 where
+    unknown); ``chamber``, ``congress``, ``days``: per roll call. A small dense array (20 x 2,000), not a table
+    of the millions of rows."""
+    known = (rollcall >= 0) & (member >= 0)
+    rollcall, member = rollcall[known], member[known]
+    group, groups = pd.factorize(pd.MultiIndex.from_arrays([chamber, congress]))
+    last = np.full((len(groups), members), -1, dtype=np.int64)
+    np.maximum.at(last, (group[rollcall], member), days[rollcall])
+    return groups, last
+
+
 def sitting_members(ctx: Context, chamber: str, date: pd.Timestamp, terms: pd.DataFrame) -> pd.Series:
     """Members of a chamber on a date: those whose current term covers it, plus those who voted in that
     chamber in the trailing window (members who left after the crosswalk's snapshot are not in its terms), on
     roll calls of the date's congress once the chamber has voted in it: early in a congress the window reaches
-    back into the last one, whose departed members (and those who moved to the other chamber) no longer sit."""
+    back into the last one, whose departed members (and those who moved to the other chamber) no longer sit.
+    Less those the chamber's latest roll call no longer lists (``Context.departed``)."""
     by_term = terms[(terms["chamber"] == chamber) & (terms["start"] < date) & (terms["end"] >= date)]
     day = to_days([date])[0]
     recent = (
@@ -295,7 +342,8 @@ def sitting_members(ctx: Context, chamber: str, date: pd.Timestamp, terms: pd.Da
     if this_congress.any():  # before the chamber's first roll call of a congress, the last one's voters stand in
         recent = this_congress
     voters = ctx.member_index[np.unique(ctx.vote_member[recent[ctx.vote_rollcall]])]
-    return pd.Series(sorted(set(by_term["bioguide_id"]) | set(voters)), dtype=object)
+    departed = ctx.departed(chamber, congress_of_date(date), day)
+    return pd.Series(sorted((set(by_term["bioguide_id"]) | set(voters)) - departed), dtype=object)
 
 
 def forecast_pairs(ctx: Context, measures: pd.DataFrame, terms: pd.DataFrame) -> pd.DataFrame:

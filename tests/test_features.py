@@ -160,6 +160,25 @@ def test_sitting_members_early_in_a_congress_are_those_of_that_congress(tables, 
     assert "R000570" in before and "O000172" not in before
 
 
+def test_members_who_left_within_a_congress_no_longer_sit(tables, context):
+    """Vance (Vice President from 2025-01-20) and Rubio (Secretary of State from 2025-01-21) voted in the Senate in
+    January 2025 and Sherrill (resigned 2025-11-20, Governor of New Jersey) in the House until November: the
+    window's votes and her still-current term kept them sitting. The chambers' roll calls stopped listing them."""
+    senate = set(sitting_members(context, "senate", pd.Timestamp("2025-02-01"), tables["terms"]))
+    assert {"V000137", "R000595"}.isdisjoint(senate) and "H001104" in senate  # Husted, Vance's successor
+    assert len(senate) == 100
+    date = pd.Timestamp("2025-12-31")
+    house = set(sitting_members(context, "house", date, tables["terms"]))
+    assert "S001207" not in house and "M001184" in house
+    # the members are exactly those the House's last roll call of 2025 lists (433 and the 6 delegates: two seats
+    # vacant, TX-18 and NJ-11)
+    rollcalls = tables["rollcalls"]
+    held = rollcalls[(rollcalls["chamber"] == "house") & (rollcalls["date"] < date)]
+    latest = held.loc[held["date"] == held["date"].max(), "rollcall_id"]
+    listed = set(tables["votes"].loc[tables["votes"]["rollcall_id"].isin(latest), "bioguide_id"])
+    assert house == listed and len(listed - context.delegates) == 433
+
+
 def test_new_members_get_full_rows_with_missing_values(context):
     """On 2019-01-17 (H.J.Res. 30, the first catalogued vote of the 116th) the class of 2018 had no record."""
     features = _features_of(context, "h42-116.2019")
