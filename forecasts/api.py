@@ -24,7 +24,7 @@ import pandas as pd
 
 from features import member_state
 from features.build import forecast_measures
-from forecasts import names, predict
+from forecasts import names, precedents, predict
 from pipeline.config import METRICS_DIR, DataConfig, load_params
 from pipeline.errors import DataError
 from pipeline.ids import normalize_bill_id, parse_date
@@ -180,7 +180,8 @@ class Forecaster:
     ) -> dict:
         """Forecast a registry bill (its id) or a described bill (a registry entry, as in
         features/registry_additions.yaml) as of a date (default: the pipeline's). Returns the bill's whip count
-        with the member forecasts (``forecasts``), the model (``model``) and the date (``as_of``). Without
+        with the member forecasts (``forecasts``), the earlier roll calls it read as most like the bill
+        (``precedents``, ``precedent_search``), the model (``model``) and the date (``as_of``). Without
         ``reasons`` the same probabilities and count come faster, with the reasons columns empty."""
         bill_id, additions = bill_request(bill)
         as_of = self.config.as_of if as_of is None else as_of_date(as_of)
@@ -188,8 +189,10 @@ class Forecaster:
         self.check_bill(bill_id, as_of, additions)  # before a new date's state is computed: errors come at once
         state = self.state(as_of)
         registry, cosponsorships = state.registry(additions)
-        chosen = registry[registry["bill_id"] == bill_id]
-        features = state.features(forecast_measures(chosen, as_of), registry, cosponsorships)
+        measures = forecast_measures(registry[registry["bill_id"] == bill_id], as_of)
+        features = state.features(measures, registry, cosponsorships)
+        # the earlier roll calls the bill's features read (the fast path's own context: same texts, k, date)
+        found = precedents.precedent_records(state.context(registry, cosponsorships), measures)
         model, info, scale = self.model()
         with step("forecasting and simulating the count", self.progress):
             forecasts, counts = predict.forecast_bills(
@@ -205,8 +208,9 @@ class Forecaster:
                 self.params["whip"]["draws"],
                 self._memos.setdefault(as_of, {}),
             )
+        count = precedents.with_precedents(counts, found)[0]
         # the model record is a copy: a caller who edits it must not change the next forecast's
-        return counts[0] | {"forecasts": forecasts, "model": dict(info), "as_of": f"{as_of:%Y-%m-%d}"}
+        return count | {"forecasts": forecasts, "model": dict(info), "as_of": f"{as_of:%Y-%m-%d}"}
 
 
 _DEFAULT: Forecaster | None = None

@@ -25,7 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from features.context import PROCEDURES
-from forecasts import names, predict, report
+from forecasts import names, precedent_text, predict, report
 from forecasts.api import Forecaster, as_of_date, check_as_of, step, unknown_bill  # noqa: F401 (the last two: API)
 from pipeline.config import PROJECT_ROOT, REPORTS_DIR
 from pipeline.errors import (
@@ -208,8 +208,23 @@ def print_forecast(count: dict, out: Path) -> None:
         print(f"  {count['delegates']} non-voting delegates not counted (their forecasts are in the report)")
     for name, p in count["p_pass"].items():
         print(f"  P({name.replace('_', ' ')}: {count['thresholds'][name]} votes) = {p:.0%}")
+    print_precedents(count)
     print_members(members)
     print(f"report: {out / 'bills' / (count['bill_id'] + '.html')}")
+
+
+def print_precedents(count: dict) -> None:
+    """The earlier roll calls the forecast reads as most like the bill (one line each): the title's words pick
+    them, and the parties' and members' records on them move the forecast, so a reader can judge them."""
+    found = count.get("precedents") or []
+    if not found:
+        reason = precedent_text.none_matched(count.get("precedent_search"))
+        print(f"Earlier votes this forecast reads as most like it: none. {reason}")
+        return
+    words = precedent_text.matched_words(count.get("precedent_search"))
+    print(f"Earlier votes this forecast reads as most like it ({len(found)}), picked by the words {words}:")
+    for precedent in found:
+        print(f"  {precedent_text.precedent_line(precedent)}")
 
 
 def print_members(members: pd.DataFrame, shown: int = 10) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecasts import names, whip
+from forecasts import names, precedents, whip
 from forecasts.reasons import sponsor_label, top_reasons
 from models import support_model
 from pipeline.config import MODELS_DIR, DataConfig, load_params, stage_arguments
@@ -416,6 +416,9 @@ def main(argv: list[str] | None = None) -> None:
     votes = read_table("votes", args.tables, rollcalls=catalog["rollcall_id"])  # all last_alliance_votes reads
     draws = params["whip"]["draws"]
     forecasts, counts = forecast_bills(model, features, votes, catalog, registry, scale, members, named, True, draws)
+    # the earlier roll calls each forecast read as most like its bill, found as the features stage found them
+    source = precedents.TableSource(params["features"], catalog, registry, votes)
+    counts = precedents.with_precedents(counts, precedents.precedent_records(source, features))
     write_forecasts(forecasts, counts, args.reports)
     record = track_record(registry, read_table("rollcalls", args.tables), backtest, scale, config.as_of, draws)
     write_json(record, args.reports / "track_record.json")

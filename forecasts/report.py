@@ -16,7 +16,7 @@ import jinja2
 import numpy as np
 import pandas as pd
 
-from forecasts import names, whip
+from forecasts import names, precedent_text, whip
 from models.metrics import table_calibration_error
 from pipeline.config import METRICS_DIR, PLOTS_DIR, REPORTS_DIR, load_params, stage_arguments
 from pipeline.errors import debug_requested, run_stage
@@ -296,6 +296,37 @@ def threshold_rows(count: dict) -> list[dict]:
     ]
 
 
+def precedent_rows(count: dict) -> list[dict]:
+    """The earlier roll calls the forecast reads as most like the bill, as the page and the summary show them
+    (text left to the templates' escaping: a catalog description is text, not markup)."""
+    rows = []
+    for p in count.get("precedents") or []:
+        shares = p.get("alliance_share", {})
+        rows.append(
+            {
+                "rollcall_id": p["rollcall_id"],
+                "date": p["date"],
+                "description": precedent_text.label(p["description"]),
+                "short": precedent_text.label(p["description"], 100),
+                "similarity": f"{p['similarity']:.2f}",
+                "yea_is": p["yea_is"],
+                "republicans": f"{shares['R']:.0%}" if "R" in shares else "",
+                "democrats": f"{shares['D']:.0%}" if "D" in shares else "",
+            }
+        )
+    return rows
+
+
+def precedent_context(count: dict) -> dict:
+    """The precedents' rows, how they were found and the sentence said when none matched."""
+    search = count.get("precedent_search")
+    return {
+        "rows": precedent_rows(count),
+        "how": precedent_text.how_found(search),
+        "none": precedent_text.none_matched(search),
+    }
+
+
 def bill_page(count: dict, members: pd.DataFrame, calibration: pd.DataFrame, meta: dict) -> str:
     voting = members[members["voting"]] if "voting" in members else members
     delegates = members[~members["voting"]] if "voting" in members else members.iloc[0:0]
@@ -305,6 +336,7 @@ def bill_page(count: dict, members: pd.DataFrame, calibration: pd.DataFrame, met
         c=count | {"title_is_short": names.short_title(count["title"], 70) == count["title"]},
         v=verdict(count),
         thresholds=threshold_rows(count),
+        precedents=precedent_context(count),
         stance={"word": stance_word, "text": stance_text},
         meta=meta,
         tally=tally_geometry(count),
@@ -340,6 +372,7 @@ def bill_rows(counts: list[dict]) -> list[dict]:
                 "p_majority": c["p_pass"]["simple_majority"],
                 "p_majority_text": f"{c['p_pass']['simple_majority']:.0%}",
                 "p_two_thirds_text": f"{c['p_pass']['two_thirds']:.0%}",
+                "precedents": precedent_context(c),
             }
         )
     return rows
@@ -382,6 +415,7 @@ def index_context(counts: list[dict], record: list[dict] | None, meta: dict) -> 
     return {
         "meta": meta,
         "current": sorted(bill_rows(current), key=lambda b: (b["chamber"], -b["p_majority"])),
+        "forecast": bill_rows(counts),  # every bill forecast, for the precedents' section
         "has_record": record is not None,
         "record": record_rows(record or [], labels),
         "past_unvoted": [b for b in bill_rows(past) if b["bill_id"] not in voted],

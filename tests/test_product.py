@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from features.context import CONTEXT_FEATURES
-from forecasts import api, cli, names, predict, reasons, whip
+from forecasts import api, cli, names, predict, reasons, report, whip
 from models.support_model import model_settings
 from pipeline.config import FEATURES_DIR, METRICS_DIR, MODELS_DIR, PROJECT_ROOT, REPORTS_DIR, load_params
 from pipeline.errors import DataError
@@ -577,3 +577,110 @@ def test_the_general_model_knows_which_chamber_votes_how():
     predict.check_procedure("119s9999", bill.replace("treaty", "cloture"), seen)
     with pytest.raises(DataError, match="no Senate roll call the model learned from is a rule vote"):
         predict.check_procedure("119s9999", bill.replace("treaty", "rule"), seen)
+
+
+# --- the earlier roll calls a forecast reads as most like its bill -------------------------------------------------
+
+
+def _recomputed_similar_share(precedents_: list[dict], party: str) -> float:
+    """The party's similar share as ``features.precedent.add_party_similar_share`` computes it, from the listed
+    precedents alone: their party shares weighted by their similarities (a roll call the party cast no Yea/Nay
+    vote on does not count)."""
+    voted = [p for p in precedents_ if party in p["alliance_share"]]
+    weights = sum(p["similarity"] for p in voted)
+    return sum(p["similarity"] * p["alliance_share"][party] for p in voted) / weights if weights else float("nan")
+
+
+def test_a_registry_bills_precedents_are_those_behind_its_similar_shares(counts):
+    """H.R. 6508's listed precedents are earlier catalogued House roll calls (before the forecast date), most
+    similar first, none below min_similarity, and they are the very ones its features read: every party's
+    party_similar_share and Massie's and Pelosi's member_similar_share recompute from them."""
+    params = load_params()["features"]["precedent"]
+    count = counts["119hr6508"]
+    found, search = count["precedents"], count["precedent_search"]
+    features = pd.read_parquet(FEATURES_DIR / "forecast.parquet")
+    features = features[features["measure_id"] == "119hr6508"].set_index("bioguide_id")
+    forecast_date = features["date"].iloc[0]
+    assert search["before"] == f"{forecast_date:%Y-%m-%d}" and search["chamber"] == "house"
+    assert search["k"] == params["similar_k"] and "NATO Act" in search["text"]
+    assert 0 < len(found) <= params["similar_k"]
+    catalog = pd.read_parquet(FEATURES_DIR / "catalog.parquet").set_index("rollcall_id")
+    listed = catalog.loc[[p["rollcall_id"] for p in found]]
+    assert (listed["chamber"] == "house").all() and (listed["date"] < forecast_date).all()
+    assert [p["date"] for p in found] == [f"{d:%Y-%m-%d}" for d in listed["date"]]
+    assert [p["orientation"] for p in found] == listed["orientation"].tolist() and 0 not in listed["orientation"]
+    assert [p["description"] for p in found] == listed["description"].tolist()
+    similarity = [p["similarity"] for p in found]
+    assert similarity == sorted(similarity, reverse=True) and min(similarity) >= params["min_similarity"]
+    for party, rows in features.groupby("party"):
+        expected = rows["party_similar_share"].iloc[0]
+        assert rows["party_similar_share"].nunique() == 1
+        assert _recomputed_similar_share(found, party) == pytest.approx(expected, abs=1e-12, nan_ok=True), party
+    assert {"R", "D"} <= set(features["party"]) and features["party_similar_share"].notna().all()
+    votes = read_table("votes", rollcalls=listed.index)
+    for member in ("M001184", "P000197"):  # Massie, Pelosi: their own votes on the listed roll calls
+        cast = votes[(votes["bioguide_id"] == member) & votes["position"].isin(["yea", "nay"])]
+        own = [
+            p | {"alliance_share": {"me": float((position == "yea") == (p["orientation"] == 1))}}
+            for p in found
+            for position in cast.loc[cast["rollcall_id"] == p["rollcall_id"], "position"]
+        ]
+        assert _recomputed_similar_share(own, "me") == pytest.approx(features.loc[member, "member_similar_share"])
+
+
+def test_the_command_line_prints_the_precedents_the_pipeline_lists(tmp_path, capsys, counts):
+    """The fast path finds H.R. 6508's precedents as the pipeline did (same roll calls, same similarities) and
+    prints one line each; its report and the pipeline's page and summary show them in a table."""
+    assert cli.main(["forecast", "119hr6508", "--out", str(tmp_path)]) == 0
+    output = capsys.readouterr().out
+    pipeline = counts["119hr6508"]["precedents"]
+    written = json.loads((tmp_path / "whip_counts.json").read_text())[0]["precedents"]
+    assert [(p["rollcall_id"], p["similarity"]) for p in written] == [
+        (p["rollcall_id"], pytest.approx(p["similarity"])) for p in pipeline
+    ]
+    heading = f"Earlier votes this forecast reads as most like it ({len(pipeline)}), picked by the words “NATO Act |"
+    lines = output[output.index(heading) :].splitlines()[1 : len(pipeline) + 1]
+    for line, precedent in zip(lines, pipeline, strict=True):
+        assert line.startswith(f"  {precedent['date']}  {precedent['rollcall_id']}  similarity ")
+        assert f"Yea was {precedent['yea_is']}" in line and "Republicans " in line and "Democrats " in line
+    for page in (tmp_path / "bills" / "119hr6508.html", REPORTS_DIR / "bills" / "119hr6508.html"):
+        text = page.read_text()
+        assert "Earlier votes this forecast reads as most like it" in text and "words of the bill&#39;s title" in text
+        assert all(f"<td>{p['rollcall_id']}</td>" in text for p in pipeline)
+    summary = (REPORTS_DIR / "summary.md").read_text()
+    rows = [line for line in summary.splitlines() if line.startswith("| H.R. 6508, NATO Act")]
+    assert [row.split(" | ")[2] for row in rows[1:]] == [p["rollcall_id"] for p in pipeline]
+
+
+def test_a_title_sharing_no_word_with_the_catalog_reads_no_earlier_vote(tmp_path, capsys):
+    """A described bill whose title shares no word with any catalogued roll call has no precedent: the list is
+    empty and the report and the command line say none matched (its similar shares are missing)."""
+    from features.precedent import catalog_terms, text_terms
+
+    title = "Zyzzyva quokka axolotl"
+    vocabulary = catalog_terms(pd.read_parquet(FEATURES_DIR / "catalog.parquet")).vocabulary
+    assert not set(text_terms(title)) & set(vocabulary)  # the premise, checked on the real catalog
+    argv = _describe("119hr9999", "house", "-1", "Massie", "--title", title, "--out", str(tmp_path))
+    assert cli.main(argv) == 0
+    count = json.loads((tmp_path / "whip_counts.json").read_text())[0]
+    assert count["precedents"] == [] and count["precedent_search"]["text"].startswith(title)
+    assert "Earlier votes this forecast reads as most like it: none. No earlier catalogued House roll call" in (
+        capsys.readouterr().out
+    )
+    page = (tmp_path / "bills" / "119hr9999.html").read_text()
+    assert '<p id="no-precedents">No earlier catalogued House roll call before 2026-01-01' in page
+    assert 'id="precedents"' not in page
+    assert "| none matched: No earlier catalogued House roll call" in (tmp_path / "summary.md").read_text()
+
+
+def test_a_precedents_description_is_text_in_the_reports_not_markup(tmp_path, counts, forecasts):
+    """A catalog description comes from the Clerk's and the Senate's files: escaped in the page, one cell in the
+    summary, as a described bill's title is."""
+    count = json.loads(json.dumps(counts["119hr6508"]))
+    count["precedents"][0]["description"] = 'On <script>alert(1)</script> & "NATO"|[x](javascript:alert(1)) | On'
+    meta = report.report_meta()
+    report.write_report(forecasts[forecasts["bill_id"] == "119hr6508"], [count], meta, tmp_path)
+    page = (tmp_path / "bills" / "119hr6508.html").read_text()
+    assert "<script>alert" not in page and "On &lt;script&gt;alert(1)&lt;/script&gt; &amp; &#34;NATO&#34;" in page
+    row = next(line for line in (tmp_path / "summary.md").read_text().splitlines() if "&lt;script&gt;" in line)
+    assert len(re.findall(r"(?<!\\)\|", row)) == 9 and "\\[x\\](javascript:alert(1))" in row and "<script>" not in row
