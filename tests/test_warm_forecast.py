@@ -186,7 +186,8 @@ def test_a_warm_forecast_equals_the_predict_stages_published_forecasts(bill_id, 
     published = published[published["bill_id"] == bill_id].reset_index(drop=True)
     ours = members.assign(probability=members["probability"].round(6))[FORECAST_COLUMNS].reset_index(drop=True)
     pd.testing.assert_frame_equal(ours, published, check_exact=True, check_dtype=False)
-    assert len(published) in (100, 440) and published["reasons_for"].str.len().gt(0).any()
+    # the Senate's 100, or the House's 433 members and 6 delegates sitting on 2025-12-31
+    assert len(published) in (100, 439) and published["reasons_for"].str.len().gt(0).any()
 
 
 @pytest.mark.unit
