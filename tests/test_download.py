@@ -473,6 +473,16 @@ def test_rollcall_bills_are_every_bill_voted_on_from_the_first_congress_less_the
     assert len(wanted) == len(voted) - 1 and wanted == sorted(wanted)
 
 
+@pytest.mark.parametrize("bad", ["hr5", "118xx5", "118hr"])
+def test_a_roll_calls_bill_id_that_is_not_one_is_named_with_its_roll_call(tables, bad):
+    """Not a ValueError from a NaN congress (``hr5``) nor a download of a URL made from it (``118xx5``)."""
+    from pipeline.billstatus import rollcall_bills
+
+    rollcalls = tables["rollcalls"].head(3).assign(bill_id=["118hr815", bad, None])
+    with pytest.raises(DataError, match=rf"rollcalls: roll call {rollcalls['rollcall_id'].iloc[1]}: '{bad}' is not"):
+        rollcall_bills(rollcalls, 113, [])
+
+
 def test_downloaded_bills_are_the_archives_records(govinfo_117, http_root, config, tmp_path):
     """The same 40 BILLSTATUS files of the 117th, downloaded from a GovInfo-like server and read from the
     snapshot's archive, give the same bills and cosponsorships; a bill the server lacks is listed, not fatal."""
