@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import re
+import sys
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -212,6 +213,14 @@ def download_bills(config: DataConfig, bills: list[str]) -> tuple[pd.DataFrame, 
         raise
     pool.shutdown()
     found = [parsed for _, parsed in results if parsed and parsed[0]]
+    missing = sum(parsed is None for _, parsed in results)
+    if bills and 2 * missing > len(bills):  # a wrong data.urls.billstatus looks like this, not GovInfo's gaps
+        url = _where(config, bills[0])[1]
+        print(
+            f"ingest: warning: GovInfo answered 404 for {missing} of {len(bills)} roll-call bills (e.g. {url}): "
+            "their sponsors are unknown; check params.yaml data.urls.billstatus",
+            file=sys.stderr,
+        )
     left_out = {
         "not_found": [bill for bill, parsed in results if parsed is None],
         "no_sponsor": [bill for bill, parsed in results if parsed is not None and not parsed[0]],

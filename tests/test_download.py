@@ -504,6 +504,22 @@ def test_downloaded_bills_are_the_archives_records(govinfo_117, http_root, confi
     assert not list((tmp_path / "raw" / "billstatus").glob(".*part*"))
 
 
+def test_a_wrong_billstatus_url_is_said_loudly(govinfo_117, http_root, config, tmp_path, capsys):
+    """Every bill 404 (a wrong URL template) leaves the general model without sponsors: said on stderr, not only
+    listed in the report."""
+    from pipeline.billstatus import download_bills
+
+    root, ids = govinfo_117
+    cfg = _download_config(config, http_root(root), tmp_path)
+    cfg = replace(cfg, urls={**cfg.urls, "billstatus": cfg.urls["billstatus"].replace("/govinfo/", "/gov-info/")})
+    bills, _, left_out = download_bills(cfg, ids[:5])
+    assert bills.empty and sorted(left_out["not_found"]) == sorted(ids[:5])
+    warning = capsys.readouterr().err
+    assert "warning: GovInfo answered 404 for 5 of 5 roll-call bills" in warning and "/gov-info/117/" in warning
+    download_bills(_download_config(config, http_root(root), tmp_path / "right"), [*ids[:5], "117hr99999"])
+    assert "warning" not in capsys.readouterr().err  # one bill GovInfo lacks is not a wrong URL
+
+
 def test_a_downloaded_bill_without_a_sponsor_is_left_out_and_listed(govinfo_117, http_root, config, tmp_path):
     from pipeline.billstatus import download_bills
 
