@@ -331,21 +331,22 @@ def last_listed(
     roll call on 2025-07-23), nor of a member a record misses once. A small dense array (20 x 2,000), not a table
     of the millions of rows."""
     known = (rollcall >= 0) & (member >= 0)
-    rollcall, member = rollcall[known], member[known]
     group, groups = pd.factorize(pd.MultiIndex.from_arrays([chamber, congress]))
-    listed = np.bincount(rollcall, minlength=len(days))
+    listed = np.bincount(rollcall[known], minlength=len(days))
     fullest = np.zeros(len(groups), dtype=np.int64)
     np.maximum.at(fullest, group, listed)
     full = (listed > 0) & (2 * listed >= fullest[group])
-    rollcall, member = rollcall[full[rollcall]], member[full[rollcall]]
+    keep = known & full[np.where(known, rollcall, 0)]
+    rollcall, member = rollcall[keep], member[keep]
+    row_group = group.astype(np.int16)[rollcall]  # a small copy per vote row, not another 8 bytes each
     last = np.full((len(groups), members), -1, dtype=np.int64)
     for code in range(len(groups)):
         held = np.flatnonzero(full & (group == code))
         held = held[np.argsort(days[held], kind="stable")]  # the pair's full roll calls in date order
         order = np.full(len(days), -1, dtype=np.int64)
         order[held] = np.arange(len(held))
-        mine = order[rollcall] >= 0
-        rank, who = order[rollcall[mine]], member[mine]
+        rows = np.flatnonzero(row_group == code)
+        rank, who = order[rollcall[rows]], member[rows]
         first_rank = np.full(members, len(held), dtype=np.int64)
         last_rank = np.full(members, -1, dtype=np.int64)
         np.minimum.at(first_rank, who, rank)
