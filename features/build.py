@@ -131,7 +131,7 @@ class Context:
         self.rollcall_on_bill = on_the_bill(self.rollcalls)
         listed_rollcall = positions_in(self.rollcall_index, votes["rollcall_id"])
         listed_member = positions_in(self.member_index, votes["bioguide_id"])
-        self.listing_groups, self.last_listed = last_listed(
+        self.listing_groups, self.last_listed, self.rollcall_full = last_listed(
             listed_rollcall,
             listed_member,
             self.rollcall_chamber,
@@ -155,10 +155,17 @@ class Context:
         """Members listed on roll calls of ``chamber`` in ``congress`` before ``day`` but not on its latest one.
         The House Clerk and the Senate list every sitting member on every roll call (an absent one as Not
         Voting), so one who stops appearing has left: resigned, died or moved to the other chamber, whatever the
-        crosswalk's terms still say. Delegates, listed only on some Committee of the Whole votes, are not judged
-        by it. (The last listing is the congress's last: a member who left and came back within one congress
-        would count as never having left.)"""
-        held = (self.rollcall_chamber == chamber) & (self.rollcall_congress == congress) & (self.rollcall_days < day)
+        crosswalk's terms still say. Two exceptions (``last_listed``): the Speaker's elections, whose ballots
+        keep only the Present and Not Voting rows, are not roll calls that list the chamber; and the Speaker, listed
+        only when voting, and delegates, listed only on some Committee of the Whole votes, are not judged by it.
+        (The last listing is the congress's last: a member who left and came back within one congress would count
+        as never having left.)"""
+        held = (
+            (self.rollcall_chamber == chamber)
+            & (self.rollcall_congress == congress)
+            & (self.rollcall_days < day)
+            & self.rollcall_full
+        )
         if not held.any():
             return set()
         last = self.last_listed[self.listing_groups.get_loc((chamber, congress))]
@@ -312,17 +319,41 @@ def training_pairs(ctx: Context, measures: pd.DataFrame) -> pd.DataFrame:
 
 def last_listed(
     rollcall: np.ndarray, member: np.ndarray, chamber: np.ndarray, congress: np.ndarray, days: np.ndarray, members: int
-) -> tuple[pd.Index, np.ndarray]:
+) -> tuple[pd.Index, np.ndarray, np.ndarray]:
     """(the (chamber, congress) pairs, a pairs x ``members`` array of the day of the last roll call listing each
-    member there, in any position; -1: never listed). ``rollcall``, ``member``: codes per vote row (-1 where
-    unknown); ``chamber``, ``congress``, ``days``: per roll call. A small dense array (20 x 2,000), not a table
+    member there, in any position, -1 where the listing does not tell, and per roll call whether it lists the
+    chamber). ``rollcall``, ``member``: codes per vote row (-1 where unknown); ``chamber``, ``congress``,
+    ``days``: per roll call. A roll call lists the chamber when it lists at least half as many members as the
+    pair's fullest one: a Speaker's election keeps only its Present and Not Voting rows (the candidates' votes are
+    left out), so on 2023-01-07 its ballots listed 6 members. The listing tells only of a member listed on every
+    such roll call from their first listing to their last: not of the Speaker, listed only when voting (Johnson,
+    on 261 of the 119th's 362 by 2025-12-31; his last vote before 2025-08-01 was on 2025-07-18, the House's last
+    roll call on 2025-07-23), nor of a member a record misses once. A small dense array (20 x 2,000), not a table
     of the millions of rows."""
     known = (rollcall >= 0) & (member >= 0)
-    rollcall, member = rollcall[known], member[known]
     group, groups = pd.factorize(pd.MultiIndex.from_arrays([chamber, congress]))
+    listed = np.bincount(rollcall[known], minlength=len(days))
+    fullest = np.zeros(len(groups), dtype=np.int64)
+    np.maximum.at(fullest, group, listed)
+    full = (listed > 0) & (2 * listed >= fullest[group])
+    keep = known & full[np.where(known, rollcall, 0)]
+    rollcall, member = rollcall[keep], member[keep]
+    row_group = group.astype(np.int16)[rollcall]  # a small copy per vote row, not another 8 bytes each
     last = np.full((len(groups), members), -1, dtype=np.int64)
-    np.maximum.at(last, (group[rollcall], member), days[rollcall])
-    return groups, last
+    for code in range(len(groups)):
+        held = np.flatnonzero(full & (group == code))
+        held = held[np.argsort(days[held], kind="stable")]  # the pair's full roll calls in date order
+        order = np.full(len(days), -1, dtype=np.int64)
+        order[held] = np.arange(len(held))
+        rows = np.flatnonzero(row_group == code)
+        rank, who = order[rollcall[rows]], member[rows]
+        first_rank = np.full(members, len(held), dtype=np.int64)
+        last_rank = np.full(members, -1, dtype=np.int64)
+        np.minimum.at(first_rank, who, rank)
+        np.maximum.at(last_rank, who, rank)
+        told = (last_rank >= 0) & (np.bincount(who, minlength=members) == last_rank - first_rank + 1)
+        last[code, told] = days[held[last_rank[told]]]
+    return groups, last, full
 
 
 def sitting_members(ctx: Context, chamber: str, date: pd.Timestamp, terms: pd.DataFrame) -> pd.Series:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import re
+import sys
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -176,10 +177,18 @@ def locate_bills(config: DataConfig) -> list[Path]:
 
 def rollcall_bills(rollcalls: pd.DataFrame, first_congress: int, known: Iterable[str]) -> list[str]:
     """The bills that reached a roll call (their own or an amendment's) from ``first_congress`` on, less the
-    ``known`` ones: the bills whose sponsors a download can add."""
-    ids = pd.Series(rollcalls["bill_id"].dropna().unique(), dtype=object)
-    congress = ids.str.extract(r"^(\d+)", expand=False).astype(int)
-    return sorted(set(ids[congress >= first_congress]) - set(known))
+    ``known`` ones: the bills whose sponsors a download can add. A roll call's bill id that is not one is a
+    DataError naming the roll call."""
+    voted = rollcalls.dropna(subset=["bill_id"]).drop_duplicates("bill_id")
+    wanted = set()
+    for rollcall, bill in zip(voted["rollcall_id"], voted["bill_id"], strict=True):
+        try:
+            congress = split_bill_id(bill)[0]
+        except DataError as exc:
+            raise DataError(f"rollcalls: roll call {rollcall}: {exc}") from exc
+        if congress >= first_congress:
+            wanted.add(bill)
+    return sorted(wanted - set(known))
 
 
 def download_bills(config: DataConfig, bills: list[str]) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, list]]:
@@ -204,6 +213,14 @@ def download_bills(config: DataConfig, bills: list[str]) -> tuple[pd.DataFrame, 
         raise
     pool.shutdown()
     found = [parsed for _, parsed in results if parsed and parsed[0]]
+    missing = sum(parsed is None for _, parsed in results)
+    if bills and 2 * missing > len(bills):  # a wrong data.urls.billstatus looks like this, not GovInfo's gaps
+        url = _where(config, bills[0])[1]
+        print(
+            f"ingest: warning: GovInfo answered 404 for {missing} of {len(bills)} roll-call bills (e.g. {url}): "
+            "their sponsors are unknown; check params.yaml data.urls.billstatus",
+            file=sys.stderr,
+        )
     left_out = {
         "not_found": [bill for bill, parsed in results if parsed is None],
         "no_sponsor": [bill for bill, parsed in results if parsed is not None and not parsed[0]],

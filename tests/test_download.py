@@ -473,6 +473,16 @@ def test_rollcall_bills_are_every_bill_voted_on_from_the_first_congress_less_the
     assert len(wanted) == len(voted) - 1 and wanted == sorted(wanted)
 
 
+@pytest.mark.parametrize("bad", ["hr5", "118xx5", "118hr"])
+def test_a_roll_calls_bill_id_that_is_not_one_is_named_with_its_roll_call(tables, bad):
+    """Not a ValueError from a NaN congress (``hr5``) nor a download of a URL made from it (``118xx5``)."""
+    from pipeline.billstatus import rollcall_bills
+
+    rollcalls = tables["rollcalls"].head(3).assign(bill_id=["118hr815", bad, None])
+    with pytest.raises(DataError, match=rf"rollcalls: roll call {rollcalls['rollcall_id'].iloc[1]}: '{bad}' is not"):
+        rollcall_bills(rollcalls, 113, [])
+
+
 def test_downloaded_bills_are_the_archives_records(govinfo_117, http_root, config, tmp_path):
     """The same 40 BILLSTATUS files of the 117th, downloaded from a GovInfo-like server and read from the
     snapshot's archive, give the same bills and cosponsorships; a bill the server lacks is listed, not fatal."""
@@ -492,6 +502,22 @@ def test_downloaded_bills_are_the_archives_records(govinfo_117, http_root, confi
     assert len(cosponsorships) == len(expected_cosponsors) > 0
     assert set(_manifest_files(tmp_path / "raw" / "billstatus")) == {f"BILLSTATUS-{bill}.xml" for bill in ids}
     assert not list((tmp_path / "raw" / "billstatus").glob(".*part*"))
+
+
+def test_a_wrong_billstatus_url_is_said_loudly(govinfo_117, http_root, config, tmp_path, capsys):
+    """Every bill 404 (a wrong URL template) leaves the general model without sponsors: said on stderr, not only
+    listed in the report."""
+    from pipeline.billstatus import download_bills
+
+    root, ids = govinfo_117
+    cfg = _download_config(config, http_root(root), tmp_path)
+    cfg = replace(cfg, urls={**cfg.urls, "billstatus": cfg.urls["billstatus"].replace("/govinfo/", "/gov-info/")})
+    bills, _, left_out = download_bills(cfg, ids[:5])
+    assert bills.empty and sorted(left_out["not_found"]) == sorted(ids[:5])
+    warning = capsys.readouterr().err
+    assert "warning: GovInfo answered 404 for 5 of 5 roll-call bills" in warning and "/gov-info/117/" in warning
+    download_bills(_download_config(config, http_root(root), tmp_path / "right"), [*ids[:5], "117hr99999"])
+    assert "warning" not in capsys.readouterr().err  # one bill GovInfo lacks is not a wrong URL
 
 
 def test_a_downloaded_bill_without_a_sponsor_is_left_out_and_listed(govinfo_117, http_root, config, tmp_path):

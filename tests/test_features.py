@@ -285,3 +285,21 @@ def test_the_earlier_stage_from_tables_cut_before_the_measure_is_the_same(tables
     full = _senate_sjres2(tables, context)
     assert full["prior_stage_yea"].notna().sum() == 98  # the cloture's 99 voters but one who missed the first vote
     pd.testing.assert_frame_equal(full, cut, check_dtype=False)
+
+
+def test_sitting_members_from_tables_cut_before_the_date_are_those_the_full_tables_give(tables, context):
+    """A forecast sees tables cut before its date (``features.member_state``), where the latest roll call is the
+    last one there is. The Speaker, listed only when he votes, still sits: Johnson last voted on 2025-07-18 before
+    the August recess, the House's last roll call was on 2025-07-23. And while the House elected its Speaker in
+    January 2023, the ballots of 2023-01-07 listed 6 members (the candidates' votes are left out): the House's
+    members still sit."""
+    cut = _context(cut_as_of(tables, pd.Timestamp("2025-07-31")))
+    house = set(sitting_members(cut, "house", pd.Timestamp("2025-08-01"), tables["terms"]))
+    assert "J000299" in house
+    assert house == set(sitting_members(context, "house", pd.Timestamp("2025-08-01"), tables["terms"]))
+    cut_tables = cut_as_of(tables, pd.Timestamp("2023-01-07"))
+    catalog = context.catalog[context.catalog["rollcall_id"].isin(cut_tables["rollcalls"]["rollcall_id"])]
+    cut = Context(cut_tables, context.registry, context.cosponsorships, catalog, context.params)
+    house = set(sitting_members(cut, "house", pd.Timestamp("2023-01-08"), tables["terms"]))
+    assert 430 <= len(house - cut.delegates) <= 435 and "M001165" in house  # McCarthy, elected that night
+    assert house == set(sitting_members(context, "house", pd.Timestamp("2023-01-08"), tables["terms"]))
