@@ -198,8 +198,10 @@ def download_bills(config: DataConfig, bills: list[str]) -> tuple[pd.DataFrame, 
 
     def one(bill: str) -> tuple[str, tuple[dict, list[dict]] | None]:
         relpath, url = _where(config, bill)
+        # one folder (and manifest) per congress: a manifest is rewritten whole for every file it records
+        dest = config.download_dir / "billstatus" / str(split_bill_id(bill)[0]) / Path(relpath).name
         try:
-            return bill, parse_billstatus(fetch(config, url, config.download_dir / relpath))
+            return bill, parse_billstatus(fetch(config, url, dest))
         except NotFound:
             return bill, None
         except NoSponsor:
