@@ -131,7 +131,7 @@ class Context:
         self.rollcall_on_bill = on_the_bill(self.rollcalls)
         listed_rollcall = positions_in(self.rollcall_index, votes["rollcall_id"])
         listed_member = positions_in(self.member_index, votes["bioguide_id"])
-        self.listing_groups, self.last_listed, self.rollcall_full = last_listed(
+        self.listing_groups, self.first_listed, self.last_listed, self.rollcall_full = last_listed(
             listed_rollcall,
             listed_member,
             self.rollcall_chamber,
@@ -151,15 +151,17 @@ class Context:
         found = positions_in(self.parties, party)  # read-only (Arrow's memory): replaced, not written into
         self.vote_party = np.where(found < 0, self.parties.get_loc("?"), found).astype(np.int32) if missing else found
 
-    def departed(self, chamber: str, congress: int, day: int) -> set[str]:
-        """Members listed on roll calls of ``chamber`` in ``congress`` before ``day`` but not on its latest one.
-        The House Clerk and the Senate list every sitting member on every roll call (an absent one as Not
-        Voting), so one who stops appearing has left: resigned, died or moved to the other chamber, whatever the
-        crosswalk's terms still say. Two exceptions (``last_listed``): the Speaker's elections, whose ballots
-        keep only the Present and Not Voting rows, are not roll calls that list the chamber; and the Speaker, listed
-        only when voting, and delegates, listed only on some Committee of the Whole votes, are not judged by it.
-        (The last listing is the congress's last: a member who left and came back within one congress would count
-        as never having left.)"""
+    def listing(self, chamber: str, congress: int, day: int) -> tuple[set[str], set[str]]:
+        """(departed, listed): members listed on roll calls of ``chamber`` in ``congress`` before ``day`` but not
+        on its latest one, and those its latest one lists. The House Clerk and the Senate list every sitting
+        member on every roll call (an absent one as Not Voting), so one who stops appearing has left (resigned,
+        died or moved to the other chamber) whatever the crosswalk's terms still say, and one still listed sits
+        though absent for months and without a term on record (the crosswalk keeps a former member's last term
+        only). Two exceptions (``last_listed``): the Speaker's elections, whose ballots keep only the Present and
+        Not Voting rows, are not roll calls that list the chamber; and the Speaker, listed only when voting, and
+        delegates, listed only on some Committee of the Whole votes, are not judged by it. (The last listing is
+        the congress's last: a member who left and came back within one congress would count as never having
+        left.)"""
         held = (
             (self.rollcall_chamber == chamber)
             & (self.rollcall_congress == congress)
@@ -167,10 +169,12 @@ class Context:
             & self.rollcall_full
         )
         if not held.any():
-            return set()
-        last = self.last_listed[self.listing_groups.get_loc((chamber, congress))]
-        gone = (last >= 0) & (last < self.rollcall_days[held].max())
-        return set(self.member_index[gone]) - self.delegates
+            return set(), set()
+        pair = self.listing_groups.get_loc((chamber, congress))
+        first, last, latest = self.first_listed[pair], self.last_listed[pair], self.rollcall_days[held].max()
+        gone = (last >= 0) & (last < latest)
+        listed = (first >= 0) & (first <= latest) & (last >= latest)
+        return set(self.member_index[gone]) - self.delegates, set(self.member_index[listed])
 
     @cached_property
     def delegates(self) -> set[str]:
@@ -319,17 +323,17 @@ def training_pairs(ctx: Context, measures: pd.DataFrame) -> pd.DataFrame:
 
 def last_listed(
     rollcall: np.ndarray, member: np.ndarray, chamber: np.ndarray, congress: np.ndarray, days: np.ndarray, members: int
-) -> tuple[pd.Index, np.ndarray, np.ndarray]:
-    """(the (chamber, congress) pairs, a pairs x ``members`` array of the day of the last roll call listing each
-    member there, in any position, -1 where the listing does not tell, and per roll call whether it lists the
-    chamber). ``rollcall``, ``member``: codes per vote row (-1 where unknown); ``chamber``, ``congress``,
-    ``days``: per roll call. A roll call lists the chamber when it lists at least half as many members as the
-    pair's fullest one: a Speaker's election keeps only its Present and Not Voting rows (the candidates' votes are
-    left out), so on 2023-01-07 its ballots listed 6 members. The listing tells only of a member listed on every
-    such roll call from their first listing to their last: not of the Speaker, listed only when voting (Johnson,
-    on 261 of the 119th's 362 by 2025-12-31; his last vote before 2025-08-01 was on 2025-07-18, the House's last
-    roll call on 2025-07-23), nor of a member a record misses once. A small dense array (20 x 2,000), not a table
-    of the millions of rows."""
+) -> tuple[pd.Index, np.ndarray, np.ndarray, np.ndarray]:
+    """(the (chamber, congress) pairs, two pairs x ``members`` arrays of the day of the first and of the last roll
+    call listing each member there, in any position, -1 where the listing does not tell, and per roll call
+    whether it lists the chamber). ``rollcall``, ``member``: codes per vote row (-1 where unknown); ``chamber``,
+    ``congress``, ``days``: per roll call. A roll call lists the chamber when it lists at least half as many
+    members as the pair's fullest one: a Speaker's election keeps only its Present and Not Voting rows (the
+    candidates' votes are left out), so on 2023-01-07 its ballots listed 6 members. The listing tells only of a
+    member listed on every such roll call from their first listing to their last: not of the Speaker, listed only
+    when voting (Johnson, on 261 of the 119th's 362 by 2025-12-31; his last vote before 2025-08-01 was on
+    2025-07-18, the House's last roll call on 2025-07-23), nor of a member a record misses once. Small dense
+    arrays (20 x 2,000), not a table of the millions of rows."""
     known = (rollcall >= 0) & (member >= 0)
     group, groups = pd.factorize(pd.MultiIndex.from_arrays([chamber, congress]))
     listed = np.bincount(rollcall[known], minlength=len(days))
@@ -339,7 +343,7 @@ def last_listed(
     keep = known & full[np.where(known, rollcall, 0)]
     rollcall, member = rollcall[keep], member[keep]
     row_group = group.astype(np.int16)[rollcall]  # a small copy per vote row, not another 8 bytes each
-    last = np.full((len(groups), members), -1, dtype=np.int64)
+    first, last = np.full((2, len(groups), members), -1, dtype=np.int64)
     for code in range(len(groups)):
         held = np.flatnonzero(full & (group == code))
         held = held[np.argsort(days[held], kind="stable")]  # the pair's full roll calls in date order
@@ -352,8 +356,9 @@ def last_listed(
         np.minimum.at(first_rank, who, rank)
         np.maximum.at(last_rank, who, rank)
         told = (last_rank >= 0) & (np.bincount(who, minlength=members) == last_rank - first_rank + 1)
+        first[code, told] = days[held[first_rank[told]]]
         last[code, told] = days[held[last_rank[told]]]
-    return groups, last, full
+    return groups, first, last, full
 
 
 def sitting_members(ctx: Context, chamber: str, date: pd.Timestamp, terms: pd.DataFrame) -> pd.Series:
@@ -361,7 +366,7 @@ def sitting_members(ctx: Context, chamber: str, date: pd.Timestamp, terms: pd.Da
     chamber in the trailing window (members who left after the crosswalk's snapshot are not in its terms), on
     roll calls of the date's congress once the chamber has voted in it: early in a congress the window reaches
     back into the last one, whose departed members (and those who moved to the other chamber) no longer sit.
-    Less those the chamber's latest roll call no longer lists (``Context.departed``)."""
+    Less those the chamber's latest roll call no longer lists, plus those it lists (``Context.listing``)."""
     by_term = terms[(terms["chamber"] == chamber) & (terms["start"] < date) & (terms["end"] >= date)]
     day = to_days([date])[0]
     recent = (
@@ -373,8 +378,8 @@ def sitting_members(ctx: Context, chamber: str, date: pd.Timestamp, terms: pd.Da
     if this_congress.any():  # before the chamber's first roll call of a congress, the last one's voters stand in
         recent = this_congress
     voters = ctx.member_index[np.unique(ctx.vote_member[recent[ctx.vote_rollcall]])]
-    departed = ctx.departed(chamber, congress_of_date(date), day)
-    return pd.Series(sorted((set(by_term["bioguide_id"]) | set(voters)) - departed), dtype=object)
+    departed, listed = ctx.listing(chamber, congress_of_date(date), day)
+    return pd.Series(sorted((set(by_term["bioguide_id"]) | set(voters) | listed) - departed), dtype=object)
 
 
 def forecast_pairs(ctx: Context, measures: pd.DataFrame, terms: pd.DataFrame) -> pd.DataFrame:

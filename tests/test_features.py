@@ -179,6 +179,22 @@ def test_members_who_left_within_a_congress_no_longer_sit(tables, context):
     assert house == listed and len(listed - context.delegates) == 433
 
 
+def test_a_member_absent_for_months_still_sits_while_the_roll_calls_list_him(tables, context):
+    """Grijalva, ill, missed every House vote from March 2024 (the Clerk listed him as Not Voting) and the
+    crosswalk keeps only his last term (2025): neither a term nor a vote counted him on 2024-06-01; the roll calls
+    that list him do."""
+    assert tables["terms"].query("bioguide_id == 'G000551' and start < '2024-06-01'").empty
+    house = set(sitting_members(context, "house", pd.Timestamp("2024-06-01"), tables["terms"]))
+    assert "G000551" in house
+    # and its voting members are those the House's last roll call before the date lists (delegates, listed on some
+    # Committee of the Whole votes of the 118th, are not judged by the listing)
+    rollcalls = tables["rollcalls"]
+    held = rollcalls[(rollcalls["chamber"] == "house") & (rollcalls["date"] < "2024-06-01")]
+    latest = held.loc[held["date"] == held["date"].max(), "rollcall_id"]
+    listed = set(tables["votes"].loc[tables["votes"]["rollcall_id"].isin(latest), "bioguide_id"])
+    assert house - context.delegates == listed - context.delegates
+
+
 def test_new_members_get_full_rows_with_missing_values(context):
     """On 2019-01-17 (H.J.Res. 30, the first catalogued vote of the 116th) the class of 2018 had no record."""
     features = _features_of(context, "h42-116.2019")
