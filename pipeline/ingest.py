@@ -548,10 +548,12 @@ def with_rollcall_bills(
     """Download mode: ``bills`` (the NATO ones) and the BILLSTATUS of every other bill that reached a roll call,
     from ``data.billstatus_first_congress`` on, as the bulk bills: the sponsorship signals the snapshot's archives
     give. With the report of what was wanted, found and left out (by GovInfo's 404 or for want of a sponsor).
-    Snapshot mode: the bills as they are (the archives are already in them), and no report."""
+    Snapshot mode: the bills as they are (the archives are already in them), and no report. Only roll calls up to
+    ``data.as_of`` choose bills: a bill first voted on later is not fetched (the cut would drop its votes)."""
     if config.use_snapshot:
         return bills, cosponsorships, {}
-    wanted = billstatus.rollcall_bills(rollcalls, config.billstatus_first_congress, bills["bill_id"])
+    voted = rollcalls[rollcalls["date"] <= config.as_of]
+    wanted = billstatus.rollcall_bills(voted, config.billstatus_first_congress, bills["bill_id"])
     fetched, fetched_cosponsors, left_out = billstatus.download_bills(config, wanted)
     nato = bills.drop(columns="collection")
     combined, combined_cosponsors = combine_bills(nato, cosponsorships, fetched, fetched_cosponsors)

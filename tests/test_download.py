@@ -548,3 +548,26 @@ def test_a_bill_download_that_keeps_failing_stops_naming_the_url(govinfo_117, ht
     recorded = _manifest_files(folder)
     assert recorded and f"BILLSTATUS-{ids[5]}.xml" not in recorded  # the good ones fetched meanwhile are kept
     assert not list(folder.glob(".*part*")) and not (folder / f"BILLSTATUS-{ids[5]}.xml").exists()
+
+
+def test_only_roll_calls_up_to_the_as_of_date_choose_the_bills_to_fetch(tables, config, tmp_path, monkeypatch):
+    """As of 2022-03-31 the 117th's bills first voted on later (H.R. 7691, the May 2022 Ukraine supplemental) are
+    not fetched; those voted on by then (H.R. 6968, the March 2022 ban on Russian energy imports) are."""
+    from pipeline import billstatus
+    from pipeline.ingest import with_rollcall_bills
+
+    asked = []
+    monkeypatch.setattr(
+        billstatus,
+        "download_bills",
+        lambda cfg, bills: (asked.extend(bills), (pd.DataFrame(), pd.DataFrame(), {"not_found": [], "no_sponsor": []}))[
+            1
+        ],
+    )
+    cfg = replace(_download_config(config, "http://127.0.0.1:9", tmp_path, 117), as_of=pd.Timestamp("2022-03-31"))
+    rollcalls = tables["rollcalls"][tables["rollcalls"]["congress"] == 117]
+    nato = tables["bills"][tables["bills"]["collection"] == "nato"]
+    with_rollcall_bills(cfg, rollcalls, nato, tables["cosponsorships"].iloc[:0])
+    assert "117hr6968" in asked and "117hr7691" not in asked
+    voted = rollcalls.loc[rollcalls["date"] <= "2022-03-31", "bill_id"].dropna()
+    assert set(asked) == set(voted) - set(nato["bill_id"])
