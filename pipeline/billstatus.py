@@ -161,18 +161,22 @@ def _child_texts(element: etree._Element) -> dict[str, str | None]:
     return texts
 
 
-def _where(config: DataConfig, bill: str) -> tuple[str, str]:
-    """(path under the snapshot or download folder, GovInfo URL) of one bill's BILLSTATUS."""
+def _where(config: DataConfig, bill: str) -> tuple[int, str, str]:
+    """(congress, file name, GovInfo URL) of one bill's BILLSTATUS."""
     congress, bill_type, number = split_bill_id(bill)
     url = config.urls["billstatus"].format(congress=congress, type=bill_type, number=number)
-    return f"billstatus/BILLSTATUS-{congress}{bill_type}{number}.xml", url
+    return congress, f"BILLSTATUS-{congress}{bill_type}{number}.xml", url
 
 
 def locate_bills(config: DataConfig) -> list[Path]:
     """The BILLSTATUS files of the bills listed in params.yaml ``data.bills`` (each one required)."""
     if not config.bills:
         raise DataError("params.yaml data.bills: no bills listed")
-    return [locate(config, *_where(config, bill)) for bill in config.bills]
+    paths = []
+    for bill in config.bills:
+        _, name, url = _where(config, bill)
+        paths.append(locate(config, f"billstatus/{name}", url))
+    return paths
 
 
 def rollcall_bills(rollcalls: pd.DataFrame, first_congress: int, known: Iterable[str]) -> list[str]:
@@ -193,19 +197,19 @@ def rollcall_bills(rollcalls: pd.DataFrame, first_congress: int, known: Iterable
 
 def download_bills(config: DataConfig, bills: list[str]) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, list]]:
     """(bills, cosponsorships, what was left out) of each bill's BILLSTATUS downloaded from GovInfo, a few at a
-    time (``data.download_threads``). A bill GovInfo does not have (404) or that names no sponsor is left out
-    and listed; any other fault stops the download, naming the URL or file. Cached files are not fetched again."""
+    time (``data.download_threads``), into a folder (and manifest) per congress: a manifest is rewritten whole for
+    every file it records. A bill GovInfo does not have (404) or that names no sponsor is left out and listed;
+    any other fault stops the download, naming the URL or file. Cached files are not fetched again."""
 
     def one(bill: str) -> tuple[str, tuple[dict, list[dict]] | None]:
-        relpath, url = _where(config, bill)
-        # one folder (and manifest) per congress: a manifest is rewritten whole for every file it records
-        dest = config.download_dir / "billstatus" / str(split_bill_id(bill)[0]) / Path(relpath).name
+        congress, name, url = _where(config, bill)
+        dest = config.download_dir / "billstatus" / str(congress) / name
         try:
-            return bill, parse_billstatus(fetch(config, url, dest))
+            return "found", parse_billstatus(fetch(config, url, dest))
         except NotFound:
-            return bill, None
+            return "not_found", None
         except NoSponsor:
-            return bill, ({}, [])
+            return "no_sponsor", None
 
     pool = ThreadPoolExecutor(max(1, config.download_threads), thread_name_prefix="billstatus")
     try:
@@ -214,19 +218,18 @@ def download_bills(config: DataConfig, bills: list[str]) -> tuple[pd.DataFrame, 
         pool.shutdown(wait=True, cancel_futures=True)  # no thread left writing after the error is raised
         raise
     pool.shutdown()
-    found = [parsed for _, parsed in results if parsed and parsed[0]]
-    missing = sum(parsed is None for _, parsed in results)
-    if bills and 2 * missing > len(bills):  # a wrong data.urls.billstatus looks like this, not GovInfo's gaps
-        url = _where(config, bills[0])[1]
+    left_out = {
+        outcome: [bill for bill, (said, _) in zip(bills, results, strict=True) if said == outcome]
+        for outcome in ("not_found", "no_sponsor")
+    }
+    if 2 * len(left_out["not_found"]) > len(bills):  # a wrong data.urls.billstatus looks like this, not GovInfo's gaps
         print(
-            f"ingest: warning: GovInfo answered 404 for {missing} of {len(bills)} roll-call bills (e.g. {url}): "
-            "their sponsors are unknown; check params.yaml data.urls.billstatus",
+            f"ingest: warning: GovInfo answered 404 for {len(left_out['not_found'])} of {len(bills)} roll-call bills "
+            f"(e.g. {_where(config, left_out['not_found'][0])[2]}): their sponsors are unknown; check params.yaml "
+            "data.urls.billstatus",
             file=sys.stderr,
         )
-    left_out = {
-        "not_found": [bill for bill, parsed in results if parsed is None],
-        "no_sponsor": [bill for bill, parsed in results if parsed is not None and not parsed[0]],
-    }
+    found = [parsed for said, parsed in results if said == "found"]
     cosponsorships = [row for _, cosponsors in found for row in cosponsors]
     return pd.DataFrame([bill for bill, _ in found]), pd.DataFrame(cosponsorships, columns=COSPONSOR_COLUMNS), left_out
 
