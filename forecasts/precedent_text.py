@@ -22,10 +22,16 @@ def label(description: str, limit: int | None = None) -> str:
     return names.short_title(text, limit) if limit else text
 
 
+def party_percent(precedent: dict, party: str) -> str:
+    """'87%': the party's alliance-side share of its Yea and Nay votes on the roll call; '' when it cast none."""
+    shares = precedent.get("alliance_share", {})
+    return f"{shares[party]:.0%}" if party in shares else ""
+
+
 def share_text(precedent: dict) -> str:
     """'Republicans 12%, Democrats 98% on the alliance side' (a party without Yea/Nay votes there is left out)."""
-    shares = precedent.get("alliance_share", {})
-    parts = [f"{word} {shares[code]:.0%}" for code, word in SHOWN_PARTIES.items() if code in shares]
+    percents = {word: party_percent(precedent, code) for code, word in SHOWN_PARTIES.items()}
+    parts = [f"{word} {percent}" for word, percent in percents.items() if percent]
     return (", ".join(parts) + " on the alliance side") if parts else "no Republican or Democratic votes"
 
 

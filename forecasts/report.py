@@ -301,7 +301,6 @@ def precedent_rows(count: dict) -> list[dict]:
     (text left to the templates' escaping: a catalog description is text, not markup)."""
     rows = []
     for p in count.get("precedents") or []:
-        shares = p.get("alliance_share", {})
         rows.append(
             {
                 "rollcall_id": p["rollcall_id"],
@@ -310,8 +309,8 @@ def precedent_rows(count: dict) -> list[dict]:
                 "short": precedent_text.label(p["description"], 100),
                 "similarity": f"{p['similarity']:.2f}",
                 "yea_is": p["yea_is"],
-                "republicans": f"{shares['R']:.0%}" if "R" in shares else "",
-                "democrats": f"{shares['D']:.0%}" if "D" in shares else "",
+                "republicans": precedent_text.party_percent(p, "R"),
+                "democrats": precedent_text.party_percent(p, "D"),
             }
         )
     return rows
