@@ -131,7 +131,7 @@ class Context:
         self.rollcall_on_bill = on_the_bill(self.rollcalls)
         listed_rollcall = positions_in(self.rollcall_index, votes["rollcall_id"])
         listed_member = positions_in(self.member_index, votes["bioguide_id"])
-        self.listing_groups, self.first_listed, self.last_listed, self.rollcall_full = last_listed(
+        self.listing_groups, self.first_listed, self.last_listed, self.rollcall_full = roll_call_listings(
             listed_rollcall,
             listed_member,
             self.rollcall_chamber,
@@ -157,7 +157,7 @@ class Context:
         member on every roll call (an absent one as Not Voting), so one who stops appearing has left (resigned,
         died or moved to the other chamber) whatever the crosswalk's terms still say, and one still listed sits
         though absent for months and without a term on record (the crosswalk keeps a former member's last term
-        only). Two exceptions (``last_listed``): the Speaker's elections, whose ballots keep only the Present and
+        only). Two exceptions (``roll_call_listings``): the Speaker's elections, whose ballots keep only the Present and
         Not Voting rows, are not roll calls that list the chamber; and the Speaker, listed only when voting, and
         delegates, listed only on some Committee of the Whole votes, are not judged by it. (The last listing is
         the congress's last: a member who left and came back within one congress would count as never having
@@ -321,7 +321,7 @@ def training_pairs(ctx: Context, measures: pd.DataFrame) -> pd.DataFrame:
     return pairs.merge(measures, on="measure_id")
 
 
-def last_listed(
+def roll_call_listings(
     rollcall: np.ndarray, member: np.ndarray, chamber: np.ndarray, congress: np.ndarray, days: np.ndarray, members: int
 ) -> tuple[pd.Index, np.ndarray, np.ndarray, np.ndarray]:
     """(the (chamber, congress) pairs, two pairs x ``members`` arrays of the day of the first and of the last roll
@@ -374,11 +374,12 @@ def sitting_members(ctx: Context, chamber: str, date: pd.Timestamp, terms: pd.Da
         & (ctx.rollcall_days < day)
         & (ctx.rollcall_days >= day - ctx.params["sitting_window_days"])
     )
-    this_congress = recent & (ctx.rollcall_congress == congress_of_date(date))
+    congress = congress_of_date(date)
+    this_congress = recent & (ctx.rollcall_congress == congress)
     if this_congress.any():  # before the chamber's first roll call of a congress, the last one's voters stand in
         recent = this_congress
     voters = ctx.member_index[np.unique(ctx.vote_member[recent[ctx.vote_rollcall]])]
-    departed, listed = ctx.listing(chamber, congress_of_date(date), day)
+    departed, listed = ctx.listing(chamber, congress, day)
     return pd.Series(sorted((set(by_term["bioguide_id"]) | set(voters) | listed) - departed), dtype=object)
 
 
