@@ -9,6 +9,7 @@ sponsor) and for the NATO measures and forecasts, always from data dated before 
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Collection, Iterator
 
@@ -555,7 +556,9 @@ def _add_party_flags(
 def _add_cosponsor_balance(pairs: pd.DataFrame, member_party: pd.Series, balance: pd.DataFrame) -> None:
     """How many active cosponsors, the share from the member's caucus, and how bipartisan they are."""
     total = balance[["R", "D", "I", "?"]].sum(axis=1)
-    pairs["cosponsors_log"] = np.log1p(pairs["measure_id"].map(total)).astype(float)
+    # math.log1p per measure, not numpy's: numpy's vectorised log1p rounds the last bit differently by CPU (AVX2
+    # against AVX-512), and the features would then differ from one machine to the next (dvc.lock with them)
+    pairs["cosponsors_log"] = pairs["measure_id"].map(total.astype(float).map(math.log1p)).astype(float)
     by_party = balance.stack().rename("n")
     same = lookup_keys(pd.DataFrame({"m": pairs["measure_id"], "p": member_party.fillna("?")}), by_party)
     n_total = pairs["measure_id"].map(total).to_numpy()

@@ -241,7 +241,7 @@ def print_members(members: pd.DataFrame, shown: int = 10) -> None:
             flag += "" if row.voting else " (non-voting delegate: not counted)"
             print(f"  {row.probability:5.0%}  {row.name} ({row.party}-{row.state}){role}{flag}")
 
-    everyone = members.sort_values("probability", ascending=False)
+    everyone = report.most_likely_first(members)
     listing("Committed: sponsor and cosponsors on record (model's P beside)", everyone[_committed(everyone)])
     ordered = everyone[everyone["voting"]]
     supporters = ordered[ordered["probability"] >= 0.5]

@@ -262,9 +262,15 @@ def _text(value) -> str:
     return "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
 
 
+def most_likely_first(members: pd.DataFrame) -> pd.DataFrame:
+    """Members by probability, highest first, ties by member id: a sort of ties alone is not the same on every CPU
+    (numpy sorts floats with AVX-512 where the CPU has it), and the pages would then differ from machine to machine."""
+    return members.sort_values(["probability", "bioguide_id"], ascending=[False, True], kind="stable")
+
+
 def member_rows(members: pd.DataFrame) -> list[dict]:
     rows = []
-    for r in members.sort_values("probability", ascending=False).to_dict("records"):
+    for r in most_likely_first(members).to_dict("records"):
         role = "sponsor" if r.get("is_sponsor") == 1 else "cosponsor" if r.get("is_cosponsor") == 1 else ""
         committed = bool(role)
         rows.append(
@@ -438,7 +444,7 @@ def write_report(
         page = bill_page(count, members, calibration, meta)
         write_atomic(path, lambda tmp, text=page: tmp.write_text(text))
         csv = directory / "bills" / f"{count['bill_id']}.csv"
-        table = members.sort_values("probability", ascending=False).drop(columns=["bill_id"])
+        table = most_likely_first(members).drop(columns=["bill_id"])
         write_atomic(csv, lambda tmp, t=table: t.round({"probability": 4}).to_csv(tmp, index=False))
         written += [path, csv]
     context = index_context(counts, record, meta)

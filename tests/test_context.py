@@ -232,6 +232,20 @@ def test_general_rows_keep_sponsors_and_cosponsors():
     assert np.isfinite(general["cosponsors_log"]).all()
 
 
+def test_cosponsors_log_is_the_same_bits_on_every_cpu():
+    """numpy's vectorised log1p rounds the last bit differently with and without AVX-512, which changed the
+    features (and dvc.lock) from one machine to the next: the count's log1p is the C library's, bit for bit."""
+    import math
+
+    from pipeline.config import FEATURES_DIR
+
+    general = pd.read_parquet(FEATURES_DIR / "general.parquet", columns=["cosponsors_log"])
+    logs = general["cosponsors_log"].drop_duplicates()
+    counts = np.rint(np.expm1(logs)).astype(int)
+    assert counts.max() > 100  # bills with over a hundred cosponsors are in the rows
+    assert [math.log1p(n) for n in counts] == logs.tolist()
+
+
 def test_only_votes_on_the_bill_itself_carry_its_earlier_stage():
     """In the general rows a bill's earlier stage reaches passage, cloture, concurring... of the same bill, never
     an amendment, cloture on one, or a motion to table or recommit (they ask something else)."""

@@ -145,3 +145,18 @@ def test_every_bill_page_lays_out_with_its_verdict(tmp_path, width):
         assert len(sponsor_rows) <= 1
         assert not [name for name in raw if name in probe["text"]], count["bill_id"]
         assert probe["scrollWidth"] <= probe["width"] and not probe["wide"], (count["bill_id"], probe["wide"])
+
+
+def test_a_bill_csv_lists_members_most_likely_first_and_ties_by_member_id():
+    """The order must not hang on how the machine sorts ties (numpy sorts floats with AVX-512 where it can): rows
+    are by probability, then member id, whatever order the forecasts arrive in."""
+    from forecasts.report import most_likely_first
+
+    forecasts = pd.read_parquet(REPORTS_DIR / "forecasts.parquet")
+    members = forecasts[forecasts["bill_id"] == "116hr676"]
+    assert members["probability"].duplicated().sum() > 10  # H.R. 676's Democrats share many probabilities
+    table = pd.read_csv(REPORTS_DIR / "bills" / "116hr676.csv")
+    for arrival in (members, members.iloc[::-1], members.sample(frac=1.0, random_state=3)):
+        assert most_likely_first(arrival)["bioguide_id"].tolist() == table["bioguide_id"].tolist()
+    ordered = list(zip(-members["probability"], members["bioguide_id"], strict=True))
+    assert [b for _, b in sorted(ordered)] == table["bioguide_id"].tolist()
