@@ -27,6 +27,7 @@ from sklearn.metrics import roc_curve  # noqa: E402
 from models import support_model, tracking  # noqa: E402
 from models.baselines import BASELINES  # noqa: E402
 from models.dataset import with_context, yea_probability  # noqa: E402
+from models.intervals import roll_call_bootstrap  # noqa: E402
 from models.metrics import reliability_table, score  # noqa: E402
 from pipeline.config import DataConfig, load_params, stage_arguments  # noqa: E402
 from pipeline.errors import debug_requested, run_stage
@@ -214,8 +215,9 @@ def headline(table: dict) -> dict:
     )
 
 
-def write_metrics(predictions: pd.DataFrame, table: dict, bars: dict, metrics: Path) -> list[str]:
-    """The headline (declared as DVC metrics), the details and the per-cut table, rounded; returns the methods."""
+def write_metrics(predictions: pd.DataFrame, table: dict, bars: dict, spread: dict, metrics: Path) -> list[str]:
+    """The headline (declared as DVC metrics), the details, the per-cut table and the bootstrap's intervals,
+    rounded; returns the methods."""
     methods = [m for m in methods_of(predictions) if m in table]
     summary = rounded(
         {"bars": bars, **{m: {k: table[m][k] for k in ("pooled", "house", "senate") if k in table[m]} for m in methods}}
@@ -223,12 +225,17 @@ def write_metrics(predictions: pd.DataFrame, table: dict, bars: dict, metrics: P
     write_json(headline(table), metrics / "headline.json")
     write_json(summary, metrics / "metrics.json")
     write_json(rounded(table), metrics / "backtest_by_cut.json")
+    write_json(rounded(spread), metrics / "intervals.json")
     return methods
 
 
-def flat_metrics(table: dict, methods: list[str]) -> dict[str, float]:
-    """Every finite metric as an MLflow metric name: ``xgboost.pooled.log_loss``, ``xgboost.cut_2024.house.ece``."""
+def flat_metrics(table: dict, methods: list[str], spread: dict) -> dict[str, float]:
+    """Every finite metric as an MLflow metric name: ``xgboost.pooled.log_loss``, ``xgboost.cut_2024.house.ece``,
+    and the model's bootstrap intervals: ``xgboost.pooled.log_loss.low`` and ``.high``."""
     flat = {}
+    for scope, by_metric in spread.get("intervals", {}).get(MODEL, {}).items():
+        for metric, (low, high) in by_metric.items():
+            flat |= {f"{MODEL}.{scope}.{metric}.low": low, f"{MODEL}.{scope}.{metric}.high": high}
     for method in methods:
         for scope, entry in table[method].items():
             items = (
@@ -244,11 +251,15 @@ def flat_metrics(table: dict, methods: list[str]) -> dict[str, float]:
     return flat
 
 
-def log_run(run: dict, name: str, table: dict, methods: list[str], bars: dict, figures: dict, details: Path) -> None:
-    """The backtest's metrics, bars and figures, logged to the train stage's MLflow run."""
+def log_run(
+    run: dict, name: str, scored: tuple[dict, dict, list[str]], bars: dict, figures: dict, details: Path
+) -> None:
+    """The backtest's metrics (``scored``: the table, the bootstrap and the methods), bars and figures, logged to
+    the train stage's MLflow run."""
+    table, spread, methods = scored
     with mlflow.start_run(run_id=run["run_id"]):
         mlflow.set_tag("mlflow.runName", name)
-        mlflow.log_metrics(flat_metrics(table, methods))
+        mlflow.log_metrics(flat_metrics(table, methods, spread))
         mlflow.set_tags({f"bar.{k}": str(v) for k, v in bars.items()})
         for path in figures.values():
             mlflow.log_artifact(str(path), artifact_path="plots")
@@ -309,9 +320,10 @@ def main(argv: list[str] | None = None) -> None:
     bins = params["evaluate"]["ece_bins"]
     table = metrics_table(predictions, bins)
     bars = check_bars(table)
+    spread = roll_call_bootstrap(predictions, methods_of(predictions), params["evaluate"]["bootstrap"])
     figures = write_plot_data(predictions, table, support_model.load(args.models), bins, args.plots)
     predictions.to_parquet(args.models / "backtest.parquet", index=False)
-    methods = write_metrics(predictions, table, bars, args.metrics)
+    methods = write_metrics(predictions, table, bars, spread, args.metrics)
     seconds = round(time.perf_counter() - started, 2)
     log_timing("evaluate", seconds)
     tracking.use_experiment(params["model"]["experiment"])
@@ -323,7 +335,7 @@ def main(argv: list[str] | None = None) -> None:
         crowned = f"champion unchanged: no MLflow run logged the model files in {args.models} ({found})"
     else:
         name = tracking.run_name(f"{config.as_of:%Y-%m-%d}", params["model"])
-        log_run(run, name, table, methods, bars, figures, args.metrics / "metrics.json")
+        log_run(run, name, (table, spread, methods), bars, figures, args.metrics / "metrics.json")
         crowned = describe_and_promote(params, run, name, table, methods, len(predictions))
     pooled = table[MODEL]["pooled"]
     log.info(

@@ -34,17 +34,22 @@ def expected_calibration_error(p: np.ndarray, y: np.ndarray, bins: int = 10) -> 
 def within_party_auc(frame: pd.DataFrame, party: str) -> float:
     """AUC within each (measure, party) group that had both Yeas and Nays, averaged with weights equal to the
     number of Yea-Nay pairs: does the forecast rank which members of the party broke ranks?"""
+    parts = within_party_auc_parts(frame, party)
+    weight = parts["pairs"].sum()
+    return float(parts["auc_times_pairs"].sum() / weight) if weight else float("nan")
+
+
+def within_party_auc_parts(frame: pd.DataFrame, party: str) -> pd.DataFrame:
+    """Per measure, the party's AUC times its Yea-Nay pairs and the pairs (0 where the party did not split)."""
     from sklearn.metrics import roc_auc_score
 
-    total, weight = 0.0, 0.0
-    for _, group in frame[frame["party"] == party].groupby("measure_id"):
+    rows = {}
+    for measure, group in frame[frame["party"] == party].groupby("measure_id"):
         yeas = int(group["voted_yea"].sum())
-        nays = len(group) - yeas
-        if yeas and nays:
-            pairs = yeas * nays
-            total += roc_auc_score(group["voted_yea"], group["p_yea"]) * pairs
-            weight += pairs
-    return float(total / weight) if weight else float("nan")
+        pairs = yeas * (len(group) - yeas)
+        auc = roc_auc_score(group["voted_yea"], group["p_yea"]) if pairs else 0.0
+        rows[measure] = (auc * pairs, float(pairs))
+    return pd.DataFrame.from_dict(rows, orient="index", columns=["auc_times_pairs", "pairs"])
 
 
 def defectors_found(frame: pd.DataFrame) -> tuple[float, int]:
@@ -87,11 +92,17 @@ def headline_score(frame: pd.DataFrame, bins: int = 10) -> dict[str, float]:
 def party_level_error(frame: pd.DataFrame) -> float:
     """Mean absolute difference between the forecast and the actual Yea share of each party (R, D) on each
     roll call: how far off the forecast was where whole parties move, whatever it got right member by member."""
+    parts = party_level_error_parts(frame)
+    cells = parts["cells"].sum()
+    return float(parts["gap_sum"].sum() / cells) if cells else float("nan")
+
+
+def party_level_error_parts(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per measure, the sum of |forecast - actual Yea share| over its (R, D) cells and the number of cells."""
     parties = frame[frame["party"].isin(["R", "D"])]
-    if parties.empty:
-        return float("nan")
     shares = parties.groupby(["measure_id", "party"])[["p_yea", "voted_yea"]].mean()
-    return float((shares["p_yea"] - shares["voted_yea"]).abs().mean())
+    gaps = (shares["p_yea"] - shares["voted_yea"]).abs().groupby(level="measure_id")
+    return pd.DataFrame({"gap_sum": gaps.sum(), "cells": gaps.size().astype(float)})
 
 
 def score(frame: pd.DataFrame, bins: int = 10) -> dict[str, float]:
@@ -118,3 +129,36 @@ def score(frame: pd.DataFrame, bins: int = 10) -> dict[str, float]:
         "defectors_in_top_k": round(float(found), 2),
         "defector_recall_at_k": float(found / total) if total else float("nan"),
     }
+
+
+def log_loss_parts(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per measure, the summed log loss of its votes (P clipped as ``score`` clips it) and the votes."""
+    y = frame["voted_yea"].to_numpy().astype(float)
+    p = np.clip(frame["p_yea"].to_numpy(dtype=float), 1e-6, 1 - 1e-6)
+    loss = pd.Series(-(y * np.log(p) + (1 - y) * np.log(1 - p)), index=frame.index)
+    grouped = loss.groupby(frame["measure_id"])
+    return pd.DataFrame({"loss_sum": grouped.sum(), "votes": grouped.size().astype(float)})
+
+
+BOOTSTRAPPED = {  # metric: (its parts per measure, numerator, denominator)
+    "log_loss": (log_loss_parts, "loss_sum", "votes"),
+    "within_party_auc_R": (lambda frame: within_party_auc_parts(frame, "R"), "auc_times_pairs", "pairs"),
+    "party_level_error": (party_level_error_parts, "gap_sum", "cells"),
+}
+
+
+def measure_parts(frame: pd.DataFrame, measures: pd.Index) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each bootstrapped metric's numerator and denominator per measure, in the order of ``measures`` (0 where a
+    measure adds nothing to a metric, e.g. no Republican split): every such metric is a ratio of sums over measures."""
+    parts = {}
+    for metric, (of, numerator, denominator) in BOOTSTRAPPED.items():
+        table = of(frame).reindex(measures, fill_value=0.0)
+        parts[metric] = (table[numerator].to_numpy(dtype=float), table[denominator].to_numpy(dtype=float))
+    return parts
+
+
+def resampled(parts: tuple[np.ndarray, np.ndarray], counts: np.ndarray) -> np.ndarray:
+    """A ratio metric on each resample of measures (``counts``: draws x measures, how often each is drawn)."""
+    numerator, denominator = parts
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (counts @ numerator) / (counts @ denominator)

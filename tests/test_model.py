@@ -121,6 +121,57 @@ def test_metrics_file_reports_bars_and_all_methods():
     assert {"cut_2019", "cut_2022", "cut_2024"} <= set(by_cut["xgboost"])
 
 
+def test_bootstrap_parts_give_the_backtest_figures_and_intervals_hold_them():
+    """Each bootstrapped metric is a ratio of sums over roll calls: with every roll call drawn once it is the
+    backtest's own figure (the same as ``score``), and the written interval holds that figure."""
+    from models.evaluate import methods_of
+    from models.intervals import resample_counts
+    from models.metrics import BOOTSTRAPPED, measure_parts, resampled
+
+    backtest = pd.read_parquet(MODELS_DIR / "backtest.parquet")
+    written = json.loads((METRICS_DIR / "intervals.json").read_text())
+    chambers = backtest.groupby("measure_id")["chamber"].first().sort_index()
+    for method in methods_of(backtest):
+        frame = backtest.assign(p_yea=backtest[f"p_{method}"])
+        parts = measure_parts(frame, chambers.index)
+        for scope, votes in [("pooled", frame), *frame.groupby("chamber")]:
+            mask = np.ones(len(chambers)) if scope == "pooled" else (chambers == scope).to_numpy(float)
+            figures = score(votes)
+            for metric in BOOTSTRAPPED:
+                once = resampled(parts[metric], mask[None, :])[0]
+                assert once == pytest.approx(figures[metric], rel=1e-9, abs=1e-12), (method, scope, metric)
+                low, high = written["intervals"][method][scope][metric]
+                assert low <= round(once, 4) <= high, (method, scope, metric)
+    counts = resample_counts(chambers, 50, 13)
+    for chamber in ("house", "senate"):  # every resample keeps each chamber's number of roll calls
+        assert (counts[:, (chambers == chamber).to_numpy()].sum(axis=1) == (chambers == chamber).sum()).all()
+    assert (resample_counts(chambers, 50, 13) == counts).all() and not (
+        resample_counts(chambers, 50, 14) == counts
+    ).all()
+
+
+def test_intervals_report_paired_differences_and_the_share_of_resamples_meeting_each_bar():
+    """The House's lowest log loss and the pooled bars are read against the bootstrap: the shares are those of the
+    resamples, not a 0/1 of the point figures (a resample of the same roll calls scores every method)."""
+    from models.intervals import roll_call_bootstrap
+
+    backtest = pd.read_parquet(MODELS_DIR / "backtest.parquet")
+    settings = load_params()["evaluate"]["bootstrap"]
+    spread = roll_call_bootstrap(backtest, ["xgboost", "shrunk_share"], settings | {"draws": 400})
+    difference = spread["log_loss_minus_baseline"]["house"]["shrunk_share"]
+    house = backtest[backtest["chamber"] == "house"]
+    point = (
+        score(house.assign(p_yea=house["p_xgboost"]))["log_loss"]
+        - score(house.assign(p_yea=house["p_shrunk_share"]))["log_loss"]
+    )
+    assert difference["interval"][0] <= point <= difference["interval"][1]
+    assert 0 < difference["share_lower"] < 1  # the House's two best methods are within a resample of each other
+    shares = spread["share_of_resamples_meeting_bar"]
+    assert set(shares) == {"log_loss_at_most_0.2", "within_party_auc_R_at_least_0.85", "party_level_error_at_most_0.1"}
+    assert all(0 <= share <= 1 for share in shares.values())
+    assert json.loads((METRICS_DIR / "intervals.json").read_text())["draws"] == settings["draws"]
+
+
 def test_the_logged_model_loads_in_a_new_process_outside_the_project(tmp_path):
     """The newest registered version, as a user of the registry gets it: loaded by MLflow from its own copy of the
     code (with params.yaml) in a process started elsewhere, it predicts; its requirements name the xgboost
