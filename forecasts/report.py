@@ -463,6 +463,7 @@ def report_meta(model: dict | None = None, metrics_dir: Path = METRICS_DIR, repo
     whip = json.loads((metrics_dir / "whip.json").read_text())
     metrics = json.loads((metrics_dir / "metrics.json").read_text())
     ours = metrics["xgboost"]["pooled"]
+    low, high = json.loads((metrics_dir / "intervals.json").read_text())["intervals"]["xgboost"]["pooled"]["log_loss"]
     baselines = {
         m: v["pooled"]["log_loss"] for m, v in metrics.items() if m not in ("bars", "xgboost") and "pooled" in v
     }
@@ -475,7 +476,8 @@ def report_meta(model: dict | None = None, metrics_dir: Path = METRICS_DIR, repo
     label += f", run “{model['run_name']}”)"
     backtest = (
         f"{ours['votes']:,} out-of-sample votes 2019–2025: log loss {ours['log_loss']:.3f}"
-        + (f" (best baseline, {best.replace('_', ' ')}: {baselines[best]:.3f})" if best else "")
+        + f" (90% interval {low:.3f}–{high:.3f} over other draws of its roll calls"
+        + (f"; best baseline, {best.replace('_', ' ')}: {baselines[best]:.3f})" if best else ")")
         + f", within-party AUC among Republicans {ours['within_party_auc_R']:.2f}, calibration error {ours['ece']:.3f}"
     )
     return {

@@ -685,3 +685,14 @@ def test_a_precedents_description_is_text_in_the_reports_not_markup(tmp_path, co
     assert "<script>alert" not in page and "On &lt;script&gt;alert(1)&lt;/script&gt; &amp; &#34;NATO&#34;" in page
     row = next(line for line in (tmp_path / "summary.md").read_text().splitlines() if "&lt;script&gt;" in line)
     assert len(re.findall(r"(?<!\\)\|", row)) == 9 and "\\[x\\](javascript:alert(1))" in row and "<script>" not in row
+
+
+def test_the_pages_give_the_backtest_log_loss_with_its_interval_over_roll_calls():
+    """A reader of the pages sees how far the backtest's log loss would move on another draw of roll calls, read
+    from the evaluate stage's bootstrap, not only the point figure."""
+    pooled = json.loads((METRICS_DIR / "metrics.json").read_text())["xgboost"]["pooled"]
+    low, high = json.loads((METRICS_DIR / "intervals.json").read_text())["intervals"]["xgboost"]["pooled"]["log_loss"]
+    assert low < pooled["log_loss"] < high
+    expected = f"log loss {pooled['log_loss']:.3f} (90% interval {low:.3f}–{high:.3f} over other draws of its"
+    assert expected in (REPORTS_DIR / "index.html").read_text()
+    assert expected in report.report_meta()["backtest"]
