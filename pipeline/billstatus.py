@@ -9,17 +9,16 @@ import functools
 import re
 import sys
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
 from lxml import etree
-from tqdm import tqdm
 
 from pipeline.config import DataConfig
 from pipeline.errors import DataError
 from pipeline.fetch import NotFound, fetch, locate
 from pipeline.ids import bill_id, origin_chamber, split_bill_id
+from pipeline.stop import Stop, in_threads
 
 TAG = re.compile(r"<[^>]+>")
 COSPONSOR_COLUMNS = ["bill_id", "bioguide_id", "date", "original", "withdrawn", "party", "state"]
@@ -199,25 +198,20 @@ def download_bills(config: DataConfig, bills: list[str]) -> tuple[pd.DataFrame, 
     """(bills, cosponsorships, what was left out) of each bill's BILLSTATUS downloaded from GovInfo, a few at a
     time (``data.download_threads``), into a folder (and manifest) per congress: a manifest is rewritten whole for
     every file it records. A bill GovInfo does not have (404) or that names no sponsor is left out and listed;
-    any other fault stops the download, naming the URL or file. Cached files are not fetched again."""
+    any other fault stops the download, naming the URL or file; so does Ctrl-C or SIGTERM, within a moment (the
+    downloads in flight end at once: ``pipeline.stop``). Cached files are not fetched again."""
 
-    def one(bill: str) -> tuple[str, tuple[dict, list[dict]] | None]:
+    def one(bill: str, stop: Stop) -> tuple[str, tuple[dict, list[dict]] | None]:
         congress, name, url = _where(config, bill)
         dest = config.download_dir / "billstatus" / str(congress) / name
         try:
-            return "found", parse_billstatus(fetch(config, url, dest))
+            return "found", parse_billstatus(fetch(config, url, dest, stop=stop))
         except NotFound:
             return "not_found", None
         except NoSponsor:
             return "no_sponsor", None
 
-    pool = ThreadPoolExecutor(max(1, config.download_threads), thread_name_prefix="billstatus")
-    try:
-        results = list(tqdm(pool.map(one, bills), total=len(bills), desc="BILLSTATUS", unit="bill", disable=None))
-    except BaseException:
-        pool.shutdown(wait=True, cancel_futures=True)  # no thread left writing after the error is raised
-        raise
-    pool.shutdown()
+    results = in_threads(one, bills, config.download_threads, "BILLSTATUS", "bill")
     left_out = {
         outcome: [bill for bill, (said, _) in zip(bills, results, strict=True) if said == outcome]
         for outcome in ("not_found", "no_sponsor")

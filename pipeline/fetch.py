@@ -8,6 +8,10 @@ or JSON) is fetched again, up to ``retries`` more times. A file is renamed into 
 concurrent downloads into one folder keep every entry. A cached file is used only when its sha256 matches the
 manifest, and a 404 is remembered by URL for ``data.not_found_expiry_days``. Nothing here knows what a file means;
 the readers do.
+
+A download in the main thread ends where Ctrl-C or SIGTERM finds it (a blocked read or a backoff is interrupted);
+one in a worker thread ends when its ``pipeline.stop.Stop`` is set: its backoff waits end, and its sockets are
+shut down, so that neither a stalled server nor the retries hold it. Either way its partial file is removed.
 """
 
 from __future__ import annotations
@@ -18,7 +22,6 @@ import hashlib
 import io
 import json
 import os
-import time
 import xml.etree.ElementTree as ET
 import zlib
 from datetime import UTC, datetime, timedelta
@@ -30,11 +33,14 @@ import yaml
 from filelock import FileLock, Timeout
 from requests.adapters import HTTPAdapter
 from tqdm import tqdm
+from urllib3 import HTTPConnectionPool, HTTPSConnectionPool, PoolManager
+from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.util.retry import Retry
 
 from pipeline.config import DataConfig
 from pipeline.errors import DataError
-from pipeline.tables import file_sha256
+from pipeline.stop import Stop
+from pipeline.tables import file_sha256, write_atomic
 
 CHUNK = 1 << 16
 USER_AGENT = "natocast/0.1 (+https://github.com/)"
@@ -53,9 +59,70 @@ class _Retryable(DataError):
     """A body that was cut short or does not open in its format: worth asking again."""
 
 
-def session(retries: int, backoff_s: float) -> requests.Session:
-    """A requests session whose adapter retries connection errors, read timeouts and 429/5xx, boundedly."""
-    retry = Retry(
+class _StoppableRetry(Retry):
+    """urllib3's Retry whose backoff wait ends, with Stopped, when ``stop`` is set (``respect_retry_after_header``
+    is off: the backoff is its only wait)."""
+
+    def __init__(self, *args, stop: Stop, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.stop = stop
+
+    def new(self, **kw) -> _StoppableRetry:
+        return super().new(stop=self.stop, **kw)
+
+    def sleep(self, response=None) -> None:
+        self.stop.wait(self.get_backoff_time())
+
+
+def _stoppable_pools(stop: Stop) -> dict[str, type]:
+    """urllib3's connection pools (by scheme) whose connections hand their socket to ``stop`` once connected: a
+    read blocked on it then ends when the stop is set."""
+
+    class Tracked:
+        def connect(self) -> None:
+            super().connect()
+            stop.track(self.sock)
+
+    class TrackedHTTP(Tracked, HTTPConnection):
+        pass
+
+    class TrackedHTTPS(Tracked, HTTPSConnection):
+        pass
+
+    class HTTPPool(HTTPConnectionPool):
+        ConnectionCls = TrackedHTTP
+
+    class HTTPSPool(HTTPSConnectionPool):
+        ConnectionCls = TrackedHTTPS
+
+    return {"http": HTTPPool, "https": HTTPSPool}
+
+
+class _StoppableAdapter(HTTPAdapter):
+    """requests' adapter whose connections, direct or through an HTTP proxy, hand their sockets to ``stop`` (a
+    SOCKS proxy's are not: a read through one ends at its timeout)."""
+
+    def __init__(self, stop: Stop, **kwargs) -> None:
+        self.pools = _stoppable_pools(stop)
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, *args, **kwargs) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = self.pools
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs) -> PoolManager:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if not proxy.lower().startswith("socks"):
+            manager.pool_classes_by_scheme = self.pools
+        return manager
+
+
+def session(retries: int, backoff_s: float, stop: Stop | None = None) -> requests.Session:
+    """A requests session whose adapter retries connection errors, read timeouts and 429/5xx, boundedly; its waits
+    and reads end when ``stop`` is set."""
+    stop = stop or Stop()
+    retry = _StoppableRetry(
+        stop=stop,
         total=retries,
         connect=retries,
         read=retries,
@@ -69,7 +136,7 @@ def session(retries: int, backoff_s: float) -> requests.Session:
         respect_retry_after_header=False,  # bounded waits: a server cannot park us for an hour
     )
     http = requests.Session()
-    adapter = HTTPAdapter(max_retries=retry)
+    adapter = _StoppableAdapter(stop, max_retries=retry)
     http.mount("http://", adapter)
     http.mount("https://", adapter)
     http.headers.update({"User-Agent": USER_AGENT, "Accept-Encoding": "identity"})
@@ -83,39 +150,41 @@ def download(
     retries: int = 4,
     backoff_s: float = 0.5,
     columns: tuple[str, ...] = (),
+    stop: Stop | None = None,
 ) -> Path:
-    """Fetch ``url`` to ``dest``: retried, length- and format-checked, renamed into place, then recorded."""
+    """Fetch ``url`` to ``dest``: retried, length- and format-checked, recorded, then renamed into place (cut
+    between the two, the manifest names a file that is missing or not yet the new one, fetched again next run;
+    never is a file left that its manifest does not name). Stopped when ``stop`` is set."""
+    stop = stop or Stop()
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.part-{os.getpid()}")
     last_error: Exception | None = None
-    with session(retries, backoff_s) as http:
+    with session(retries, backoff_s, stop) as http:
         for attempt in range(retries + 1):
             try:
-                digest, size = _stream(http, url, tmp, timeout_s)
+                digest, size = _stream(http, url, tmp, timeout_s, stop)
                 check_format(tmp, dest.name, columns)
+                record(dest, url, digest, size, stop)
                 os.replace(tmp, dest)
-                record(dest, url, digest, size)
                 return dest
             except (
                 _Retryable,
                 requests.exceptions.ChunkedEncodingError,
                 requests.exceptions.ContentDecodingError,
             ) as exc:
+                stop.check()  # a read the stop cut short is not worth asking again
                 last_error = exc
                 if attempt < retries:
-                    _sleep(backoff_s * 2**attempt)
+                    stop.wait(min(backoff_s * 2**attempt, 30))
             except NotFound:
                 raise
             except requests.exceptions.RequestException as exc:  # the adapter already retried these
+                stop.check()
                 raise DataError(f"download of {url} failed after {retries + 1} attempts: {_reason(exc)}") from exc
             finally:
                 if tmp.exists():
                     tmp.unlink()
     raise DataError(f"download of {url} failed after {retries + 1} attempts: {_reason(last_error)}")
-
-
-def _sleep(seconds: float) -> None:
-    time.sleep(min(seconds, 30))
 
 
 def _reason(exc: BaseException | None) -> str:
@@ -130,7 +199,7 @@ def _reason(exc: BaseException | None) -> str:
     return " ".join(text.split())[:300]
 
 
-def _stream(http: requests.Session, url: str, tmp: Path, timeout_s: float) -> tuple[str, int]:
+def _stream(http: requests.Session, url: str, tmp: Path, timeout_s: float, stop: Stop) -> tuple[str, int]:
     with http.get(url, stream=True, timeout=(timeout_s, timeout_s)) as response:
         if response.status_code == 404:
             raise NotFound(f"{url}: 404 not found")
@@ -149,6 +218,7 @@ def _stream(http: requests.Session, url: str, tmp: Path, timeout_s: float) -> tu
             tqdm(total=expected, unit="B", unit_scale=True, desc=name, disable=show, leave=False) as bar,
         ):
             for chunk in response.iter_content(CHUNK):
+                stop.check()
                 out.write(chunk)
                 digest.update(chunk)
                 size += len(chunk)
@@ -227,37 +297,39 @@ def _load(manifest_path: Path) -> dict:
     return manifest
 
 
-def _update(folder: Path, change) -> dict:
-    """Apply ``change(manifest)`` under the folder's lock: read, modify, write to a temp file, rename."""
+def _update(folder: Path, change, stop: Stop) -> dict:
+    """Apply ``change(manifest)`` under the folder's lock: read, modify, write to a temp file, rename; not once
+    ``stop`` is set (a download stopped while it waited for the lock records nothing)."""
     folder.mkdir(parents=True, exist_ok=True)
     manifest_path = folder / MANIFEST
     try:
         with FileLock(str(manifest_path) + ".lock", timeout=120):
+            stop.check()
             manifest = _load(manifest_path)
             change(manifest)
-            tmp = manifest_path.with_name(f".{MANIFEST}.tmp-{os.getpid()}")
-            tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-            os.replace(tmp, manifest_path)
+            write_atomic(
+                manifest_path, lambda tmp: tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+            )
             return manifest
     except Timeout as exc:
         raise DataError(f"{manifest_path}: locked by another process for over 120 s") from exc
 
 
-def record(dest: Path, url: str, digest: str, size: int) -> None:
+def record(dest: Path, url: str, digest: str, size: int, stop: Stop) -> None:
     """Note a verified download in its folder's manifest (and forget an earlier 404 of its URL)."""
 
     def change(manifest: dict) -> None:
         manifest["files"][dest.name] = {"url": url, "sha256": digest, "bytes": size, "downloaded_at": _now()}
         manifest["not_found"].pop(url, None)
 
-    _update(dest.parent, change)
+    _update(dest.parent, change, stop)
 
 
-def record_not_found(folder: Path, url: str) -> None:
+def record_not_found(folder: Path, url: str, stop: Stop) -> None:
     def change(manifest: dict) -> None:
         manifest["not_found"][url] = {"checked_at": _now()}
 
-    _update(folder, change)
+    _update(folder, change, stop)
 
 
 def cached(dest: Path) -> bool:
@@ -269,8 +341,11 @@ def cached(dest: Path) -> bool:
     return bool(entry) and dest.stat().st_size == entry["bytes"] and file_sha256(dest) == entry["sha256"]
 
 
-def fetch(config: DataConfig, url: str, dest: Path, columns: tuple[str, ...] = ()) -> Path:
-    """``dest`` when cached and intact; else NotFound while a 404 of ``url`` is fresh; else a verified download."""
+def fetch(config: DataConfig, url: str, dest: Path, columns: tuple[str, ...] = (), stop: Stop | None = None) -> Path:
+    """``dest`` when cached and intact; else NotFound while a 404 of ``url`` is fresh; else a verified download
+    (ended by ``stop``: see ``pipeline.stop``)."""
+    stop = stop or Stop()
+    stop.check()
     if cached(dest):
         return dest
     seen = _load(dest.parent / MANIFEST)["not_found"].get(url)
@@ -279,9 +354,9 @@ def fetch(config: DataConfig, url: str, dest: Path, columns: tuple[str, ...] = (
         if datetime.now(UTC) - checked < timedelta(days=config.not_found_expiry_days):
             raise NotFound(f"{url}: 404 not found (when last asked, {seen['checked_at']})")
     try:
-        return download(url, dest, config.timeout_s, config.retries, config.backoff_s, columns)
+        return download(url, dest, config.timeout_s, config.retries, config.backoff_s, columns, stop)
     except NotFound:
-        record_not_found(dest.parent, url)
+        record_not_found(dest.parent, url, stop)
         raise
 
 

@@ -43,6 +43,7 @@ from pipeline.config import (
 from pipeline.contract import ContractReport, check_bounds, check_snapshot
 from pipeline.errors import DataError, debug_requested, run_stage
 from pipeline.ids import bill_id, congress_first_year, rollcall_id
+from pipeline.stop import sigint_ignored, worker_signals
 from pipeline.tables import clean_stale, cut_as_of, log_timing, publish_table_set, write_json
 
 MEMBER_COLUMNS = [
@@ -586,9 +587,11 @@ def build_tables(
     does: memory then holds one row group of it, not six million rows). ``workers``: DuckDB's threads (and,
     above 1, ``read_beside`` runs in one more process meanwhile: spawned, not forked, since a fork can inherit a
     lock another thread holds and hang; a script calling this needs the usual ``if __name__ == "__main__"``
-    guard)."""
+    guard). Ctrl-C or SIGTERM stops both: the second process ignores Ctrl-C and is terminated by this one, and
+    unwinds on SIGTERM (``worker_signals``)."""
     started = time.perf_counter()
-    beside = multiprocessing.get_context("spawn").Pool(1) if workers > 1 else None
+    with sigint_ignored():
+        beside = multiprocessing.get_context("spawn").Pool(1, worker_signals) if workers > 1 else None
 
     def beside_read() -> tuple[tuple, tuple, dict[str, int], tuple, tuple]:
         if beside is None:

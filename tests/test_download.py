@@ -8,8 +8,10 @@ import gzip
 import hashlib
 import http.server
 import json
+import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -20,12 +22,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from conftest import FIXTURE_SNAPSHOT
 
-from pipeline.config import PROJECT_ROOT, DataConfig
+from pipeline.config import PROJECT_ROOT, DataConfig, load_params
 from pipeline.errors import DataError
-from pipeline.fetch import NotFound, download, fetch
+from pipeline.fetch import NotFound, cached, download, fetch
 from pipeline.ingest import build_tables
+from pipeline.stop import Stop, Stopped, in_threads
 
 CONGRESS = 116
 
@@ -378,6 +382,53 @@ def test_lasting_faults_fail_naming_the_url_and_record_nothing(fault_server, tmp
 
 
 @pytest.mark.unit
+@pytest.mark.parametrize("mode", ["slow", "storm", "cl-cut"])
+def test_a_stop_ends_a_download_in_another_thread_at_once(fault_server, tmp_path, mode):
+    """A download in a worker thread blocked on an answer 30 s slow, or backing off from 500s or from bodies cut
+    short (60 s reads, 4 retries, backoff from 10 s: minutes), raises Stopped within moments of its stop being set:
+    no file, no partial file, nothing recorded."""
+    base, handler = fault_server
+    handler.slow_s = 30
+    dest, stop, raised = tmp_path / "raw" / "S119_members.csv", Stop(), []
+
+    def run() -> None:
+        try:
+            download(f"{base}/{mode}/99/S119_members.csv", dest, timeout_s=60, retries=4, backoff_s=10, stop=stop)
+        except Exception as exc:
+            raised.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    time.sleep(0.5)  # in the read or the backoff
+    stopped = time.monotonic()
+    stop.set()
+    thread.join(10)
+    assert not thread.is_alive() and time.monotonic() - stopped < 2
+    assert [type(exc) for exc in raised] == [Stopped]
+    assert list(dest.parent.iterdir()) == [] and handler.counts[f"/{mode}/99/S119_members.csv"] <= 2
+
+
+@pytest.mark.unit
+def test_one_items_error_stops_the_other_threads_at_once():
+    """The results in the items' order; an item's error is raised at once, the items in flight stopped (each would
+    wait a minute), the rest not started."""
+    started = []
+
+    def work(item: int, stop: Stop) -> int:
+        started.append(item)
+        if item == 2:
+            raise DataError("item 2 is bad")
+        stop.wait(60 if item < 4 else 0)
+        return 10 * item
+
+    assert in_threads(lambda item, stop: 10 * item, list(range(9)), 4, "items", "item") == [10 * i for i in range(9)]
+    clock = time.monotonic()
+    with pytest.raises(DataError, match="item 2 is bad"):
+        in_threads(work, list(range(9)), 4, "items", "item")
+    assert time.monotonic() - clock < 2 and sorted(started) == [0, 1, 2, 3]
+
+
+@pytest.mark.unit
 def test_corrupted_cache_is_fetched_again(fault_server, tmp_path):
     base, handler = fault_server
     cfg = replace(DataConfig(), source="download", download_dir=tmp_path / "raw", retries=1, backoff_s=0.01)
@@ -571,3 +622,178 @@ def test_only_roll_calls_up_to_the_as_of_date_choose_the_bills_to_fetch(tables, 
     assert "117hr6968" in asked and "117hr7691" not in asked
     voted = rollcalls.loc[rollcalls["date"] <= "2022-03-31", "bill_id"].dropna()
     assert set(asked) == set(voted) - set(nato["bill_id"])
+
+
+# --- stopping: Ctrl-C and SIGTERM while downloads stall ------------------------------------------------------
+
+STOP_BOUND_S = 10  # generous: the stop takes well under a second; it took up to minutes (README "Known limits")
+STOP_WAIT_S = 120  # then the ingest is killed and the test fails
+STOP_LINES = {
+    signal.SIGINT: "ingest: interrupted; nothing was published, previous outputs are kept",
+    signal.SIGTERM: "ingest: terminated by SIGTERM; nothing was published, previous outputs are kept",
+}
+
+
+class _StallingHandler(_Quiet):
+    """Serves the mirror; the first ``first`` requests under /stall/ get 404, the later ones misbehave as ``mode``:
+    body (announces a file, sends its first bytes, then nothing), headers (never answers), storm (500 each time,
+    so the client backs off). ``stalled`` is set after ``expect`` such answers; ``release`` ends them."""
+
+    mode, first, expect, hits = "body", 0, 4, 0
+    stalled = threading.Event()
+    release = threading.Event()
+    counting = threading.Lock()
+
+    def do_GET(self) -> None:  # noqa: N802 - the http.server API
+        if not self.path.startswith("/stall/"):
+            return super().do_GET()
+        cls = type(self)
+        with cls.counting:
+            cls.hits += 1
+            hit = cls.hits
+        if hit <= cls.first:
+            return self.send_error(404)
+        if hit - cls.first >= cls.expect:
+            cls.stalled.set()
+        if cls.mode == "storm":
+            return self.send_error(500)
+        if cls.mode == "body":
+            self.send_response(200)
+            self.send_header("Content-Length", "100000")
+            self.end_headers()
+            self.wfile.write(b"<?xml version='1.0'?><billStatus>")
+            self.wfile.flush()
+        cls.release.wait(LIFETIME_S)
+
+
+@pytest.fixture(scope="module")
+def stalling_server(mirror):
+    handler = type("Stalling", (_StallingHandler,), {"stalled": threading.Event(), "release": threading.Event()})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(mirror)))
+    server.daemon_threads = True
+    server.handle_error = lambda request, address: None  # a client hanging up on a stalled answer is the point
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}", handler
+    handler.release.set()
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def downloaded_116(stalling_server, config, tmp_path_factory) -> Path:
+    """A download folder of the 116th as a first run leaves it (every file fetched, verified and recorded)."""
+    base, _ = stalling_server
+    folder = tmp_path_factory.mktemp("downloaded")
+    build_tables(_download_config(config, base, folder), workers=1)
+    return folder / "raw"
+
+
+def _stop_params(base: str, raw: Path, stalled: str, tmp_path: Path) -> Path:
+    """params.yaml for the ingest of the 116th from the server, the ``stalled`` source's URLs under /stall/; the
+    timeouts and retries are params.yaml's, the backoff 2 s (0.5 s: retries of a 500 wait 0, 1, 2, 4 s)."""
+    cfg = _download_config(DataConfig(), str(base), tmp_path)
+    params = load_params()
+    params["data"].update(
+        source="download",
+        download_dir=str(raw),
+        congresses=[CONGRESS, CONGRESS],
+        backoff_s=2,
+        urls={**cfg.urls, stalled: cfg.urls[stalled].replace(str(base), f"{base}/stall")},
+    )
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params))
+    return path
+
+
+def _stop_ingest(params: Path, tmp_path: Path, workers: int, handler, how: signal.Signals) -> tuple[int, float, str]:
+    """Run the ingest until ``handler`` stalls it, then Ctrl-C (SIGINT to its process group, as a terminal sends
+    it) or SIGTERM (to the ingest alone, as ``kill`` does): (exit status, seconds from the signal to the exit,
+    stderr)."""
+    argv = [sys.executable, "-m", "pipeline.ingest", "--params", str(params), "--workers", str(workers)]
+    argv += ["--tables", str(tmp_path / "tables"), "--report", str(tmp_path / "report.json")]
+    env = {k: v for k, v in os.environ.items() if k not in ("NATOCAST_SNAPSHOT_DIR", "NATOCAST_DEBUG")}
+    run = subprocess.Popen(
+        argv, cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+    )
+    try:
+        assert handler.stalled.wait(120), f"the ingest never reached the stalled downloads: {run.stderr.read()}"
+        time.sleep(0.5)  # into the blocked reads and the backoffs
+        signalled = time.monotonic()
+        os.killpg(run.pid, how) if how == signal.SIGINT else run.send_signal(how)
+        status = run.wait(timeout=STOP_WAIT_S)
+        seconds = time.monotonic() - signalled
+        print(f"{how.name}: exit {status} {seconds:.2f} s after the signal")
+        return status, seconds, run.stderr.read().decode()
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.wait()
+
+
+def _assert_only_recorded_downloads(raw: Path) -> int:
+    """Every file under ``raw`` is a manifest that parses, its lock, the tree's ``.complete`` mark or a file its
+    folder's manifest names with that size and sha256 (so the next run reuses it): no partial file, no temporary
+    manifest. Returns how many recorded files there are."""
+    recorded = 0
+    for path in sorted(raw.rglob("*")):
+        if path.is_dir() or path.name in ("manifest.json.lock", ".complete"):
+            continue
+        assert ".part-" not in path.name and ".tmp-" not in path.name, f"left behind: {path}"
+        if path.name == "manifest.json":
+            json.loads(path.read_text())
+        else:
+            assert cached(path), f"{path} is not a download its manifest records intact"
+            recorded += 1
+    return recorded
+
+
+def _reset(handler, mode: str, first: int, expect: int) -> None:
+    handler.mode, handler.first, handler.expect, handler.hits = mode, first, expect, 0
+    handler.stalled.clear()
+
+
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+@pytest.mark.parametrize("mode", ["body", "headers", "storm"])
+def test_a_stop_while_bill_downloads_stall_ends_the_ingest_at_once(
+    stalling_server, downloaded_116, tmp_path, mode, how
+):
+    """Four BILLSTATUS downloads in flight (threads), each stalled mid-body, before the headers or backing off
+    from 500s (``data.timeout_s`` 60, ``data.retries`` 4: minutes each): the ingest ends within seconds with the
+    signal's status and one line; the bills answered before (six 404s) stay recorded, nothing partial is left."""
+    base, handler = stalling_server
+    _reset(handler, mode, first=6, expect=8 if mode == "storm" else 4)  # storm: each thread past one backoff
+    raw = tmp_path / "raw"
+    shutil.copytree(downloaded_116, raw)
+    params = _stop_params(base, raw, "billstatus", tmp_path)
+    status, seconds, stderr = _stop_ingest(params, tmp_path, 1, handler, how)
+    assert (status, stderr.strip()) == (128 + how, STOP_LINES[how])
+    assert seconds < STOP_BOUND_S
+    assert _assert_only_recorded_downloads(raw) == _assert_only_recorded_downloads(downloaded_116)
+    not_found = json.loads((raw / "billstatus" / str(CONGRESS) / "manifest.json").read_text())["not_found"]
+    assert sum(url.startswith(f"{base}/stall/") for url in not_found) == 6
+
+
+@pytest.mark.parametrize(
+    "how,source,removed",
+    [
+        (signal.SIGTERM, "voteview", "S116_votes.csv"),  # the ingest's own thread (DuckDB reads the votes)
+        (signal.SIGTERM, "legislators", "legislators-current.yaml"),  # the second process (workers 2)
+        (signal.SIGINT, "legislators", "legislators-current.yaml"),
+    ],
+    ids=["votes-sigterm", "second-process-sigterm", "second-process-ctrl-c"],
+)
+def test_a_stop_while_a_file_download_stalls_ends_the_ingest_at_once(
+    stalling_server, downloaded_116, tmp_path, how, source, removed
+):
+    """A Voteview or congress-legislators file stalls mid-body in the ingest's process or in the second one that
+    reads beside it: the same prompt end, one line, and no partial file of either process."""
+    base, handler = stalling_server
+    _reset(handler, "body", first=0, expect=1)
+    raw = tmp_path / "raw"
+    shutil.copytree(downloaded_116, raw)
+    (next(raw.rglob(removed))).unlink()  # fetched again: through the stalled URL
+    params = _stop_params(base, raw, source, tmp_path)
+    status, seconds, stderr = _stop_ingest(params, tmp_path, 2, handler, how)
+    assert (status, stderr.strip()) == (128 + how, STOP_LINES[how])
+    assert seconds < STOP_BOUND_S
+    assert _assert_only_recorded_downloads(raw) == _assert_only_recorded_downloads(downloaded_116) - 1

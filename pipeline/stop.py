@@ -1,0 +1,147 @@
+"""Stopping a download-mode ingest at once: on Ctrl-C, SIGTERM or (in worker threads) another download's error.
+
+A signal reaches only the main thread; a worker thread blocked in a socket read (up to ``data.timeout_s``, again for
+each of ``data.retries``) or in a backoff wait never sees it. A ``Stop`` is what such a download waits on and reads
+through: ``set()`` wakes its backoff waits and shuts down its connected sockets, so a blocked read returns at once,
+and the download raises ``Stopped``, removing its partial file as any failed download does. ``in_threads`` runs the
+work on daemon threads, sets the stop when the main thread is interrupted or one item fails, and raises once the
+threads have unwound. A worker process (the ingest's second one) leaves Ctrl-C to its parent and unwinds when the
+parent terminates it (``worker_signals``)."""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import signal
+import socket
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterator
+from typing import TypeVar
+
+from tqdm import tqdm
+
+from pipeline.errors import EXIT_SIGTERM
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+UNWIND_S = 2.0  # how long a stop waits for its threads; one still connecting holds no file and dies with the process
+
+
+class Stopped(Exception):
+    """A download ended by its ``Stop``: not a fault of the file, so nothing is recorded about it."""
+
+
+class Stop:
+    """Set once, from any thread: every download given this stop ends at its next wait, read or attempt."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._lock = threading.Lock()
+        self._sockets: weakref.WeakSet[socket.socket] = weakref.WeakSet()
+
+    def set(self) -> None:
+        with self._lock:
+            self._event.set()
+            sockets = list(self._sockets)
+        for sock in sockets:
+            _shut(sock)
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    def track(self, sock: socket.socket) -> None:
+        """A download's connected socket, shut down by ``set()`` (at once if the stop is already set)."""
+        with self._lock:
+            if not self._event.is_set():
+                self._sockets.add(sock)
+                return
+        _shut(sock)
+
+    def check(self) -> None:
+        if self._event.is_set():
+            raise Stopped("download stopped")
+
+    def wait(self, seconds: float) -> None:
+        """Sleep ``seconds``; raise Stopped as soon as the stop is set."""
+        if self._event.wait(seconds):
+            raise Stopped("download stopped")
+
+
+def _shut(sock: socket.socket) -> None:
+    """End the socket's traffic both ways: a read blocked in another thread returns at once (a close would not
+    wake it). Its owner still closes it."""
+    with contextlib.suppress(OSError):  # already closed by its owner
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+def in_threads(
+    work: Callable[[Item, Stop], Result], items: list[Item], threads: int, desc: str, unit: str
+) -> list[Result]:
+    """``work(item, stop)`` for every item on ``threads`` daemon threads; the results in the items' order. The first
+    exception (an item's error, or Ctrl-C or SIGTERM in the main thread) sets the stop and is raised once every
+    thread has unwound, or after ``UNWIND_S`` (a thread still connecting holds no file: a daemon, it does not hold
+    up the exit as a ThreadPoolExecutor's thread would)."""
+    stop, pending, finished = Stop(), queue.SimpleQueue(), queue.SimpleQueue()
+    for entry in enumerate(items):
+        pending.put(entry)
+    results: list = [None] * len(items)
+
+    def worker() -> None:
+        while not stop.is_set():
+            try:
+                index, item = pending.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                results[index] = work(item, stop)
+            except BaseException as exc:  # handed to the main thread, which raises it
+                finished.put(exc)
+                return
+            finished.put(None)
+
+    count = max(1, min(threads, len(items)))
+    workers = [threading.Thread(target=worker, name=f"{desc}-{n}", daemon=True) for n in range(count)]
+    for thread in workers:
+        thread.start()
+    try:
+        with tqdm(total=len(items), desc=desc, unit=unit, disable=None) as bar:
+            for _ in items:
+                if (error := finished.get()) is not None:
+                    raise error
+                bar.update()
+    except BaseException:
+        stop.set()
+        deadline = time.monotonic() + UNWIND_S
+        for thread in workers:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        raise
+    return results
+
+
+def _exit_on_sigterm(signum, frame) -> None:
+    raise SystemExit(EXIT_SIGTERM)
+
+
+def worker_signals() -> None:
+    """The handlers of a worker process its parent stops: Ctrl-C is the parent's to act on (it then terminates the
+    worker), and SIGTERM unwinds the worker quietly (SystemExit, no traceback), so that a download in flight
+    removes its partial file, which the default action, an immediate end, would leave."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+
+
+@contextlib.contextmanager
+def sigint_ignored() -> Iterator[None]:
+    """While the block runs (in the main thread), Ctrl-C is ignored: a process started in it ignores Ctrl-C from
+    its first instruction (Python keeps an inherited SIG_IGN), before ``worker_signals`` can run. A terminal sends
+    Ctrl-C to every process of the group; the parent alone should act on it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
