@@ -50,9 +50,10 @@ from features.precedent import (
     similar_rollcalls,
 )
 from features.registry import USER_STANCE, build_registry, load_additions
+from features.seats import Seats, sitting_members
 from pipeline.config import FEATURES_DIR, TABLES_DIR, DataConfig, load_params, stage_arguments
 from pipeline.errors import DataError, debug_requested, run_stage
-from pipeline.ids import NON_VOTING_STATES, congress_of_date, positions_in
+from pipeline.ids import congress_of_date, positions_in
 from pipeline.tables import (
     VOTE_IDS,
     as_strings,
@@ -116,32 +117,21 @@ class Context:
         self.followed = followed_history(self)
 
     def _code_votes(self, votes: pd.DataFrame) -> None:
-        """The Yea/Nay votes as integer arrays (roll call, member, sign, day, party), in the table's order. Coded
-        in Arrow (``positions_in``) over whole columns, then cut to Yea/Nay: no copy of the six million votes'
-        strings is made (a pandas lookup would turn each into a Python string: +600 MiB)."""
-        cast = votes["position"].isin(["yea", "nay"]).to_numpy()
-        voters = pd.unique(votes["bioguide_id"].array[cast])  # on a categorical's codes: no string per vote
-        voters = [voter for voter in voters if isinstance(voter, str)]
-        self.member_index = pd.Index(sorted(set(self.members["bioguide_id"]) | set(voters)))
+        """The Yea/Nay votes as integer arrays (roll call, member, sign, day, party), in the table's order, and who
+        sits when (``Seats``, whose codes these are). Coded in Arrow over whole columns, then cut to Yea/Nay: no
+        copy of the six million votes' strings is made (a pandas lookup would turn each into a Python string:
+        +600 MiB)."""
+        self.seats = Seats.from_tables(self.rollcalls, votes, self.members, self.params["sitting_window_days"])
+        self.member_index = self.seats.member_index
         self.rollcall_index = pd.Index(self.rollcalls["rollcall_id"])
-        self.rollcall_days = to_days(self.rollcalls["date"])
-        self.rollcall_chamber = self.rollcalls["chamber"].to_numpy()
+        self.rollcall_days = self.seats.rollcall_days
+        self.rollcall_chamber = self.seats.rollcall_chamber
         self.rollcall_bill = self.rollcalls["bill_id"].to_numpy()
-        self.rollcall_congress = self.rollcalls["congress"].to_numpy()
+        self.rollcall_congress = self.seats.rollcall_congress
         self.rollcall_on_bill = on_the_bill(self.rollcalls)
-        listed_rollcall = positions_in(self.rollcall_index, votes["rollcall_id"])
-        listed_member = positions_in(self.member_index, votes["bioguide_id"])
-        self.listing_groups, self.first_listed, self.last_listed, self.rollcall_full = roll_call_listings(
-            listed_rollcall,
-            listed_member,
-            self.rollcall_chamber,
-            self.rollcall_congress,
-            self.rollcall_days,
-            len(self.member_index),
-        )
-        self.vote_rollcall = listed_rollcall[cast]
-        self.vote_member = listed_member[cast]
-        del listed_rollcall, listed_member
+        self.vote_rollcall = self.seats.vote_rollcall
+        self.vote_member = self.seats.vote_member
+        cast = votes["position"].isin(["yea", "nay"]).to_numpy()
         self.vote_sign = np.where((votes["position"] == "yea").to_numpy()[cast], 1, -1).astype(np.int8)
         self.vote_days = self.rollcall_days[self.vote_rollcall]
         party = votes["vote_party"].array[cast]  # a categorical's codes, not a string per vote
@@ -150,37 +140,6 @@ class Context:
         self.parties = pd.Index(sorted(known | ({"?"} if missing else set())))  # no party on record: "?"
         found = positions_in(self.parties, party)  # read-only (Arrow's memory): replaced, not written into
         self.vote_party = np.where(found < 0, self.parties.get_loc("?"), found).astype(np.int32) if missing else found
-
-    def listing(self, chamber: str, congress: int, day: int) -> tuple[set[str], set[str]]:
-        """(departed, listed): members listed on roll calls of ``chamber`` in ``congress`` before ``day`` but not
-        on its latest one, and those its latest one lists. The House Clerk and the Senate list every sitting
-        member on every roll call (an absent one as Not Voting), so one who stops appearing has left (resigned,
-        died or moved to the other chamber) whatever the crosswalk's terms still say, and one still listed sits
-        though absent for months and without a term on record (the crosswalk keeps a former member's last term
-        only). Two exceptions (``roll_call_listings``): the Speaker's elections, whose ballots keep only the Present and
-        Not Voting rows, are not roll calls that list the chamber; and the Speaker, listed only when voting, and
-        delegates, listed only on some Committee of the Whole votes, are not judged by it. (The last listing is
-        the congress's last: a member who left and came back within one congress would count as never having
-        left.)"""
-        held = (
-            (self.rollcall_chamber == chamber)
-            & (self.rollcall_congress == congress)
-            & (self.rollcall_days < day)
-            & self.rollcall_full
-        )
-        if not held.any():
-            return set(), set()
-        pair = self.listing_groups.get_loc((chamber, congress))
-        first, last, latest = self.first_listed[pair], self.last_listed[pair], self.rollcall_days[held].max()
-        gone = (last >= 0) & (last < latest)
-        listed = (first >= 0) & (first <= latest) & (last >= latest)
-        return set(self.member_index[gone]) - self.delegates, set(self.member_index[listed])
-
-    @cached_property
-    def delegates(self) -> set[str]:
-        """Everyone who ever sat as a delegate or the Resident Commissioner (no seat in the House's count)."""
-        members = self.members
-        return set(members.loc[members["state"].isin(NON_VOTING_STATES), "bioguide_id"])
 
     @cached_property
     def holders(self) -> pd.DataFrame:
@@ -321,72 +280,10 @@ def training_pairs(ctx: Context, measures: pd.DataFrame) -> pd.DataFrame:
     return pairs.merge(measures, on="measure_id")
 
 
-def roll_call_listings(
-    rollcall: np.ndarray, member: np.ndarray, chamber: np.ndarray, congress: np.ndarray, days: np.ndarray, members: int
-) -> tuple[pd.Index, np.ndarray, np.ndarray, np.ndarray]:
-    """(the (chamber, congress) pairs, two pairs x ``members`` arrays of the day of the first and of the last roll
-    call listing each member there, in any position, -1 where the listing does not tell, and per roll call
-    whether it lists the chamber). ``rollcall``, ``member``: codes per vote row (-1 where unknown); ``chamber``,
-    ``congress``, ``days``: per roll call. A roll call lists the chamber when it lists at least half as many
-    members as the pair's fullest one: a Speaker's election keeps only its Present and Not Voting rows (the
-    candidates' votes are left out), so on 2023-01-07 its ballots listed 6 members. The listing tells only of a
-    member listed on every such roll call from their first listing to their last: not of the Speaker, listed only
-    when voting (Johnson, on 261 of the 119th's 362 by 2025-12-31; his last vote before 2025-08-01 was on
-    2025-07-18, the House's last roll call on 2025-07-23), nor of a member a record misses once. Small dense
-    arrays (20 x 2,000), not a table of the millions of rows."""
-    known = (rollcall >= 0) & (member >= 0)
-    group, groups = pd.factorize(pd.MultiIndex.from_arrays([chamber, congress]))
-    listed = np.bincount(rollcall[known], minlength=len(days))
-    fullest = np.zeros(len(groups), dtype=np.int64)
-    np.maximum.at(fullest, group, listed)
-    full = (listed > 0) & (2 * listed >= fullest[group])
-    keep = known & full[np.where(known, rollcall, 0)]
-    rollcall, member = rollcall[keep], member[keep]
-    row_group = group.astype(np.int16)[rollcall]  # a small copy per vote row, not another 8 bytes each
-    first, last = np.full((2, len(groups), members), -1, dtype=np.int64)
-    for code in range(len(groups)):
-        held = np.flatnonzero(full & (group == code))
-        held = held[np.argsort(days[held], kind="stable")]  # the pair's full roll calls in date order
-        order = np.full(len(days), -1, dtype=np.int64)
-        order[held] = np.arange(len(held))
-        rows = np.flatnonzero(row_group == code)
-        rank, who = order[rollcall[rows]], member[rows]
-        first_rank = np.full(members, len(held), dtype=np.int64)
-        last_rank = np.full(members, -1, dtype=np.int64)
-        np.minimum.at(first_rank, who, rank)
-        np.maximum.at(last_rank, who, rank)
-        told = (last_rank >= 0) & (np.bincount(who, minlength=members) == last_rank - first_rank + 1)
-        first[code, told] = days[held[first_rank[told]]]
-        last[code, told] = days[held[last_rank[told]]]
-    return groups, first, last, full
-
-
-def sitting_members(ctx: Context, chamber: str, date: pd.Timestamp, terms: pd.DataFrame) -> pd.Series:
-    """Members of a chamber on a date: those whose current term covers it, plus those who voted in that
-    chamber in the trailing window (members who left after the crosswalk's snapshot are not in its terms), on
-    roll calls of the date's congress once the chamber has voted in it: early in a congress the window reaches
-    back into the last one, whose departed members (and those who moved to the other chamber) no longer sit.
-    Less those the chamber's latest roll call no longer lists, plus those it lists (``Context.listing``)."""
-    by_term = terms[(terms["chamber"] == chamber) & (terms["start"] < date) & (terms["end"] >= date)]
-    day = to_days([date])[0]
-    recent = (
-        (ctx.rollcall_chamber == chamber)
-        & (ctx.rollcall_days < day)
-        & (ctx.rollcall_days >= day - ctx.params["sitting_window_days"])
-    )
-    congress = congress_of_date(date)
-    this_congress = recent & (ctx.rollcall_congress == congress)
-    if this_congress.any():  # before the chamber's first roll call of a congress, the last one's voters stand in
-        recent = this_congress
-    voters = ctx.member_index[np.unique(ctx.vote_member[recent[ctx.vote_rollcall]])]
-    departed, listed = ctx.listing(chamber, congress, day)
-    return pd.Series(sorted((set(by_term["bioguide_id"]) | set(voters) | listed) - departed), dtype=object)
-
-
 def forecast_pairs(ctx: Context, measures: pd.DataFrame, terms: pd.DataFrame) -> pd.DataFrame:
     frames = []
     for measure in measures.itertuples(index=False):
-        members = sitting_members(ctx, measure.chamber, measure.date, terms)
+        members = sitting_members(ctx.seats, measure.chamber, measure.date, terms)
         frames.append(pd.DataFrame({"bioguide_id": members, **measure._asdict()}))
     if not frames:
         raise DataError("no registry bill has a stance to forecast")

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from models.logodds import expit, logit
+from pipeline.ids import SEATS
 
 NODES, WEIGHTS = np.polynomial.hermite_e.hermegauss(40)  # for E over z ~ N(0, 1)
 WEIGHTS = WEIGHTS / WEIGHTS.sum()
@@ -70,9 +71,6 @@ def simulate_supporters(p: np.ndarray, scale: float, draws: int = 20000, seed: i
         np.less(uniform[rows], 1, out=backs[rows])
         supporters[start : start + chunk] = np.count_nonzero(backs[rows], axis=1)
     return supporters
-
-
-SEATS = {"house": 435, "senate": 100}
 
 
 def thresholds(chamber: str, members: int) -> dict[str, int]:

@@ -87,7 +87,7 @@ VOTEVIEW_ROLLCALLS = ("congress", "chamber", "rollnumber", "date", "session", "c
 VOTEVIEW_ROLLCALLS += ("nay_count", "bill_number", "vote_result", "vote_desc", "vote_question", "dtl_desc")
 VOTEVIEW_VOTES = ("congress", "chamber", "rollnumber", "icpsr", "cast_code")
 LEGISLATOR_IDS = ("bioguide_id", "lis_id", "icpsr_id", "govtrack_id", "first_name", "last_name", "full_name")
-LEGISLATOR_IDS += ("birthday", "party", "state", "type")
+LEGISLATOR_IDS += ("birthday", "party", "state", "type", "senate_class")
 
 # Voteview's copies lag the clerks (119th: to 2025-11-21), so its roll-call files need only half the bound.
 DECLARATIONS: list[Declaration] = [

@@ -40,6 +40,8 @@ def rollcall_id(chamber: str, congress: int, session_year: int, number: int) -> 
     return f"{chamber[0].lower()}{number}-{congress}.{session_year}"
 
 
+# Seats of each chamber (the House's voting seats: delegates and the Resident Commissioner hold none).
+SEATS = {"house": 435, "senate": 100}
 # Delegates and the Resident Commissioner sit in the House but hold no seat in its count and cannot vote on passage.
 NON_VOTING_STATES = frozenset({"DC", "PR", "GU", "AS", "MP", "VI"})
 

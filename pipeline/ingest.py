@@ -56,6 +56,7 @@ MEMBER_COLUMNS = [
     "party",
     "state",
     "district",
+    "senate_class",
     "nominate_dim1",
     "nominate_dim2",
     "party_switch",
@@ -81,7 +82,8 @@ def read_voteview(config: DataConfig) -> tuple[dict[str, pd.DataFrame], dict[str
 
 
 def build_members(vv_members: pd.DataFrame, crosswalk: pd.DataFrame) -> pd.DataFrame:
-    """One row per person, congress and chamber from Voteview's member files, with LIS ids and clean names.
+    """One row per person, congress and chamber from Voteview's member files, with LIS ids, clean names and a
+    senator's class (congress-legislators': of the current term, or of a former member's last).
 
     A member who switched party appears twice in Voteview (a new icpsr each time): kept once, with the party
     of the icpsr that cast more votes and ``party_switch`` set.
@@ -96,8 +98,9 @@ def build_members(vv_members: pd.DataFrame, crosswalk: pd.DataFrame) -> pd.DataF
     members = members.drop_duplicates(["bioguide_id", "congress", "chamber"], keep="first")
     members = members.merge(parties.rename("n_parties").reset_index(), on=["bioguide_id", "congress", "chamber"])
     members["party_switch"] = members["n_parties"] > 1
-    ids = crosswalk[["bioguide_id", "lis_id", "full_name", "first_name", "last_name"]]
+    ids = crosswalk[["bioguide_id", "lis_id", "full_name", "first_name", "last_name", "senate_class"]]
     members = members.merge(ids, on="bioguide_id", how="left")
+    members["senate_class"] = members["senate_class"].where(members["chamber"] == "senate").astype("Int64")
     readable = members["full_name"].fillna(members["first_name"] + " " + members["last_name"])
     members["name"] = readable.fillna(members["bioname"])
     members = members.rename(columns={"state_abbrev": "state", "district_code": "district"})
@@ -116,7 +119,9 @@ def add_members_seen_only_in_votes(
     extra = seen[~seen.set_index(["bioguide_id", "congress", "chamber"]).index.isin(known)]
     if extra.empty:
         return members, 0
-    extra = extra.merge(crosswalk[["bioguide_id", "lis_id", "icpsr_id", "full_name"]], on="bioguide_id", how="left")
+    extra = extra.merge(
+        crosswalk[["bioguide_id", "lis_id", "icpsr_id", "full_name", "senate_class"]], on="bioguide_id", how="left"
+    )
     known_names = members.drop_duplicates("bioguide_id", keep="last").set_index("bioguide_id")["name"]
     extra["full_name"] = extra["full_name"].fillna(extra["bioguide_id"].map(known_names))
     rows = pd.DataFrame(
@@ -130,6 +135,7 @@ def add_members_seen_only_in_votes(
             "party": extra["vote_party"],
             "state": extra["vote_state"],
             "district": pd.array([pd.NA] * len(extra), dtype="Int64"),
+            "senate_class": extra["senate_class"].where(extra["chamber"] == "senate").astype("Int64"),
             "nominate_dim1": np.nan,
             "nominate_dim2": np.nan,
             "party_switch": False,

@@ -23,6 +23,7 @@ ID_COLUMNS = [
     "party",
     "state",
     "type",
+    "senate_class",  # of the person's current or, for a former member, last term (a senator's seat)
 ]
 
 
@@ -33,7 +34,8 @@ def _locate(config: DataConfig, name: str, snapshot_name: str | None = None):
 
 
 def read_crosswalk(config: DataConfig) -> pd.DataFrame:
-    """Current and historical members, one row per person: bioguide, LIS and ICPSR ids, name, last party."""
+    """Current and historical members, one row per person: bioguide, LIS and ICPSR ids, name, last party and
+    Senate class (the class of the seat of their current or last term)."""
     frames = []
     for name, snapshot_name, current in (
         ("legislators-current.csv", None, True),
@@ -41,7 +43,9 @@ def read_crosswalk(config: DataConfig) -> pd.DataFrame:
     ):
         path = _locate(config, name, snapshot_name)
         frame = read_csv_checked(
-            path, ID_COLUMNS, dtype={"icpsr_id": "Int64", "govtrack_id": "Int64", "thomas_id": str}
+            path,
+            ID_COLUMNS,
+            dtype={"icpsr_id": "Int64", "govtrack_id": "Int64", "thomas_id": str, "senate_class": "Int64"},
         )
         frames.append(frame[ID_COLUMNS].assign(current=current))
     crosswalk = pd.concat(frames, ignore_index=True)
@@ -49,8 +53,12 @@ def read_crosswalk(config: DataConfig) -> pd.DataFrame:
     return crosswalk.reset_index(drop=True)
 
 
+TERM_COLUMNS = ["bioguide_id", "chamber", "start", "end", "party", "state", "district", "senate_class"]
+
+
 def read_current_terms(config: DataConfig) -> pd.DataFrame:
-    """Every term of every current member (legislators-current.yaml): chamber, start, end, party, state."""
+    """Every term of every current member (legislators-current.yaml): chamber, start, end, party, state, and the
+    seat: the district of a representative, the class of a senator."""
     path = _locate(config, "legislators-current.yaml")
     try:
         people = yaml.load(read_bytes(path), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # libyaml: 10x
@@ -73,12 +81,13 @@ def read_current_terms(config: DataConfig) -> pd.DataFrame:
                         "party": term.get("party"),
                         "state": term.get("state"),
                         "district": term.get("district"),
+                        "senate_class": term.get("class"),
                     }
                 )
         except (KeyError, TypeError, ValueError) as exc:
             who = f"legislator {bioguide}" if bioguide else f"legislator entry {number}"
             raise DataError(f"{path}: {who}: missing or malformed id/terms ({type(exc).__name__}: {exc})") from exc
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=TERM_COLUMNS).astype({"senate_class": "Int64"})
 
 
 PARTY_LETTERS = {"Democrat": "D", "Republican": "R", "Independent": "I"}  # as in the members table

@@ -440,6 +440,7 @@ def test_votes_without_a_party_are_coded_as_question_mark(tables):
     for kind, frame in (("strings", as_strings(votes)), ("categories", votes.astype({"vote_party": "category"}))):
         ctx = Context.__new__(Context)  # only what coding the votes reads
         ctx.members, ctx.rollcalls = tables["members"], tables["rollcalls"].reset_index(drop=True)
+        ctx.params = {"sitting_window_days": 90}  # the seats are coded with the votes
         ctx._code_votes(frame)
         coded[kind] = ctx.parties[ctx.vote_party].tolist()
     cast = votes[votes["position"].isin(["yea", "nay"])]

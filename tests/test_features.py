@@ -6,11 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.build import Context, build_features, sitting_members, training_measures, training_pairs
+from features.build import Context, build_features, training_measures, training_pairs
 from features.catalog import build_catalog, load_overrides
 from features.history import EventHistory
 from features.precedent import similar_rollcalls
 from features.registry import build_registry
+from features.seats import sitting_members
 from pipeline.config import load_params
 from pipeline.tables import cut_as_of
 
@@ -150,25 +151,27 @@ def test_member_similar_share_on_hr676_is_the_members_own_votes_on_the_most_simi
 def test_sitting_members_early_in_a_congress_are_those_of_that_congress(tables, context):
     """On 2019-01-21 the trailing 90 days reach back into the 115th Congress: its departed members (Speaker Ryan,
     Crowley, defeated in the primary) and Blackburn, a senator from 2019-01-03, do not sit in the House."""
-    house = set(sitting_members(context, "house", pd.Timestamp("2019-01-21"), tables["terms"]))
+    house = set(sitting_members(context.seats, "house", pd.Timestamp("2019-01-21"), tables["terms"]))
     assert {"R000570", "C001038", "B001243"}.isdisjoint(house)
     assert {"P000613", "M001184", "O000172"} <= house  # Panetta, Massie, and Ocasio-Cortez, new in the 116th
     assert 430 <= len(house) <= 441  # 435 seats and 6 delegates, some seats vacant
-    assert "B001243" in set(sitting_members(context, "senate", pd.Timestamp("2019-01-21"), tables["terms"]))
-    # before the House's first roll call of the 116th (2019-01-03) the 115th's voters stand in
-    before = set(sitting_members(context, "house", pd.Timestamp("2019-01-03"), tables["terms"]))
+    assert "B001243" in set(sitting_members(context.seats, "senate", pd.Timestamp("2019-01-21"), tables["terms"]))
+    # before the House's first roll call of the 116th (2019-01-03) the 115th's members stand in (Steil's term, in
+    # Ryan's seat, begins that day)
+    before = set(sitting_members(context.seats, "house", pd.Timestamp("2019-01-03"), tables["terms"]))
     assert "R000570" in before and "O000172" not in before
 
 
 def test_members_who_left_within_a_congress_no_longer_sit(tables, context):
     """Vance (Vice President from 2025-01-20) and Rubio (Secretary of State from 2025-01-21) voted in the Senate in
     January 2025 and Sherrill (resigned 2025-11-20, Governor of New Jersey) in the House until November: the
-    window's votes and her still-current term kept them sitting. The chambers' roll calls stopped listing them."""
-    senate = set(sitting_members(context, "senate", pd.Timestamp("2025-02-01"), tables["terms"]))
+    window's votes kept them sitting (none has a term on record: former members). The chambers' roll calls stopped
+    listing them."""
+    senate = set(sitting_members(context.seats, "senate", pd.Timestamp("2025-02-01"), tables["terms"]))
     assert {"V000137", "R000595"}.isdisjoint(senate) and "H001104" in senate  # Husted, Vance's successor
     assert len(senate) == 100
     date = pd.Timestamp("2025-12-31")
-    house = set(sitting_members(context, "house", date, tables["terms"]))
+    house = set(sitting_members(context.seats, "house", date, tables["terms"]))
     assert "S001207" not in house and "M001184" in house
     # the members are exactly those the House's last roll call of 2025 lists (433 and the 6 delegates: two seats
     # vacant, TX-18 and NJ-11)
@@ -176,7 +179,7 @@ def test_members_who_left_within_a_congress_no_longer_sit(tables, context):
     held = rollcalls[(rollcalls["chamber"] == "house") & (rollcalls["date"] < date)]
     latest = held.loc[held["date"] == held["date"].max(), "rollcall_id"]
     listed = set(tables["votes"].loc[tables["votes"]["rollcall_id"].isin(latest), "bioguide_id"])
-    assert house == listed and len(listed - context.delegates) == 433
+    assert house == listed and len(listed - context.seats.delegates) == 433
 
 
 def test_a_member_absent_for_months_still_sits_while_the_roll_calls_list_him(tables, context):
@@ -184,7 +187,7 @@ def test_a_member_absent_for_months_still_sits_while_the_roll_calls_list_him(tab
     crosswalk keeps only his last term (2025): neither a term nor a vote counted him on 2024-06-01; the roll calls
     that list him do."""
     assert tables["terms"].query("bioguide_id == 'G000551' and start < '2024-06-01'").empty
-    house = set(sitting_members(context, "house", pd.Timestamp("2024-06-01"), tables["terms"]))
+    house = set(sitting_members(context.seats, "house", pd.Timestamp("2024-06-01"), tables["terms"]))
     assert "G000551" in house
     # and its voting members are those the House's last roll call before the date lists (delegates, listed on some
     # Committee of the Whole votes of the 118th, are not judged by the listing)
@@ -192,7 +195,7 @@ def test_a_member_absent_for_months_still_sits_while_the_roll_calls_list_him(tab
     held = rollcalls[(rollcalls["chamber"] == "house") & (rollcalls["date"] < "2024-06-01")]
     latest = held.loc[held["date"] == held["date"].max(), "rollcall_id"]
     listed = set(tables["votes"].loc[tables["votes"]["rollcall_id"].isin(latest), "bioguide_id"])
-    assert house - context.delegates == listed - context.delegates
+    assert house - context.seats.delegates == listed - context.seats.delegates
 
 
 def test_new_members_get_full_rows_with_missing_values(context):
@@ -310,12 +313,12 @@ def test_sitting_members_from_tables_cut_before_the_date_are_those_the_full_tabl
     January 2023, the ballots of 2023-01-07 listed 6 members (the candidates' votes are left out): the House's
     members still sit."""
     cut = _context(cut_as_of(tables, pd.Timestamp("2025-07-31")))
-    house = set(sitting_members(cut, "house", pd.Timestamp("2025-08-01"), tables["terms"]))
+    house = set(sitting_members(cut.seats, "house", pd.Timestamp("2025-08-01"), tables["terms"]))
     assert "J000299" in house
-    assert house == set(sitting_members(context, "house", pd.Timestamp("2025-08-01"), tables["terms"]))
+    assert house == set(sitting_members(context.seats, "house", pd.Timestamp("2025-08-01"), tables["terms"]))
     cut_tables = cut_as_of(tables, pd.Timestamp("2023-01-07"))
     catalog = context.catalog[context.catalog["rollcall_id"].isin(cut_tables["rollcalls"]["rollcall_id"])]
     cut = Context(cut_tables, context.registry, context.cosponsorships, catalog, context.params)
-    house = set(sitting_members(cut, "house", pd.Timestamp("2023-01-08"), tables["terms"]))
-    assert 430 <= len(house - cut.delegates) <= 435 and "M001165" in house  # McCarthy, elected that night
-    assert house == set(sitting_members(context, "house", pd.Timestamp("2023-01-08"), tables["terms"]))
+    house = set(sitting_members(cut.seats, "house", pd.Timestamp("2023-01-08"), tables["terms"]))
+    assert 430 <= len(house - cut.seats.delegates) <= 435 and "M001165" in house  # McCarthy, elected that night
+    assert house == set(sitting_members(context.seats, "house", pd.Timestamp("2023-01-08"), tables["terms"]))
