@@ -234,8 +234,9 @@ def flat_metrics(table: dict, methods: list[str], spread: dict) -> dict[str, flo
     and the model's bootstrap intervals: ``xgboost.pooled.log_loss.low`` and ``.high``."""
     flat = {}
     for scope, by_metric in spread.get("intervals", {}).get(MODEL, {}).items():
-        for metric, (low, high) in by_metric.items():
-            flat |= {f"{MODEL}.{scope}.{metric}.low": low, f"{MODEL}.{scope}.{metric}.high": high}
+        for metric, bounds in by_metric.items():
+            ends = zip(("low", "high"), bounds, strict=True)
+            flat |= {f"{MODEL}.{scope}.{metric}.{end}": v for end, v in ends if np.isfinite(v)}
     for method in methods:
         for scope, entry in table[method].items():
             items = (

@@ -32,9 +32,13 @@ def resample_counts(chambers: pd.Series, draws: int, seed: int) -> np.ndarray:
 
 
 def interval(values: np.ndarray, level: float) -> list[float]:
-    """The central ``level`` interval of the resampled values (draws where a metric is undefined left out)."""
+    """The central ``level`` interval of the resampled values (draws where a metric is undefined left out; NaN
+    when it is undefined in every draw, e.g. a Republican AUC where no roll call split the Republicans)."""
+    defined = values[~np.isnan(values)]
+    if not len(defined):
+        return [float("nan"), float("nan")]
     tail = (1 - level) / 2
-    return [float(np.nanquantile(values, tail)), float(np.nanquantile(values, 1 - tail))]
+    return [float(np.quantile(defined, tail)), float(np.quantile(defined, 1 - tail))]
 
 
 def roll_call_bootstrap(predictions: pd.DataFrame, methods: list[str], settings: dict) -> dict:
@@ -79,4 +83,9 @@ def _difference(ours: dict, theirs: dict, level: float) -> dict:
 
 
 def _share_meeting(values: np.ndarray, bar: float, at_most: bool) -> float:
-    return float(np.mean(values <= bar) if at_most else np.mean(values >= bar))
+    """Among the draws where the metric is defined, as ``interval`` counts them (an undefined one neither meets nor
+    misses a bar); NaN when there are none."""
+    defined = values[~np.isnan(values)]
+    if not len(defined):
+        return float("nan")
+    return float(np.mean(defined <= bar) if at_most else np.mean(defined >= bar))

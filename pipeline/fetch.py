@@ -16,14 +16,17 @@ shut down, so that neither a stalled server nor the retries hold it. Either way 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 import hashlib
 import io
 import json
 import os
+import time
 import xml.etree.ElementTree as ET
 import zlib
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -44,6 +47,7 @@ from pipeline.tables import file_sha256, write_atomic
 
 CHUNK = 1 << 16
 USER_AGENT = "natocast/0.1 (+https://github.com/)"
+LOCK_WAIT_S = 120  # how long a download waits for another process to finish writing its folder's manifest
 MANIFEST = "manifest.json"
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 PROGRESS_MIN_BYTES = 4 << 20  # a progress bar (on a terminal) for downloads larger than this or of unknown size
@@ -302,17 +306,32 @@ def _update(folder: Path, change, stop: Stop) -> dict:
     ``stop`` is set (a download stopped while it waited for the lock records nothing)."""
     folder.mkdir(parents=True, exist_ok=True)
     manifest_path = folder / MANIFEST
-    try:
-        with FileLock(str(manifest_path) + ".lock", timeout=120):
+    with _locked(manifest_path, stop):
+        stop.check()
+        manifest = _load(manifest_path)
+        change(manifest)
+        write_atomic(manifest_path, lambda tmp: tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n"))
+        return manifest
+
+
+@contextlib.contextmanager
+def _locked(manifest_path: Path, stop: Stop) -> Iterator[None]:
+    """The manifest's lock, waited for up to ``LOCK_WAIT_S`` but given up (Stopped) as soon as ``stop`` is set: a
+    download waiting on another process's lock would otherwise outlive its stopped ingest, its file left behind."""
+    lock = FileLock(str(manifest_path) + ".lock")
+    deadline = time.monotonic() + LOCK_WAIT_S
+    while True:
+        try:
+            lock.acquire(timeout=0.1)
+            break
+        except Timeout as exc:
             stop.check()
-            manifest = _load(manifest_path)
-            change(manifest)
-            write_atomic(
-                manifest_path, lambda tmp: tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-            )
-            return manifest
-    except Timeout as exc:
-        raise DataError(f"{manifest_path}: locked by another process for over 120 s") from exc
+            if time.monotonic() > deadline:
+                raise DataError(f"{manifest_path}: locked by another process for over {LOCK_WAIT_S:g} s") from exc
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def record(dest: Path, url: str, digest: str, size: int, stop: Stop) -> None:

@@ -797,3 +797,48 @@ def test_a_stop_while_a_file_download_stalls_ends_the_ingest_at_once(
     assert (status, stderr.strip()) == (128 + how, STOP_LINES[how])
     assert seconds < STOP_BOUND_S
     assert _assert_only_recorded_downloads(raw) == _assert_only_recorded_downloads(downloaded_116) - 1
+
+
+@pytest.mark.unit
+def test_a_stop_ends_a_download_waiting_for_its_manifests_lock(fault_server, tmp_path):
+    """A download whose file is complete but whose folder's manifest another process holds locked (a second ingest
+    on the same folder) ends when its stop is set, removing its partial file; it did wait out the lock (120 s), so
+    an ingest stopped meanwhile left that thread behind, and the process's exit left the .part file unrecorded."""
+    base, _ = fault_server
+    dest, stop, raised = tmp_path / "raw" / "S119_members.csv", Stop(), []
+    dest.parent.mkdir(parents=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from filelock import FileLock\n"
+            "with FileLock(sys.argv[1]):\n    print('held', flush=True); time.sleep(60)",
+            str(dest.parent / "manifest.json.lock"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+
+        def run() -> None:
+            try:
+                download(f"{base}/good/0/S119_members.csv", dest, timeout_s=5, retries=1, backoff_s=0.01, stop=stop)
+            except Exception as exc:
+                raised.append(exc)
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 5
+        while not list(dest.parent.glob(".*.part-*")) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.3)  # the file is in, the download waits for the lock
+        stopped = time.monotonic()
+        stop.set()
+        thread.join(5)
+        assert not thread.is_alive() and time.monotonic() - stopped < 2
+    finally:
+        holder.kill()
+        holder.wait()
+    assert [type(exc) for exc in raised] == [Stopped]
+    assert not dest.exists() and not list(dest.parent.glob(".*.part-*")) and _manifest_files(dest.parent) == {}

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import mlflow
@@ -308,3 +309,41 @@ def test_tracking_against_a_real_mlflow_server(tmp_path, training, params):
         server.terminate()
         server.wait(timeout=30)
         shutil.rmtree(tmp_path / "artifacts", ignore_errors=True)
+
+
+def test_a_metric_undefined_in_some_resamples_is_left_out_of_its_interval_and_its_share_alike():
+    """The Republican AUC is undefined in a resample that draws no roll call splitting the Republicans: such a draw
+    neither meets nor misses the bar (it counted as missing it, while the interval left it out), and where no roll
+    call splits them there is no interval, no share and no MLflow metric, rather than a share of 0."""
+    from models.evaluate import flat_metrics, methods_of, metrics_table
+    from models.intervals import resample_counts, roll_call_bootstrap
+    from models.metrics import measure_parts, resampled
+
+    backtest = pd.read_parquet(MODELS_DIR / "backtest.parquet")
+    chambers = backtest.groupby("measure_id")["chamber"].first().sort_index()
+    splits = measure_parts(backtest.assign(p_yea=backtest["p_xgboost"]), chambers.index)["within_party_auc_R"][1] > 0
+    unsplit, split = chambers.index[~splits], chambers.index[splits]
+    assert len(unsplit) >= 4 and len(split) >= 20  # facts of the backtest: 5 roll calls where no Republican broke ranks
+    settings = {"draws": 400, "seed": 13, "level": 0.9}
+    key = "within_party_auc_R_at_least_0.85"
+    chamber = chambers[unsplit].mode()[0]  # one split roll call among the unsplit ones of its chamber
+    one = backtest[
+        backtest["measure_id"].isin([*unsplit[chambers[unsplit] == chamber], split[chambers[split] == chamber][0]])
+    ]
+    ones = one.groupby("measure_id")["chamber"].first().sort_index()
+    values = resampled(
+        measure_parts(one.assign(p_yea=one["p_xgboost"]), ones.index)["within_party_auc_R"],
+        resample_counts(ones, settings["draws"], settings["seed"]),
+    )
+    assert 0.1 < np.isnan(values).mean() < 0.9  # some resamples miss the one split roll call
+    share = roll_call_bootstrap(one, ["xgboost"], settings)["share_of_resamples_meeting_bar"][key]
+    assert share == np.mean(values[~np.isnan(values)] >= 0.85)
+    none = backtest[backtest["measure_id"].isin(unsplit)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        spread = roll_call_bootstrap(none, methods_of(none), settings)
+    assert np.isnan(spread["intervals"]["xgboost"]["pooled"]["within_party_auc_R"]).all()
+    assert np.isnan(spread["share_of_resamples_meeting_bar"][key])
+    flat = flat_metrics(metrics_table(none, 10), methods_of(none), spread)
+    assert "xgboost.pooled.log_loss.low" in flat and "xgboost.pooled.within_party_auc_R.low" not in flat
+    assert all(np.isfinite(v) for v in flat.values())
