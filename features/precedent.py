@@ -9,6 +9,7 @@ the measure.
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -82,9 +83,20 @@ def term_vectors(texts: pd.Series, vocabulary: dict[str, int]) -> np.ndarray:
     for row, text in enumerate(texts.fillna("")):
         for term, count in Counter(text_terms(text)).items():
             if term in vocabulary:
-                vectors[row, vocabulary[term]] = 1 + np.log(count)
+                vectors[row, vocabulary[term]] = 1 + math.log(count)
     lengths = np.linalg.norm(vectors, axis=1, keepdims=True)
     return np.divide(vectors, lengths, out=vectors, where=lengths > 0)
+
+
+def cosine_products(vectors: np.ndarray, catalog_vectors: np.ndarray) -> np.ndarray:
+    """``vectors @ catalog_vectors.T``, summed term by term in the terms' order: BLAS (NumPy's ``@``) sums in an
+    order that depends on the CPU (OpenBLAS's Haswell against its SkylakeX kernels), so the similar shares, and
+    every output after them, would differ in the last bit from one machine to the next."""
+    products = np.zeros((len(vectors), len(catalog_vectors)))
+    for row, vector in enumerate(vectors):
+        for term in np.flatnonzero(vector):
+            products[row] += vector[term] * catalog_vectors[:, term]
+    return products
 
 
 @dataclass(frozen=True)
@@ -118,7 +130,7 @@ def similar_rollcalls(
     ``catalog_terms(catalog)`` when the caller keeps it (a forecast's context does, across calls)."""
     indexed = indexed or catalog_terms(catalog)
     directed, vocabulary = indexed.directed, indexed.vocabulary
-    similarity = term_vectors(measure_texts["text"], vocabulary) @ indexed.vectors.T
+    similarity = cosine_products(term_vectors(measure_texts["text"], vocabulary), indexed.vectors)
     rows = []
     for i, measure in enumerate(measure_texts.itertuples(index=False)):
         earlier = ((directed["date"] < measure.date) & (directed["chamber"] == measure.chamber)).to_numpy()

@@ -11,6 +11,7 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
 from models.dataset import alliance_side
+from models.logodds import expit, settled
 
 
 def _party(frame: pd.DataFrame) -> pd.Series:
@@ -39,7 +40,11 @@ def ideology_logistic(train: pd.DataFrame, test: pd.DataFrame, clip: tuple[float
     fill = train.groupby(_party(train))[["nominate_dim1", "nominate_dim2"]].mean().fillna(0.0)
     target = alliance_side(train["voted_yea"], train["orientation"])
     model = LogisticRegression(max_iter=1000).fit(_ideology_design(train, fill), target)
-    return np.clip(model.predict_proba(_ideology_design(test, fill))[:, 1], *clip)
+    design = _ideology_design(test, fill)
+    linear = np.full(len(design), settled(model.intercept_[0]))
+    for column, coef in enumerate(model.coef_[0]):  # column by column, not BLAS's CPU-dependent order (logodds.settled)
+        linear += settled(coef) * design[:, column]
+    return np.clip(expit(linear), *clip)
 
 
 def shrunk_share(test: pd.DataFrame, clip: tuple[float, float]) -> np.ndarray:

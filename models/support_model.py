@@ -28,7 +28,7 @@ from models.booster import Booster
 from models.context_model import ContextModel
 from models.context_model import load as load_context
 from models.dataset import alliance_side, time_split, yea_probability
-from models.logodds import expit, logit
+from models.logodds import expit, logit, settled
 from pipeline.errors import DataError
 from pipeline.tables import write_atomic
 
@@ -69,7 +69,7 @@ class Calibration:
             return cls("identity")
         if method == "platt":
             model = LogisticRegression(C=1e6).fit(_logit(raw).reshape(-1, 1), target)
-            return cls("platt", float(model.coef_[0, 0]), float(model.intercept_[0]))
+            return cls("platt", settled(model.coef_[0, 0]), settled(model.intercept_[0]))
         if method == "isotonic":
             model = IsotonicRegression(y_min=EPS, y_max=1 - EPS, out_of_bounds="clip").fit(raw, target)
             return cls("isotonic", x=tuple(map(float, model.X_thresholds_)), y=tuple(map(float, model.y_thresholds_)))
@@ -317,7 +317,7 @@ def fit_context_scale(frame: pd.DataFrame, base: SupportModel) -> tuple[float, f
     if known.sum() < 100 or len(np.unique(target)) < 2:
         return (0.0, 0.0)
     model = LogisticRegression(C=1.0).fit(logit[known].reshape(-1, 1), target)
-    return float(model.coef_[0, 0]), float(model.intercept_[0])
+    return settled(model.coef_[0, 0]), settled(model.intercept_[0])
 
 
 def train(frame: pd.DataFrame, model_params: dict, context: ContextModel | None = None) -> SupportModel:

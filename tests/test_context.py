@@ -336,3 +336,19 @@ def test_general_model_backtest_beats_party_line_by_sponsor_in_each_chamber():
         assert ours < theirs, chamber
     sponsors = scored[scored["is_sponsor"] == 1]
     assert sponsors["p_general"].mean() > 0.8 and sponsors["voted_yea"].mean() > 0.8
+
+
+def test_cosine_products_are_the_matrix_product_summed_term_by_term():
+    """The similarities are ``vectors @ catalog.T`` to the last bits (summed in the terms' order, not BLAS's,
+    which differs by CPU), on the real catalog's descriptions."""
+    from features.precedent import catalog_terms, cosine_products, term_vectors
+    from pipeline.config import FEATURES_DIR
+
+    catalog = pd.read_parquet(FEATURES_DIR / "catalog.parquet")
+    indexed = catalog_terms(catalog)
+    vectors = term_vectors(catalog["description"].head(40), indexed.vocabulary)
+    products = cosine_products(vectors, indexed.vectors)
+    assert products.shape == (40, len(indexed.directed))
+    np.testing.assert_allclose(products, vectors @ indexed.vectors.T, rtol=0, atol=1e-15)
+    directed_self = cosine_products(indexed.vectors[:5], indexed.vectors)
+    assert np.allclose(np.diag(directed_self[:, :5]), 1.0)  # a description is most like itself
