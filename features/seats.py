@@ -27,9 +27,15 @@ import pandas as pd
 
 from features.history import to_days
 from pipeline.errors import DataError
-from pipeline.ids import NON_VOTING_STATES, SEATS, congress_first_year, congress_of_date, positions_in
+from pipeline.ids import (
+    NON_VOTING_STATES,
+    SEATS,
+    congress_first_year,
+    congress_of_date,
+    other_chamber,
+    positions_in,
+)
 
-CHAMBERS = ("house", "senate")
 NEVER = np.iinfo(np.int64).max  # a day after every day
 SEAT_COLUMNS = ("bioguide_id", "chamber", "state", "district", "senate_class")  # of the members and terms tables
 
@@ -284,7 +290,3 @@ def seat_keys(frame: pd.DataFrame, chamber: str) -> pd.Series:
     number = pd.to_numeric(frame["district" if chamber == "house" else "senate_class"]).astype("Int64")
     label = number.clip(lower=1).astype(str) if chamber == "house" else "S" + number.astype(str)
     return (frame["state"].astype(str) + "-" + label).where(number.notna())
-
-
-def other_chamber(chamber: str) -> str:
-    return CHAMBERS[1 - CHAMBERS.index(chamber)]

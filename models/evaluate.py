@@ -28,7 +28,7 @@ from models import support_model, tracking  # noqa: E402
 from models.baselines import BASELINES  # noqa: E402
 from models.dataset import with_context, yea_probability  # noqa: E402
 from models.intervals import roll_call_bootstrap  # noqa: E402
-from models.metrics import reliability_table, score  # noqa: E402
+from models.metrics import POOLED_BARS, bar_name, meets, reliability_table, score  # noqa: E402
 from pipeline.config import DataConfig, load_params, stage_arguments  # noqa: E402
 from pipeline.errors import debug_requested, run_stage
 from pipeline.tables import log_timing, write_atomic, write_json  # noqa: E402
@@ -88,10 +88,8 @@ def check_bars(table: dict) -> dict:
         theirs = min(table[name].get(chamber, {}).get("log_loss", np.inf) for name in BASELINES)
         bars[f"{chamber}.lowest_log_loss"] = bool(ours < theirs)
     pooled = table[MODEL]["pooled"]
-    bars["pooled.log_loss_at_most_0.20"] = bool(pooled["log_loss"] <= 0.20)
-    bars["pooled.within_party_auc_R_at_least_0.85"] = bool(pooled["within_party_auc_R"] >= 0.85)
-    bars["pooled.ece_at_most_0.03"] = bool(pooled["ece"] <= 0.03)
-    bars["pooled.party_level_error_at_most_0.10"] = bool(pooled["party_level_error"] <= 0.10)
+    for metric, (bar, at_most) in POOLED_BARS.items():
+        bars[f"pooled.{bar_name(metric, bar, at_most)}"] = bool(meets(pooled[metric], bar, at_most))
     bars["all_met"] = all(bars.values())
     return bars
 

@@ -12,13 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from models.metrics import BOOTSTRAPPED, measure_parts, resampled
-
-BARS = {  # pooled metric: (bar, True when a value at most the bar meets it)
-    "log_loss": (0.20, True),
-    "within_party_auc_R": (0.85, False),
-    "party_level_error": (0.10, True),
-}
+from models.metrics import BOOTSTRAPPED, POOLED_BARS, measure_parts, meets, resampled
 
 
 def resample_counts(chambers: pd.Series, draws: int, seed: int) -> np.ndarray:
@@ -72,7 +66,8 @@ def roll_call_bootstrap(predictions: pd.DataFrame, methods: list[str], settings:
             f"{metric}_{'at_most' if at_most else 'at_least'}_{bar:g}": _share_meeting(
                 values[model]["pooled"][metric], bar, at_most
             )
-            for metric, (bar, at_most) in BARS.items()
+            for metric, (bar, at_most) in POOLED_BARS.items()
+            if metric in BOOTSTRAPPED
         },
     }
 
@@ -88,4 +83,4 @@ def _share_meeting(values: np.ndarray, bar: float, at_most: bool) -> float:
     defined = values[~np.isnan(values)]
     if not len(defined):
         return float("nan")
-    return float(np.mean(defined <= bar) if at_most else np.mean(defined >= bar))
+    return float(np.mean(meets(defined, bar, at_most)))

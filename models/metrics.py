@@ -140,6 +140,24 @@ def log_loss_parts(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"loss_sum": grouped.sum(), "votes": grouped.size().astype(float)})
 
 
+POOLED_BARS = {  # issue 9's bars on the pooled backtest: metric -> (bar, True when a value at most the bar meets it)
+    "log_loss": (0.20, True),
+    "within_party_auc_R": (0.85, False),
+    "ece": (0.03, True),
+    "party_level_error": (0.10, True),
+}
+
+
+def bar_name(metric: str, bar: float, at_most: bool) -> str:
+    """'log_loss_at_most_0.20', 'within_party_auc_R_at_least_0.85'."""
+    return f"{metric}_{'at_most' if at_most else 'at_least'}_{bar:.2f}"
+
+
+def meets(values, bar: float, at_most: bool):
+    """Whether each value meets the bar (a float or an array of them)."""
+    return np.less_equal(values, bar) if at_most else np.greater_equal(values, bar)
+
+
 BOOTSTRAPPED = {  # metric: (its parts per measure, numerator, denominator)
     "log_loss": (log_loss_parts, "loss_sum", "votes"),
     "within_party_auc_R": (lambda frame: within_party_auc_parts(frame, "R"), "auc_times_pairs", "pairs"),
