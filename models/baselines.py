@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.linear_model import LogisticRegression
 
 from models.dataset import alliance_side
-from models.logodds import expit, settled
+from models.logistic import fit_logistic
+from models.logodds import expit
 
 
 def _party(frame: pd.DataFrame) -> pd.Series:
@@ -39,11 +39,11 @@ def ideology_logistic(train: pd.DataFrame, test: pd.DataFrame, clip: tuple[float
     """(b) Logistic regression on party and DW-NOMINATE dim1/dim2 (new members: their party's mean)."""
     fill = train.groupby(_party(train))[["nominate_dim1", "nominate_dim2"]].mean().fillna(0.0)
     target = alliance_side(train["voted_yea"], train["orientation"])
-    model = LogisticRegression(max_iter=1000).fit(_ideology_design(train, fill), target)
+    coefs, intercept = fit_logistic(_ideology_design(train, fill), target, l2=1.0)  # scikit-learn's default C=1
     design = _ideology_design(test, fill)
-    linear = np.full(len(design), settled(model.intercept_[0]))
-    for column, coef in enumerate(model.coef_[0]):  # column by column, not BLAS's CPU-dependent order (logodds.settled)
-        linear += settled(coef) * design[:, column]
+    linear = np.full(len(design), intercept)
+    for column, coef in enumerate(coefs):  # column by column, not BLAS's CPU-dependent order (models.logistic)
+        linear += coef * design[:, column]
     return np.clip(expit(linear), *clip)
 
 

@@ -28,7 +28,8 @@ from models.booster import Booster
 from models.context_model import ContextModel
 from models.context_model import load as load_context
 from models.dataset import alliance_side, time_split, yea_probability
-from models.logodds import expit, logit, settled
+from models.logistic import fit_logistic
+from models.logodds import expit, logit
 from pipeline.errors import DataError
 from pipeline.tables import write_atomic
 
@@ -63,13 +64,12 @@ class Calibration:
     @classmethod
     def fit(cls, method: str, raw: np.ndarray, target: np.ndarray) -> Calibration:
         from sklearn.isotonic import IsotonicRegression  # to fit only (see the module's docstring)
-        from sklearn.linear_model import LogisticRegression
 
         if method == "none" or len(np.unique(target)) < 2:
             return cls("identity")
         if method == "platt":
-            model = LogisticRegression(C=1e6).fit(_logit(raw).reshape(-1, 1), target)
-            return cls("platt", settled(model.coef_[0, 0]), settled(model.intercept_[0]))
+            (coef,), intercept = fit_logistic(_logit(raw).reshape(-1, 1), target, l2=1e-6)  # all but unpenalised
+            return cls("platt", float(coef), intercept)
         if method == "isotonic":
             model = IsotonicRegression(y_min=EPS, y_max=1 - EPS, out_of_bounds="clip").fit(raw, target)
             return cls("isotonic", x=tuple(map(float, model.X_thresholds_)), y=tuple(map(float, model.y_thresholds_)))
@@ -309,15 +309,13 @@ def fit_booster(
 def fit_context_scale(frame: pd.DataFrame, base: SupportModel) -> tuple[float, float]:
     """Slope and intercept that turn the general model's alliance-side log-odds into the best starting point
     for the catalogued votes (a logistic fit on the training rows only; no context: no shift)."""
-    from sklearn.linear_model import LogisticRegression  # to fit only (see the module's docstring)
-
     logit = base.context_logit(frame)
     known = ~np.isnan(logit)
     target = alliance_side(frame["voted_yea"], frame["orientation"])[known]
     if known.sum() < 100 or len(np.unique(target)) < 2:
         return (0.0, 0.0)
-    model = LogisticRegression(C=1.0).fit(logit[known].reshape(-1, 1), target)
-    return settled(model.coef_[0, 0]), settled(model.intercept_[0])
+    (slope,), intercept = fit_logistic(logit[known].reshape(-1, 1), target, l2=1.0)
+    return float(slope), intercept
 
 
 def train(frame: pd.DataFrame, model_params: dict, context: ContextModel | None = None) -> SupportModel:

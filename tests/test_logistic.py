@@ -1,0 +1,103 @@
+"""models.logistic: the penalised logistic fits (DW-NOMINATE baseline, context scale, Platt) reach scikit-learn's
+optimum and give the same digits whichever BLAS kernels the CPU selects."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from models.baselines import _ideology_design, _party
+from models.dataset import alliance_side
+from models.logistic import fit_logistic
+
+ROOT = Path(__file__).resolve().parent.parent
+TRAINING = ROOT / "data" / "features" / "training.parquet"
+
+
+@pytest.fixture(scope="module")
+def ideology_rows() -> tuple[np.ndarray, np.ndarray]:
+    """The baseline's design and target on the real catalogued votes before 2022 (the 2022 cut's training rows)."""
+    if not TRAINING.exists():
+        pytest.fail("data/features/training.parquet is missing: the test command runs `dvc repro` first")
+    train = pd.read_parquet(TRAINING)
+    train = train[train["date"] < "2022-01-01"]
+    fill = train.groupby(_party(train))[["nominate_dim1", "nominate_dim2"]].mean().fillna(0.0)
+    return _ideology_design(train, fill), alliance_side(train["voted_yea"], train["orientation"])
+
+
+def test_the_fit_is_scikit_learns_optimum_on_real_votes(ideology_rows):
+    """lbfgs run to a tolerance far below its default (1e-4, where it used to stop) lands on the same optimum."""
+    from sklearn.linear_model import LogisticRegression
+
+    design, target = ideology_rows
+    coefs, intercept = fit_logistic(design, target, l2=1.0)
+    reference = LogisticRegression(C=1.0, tol=1e-12, max_iter=100_000).fit(design, target)
+    np.testing.assert_allclose(coefs, reference.coef_[0], rtol=1e-6, atol=1e-6)
+    assert intercept == pytest.approx(reference.intercept_[0], rel=1e-6)
+    stopped_early = LogisticRegression(C=1.0, max_iter=1000).fit(design, target)  # the old baseline's fit
+    assert np.max(np.abs(stopped_early.coef_[0] - coefs)) > 1e-4  # it had not reached the optimum
+
+
+def test_a_one_column_fit_recovers_a_known_map_and_the_penalty_shrinks_it():
+    rng = np.random.default_rng(7)
+    x = rng.normal(0, 2, 30_000)
+    y = (rng.random(x.size) < 1 / (1 + np.exp(-(0.6 * x + 1.2)))).astype(int)
+    (slope,), intercept = fit_logistic(x.reshape(-1, 1), y, l2=1e-6)
+    assert slope == pytest.approx(0.6, abs=0.03) and intercept == pytest.approx(1.2, abs=0.05)
+    (shrunk,), _ = fit_logistic(x.reshape(-1, 1), y, l2=1e5)
+    assert 0 < shrunk < slope / 2  # the penalty acts on the slope
+
+
+def test_separable_data_converge_to_a_finite_fit():
+    """All Yea above zero and all Nay below: without the penalty the slope would run off to infinity."""
+    x = np.linspace(-3, 3, 200).reshape(-1, 1)
+    (slope,), intercept = fit_logistic(x, (x[:, 0] > 0).astype(int), l2=1.0)
+    assert np.isfinite(slope) and slope > 1 and abs(intercept) < 1e-6
+
+
+@pytest.mark.parametrize(
+    ("design", "target"),
+    [(np.zeros((3, 2)), np.zeros(4)), (np.zeros(3), np.zeros(3)), (np.zeros((0, 2)), np.zeros(0))],
+)
+def test_mismatched_or_empty_input_is_named(design, target):
+    with pytest.raises(ValueError, match=r"fit_logistic: design .* and target .* do not match"):
+        fit_logistic(design, target, l2=1.0)
+
+
+FIT_IN_A_CHILD = """
+import json, sys
+import numpy as np, pandas as pd
+from models.baselines import _ideology_design, _party
+from models.dataset import alliance_side
+from models.logistic import fit_logistic
+train = pd.read_parquet(sys.argv[1])
+train = train[train["date"] < "2022-01-01"]
+fill = train.groupby(_party(train))[["nominate_dim1", "nominate_dim2"]].mean().fillna(0.0)
+target = alliance_side(train["voted_yea"], train["orientation"])
+coefs, intercept = fit_logistic(_ideology_design(train, fill), target, 1.0)
+print(json.dumps([float(c).hex() for c in coefs] + [float(intercept).hex()]))
+"""
+
+
+@pytest.mark.skipif(
+    "avx512f" not in Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else True,
+    reason="OpenBLAS's SkylakeX kernels need a CPU with AVX-512",
+)
+def test_the_fit_is_the_same_with_haswell_and_skylakex_blas_kernels():
+    """Intel AVX-512 machines run OpenBLAS's SkylakeX kernels, AMD's its Haswell ones; scikit-learn's lbfgs fit gave
+    baseline probabilities 8e-14 apart on the two, enough to change backtest.parquet's hash."""
+    fits = []
+    for kernels in ("Haswell", "SkylakeX"):
+        environment = {**os.environ, "OPENBLAS_CORETYPE": kernels}
+        child = [sys.executable, "-c", FIT_IN_A_CHILD, str(TRAINING)]
+        result = subprocess.run(child, env=environment, cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        fits.append(json.loads(result.stdout))
+    assert fits[0] == fits[1]
