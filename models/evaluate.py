@@ -36,6 +36,9 @@ from pipeline.tables import log_timing, write_atomic, write_json  # noqa: E402
 log = logging.getLogger("natocast.evaluate")
 MODEL = "xgboost"
 METHODS = (MODEL, *BASELINES)
+# NumPy's exp and log take AVX-512 code where the CPU has it, and round the last bit otherwise than the C library:
+# the backtest's probabilities are kept to 12 decimal places (scored as kept), so its file is the same on every CPU.
+PROBABILITY_DECIMALS = 12
 
 
 def backtest(
@@ -54,9 +57,10 @@ def backtest(
         ].copy()
         predictions["cut"] = year
         model = support_model.train(train, model_params)
-        predictions[f"p_{MODEL}"] = model.predict_yea(test)
+        predictions[f"p_{MODEL}"] = np.round(model.predict_yea(test), PROBABILITY_DECIMALS)
         for name, baseline in BASELINES.items():
-            predictions[f"p_{name}"] = yea_probability(baseline(train, test, clip), test["orientation"])
+            p_yea = yea_probability(baseline(train, test, clip), test["orientation"])
+            predictions[f"p_{name}"] = np.round(p_yea, PROBABILITY_DECIMALS)
         scored.append(predictions)
     if not scored:
         return pd.DataFrame()
