@@ -7,12 +7,6 @@ from __future__ import annotations
 import numpy as np
 
 
-def settled(value: float) -> float:
-    """A fitted parameter to 12 significant digits: a solver's sums run through BLAS, whose order (and so the last
-    bits of the optimum) depends on the CPU; the model files and forecasts should not."""
-    return float(f"{float(value):.12g}")
-
-
 def logit(p: np.ndarray) -> np.ndarray:
     """log(p / (1 - p)): infinite at 0 and 1 (callers clip)."""
     with np.errstate(divide="ignore"):
