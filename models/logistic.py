@@ -26,6 +26,8 @@ def fit_logistic(design: np.ndarray, target: np.ndarray, l2: float) -> tuple[np.
     target = np.asarray(target, dtype=float)
     if design.ndim != 2 or len(design) != len(target) or not len(target):
         raise ValueError(f"fit_logistic: design {design.shape} and target {target.shape} do not match")
+    if not (np.isfinite(design).all() and np.isin(target, (0.0, 1.0)).all()):
+        raise ValueError("fit_logistic: the design has a missing or infinite value, or the target is not 0/1")
     columns = np.column_stack([design, np.ones(len(design))])
     penalty = np.full(columns.shape[1], float(l2))
     penalty[-1] = 0.0

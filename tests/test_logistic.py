@@ -71,6 +71,20 @@ def test_mismatched_or_empty_input_is_named(design, target):
         fit_logistic(design, target, l2=1.0)
 
 
+@pytest.mark.parametrize(
+    ("design", "target"),
+    [
+        (np.array([[0.0], [np.inf], [1.0]]), np.array([0, 1, 1])),  # the log-odds of a probability of exactly 1
+        (np.array([[0.0], [np.nan], [1.0]]), np.array([0, 1, 1])),
+        (np.array([[0.0], [0.5], [1.0]]), np.array([0, 2, 1])),
+    ],
+)
+def test_a_value_the_fit_cannot_use_is_an_error_not_a_zero_fit(design, target):
+    """Unguarded, an infinite log-odds made every step's loss NaN and the fit returned all zeros without a word."""
+    with pytest.raises(ValueError, match="missing or infinite value, or the target is not 0/1"):
+        fit_logistic(design, target, l2=1.0)
+
+
 FIT_IN_A_CHILD = """
 import json, sys
 import numpy as np, pandas as pd
