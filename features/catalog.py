@@ -219,8 +219,39 @@ def load_overrides(path: Path = OVERRIDES_FILE) -> list[dict]:
     return entries
 
 
-def summarize(catalog: pd.DataFrame) -> str:
-    """A readable Markdown summary: counts, then every catalogued roll call with its orientation and reason."""
+def left_out(catalog: pd.DataFrame, rollcalls: pd.DataFrame) -> pd.DataFrame:
+    """Other roll calls on the catalogued bills, which neither the rules nor an override took in (H.R. 815's
+    motions to proceed in February 2024, House amendments whose records carry only the author): what a reviewer
+    of ``catalog_overrides.yaml`` reads next."""
+    on_bills = rollcalls["bill_id"].isin(catalog["bill_id"].dropna()) & ~rollcalls["rollcall_id"].isin(
+        catalog["rollcall_id"]
+    )
+    voted = (rollcalls["yea_count"] + rollcalls["nay_count"]) > 0
+    columns = ["date", "rollcall_id", "bill_id", "yea_count", "nay_count", "question", "amendment_author"]
+    return rollcalls.loc[on_bills & voted, columns].sort_values(["date", "rollcall_id"]).reset_index(drop=True)
+
+
+def _left_out_section(others: pd.DataFrame) -> str:
+    listing = pd.DataFrame(
+        {
+            "date": others["date"].dt.strftime("%Y-%m-%d"),
+            "roll call": others["rollcall_id"],
+            "bill": others["bill_id"],
+            "yea-nay": others["yea_count"].astype(str) + "-" + others["nay_count"].astype(str),
+            "question": others["question"].fillna("").str.replace("|", "/").str.slice(0, 120),
+            "amendment by": others["amendment_author"].fillna("").str.replace("|", "/"),
+        }
+    )
+    return (
+        f"\n## Left out: {len(others)} other roll calls on these bills\n\nNeither a rule nor an override took them in; "
+        "an entry in `features/catalog_overrides.yaml` (with its reason) would.\n\n"
+        f"{listing.to_markdown(index=False)}\n"
+    )
+
+
+def summarize(catalog: pd.DataFrame, others: pd.DataFrame | None = None) -> str:
+    """A readable Markdown summary: counts, then every catalogued roll call with its orientation and reason, then
+    (given ``others``, from ``left_out``) the roll calls on the same bills that are not catalogued."""
     counts = (
         catalog.groupby(["domain", "kind"])["orientation"]
         .value_counts()
@@ -245,17 +276,20 @@ def summarize(catalog: pd.DataFrame) -> str:
     return (
         f"# NATO roll-call catalog\n\n{len(catalog)} roll calls: {alliance} on the alliance itself, {tied} tied "
         f"security votes.\n\n{counts.to_markdown(index=False)}\n\n{listing.to_markdown(index=False)}\n"
-    )
+    ) + (_left_out_section(others) if others is not None and len(others) else "")
 
 
 def main(argv: list[str] | None = None) -> None:
     """DVC stage `catalog`: the directed NATO roll calls from the tables."""
     args = stage_arguments("catalog the NATO roll calls", "tables", "features", argv=argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
-    catalog = build_catalog(read_table("rollcalls", args.tables), read_table("bills", args.tables), load_overrides())
+    rollcalls = read_table("rollcalls", args.tables)
+    catalog = build_catalog(rollcalls, read_table("bills", args.tables), load_overrides())
+    others = left_out(catalog, rollcalls)
     write_parquet(catalog, args.features / "catalog.parquet")
-    write_atomic(args.features / "catalog.md", lambda tmp: tmp.write_text(summarize(catalog)))
+    write_atomic(args.features / "catalog.md", lambda tmp: tmp.write_text(summarize(catalog, others)))
     log.info("%d roll calls (%s by orientation)", len(catalog), catalog["orientation"].value_counts().to_dict())
+    log.info("%d other roll calls on the catalogued bills left out (listed in catalog.md)", len(others))
 
 
 if __name__ == "__main__":

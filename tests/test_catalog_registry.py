@@ -323,3 +323,22 @@ def test_every_sponsor_and_cosponsor_on_record_passes_the_seat_check(tables):
     for member, congress in (("F000452", 112), ("H001103", 113)):
         with pytest.raises(DataError, match=f"{member} did not sit in the House in the {congress}th Congress"):
             seats.check(member, congress, "house", "test")
+
+
+def test_roll_calls_left_out_on_catalogued_bills_are_listed_for_review(catalog, tables):
+    """H.R. 815 carried the 2024 Ukraine aid: its cloture on passage (s47) and passage (s48) are catalogued by
+    override, the motion to proceed of February 9 (64-19) and the three House amendments to H.R. 8035 of April 20
+    (Spartz, Greene, Cammack: records naming only the author) are not; the list shows them, and nothing
+    catalogued, to a reviewer."""
+    from features.catalog import left_out
+
+    others = left_out(catalog.reset_index(), tables["rollcalls"])
+    assert not others["rollcall_id"].isin(catalog.index).any()
+    assert others["bill_id"].isin(catalog["bill_id"]).all()
+    proceed = others.set_index("rollcall_id").loc["s42-118.2024"]
+    assert (proceed["bill_id"], proceed["yea_count"], proceed["nay_count"]) == ("118hr815", 64, 19)
+    amendments = others[others["bill_id"] == "118hr8035"]
+    assert amendments["amendment_author"].notna().all() and len(amendments) == 3
+    text = summarize(catalog.reset_index(), others)
+    assert f"## Left out: {len(others)} other roll calls on these bills" in text
+    assert next(line for line in text.splitlines() if "s42-118.2024" in line).count("|") == 7  # six cells
