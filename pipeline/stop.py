@@ -80,9 +80,9 @@ def in_threads(
     work: Callable[[Item, Stop], Result], items: list[Item], threads: int, desc: str, unit: str
 ) -> list[Result]:
     """``work(item, stop)`` for every item on ``threads`` daemon threads; the results in the items' order. The first
-    exception (an item's error, or Ctrl-C or SIGTERM in the main thread) sets the stop and is raised once every
-    thread has unwound, or after ``UNWIND_S`` (a thread still connecting holds no file: a daemon, it does not hold
-    up the exit as a ThreadPoolExecutor's thread would)."""
+    exception (an item's error, or Ctrl-C or SIGTERM in the main thread, even while the threads are being started)
+    sets the stop and is raised once every thread started has unwound, or after ``UNWIND_S`` (a thread still
+    connecting holds no file: a daemon, it does not hold up the exit as a ThreadPoolExecutor's thread would)."""
     stop, pending, finished = Stop(), queue.SimpleQueue(), queue.SimpleQueue()
     for entry in enumerate(items):
         pending.put(entry)
@@ -103,21 +103,28 @@ def in_threads(
 
     count = max(1, min(threads, len(items)))
     workers = [threading.Thread(target=worker, name=f"{desc}-{n}", daemon=True) for n in range(count)]
-    for thread in workers:
-        thread.start()
-    try:
+    try:  # from the first start on: a Ctrl-C between two starts must stop the threads already started
+        for thread in workers:
+            thread.start()
         with tqdm(total=len(items), desc=desc, unit=unit, disable=None) as bar:
             for _ in items:
                 if (error := finished.get()) is not None:
                     raise error
                 bar.update()
     except BaseException:
-        stop.set()
-        deadline = time.monotonic() + UNWIND_S
-        for thread in workers:
-            thread.join(max(0.0, deadline - time.monotonic()))
+        _unwind(stop, workers)
         raise
     return results
+
+
+def _unwind(stop: Stop, workers: list[threading.Thread]) -> None:
+    """Set the stop and give the threads that started up to ``UNWIND_S`` to end. One not started, or whose start
+    Ctrl-C interrupted before it ran, is not alive: it finds the stop set when it runs, and ends at once."""
+    stop.set()
+    deadline = time.monotonic() + UNWIND_S
+    for thread in workers:
+        if thread.is_alive():
+            thread.join(max(0.0, deadline - time.monotonic()))
 
 
 def _exit_on_sigterm(signum, frame) -> None:

@@ -13,10 +13,12 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -842,3 +844,195 @@ def test_a_stop_ends_a_download_waiting_for_its_manifests_lock(fault_server, tmp
         holder.wait()
     assert [type(exc) for exc in raised] == [Stopped]
     assert not dest.exists() and not list(dest.parent.glob(".*.part-*")) and _manifest_files(dest.parent) == {}
+
+
+# --- stops at awkward moments: Ctrl-C while the threads start, an HTTPS read shut down under its feet ----------
+
+
+class _GatedHandler(http.server.BaseHTTPRequestHandler):
+    """Announces S119_members.csv, sends its first kilobyte, waits for ``more``, sends the next kilobyte, then
+    stalls until ``release``: a body whose reads the test schedules."""
+
+    more = threading.Event()
+    release = threading.Event()
+
+    def do_GET(self) -> None:  # noqa: N802 - the http.server API
+        cls = type(self)
+        payload = FAULT_FILES["S119_members.csv"].read_bytes()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload[:1024])
+        cls.more.wait(LIFETIME_S)
+        self.wfile.write(payload[1024:2048])
+        cls.release.wait(LIFETIME_S)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    """A throwaway certificate for 127.0.0.1 and its key (PEM files in ``folder``)."""
+    import datetime
+    import ipaddress
+
+    x509 = pytest.importorskip("cryptography.x509")
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_path, key_path
+
+
+def _serve_gated(tls: tuple[Path, Path] | None = None):
+    """A gated server on 127.0.0.1 (HTTPS with ``tls``, a certificate and its key): yields (base URL, handler)."""
+    handler = type("Gated", (_GatedHandler,), {"more": threading.Event(), "release": threading.Event()})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    server.handle_error = lambda request, address: None  # a client hanging up on a stalled answer is the point
+    if tls:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*tls)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+    yield f"{'https' if tls else 'http'}://127.0.0.1:{server.server_port}", handler
+    handler.more.set()
+    handler.release.set()
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def gated_server():
+    yield from _serve_gated()
+
+
+@pytest.fixture
+def gated_tls_server(tmp_path_factory, monkeypatch):
+    """The gated server over HTTPS, its certificate the one requests trusts (REQUESTS_CA_BUNDLE)."""
+    cert, key = _self_signed(tmp_path_factory.mktemp("tls"))
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))
+    yield from _serve_gated((cert, key))
+
+
+def _soon(predicate: Callable[[], object], seconds: float = 10) -> bool:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def _parts(folder: Path) -> list[Path]:
+    return list(folder.rglob(".*.part-*")) if folder.exists() else []
+
+
+@pytest.mark.unit
+def test_ctrl_c_while_the_threads_start_stops_the_ones_started(gated_server, tmp_path, capsys):
+    """Ctrl-C reaching the main thread just after ``in_threads`` started the second of its four threads (the first
+    two downloads stalled mid-body, their partial files written): the stop is set, both downloads end (Stopped),
+    no partial file is left, nothing is recorded, and KeyboardInterrupt is raised within moments (a stage's
+    "interrupted" line, status 130), nothing else said. It used to escape the start loop with the stop unset, the
+    two threads left downloading (and their partial files left when the process exited)."""
+    base, _ = gated_server
+    folder, ended, signalled, start = tmp_path / "raw", [], [], threading.Thread.start
+
+    def start_then_ctrl_c(thread: threading.Thread) -> None:
+        start(thread)
+        if thread.name == "items-1":
+            assert _soon(lambda: len(_parts(folder)) == 2), "the first two downloads never began"
+            signalled.append(time.monotonic())
+            signal.raise_signal(signal.SIGINT)  # raises KeyboardInterrupt here, in the main thread
+
+    def work(name: str, stop: Stop) -> Path:
+        try:
+            return download(f"{base}/{name}", folder / name, timeout_s=60, retries=4, backoff_s=10, stop=stop)
+        except BaseException as exc:
+            ended.append(type(exc))
+            raise
+
+    names = [f"S119_members-{n}.csv" for n in range(8)]
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    threading.Thread.start = start_then_ctrl_c
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            in_threads(work, names, 4, "items", "item")
+    finally:
+        threading.Thread.start = start
+        signal.signal(signal.SIGINT, previous)
+    _soon(lambda: len(ended) == 2, 5)  # (the old code never stopped them)
+    seconds, said = time.monotonic() - signalled[0], capsys.readouterr().err
+    print(f"Ctrl-C while starting: unwound {seconds * 1000:.1f} ms after the signal")
+    assert ended == [Stopped, Stopped] and seconds < 2
+    assert _parts(folder) == [] and _manifest_files(folder) == {} and not list(folder.glob("S119*"))
+    assert said == ""
+
+
+CTRL_C_WHILE_STARTING = """\
+import os, runpy, signal, sys, threading, time
+from pathlib import Path
+raw, signalled = Path(sys.argv.pop(1)), Path(sys.argv.pop(1))
+start = threading.Thread.start
+
+def start_then_ctrl_c(thread):
+    start(thread)
+    if thread.name == "BILLSTATUS-1":
+        deadline = time.monotonic() + 60
+        while len(list(raw.rglob(".*.part-*"))) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        signalled.write_text(repr(time.time()))
+        os.killpg(0, signal.SIGINT)
+        time.sleep(60)
+
+threading.Thread.start = start_then_ctrl_c
+runpy.run_module("pipeline.ingest", run_name="__main__", alter_sys=True)
+"""
+
+
+def test_ctrl_c_while_the_bill_threads_start_ends_the_ingest_as_at_any_time(stalling_server, downloaded_116, tmp_path):
+    """Ctrl-C (to the ingest's process group, as a terminal sends it) just after the ingest started the second of
+    its four BILLSTATUS threads, the first two downloads stalled mid-body: exit 130 with the one "interrupted" line
+    within moments, no partial file, only downloads the manifests record. Before, the same status and line, but
+    the stop was never set and the exit left both partial files."""
+    base, handler = stalling_server
+    _reset(handler, "body", first=0, expect=2)
+    raw, signalled = tmp_path / "raw", tmp_path / "signalled"
+    shutil.copytree(downloaded_116, raw)
+    params = _stop_params(base, raw, "billstatus", tmp_path)
+    argv = [sys.executable, "-c", CTRL_C_WHILE_STARTING, str(raw), str(signalled), "--params", str(params)]
+    argv += ["--workers", "1", "--tables", str(tmp_path / "tables"), "--report", str(tmp_path / "report.json")]
+    env = {k: v for k, v in os.environ.items() if k not in ("NATOCAST_SNAPSHOT_DIR", "NATOCAST_DEBUG")}
+    run = subprocess.run(
+        argv,
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        timeout=STOP_WAIT_S,
+        start_new_session=True,  # the Ctrl-C goes to the ingest's group, not to pytest's
+    )
+    seconds = time.time() - float(signalled.read_text())
+    print(f"Ctrl-C while the threads start: exit {run.returncode} {seconds:.2f} s after the signal")
+    assert (run.returncode, run.stderr.decode().strip()) == (130, STOP_LINES[signal.SIGINT])
+    assert seconds < STOP_BOUND_S
+    assert _assert_only_recorded_downloads(raw) == _assert_only_recorded_downloads(downloaded_116)
