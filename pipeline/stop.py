@@ -3,10 +3,12 @@
 A signal reaches only the main thread; a worker thread blocked in a socket read (up to ``data.timeout_s``, again for
 each of ``data.retries``) or in a backoff wait never sees it. A ``Stop`` is what such a download waits on and reads
 through: ``set()`` wakes its backoff waits and shuts down its connected sockets, so a blocked read returns at once,
-and the download raises ``Stopped``, removing its partial file as any failed download does. ``in_threads`` runs the
-work on daemon threads, sets the stop when the main thread is interrupted or one item fails, and raises once the
-threads have unwound. A worker process (the ingest's second one) leaves Ctrl-C to its parent and unwinds when the
-parent terminates it (``worker_signals``)."""
+and the download raises ``Stopped``, removing its partial file as any failed download does; whatever a read fails
+with once the stop is set is taken as the stop's doing (``Stop.reading``). ``in_threads`` runs the work on daemon
+threads, sets the stop when the main thread is interrupted (from its first thread's start on) or one item fails,
+and raises once the threads have unwound, saying any other item's failure that is not ``Stopped``. A worker process
+(the ingest's second one) leaves Ctrl-C to its parent and unwinds when the parent terminates it
+(``worker_signals``)."""
 
 from __future__ import annotations
 
@@ -14,18 +16,21 @@ import contextlib
 import queue
 import signal
 import socket
+import sys
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
 from tqdm import tqdm
 
-from pipeline.errors import EXIT_SIGTERM
+from pipeline.errors import EXIT_SIGTERM, one_line
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
+Chunk = TypeVar("Chunk")
+_END = object()
 UNWIND_S = 2.0  # how long a stop waits for its threads; one still connecting holds no file and dies with the process
 
 
@@ -68,6 +73,31 @@ class Stop:
         if self._event.wait(seconds):
             raise Stopped("download stopped")
 
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[None]:
+        """A block that reads through a socket ``set()`` shuts down: an exception raised in it once the stop is set
+        is the stop's doing, raised as Stopped (the original its cause). A socket shut down under a read can fail
+        in ways no read promises (ssl's AttributeError or ValueError, http.client's ValueError on TLS bytes read
+        as a chunk size). Before the stop, every exception passes as it is; so does any outside the block."""
+        try:
+            yield
+        except Stopped:
+            raise
+        except Exception as exc:
+            if self._event.is_set():
+                raise Stopped("download stopped") from exc
+            raise
+
+    def read_each(self, chunks: Iterable[Chunk]) -> Iterator[Chunk]:
+        """``chunks``, each read as in ``reading()`` (what the caller does with a chunk is not)."""
+        chunks = iter(chunks)
+        while True:
+            with self.reading():
+                chunk = next(chunks, _END)
+            if chunk is _END:
+                return
+            yield chunk
+
 
 def _shut(sock: socket.socket) -> None:
     """End the socket's traffic both ways: a read blocked in another thread returns at once (a close would not
@@ -97,9 +127,9 @@ def in_threads(
             try:
                 results[index] = work(item, stop)
             except BaseException as exc:  # handed to the main thread, which raises it
-                finished.put(exc)
+                finished.put((item, exc))
                 return
-            finished.put(None)
+            finished.put((item, None))
 
     count = max(1, min(threads, len(items)))
     workers = [threading.Thread(target=worker, name=f"{desc}-{n}", daemon=True) for n in range(count)]
@@ -108,11 +138,12 @@ def in_threads(
             thread.start()
         with tqdm(total=len(items), desc=desc, unit=unit, disable=None) as bar:
             for _ in items:
-                if (error := finished.get()) is not None:
+                if (error := finished.get()[1]) is not None:
                     raise error
                 bar.update()
     except BaseException:
         _unwind(stop, workers)
+        _say_other_failures(finished, desc, unit)
         raise
     return results
 
@@ -125,6 +156,18 @@ def _unwind(stop: Stop, workers: list[threading.Thread]) -> None:
     for thread in workers:
         if thread.is_alive():
             thread.join(max(0.0, deadline - time.monotonic()))
+
+
+def _say_other_failures(finished: queue.SimpleQueue, desc: str, unit: str) -> None:
+    """One line on stderr for each item that failed besides the error being raised, other than by the stop: a
+    fault of its own is not dropped because another one (or Ctrl-C) ended the run first."""
+    while True:
+        try:
+            item, error = finished.get_nowait()
+        except queue.Empty:
+            return
+        if error is not None and not isinstance(error, Stopped):
+            print(f"{desc}: {unit} {item} failed as well: {type(error).__name__}: {one_line(error)}", file=sys.stderr)
 
 
 def _exit_on_sigterm(signum, frame) -> None:
