@@ -101,9 +101,11 @@ class Stop:
 
 def _shut(sock: socket.socket) -> None:
     """End the socket's traffic both ways: a read blocked in another thread returns at once (a close would not
-    wake it). Its owner still closes it."""
+    wake it). Its owner still closes it. An SSL socket is shut down as the TCP socket it is: its own ``shutdown``
+    also drops its SSL object, which the other thread's next read then finds gone (AttributeError or ValueError
+    instead of the end of the stream)."""
     with contextlib.suppress(OSError):  # already closed by its owner
-        sock.shutdown(socket.SHUT_RDWR)
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
 def in_threads(

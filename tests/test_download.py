@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import requests
 import yaml
 from conftest import FIXTURE_SNAPSHOT
 
@@ -1089,6 +1090,7 @@ def test_a_stop_shutting_an_https_read_down_ends_it_as_stopped(gated_tls_server,
     assert not thread.is_alive()
     assert [type(exc) for exc in raised] == [Stopped], raised
     print(f"HTTPS read shut down by the stop: Stopped, from {raised[0].__cause__!r}")
+    assert type(raised[0].__cause__) is requests.exceptions.ChunkedEncodingError  # the stream's end, not ssl's error
     assert not dest.exists() and _parts(dest.parent) == [] and _manifest_files(dest.parent) == {}
 
 
