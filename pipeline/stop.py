@@ -76,9 +76,10 @@ class Stop:
     @contextlib.contextmanager
     def reading(self) -> Iterator[None]:
         """A block that reads through a socket ``set()`` shuts down: an exception raised in it once the stop is set
-        is the stop's doing, raised as Stopped (the original its cause). A socket shut down under a read can fail
-        in ways no read promises (ssl's AttributeError or ValueError, http.client's ValueError on TLS bytes read
-        as a chunk size). Before the stop, every exception passes as it is; so does any outside the block."""
+        is the stop's doing, raised as Stopped (the original its cause): a read whose socket is shut down under it
+        can fail in ways no read promises (ssl's AttributeError or ValueError when its SSL object is dropped, as
+        SSLSocket.shutdown does and ``_shut`` avoids). Before the stop, every exception passes as it is; so does
+        any raised outside the block."""
         try:
             yield
         except Stopped:
