@@ -11,7 +11,8 @@ the readers do.
 
 A download in the main thread ends where Ctrl-C or SIGTERM finds it (a blocked read or a backoff is interrupted);
 one in a worker thread ends when its ``pipeline.stop.Stop`` is set: its backoff waits end, and its sockets are
-shut down, so that neither a stalled server nor the retries hold it. Either way its partial file is removed.
+shut down, so that neither a stalled server nor the retries hold it; it then raises Stopped, whatever its reads
+failed with, and records nothing. Either way its partial file is removed.
 """
 
 from __future__ import annotations
@@ -204,7 +205,11 @@ def _reason(exc: BaseException | None) -> str:
 
 
 def _stream(http: requests.Session, url: str, tmp: Path, timeout_s: float, stop: Stop) -> tuple[str, int]:
-    with http.get(url, stream=True, timeout=(timeout_s, timeout_s)) as response:
+    """``url``'s body into ``tmp``: (sha256, bytes). Its reads, cut by the stop, fail as Stopped (``Stop.reading``);
+    an error of the answer, the file or the code is raised as it is."""
+    with stop.reading():
+        response = http.get(url, stream=True, timeout=(timeout_s, timeout_s))
+    with response:
         if response.status_code == 404:
             raise NotFound(f"{url}: 404 not found")
         if response.status_code != 200:
@@ -221,7 +226,7 @@ def _stream(http: requests.Session, url: str, tmp: Path, timeout_s: float, stop:
             open(tmp, "wb") as out,
             tqdm(total=expected, unit="B", unit_scale=True, desc=name, disable=show, leave=False) as bar,
         ):
-            for chunk in response.iter_content(CHUNK):
+            for chunk in stop.read_each(response.iter_content(CHUNK)):
                 stop.check()
                 out.write(chunk)
                 digest.update(chunk)
