@@ -8,6 +8,8 @@ or after the query date can never leak in: the lookup is strictly-before by cons
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
@@ -85,5 +87,9 @@ class EventHistory:
 
 def recency_weights(days: np.ndarray, half_life_days: float) -> np.ndarray:
     """exp(t ln2 / h): multiplied by exp(-T ln2 / h) at query time T it gives each event weight 0.5^((T-t)/h);
-    in a ratio of two such sums the query factor cancels, so only the event factor is stored."""
-    return np.exp(days * np.log(2) / half_life_days)
+    in a ratio of two such sums the query factor cancels, so only the event factor is stored. The C library's exp,
+    once per distinct day: NumPy's AVX-512 exp rounds the last bit otherwise than without AVX-512 (for 6 of the
+    186 party roll calls' days at a half-life of 365, and about 1 in 20 days in general)."""
+    distinct, position = np.unique(np.asarray(days), return_inverse=True)
+    per_day = np.array([math.exp(day * math.log(2) / half_life_days) for day in distinct.tolist()], dtype=float)
+    return per_day[position.reshape(-1)]

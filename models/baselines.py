@@ -39,7 +39,8 @@ def ideology_logistic(train: pd.DataFrame, test: pd.DataFrame, clip: tuple[float
     """(b) Logistic regression on party and DW-NOMINATE dim1/dim2 (new members: their party's mean)."""
     fill = train.groupby(_party(train))[["nominate_dim1", "nominate_dim2"]].mean().fillna(0.0)
     target = alliance_side(train["voted_yea"], train["orientation"])
-    coefs, intercept = fit_logistic(_ideology_design(train, fill), target, l2=1.0)  # scikit-learn's default C=1
+    what = "the DW-NOMINATE baseline"
+    coefs, intercept = fit_logistic(_ideology_design(train, fill), target, l2=1.0, what=what)  # scikit-learn's C=1
     design = _ideology_design(test, fill)
     linear = np.full(len(design), intercept)
     for column, coef in enumerate(coefs):  # column by column, not BLAS's CPU-dependent order (models.logistic)

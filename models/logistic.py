@@ -20,26 +20,44 @@ MAX_STEPS = 100
 DECIMALS = 12  # the coefficients are log-odds per unit of features of order 1
 
 
-def fit_logistic(design: np.ndarray, target: np.ndarray, l2: float) -> tuple[np.ndarray, float]:
-    """Coefficients (one per column of ``design``) and intercept minimising the penalised log loss."""
-    design = np.asarray(design, dtype=float)
-    target = np.asarray(target, dtype=float)
-    if design.ndim != 2 or len(design) != len(target) or not len(target):
-        raise ValueError(f"fit_logistic: design {design.shape} and target {target.shape} do not match")
-    if not (np.isfinite(design).all() and np.isin(target, (0.0, 1.0)).all()):
-        raise ValueError("fit_logistic: the design has a missing or infinite value, or the target is not 0/1")
-    columns = np.column_stack([design, np.ones(len(design))])
+def fit_logistic(
+    design: np.ndarray, target: np.ndarray, l2: float, what: str = "fit_logistic"
+) -> tuple[np.ndarray, float]:
+    """Coefficients (one per column of ``design``) and intercept minimising the penalised log loss. ``what`` names
+    the fit in an error (a fit without an optimum, or that does not reach it, is an error, not a result)."""
+    columns, target = _checked(design, target, l2, what)
     penalty = np.full(columns.shape[1], float(l2))
     penalty[-1] = 0.0
     weights = np.zeros(columns.shape[1])
     loss = _penalised_loss(columns, target, weights, penalty)
     for _ in range(MAX_STEPS):
-        step = _newton_step(columns, target, weights, penalty)
+        step = _newton_step(columns, target, weights, penalty, what)
         weights, loss, moved = _damped(columns, target, weights, step, penalty, loss)
-        if not moved or np.max(np.abs(step)) <= 1e-12 * (1.0 + np.max(np.abs(weights))):
+        if moved and np.max(np.abs(step)) <= 1e-12 * (1.0 + np.max(np.abs(weights))):
+            settled = np.round(weights, DECIMALS) + 0.0  # + 0.0: no negative zero
+            return settled[:-1], float(settled[-1])
+        if not moved:
             break
-    settled = np.round(weights, DECIMALS) + 0.0  # + 0.0: no negative zero
-    return settled[:-1], float(settled[-1])
+    raise ValueError(f"{what}: the logistic fit did not converge in {MAX_STEPS} Newton steps (weights {weights})")
+
+
+def _checked(design: np.ndarray, target: np.ndarray, l2: float, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """The design with a column of ones for the intercept, and the target as floats; an error for what has no fit."""
+    design = np.asarray(design, dtype=float)
+    target = np.asarray(target, dtype=float)
+    if design.ndim != 2 or target.ndim != 1 or len(design) != len(target) or not len(target):
+        raise ValueError(f"{what}: design {design.shape} and target {target.shape} do not match")
+    bad_rows = np.flatnonzero(~np.isfinite(design).all(axis=1) | ~np.isin(target, (0.0, 1.0)))
+    if len(bad_rows):
+        raise ValueError(
+            f"{what}: {len(bad_rows)} of {len(target)} rows have a missing or infinite value or a target other "
+            f"than 0/1 (first: row {bad_rows[0]})"
+        )
+    if not (np.isfinite(l2) and l2 >= 0):
+        raise ValueError(f"{what}: the L2 penalty must be finite and >= 0, not {l2}")
+    if len(np.unique(target)) < 2:
+        raise ValueError(f"{what}: the target has one class only, so the fit has no optimum (the intercept runs off)")
+    return np.column_stack([design, np.ones(len(design))]), target
 
 
 def _sum_columns(values: np.ndarray) -> np.ndarray:
@@ -47,15 +65,23 @@ def _sum_columns(values: np.ndarray) -> np.ndarray:
     return np.array([values[:, column].sum() for column in range(values.shape[1])])
 
 
-def _newton_step(columns: np.ndarray, target: np.ndarray, weights: np.ndarray, penalty: np.ndarray) -> np.ndarray:
+def _newton_step(
+    columns: np.ndarray, target: np.ndarray, weights: np.ndarray, penalty: np.ndarray, what: str
+) -> np.ndarray:
     linear = _linear(columns, weights)
     probability = expit(linear)
     gradient = _sum_columns(columns * (probability - target)[:, None]) + penalty * weights
     curvature = (probability * (1.0 - probability))[:, None]
-    hessian = np.array(
-        [_sum_columns(columns * (curvature * columns[:, [row]])) for row in range(columns.shape[1])]
-    ) + np.diag(penalty)
-    return np.linalg.solve(hessian, -gradient)
+    with np.errstate(over="ignore"):  # checked below
+        hessian = np.array(
+            [_sum_columns(columns * (curvature * columns[:, [row]])) for row in range(columns.shape[1])]
+        ) + np.diag(penalty)
+    if not (np.isfinite(hessian).all() and np.isfinite(gradient).all()):
+        raise ValueError(f"{what}: the design's values are too large for a logistic fit (its curvature overflows)")
+    try:
+        return np.linalg.solve(hessian, -gradient)
+    except np.linalg.LinAlgError as error:  # no unique optimum: a column all zero, or columns collinear, with l2=0
+        raise ValueError(f"{what}: the logistic fit has no unique optimum ({error}; columns collinear?)") from error
 
 
 def _damped(columns, target, weights, step, penalty, loss) -> tuple[np.ndarray, float, bool]:

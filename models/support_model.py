@@ -68,7 +68,8 @@ class Calibration:
         if method == "none" or len(np.unique(target)) < 2:
             return cls("identity")
         if method == "platt":
-            (coef,), intercept = fit_logistic(_logit(raw).reshape(-1, 1), target, l2=1e-6)  # all but unpenalised
+            platt = fit_logistic(_logit(raw).reshape(-1, 1), target, l2=1e-6, what="the Platt calibration")
+            (coef,), intercept = platt  # l2=1e-6: all but unpenalised, as scikit-learn's C=1e6
             return cls("platt", float(coef), intercept)
         if method == "isotonic":
             model = IsotonicRegression(y_min=EPS, y_max=1 - EPS, out_of_bounds="clip").fit(raw, target)
@@ -314,7 +315,7 @@ def fit_context_scale(frame: pd.DataFrame, base: SupportModel) -> tuple[float, f
     target = alliance_side(frame["voted_yea"], frame["orientation"])[known]
     if known.sum() < 100 or len(np.unique(target)) < 2:
         return (0.0, 0.0)
-    (slope,), intercept = fit_logistic(logit[known].reshape(-1, 1), target, l2=1.0)
+    (slope,), intercept = fit_logistic(logit[known].reshape(-1, 1), target, l2=1.0, what="the context scale")
     return float(slope), intercept
 
 
