@@ -26,8 +26,29 @@ class Terminated(BaseException):
     """SIGTERM arrived: unwind (so temporary files are removed and nothing half-written is published)."""
 
 
+SIGNALS_SEEN: list[int] = []  # the signals our handlers turned into exceptions, in order (see signal_behind)
+
+
 def _on_sigterm(signum, frame) -> None:
+    SIGNALS_SEEN.append(signal.SIGTERM)
     raise Terminated()
+
+
+def _on_sigint(signum, frame) -> None:
+    SIGNALS_SEEN.append(signal.SIGINT)
+    raise KeyboardInterrupt
+
+
+def signal_behind(exc: BaseException) -> BaseException:
+    """The signal a library swallowed: DuckDB answers a Ctrl-C or SIGTERM that arrives during a query (our handler's
+    KeyboardInterrupt or Terminated) with ``RuntimeError('Query interrupted')``, which would read as a bug (status 1
+    instead of 130 or 143). Only after one of our handlers ran; any other error is itself."""
+    interrupted = type(exc).__name__ == "InterruptException" or (
+        isinstance(exc, RuntimeError) and "interrupted" in str(exc).lower()
+    )
+    if not (interrupted and SIGNALS_SEEN):
+        return exc
+    return Terminated() if SIGNALS_SEEN[-1] == signal.SIGTERM else KeyboardInterrupt()
 
 
 def debug_requested(argv: list[str] | None = None) -> bool:
@@ -41,12 +62,19 @@ def one_line(text: object) -> str:
 
 @contextlib.contextmanager
 def sigterm_raises() -> Iterator[None]:
-    """While the block runs, SIGTERM raises ``Terminated`` (it unwinds like Ctrl-C); the previous handler after."""
+    """While the block runs, SIGTERM raises ``Terminated`` (it unwinds like Ctrl-C), and both are noted for
+    ``signal_behind`` (a Ctrl-C only where Python's own handler would raise it); the previous handlers after."""
+    SIGNALS_SEEN.clear()  # a run's own signals only
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    previous_int = signal.getsignal(signal.SIGINT)
+    if previous_int is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _on_sigint)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if previous_int is signal.default_int_handler:
+            signal.signal(signal.SIGINT, previous_int)
 
 
 def show_traceback(debug: bool) -> None:
@@ -59,6 +87,7 @@ def failure_status(who: str, exc: BaseException, debug: bool, kept: str, debug_h
     """Say in one line on stderr why ``who`` stopped, and return the exit status: SIGTERM 143 and Ctrl-C 130
     (``kept``: what that leaves behind), a DataError 2, anything else an internal error 1 (the traceback with
     ``debug``; ``debug_how``: how to ask for it). Called while ``exc`` is being handled."""
+    exc = signal_behind(exc)
     if isinstance(exc, Terminated | KeyboardInterrupt):
         why = "terminated by SIGTERM" if isinstance(exc, Terminated) else "interrupted"
         print(f"{who}: {why}; {kept}", file=sys.stderr)

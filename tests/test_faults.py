@@ -453,3 +453,40 @@ def test_publish_without_rename_exchange_and_recovery_between_renames(tmp_path, 
     os.rename(directory, tmp_path / ".tables.old-4000000")  # as if killed right after the first rename
     tables_module.clean_stale(directory)
     assert verify_table_set(directory)["tables"]["a"]["rows"] == 1
+
+
+STAGE_IN_A_LONG_QUERY = """
+import os, signal, sys, threading
+import duckdb
+from pipeline.errors import run_stage
+def body():
+    connection = duckdb.connect()
+    if sys.argv[1] != "none":
+        signum = signal.SIGINT if sys.argv[1] == "int" else signal.SIGTERM
+        threading.Timer(0.5, os.kill, (os.getpid(), signum)).start()
+        connection.execute("select count(*) from range(100000000000) a").fetchall()  # minutes, unless stopped
+    raise RuntimeError("Query interrupted")  # the same words, no signal: a bug
+sys.exit(run_stage("ingest", body))
+"""
+
+
+@pytest.mark.parametrize(
+    ("signal_sent", "status", "line"),
+    [
+        ("int", 130, "ingest: interrupted; nothing was published, previous outputs are kept"),
+        ("term", 143, "ingest: terminated by SIGTERM; nothing was published, previous outputs are kept"),
+        ("none", 1, "ingest: internal error: RuntimeError: Query interrupted (run with --debug"),
+    ],
+)
+def test_a_signal_during_a_duckdb_query_is_the_signal_not_a_bug(signal_sent, status, line):
+    """DuckDB answers Ctrl-C or SIGTERM during a query with RuntimeError('Query interrupted'): an ingest stopped
+    2-8 s in (while DuckDB reads the votes) exited 1 as an internal error instead of 130 or 143."""
+    done = subprocess.run(
+        [sys.executable, "-c", STAGE_IN_A_LONG_QUERY, signal_sent],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == status, done.stderr
+    assert done.stderr.strip().startswith(line) and len(done.stderr.strip().splitlines()) == 1
