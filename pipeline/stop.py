@@ -13,6 +13,7 @@ and raises once the threads have unwound, saying any other item's failure that i
 from __future__ import annotations
 
 import contextlib
+import os
 import queue
 import signal
 import socket
@@ -174,6 +175,12 @@ def _say_other_failures(finished: queue.SimpleQueue, desc: str, unit: str) -> No
 
 
 def _exit_on_sigterm(signum, frame) -> None:
+    """Unwind with status 143; once the interpreter is already exiting (joining threads, running atexit callbacks
+    such as filelock's), end at once instead: a SystemExit raised there is only printed, "Exception ignored ...
+    SystemExit: 143", a traceback on the parent's stderr, and the process ends anyway."""
+    if getattr(threading, "_SHUTTING_DOWN", False):
+        sys.stderr.flush()
+        os._exit(EXIT_SIGTERM)
     raise SystemExit(EXIT_SIGTERM)
 
 
