@@ -50,7 +50,7 @@ from features.precedent import (
     similar_rollcalls,
 )
 from features.registry import USER_STANCE, build_registry, load_additions
-from features.seats import Seats, sitting_members
+from features.seats import Seats, sitting_members, yea_or_nay
 from pipeline.config import FEATURES_DIR, TABLES_DIR, DataConfig, load_params, stage_arguments
 from pipeline.errors import DataError, debug_requested, run_stage
 from pipeline.ids import congress_of_date, positions_in
@@ -121,7 +121,9 @@ class Context:
         sits when (``Seats``, whose codes these are). Coded in Arrow over whole columns, then cut to Yea/Nay: no
         copy of the six million votes' strings is made (a pandas lookup would turn each into a Python string:
         +600 MiB)."""
-        self.seats = Seats.from_tables(self.rollcalls, votes, self.members, self.params["sitting_window_days"])
+        cast = yea_or_nay(votes)
+        window = self.params["sitting_window_days"]
+        self.seats = Seats.from_tables(self.rollcalls, votes, self.members, window, cast)
         self.member_index = self.seats.member_index
         self.rollcall_index = pd.Index(self.rollcalls["rollcall_id"])
         self.rollcall_days = self.seats.rollcall_days
@@ -131,7 +133,6 @@ class Context:
         self.rollcall_on_bill = on_the_bill(self.rollcalls)
         self.vote_rollcall = self.seats.vote_rollcall
         self.vote_member = self.seats.vote_member
-        cast = votes["position"].isin(["yea", "nay"]).to_numpy()
         self.vote_sign = np.where((votes["position"] == "yea").to_numpy()[cast], 1, -1).astype(np.int8)
         self.vote_days = self.rollcall_days[self.vote_rollcall]
         party = votes["vote_party"].array[cast]  # a categorical's codes, not a string per vote

@@ -47,6 +47,11 @@ def require_seats(frame: pd.DataFrame, table: str) -> None:
         raise DataError(f"the {table} table lacks {', '.join(missing)}: rerun the ingest (`dvc repro`)")
 
 
+def yea_or_nay(votes: pd.DataFrame) -> np.ndarray:
+    """Which of the votes were cast Yea or Nay (not Present or Not Voting)."""
+    return votes["position"].isin(["yea", "nay"]).to_numpy()
+
+
 @dataclass
 class Seats:
     """The roll calls' listings and the Yea/Nay voters of each chamber, as integer-coded arrays, with the members
@@ -67,13 +72,19 @@ class Seats:
 
     @classmethod
     def from_tables(
-        cls, rollcalls: pd.DataFrame, votes: pd.DataFrame, members: pd.DataFrame, window_days: int
+        cls,
+        rollcalls: pd.DataFrame,
+        votes: pd.DataFrame,
+        members: pd.DataFrame,
+        window_days: int,
+        cast: np.ndarray | None = None,
     ) -> Seats:
         """Coded in Arrow (``positions_in``) over whole columns: no copy of the six million votes' strings is made.
-        The member index is every member of the members table and every Yea/Nay voter."""
+        The member index is every member of the members table and every Yea/Nay voter. ``cast``: the votes' Yea/Nay
+        mask (``yea_or_nay``), when the caller has made it."""
         require_seats(members, "members")
         rollcalls = rollcalls.reset_index(drop=True)
-        cast = votes["position"].isin(["yea", "nay"]).to_numpy()
+        cast = yea_or_nay(votes) if cast is None else cast
         voters = pd.unique(votes["bioguide_id"].array[cast])  # on a categorical's codes: no string per vote
         member_index = pd.Index(sorted(set(members["bioguide_id"]) | {v for v in voters if isinstance(v, str)}))
         rollcall = positions_in(pd.Index(rollcalls["rollcall_id"]), votes["rollcall_id"])

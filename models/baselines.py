@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from models.dataset import alliance_side
-from models.logistic import fit_logistic
+from models.logistic import fit_logistic, linear_predictor
 from models.logodds import expit
 
 
@@ -41,11 +41,7 @@ def ideology_logistic(train: pd.DataFrame, test: pd.DataFrame, clip: tuple[float
     target = alliance_side(train["voted_yea"], train["orientation"])
     what = "the DW-NOMINATE baseline"
     coefs, intercept = fit_logistic(_ideology_design(train, fill), target, l2=1.0, what=what)  # scikit-learn's C=1
-    design = _ideology_design(test, fill)
-    linear = np.full(len(design), intercept)
-    for column, coef in enumerate(coefs):  # column by column, not BLAS's CPU-dependent order (models.logistic)
-        linear += coef * design[:, column]
-    return np.clip(expit(linear), *clip)
+    return np.clip(expit(linear_predictor(_ideology_design(test, fill), coefs, intercept)), *clip)
 
 
 def shrunk_share(test: pd.DataFrame, clip: tuple[float, float]) -> np.ndarray:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from models.metrics import BOOTSTRAPPED, POOLED_BARS, measure_parts, meets, resampled
+from models.metrics import BOOTSTRAPPED, POOLED_BARS, bar_name, measure_parts, meets, resampled
 
 
 def resample_counts(chambers: pd.Series, draws: int, seed: int) -> np.ndarray:
@@ -63,9 +63,7 @@ def roll_call_bootstrap(predictions: pd.DataFrame, methods: list[str], settings:
             for chamber in sorted(scopes)
         },
         "share_of_resamples_meeting_bar": {
-            f"{metric}_{'at_most' if at_most else 'at_least'}_{bar:g}": _share_meeting(
-                values[model]["pooled"][metric], bar, at_most
-            )
+            bar_name(metric, bar, at_most, spec="g"): _share_meeting(values[model]["pooled"][metric], bar, at_most)
             for metric, (bar, at_most) in POOLED_BARS.items()
             if metric in BOOTSTRAPPED
         },

@@ -96,11 +96,18 @@ def _damped(columns, target, weights, step, penalty, loss) -> tuple[np.ndarray, 
     return weights, loss, False
 
 
-def _linear(columns: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    linear = np.zeros(len(columns))
-    for column, weight in enumerate(weights):  # column by column, not a BLAS matrix product
-        linear += weight * columns[:, column]
+def linear_predictor(design: np.ndarray, coefs: np.ndarray, intercept: float) -> np.ndarray:
+    """``intercept + design @ coefs``, column by column: a BLAS matrix product sums in an order that depends on the
+    CPU."""
+    linear = np.full(len(design), float(intercept))
+    for column, coef in enumerate(coefs):
+        linear += coef * design[:, column]
     return linear
+
+
+def _linear(columns: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """The linear predictor of the fit's columns (the last one the intercept's ones)."""
+    return linear_predictor(columns[:, :-1], weights[:-1], weights[-1])
 
 
 def _penalised_loss(columns: np.ndarray, target: np.ndarray, weights: np.ndarray, penalty: np.ndarray) -> float:

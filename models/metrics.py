@@ -148,9 +148,9 @@ POOLED_BARS = {  # issue 9's bars on the pooled backtest: metric -> (bar, True w
 }
 
 
-def bar_name(metric: str, bar: float, at_most: bool) -> str:
-    """'log_loss_at_most_0.20', 'within_party_auc_R_at_least_0.85'."""
-    return f"{metric}_{'at_most' if at_most else 'at_least'}_{bar:.2f}"
+def bar_name(metric: str, bar: float, at_most: bool, spec: str = ".2f") -> str:
+    """'log_loss_at_most_0.20', 'within_party_auc_R_at_least_0.85' (``spec``: the bar's format)."""
+    return f"{metric}_{'at_most' if at_most else 'at_least'}_{bar:{spec}}"
 
 
 def meets(values, bar: float, at_most: bool):
